@@ -1,0 +1,49 @@
+#include "core/backend.h"
+
+#include <array>
+
+namespace duet {
+namespace {
+constexpr std::array kBackends{Backend::Epoll, Backend::Poll, Backend::Select, Backend::IoUring};
+}
+
+std::string_view backendName(Backend backend) {
+  switch (backend) {
+    case Backend::Epoll: return "epoll";
+    case Backend::Poll: return "poll";
+    case Backend::Select: return "select";
+    case Backend::IoUring: return "uring";
+  }
+  return "unknown";
+}
+
+std::optional<Backend> parseBackend(std::string_view name) {
+  for (Backend b : kBackends) {
+    if (backendName(b) == name) return b;
+  }
+  return std::nullopt;
+}
+
+std::span<const Backend> allBackends() { return kBackends; }
+
+std::string backendChoices() {
+  std::string out;
+  for (Backend b : kBackends) {
+    if (!out.empty()) out += '|';
+    out += backendName(b);
+  }
+  return out;
+}
+
+bool isReactorBackend(Backend backend) { return backend != Backend::IoUring; }
+
+}  // namespace duet
+
+#include <sys/select.h>
+
+namespace duet {
+std::optional<int> backendDescriptorLimit(Backend backend) {
+  if (backend == Backend::Select) return FD_SETSIZE;
+  return std::nullopt;
+}
+}  // namespace duet

@@ -1,0 +1,45 @@
+// Which I/O backend a loop runs on, and the one place its names are parsed.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace duet {
+
+// Readiness backends (the reactor) come first, the completion backend (the proactor) last.
+enum class Backend { Epoll, Poll, Select, IoUring };
+
+// "epoll", "poll", "select", "uring".
+std::string_view backendName(Backend backend);
+
+// Accepts exactly the names backendName() returns; nullopt for anything else.
+std::optional<Backend> parseBackend(std::string_view name);
+
+// Every backend duet knows, in a stable order (used by tests and the compare runner).
+std::span<const Backend> allBackends();
+
+// "epoll|poll|select|uring": for usage and error messages.
+std::string backendChoices();
+
+bool isReactorBackend(Backend backend);
+
+}  // namespace duet
+
+#include <stdexcept>
+
+namespace duet {
+
+// Thrown by a loop's constructor when its backend cannot run on this machine
+// (io_uring disabled by sysctl or seccomp, kernel too old). The message is one
+// line a person can act on; apps print it and exit 2, tests skip.
+class BackendUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The most descriptors a backend can watch, if it has a limit (select: FD_SETSIZE).
+std::optional<int> backendDescriptorLimit(Backend backend);
+
+}  // namespace duet

@@ -1,0 +1,149 @@
+// Connection: one TCP connection as the application sees it, whatever the
+// backend. The backend-neutral half (state machine, callbacks, high-water mark,
+// half-close and close ordering) lives here once; a backend subclass
+// (ReactorConnection, UringConnection) does the reading and writing.
+//
+// Threading: a connection belongs to one loop. Its state and buffers are
+// touched only on that loop's thread, and every callback runs there.
+// send(), shutdown(), forceClose(), startReading() and stopReading() may be
+// called from any thread: off the loop thread they hop onto it.
+//
+// Lifetime: owned by shared_ptr. The owner (TcpServer, TcpClient) keeps one
+// reference while it is open; the backend keeps one for as long as any
+// operation is in flight on the socket, so the object outlives every I/O.
+#pragma once
+
+#include <any>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "core/inet_address.h"
+
+namespace duet {
+
+struct ConnectionCallbacks {
+  // Connection up (connected() true) and down (false).
+  std::function<void(const ConnectionPtr&)> onConnection;
+  // Bytes arrived; consume what you can from the Buffer and leave the rest.
+  std::function<void(const ConnectionPtr&, Buffer&)> onMessage;
+  // All output handed to the kernel (queued: never inside send()).
+  std::function<void(const ConnectionPtr&)> onWriteComplete;
+  // Pending output crossed the high-water mark upwards (queued; once per crossing).
+  std::function<void(const ConnectionPtr&, std::size_t pendingBytes)> onHighWaterMark;
+};
+using ServerCallbacks = ConnectionCallbacks;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class State : std::uint8_t { Connecting, Connected, Disconnecting, Disconnected };
+
+  Connection(EventLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // ---- Any thread ----
+  void send(std::string_view data);  // copies when called off the loop thread
+  void send(std::string&& data);
+  void send(Buffer&& data);
+  void shutdown();      // half-close (FIN) once pending output is flushed; reading goes on
+  void forceClose();    // close now, dropping pending output
+  void startReading();
+  void stopReading();   // backpressure: stop taking input until startReading()
+
+  State state() const { return state_.load(std::memory_order_acquire); }
+  bool connected() const { return state() == State::Connected; }
+  bool disconnected() const { return state() == State::Disconnected; }
+
+  // ---- Immutable, any thread ----
+  EventLoop& loop() const { return loop_; }
+  std::uint64_t id() const { return id_; }
+  const InetAddress& local() const { return local_; }
+  const InetAddress& peer() const { return peer_; }
+  int fd() const { return socket_.get(); }
+
+  // ---- Loop thread ----
+  std::any& context() { return context_; }
+  Buffer& inputBuffer() { return input_; }
+  virtual std::size_t pendingOutputBytes() const = 0;
+  TimePoint lastActivity() const { return lastActivity_; }
+  bool isReading() const { return reading_; }
+
+  // Set by the owner before start().
+  void setCallbacks(std::shared_ptr<const ConnectionCallbacks> callbacks) { callbacks_ = std::move(callbacks); }
+  void setHighWaterMark(std::size_t bytes) { highWaterMark_ = bytes; }
+  // Pending output beyond this closes the connection (a peer that never reads
+  // must not grow our memory without bound). 0: no cap.
+  void setMaxOutputBytes(std::size_t bytes) { maxOutputBytes_ = bytes; }
+  // Called once, after onConnection(down): the owner drops its reference here.
+  void setCloseHandler(std::function<void(const ConnectionPtr&)> handler) { closeHandler_ = std::move(handler); }
+
+  // Loop thread: state Connected, onConnection(up), start reading.
+  void start();
+
+  // Connection objects alive in this process: tests check it returns to zero.
+  static std::size_t liveCount() { return liveCount_.load(std::memory_order_relaxed); }
+
+ protected:
+  // ---- What a backend implements (loop thread) ----
+  virtual void beginReading() = 0;
+  virtual void pauseReading() = 0;
+  // Write what the kernel takes now, or queue it behind pending output. Report
+  // with outputQueued()/outputDrained(); never call user code directly.
+  virtual void writeOrQueue(std::string_view data) = 0;
+  // Pending output is empty: send FIN (shutdown(SHUT_WR) or its io_uring form).
+  virtual void shutdownWriteNow() = 0;
+  // Stop all I/O on the socket: after this no callback may arrive. A reactor
+  // unregisters and closes; a proactor cancels what is in flight and closes the
+  // socket when the cancellations complete (it keeps the object alive till then).
+  virtual void closeNow() = 0;
+
+  // ---- What a backend calls (loop thread) ----
+  // Bytes were appended to inputBuffer(): counts them and calls onMessage.
+  void deliverInput(std::size_t bytes);
+  // Pending output went from `before` to `after` bytes: high-water mark, cap.
+  void outputQueued(std::size_t before, std::size_t after);
+  // Every queued byte reached the kernel: onWriteComplete, and a pending shutdown proceeds.
+  void outputDrained();
+  void bytesSent(std::size_t bytes) { loop_.stats().bytesOut.add(bytes); }
+  // The peer sent FIN: nothing more to read. Flushes pending output, then closes.
+  void peerClosed();
+  // A socket error (read or write): logged, counted, and the connection closes.
+  void socketFailed(int error, const char* during);
+
+  LoopStats& stats() { return loop_.stats(); }
+  UniqueFd& socket() { return socket_; }
+
+ private:
+  void sendInLoop(std::string_view data);
+  void shutdownInLoop();
+  void closeInLoop();
+  bool outputIsPending() const { return pendingOutputBytes() > 0; }
+
+  EventLoop& loop_;
+  const std::uint64_t id_;
+  UniqueFd socket_;
+  const InetAddress local_;
+  const InetAddress peer_;
+  std::atomic<State> state_{State::Connecting};
+  bool reading_ = false;
+  bool peerFinished_ = false;     // read EOF
+  bool writeShutdown_ = false;    // our FIN sent
+  std::size_t highWaterMark_ = 64 * 1024 * 1024;
+  std::size_t maxOutputBytes_ = 0;
+  TimePoint lastActivity_;
+  Buffer input_;
+  std::any context_;
+  std::shared_ptr<const ConnectionCallbacks> callbacks_;
+  std::function<void(const ConnectionPtr&)> closeHandler_;
+
+  static std::atomic<std::size_t> liveCount_;
+};
+
+}  // namespace duet

@@ -1,0 +1,135 @@
+// EventLoop: one per thread ("one loop per thread"). Owns the loop's timers,
+// its queue of functors from other threads, and its counters; a backend
+// (reactor/ or proactor/) supplies the waiting and the I/O.
+//
+// The iteration is the same for every backend and lives here, once:
+//
+//     while (!quit) {
+//       poll(...)          backend: wait for I/O, dispatch it to connections
+//       expire timers      core: TimerQueue
+//       run queued tasks   core: functors from queueInLoop / other threads
+//     }
+//
+// A backend overrides poll(), wakeup() and, if it arms a kernel timer,
+// timerDeadlineChanged(); and it is the factory of its own acceptors and
+// connections, so TcpServer never names a backend.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/inet_address.h"
+#include "core/loop_options.h"
+#include "core/loop_stats.h"
+#include "core/socket_ops.h"
+#include "core/timer_queue.h"
+
+namespace duet {
+
+class Acceptor;
+class Connection;
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+// A new connection's socket, handed from an Acceptor to whoever owns connections.
+using AcceptCallback = std::function<void(UniqueFd socket, const InetAddress& peer)>;
+// Result of an asynchronous connect: error 0 and the connected socket, or an errno.
+using ConnectCallback = std::function<void(UniqueFd socket, int error)>;
+
+class EventLoop {
+ public:
+  // Must be constructed on the thread that will run it (io_uring's SINGLE_ISSUER
+  // binds the ring to its creator).
+  EventLoop(const LoopOptions& options, std::string mode);
+  virtual ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Runs until quit(). Loop thread only. May be called again after it returns.
+  void run();
+  // Any thread. The current iteration finishes, then run() returns.
+  void quit();
+
+  // Runs `task` now if called on the loop thread, else queues it.
+  void runInLoop(Task task);
+  // Queues `task` to run after the current iteration's I/O; any thread; wakes the loop.
+  void queueInLoop(Task task);
+
+  // Timers. Any thread (they hop to the loop). Callbacks run on the loop thread.
+  TimerId runAt(TimePoint when, Task task);
+  TimerId runAfter(Duration delay, Task task);
+  TimerId runEvery(Duration interval, Task task);
+  void cancel(TimerId id);
+
+  bool isInLoopThread() const { return std::this_thread::get_id() == threadId_; }
+  void assertInLoopThread() const;
+
+  // The time this iteration woke up: cheap, and good enough for idle tracking.
+  TimePoint now() const { return iterationTime_; }
+
+  Backend backend() const { return options_.backend; }
+  const LoopOptions& options() const { return options_; }
+  // How the backend was set up, e.g. "epoll-lt" or "uring-defer": shown by --stats.
+  const std::string& mode() const { return mode_; }
+  const std::string& name() const { return name_; }
+  void setName(std::string name) { name_ = std::move(name); }
+  LoopStats& stats() { return stats_; }
+  const LoopStats& stats() const { return stats_; }
+  std::size_t queuedTaskCount() const;
+
+  // ---- Backend factories, loop thread only ----
+
+  // Starts accepting on a listening socket; `onAccept` runs on this loop.
+  virtual std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) = 0;
+  // Wraps a connected socket. The caller sets callbacks, then calls start().
+  virtual ConnectionPtr createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) = 0;
+  // Connects `socket` (non-blocking, fresh) to `server`; `done` runs on this loop
+  // exactly once, unless the loop is destroyed first.
+  virtual void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) = 0;
+  // A new loop of the same backend and options, for another thread. Callable from
+  // any thread: it only reads options. The new loop belongs to the calling thread.
+  virtual std::unique_ptr<EventLoop> createSibling() const = 0;
+
+ protected:
+  // Waits for I/O and dispatches it. If `mayBlock` is false, must not block.
+  // Otherwise may block until I/O, a wakeup(), or `timerDeadline` if set.
+  virtual void poll(bool mayBlock, std::optional<TimePoint> timerDeadline) = 0;
+  // Any thread: makes a blocked poll() return soon.
+  virtual void wakeup() = 0;
+  // Loop thread: the earliest timer deadline changed (a reactor re-arms its timerfd).
+  virtual void timerDeadlineChanged(std::optional<TimePoint> /*deadline*/) {}
+
+ private:
+  void runQueuedTasks();
+  void runExpiredTimers();
+  void noteTimersChanged();
+
+  const LoopOptions options_;
+  const std::string mode_;
+  std::string name_ = "loop";
+  const std::thread::id threadId_;
+  std::atomic<bool> quit_{false};
+  bool running_ = false;
+  TimePoint iterationTime_;
+
+  TimerQueue timers_;
+  std::optional<TimePoint> armedDeadline_;
+
+  mutable std::mutex queueMutex_;
+  std::vector<Task> queue_;  // guarded by queueMutex_
+  std::vector<Task> runningQueue_;
+
+  LoopStats stats_;
+};
+
+// Makes a loop for `options.backend` on the calling thread. Declared in core/,
+// defined in backends/ (the one place that knows every backend). Throws
+// BackendUnavailable with a one-line reason if the backend cannot run here.
+std::unique_ptr<EventLoop> makeEventLoop(const LoopOptions& options);
+
+}  // namespace duet

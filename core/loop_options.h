@@ -1,0 +1,48 @@
+// Knobs of one event loop. Plain data: core/ stores them, each backend reads the
+// ones that concern it and ignores the rest.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include "core/backend.h"
+
+namespace duet {
+
+// How io_uring runs the kernel-side completion work ("task work"). On this class
+// of machine it is the biggest single factor in the proactor's cost: without
+// COOP or DEFER the kernel interrupts the loop thread for every completion.
+enum class UringTaskRun {
+  Auto,   // DEFER_TASKRUN+SINGLE_ISSUER if the kernel has it, else COOP, else plain
+  Defer,  // IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (fail if missing)
+  Coop,   // IORING_SETUP_COOP_TASKRUN (+TASKRUN_FLAG)
+  Plain,  // no flag: the classic ring, for comparison
+};
+
+// How another thread wakes a loop (queueInLoop, quit).
+enum class UringWakeup {
+  EventFd,  // write an eventfd whose read is armed on the ring: works from any thread
+  MsgRing,  // IORING_OP_MSG_RING from the sender's own ring when it has one, else eventfd
+};
+
+struct LoopOptions {
+  Backend backend = Backend::Epoll;
+
+  // Reactor.
+  bool edgeTriggered = false;  // epoll only: EPOLLET instead of level-triggered
+
+  // Proactor (io_uring).
+  UringTaskRun taskRun = UringTaskRun::Auto;
+  UringWakeup wakeup = UringWakeup::EventFd;
+  unsigned ringEntries = 1024;        // SQ entries; the CQ gets cqFactor times more
+  unsigned cqFactor = 16;             // CQ = ringEntries * cqFactor: room for multishot bursts
+  unsigned bufferCount = 4096;        // provided buffers per loop (power of two)
+  unsigned bufferSize = 4096;         // bytes per provided buffer
+  std::size_t sendZeroCopyThreshold = 0;  // 0 = never use SEND_ZC
+  bool sqpoll = false;                // IORING_SETUP_SQPOLL (for study; burns a core)
+  unsigned waitBatch = 1;             // completions to wait for per io_uring_enter
+  std::chrono::microseconds waitBatchTimeout{0};  // ...or until this much time passed
+  bool multishotRecv = true;          // false: one recv SQE per read, re-armed each time
+};
+
+}  // namespace duet

@@ -1,0 +1,82 @@
+// What one event loop costs: the counters the compare runner turns into
+// "system calls per request" and "requests per wake-up".
+//
+// Each loop has one LoopStats, written only by its own thread. Other threads
+// (an HTTP /stats handler, the app at exit) may read it at any time, so every
+// counter is a relaxed atomic: a single writer makes load+store as good as an
+// atomic add, and on x86 a relaxed store is a plain mov.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+namespace duet {
+
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // For the rare counter written from several threads (wake-up requests).
+  void addShared(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+  void reset() { value_.store(0, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+// System calls a loop makes, by purpose. The reactor's wait is epoll_wait/poll/select;
+// the proactor's is io_uring_enter (which also submits: see LoopStats::submits).
+enum class Syscall : int {
+  Wait,      // epoll_wait, poll, select, io_uring_enter
+  Read,      // read, readv, recv
+  Write,     // write, writev, send, sendfile
+  Accept,    // accept4
+  Close,     // close, shutdown
+  Control,   // epoll_ctl, timerfd_settime, setsockopt, io_uring_register ...
+  Wakeup,    // eventfd write/read done for cross-thread wake-ups
+  kCount
+};
+std::string_view syscallName(Syscall s);
+
+struct LoopStats {
+  std::array<Counter, static_cast<int>(Syscall::kCount)> syscalls;
+
+  Counter wakeups;          // returns from the wait with something to do
+  Counter events;           // ready events (reactor) or completions reaped (proactor)
+  Counter tasks;            // queued functors run
+  Counter timersFired;
+
+  Counter bytesIn;
+  Counter bytesOut;
+  Counter messagesIn;       // onMessage calls
+
+  Counter accepted;
+  Counter closed;
+  Counter refused;          // over max-connections
+  Counter acceptErrors;     // EMFILE/ENFILE/... on accept
+  Counter resets;           // ECONNRESET/EPIPE from a peer
+  Counter outputOverflows;  // connections closed for exceeding the output cap
+  Counter idleEvictions;
+
+  // Proactor only.
+  Counter sqesSubmitted;
+  Counter cqesReaped;
+  Counter enterCalls;       // io_uring_enter (also counted in syscalls[Wait])
+  Counter bufferRingEmpty;  // ENOBUFS: recv found no provided buffer and was re-armed
+  Counter recvRearms;       // multishot recv ended (no F_MORE) and was re-armed
+  Counter cqOverflows;
+  Counter sendZeroCopy;
+
+  void count(Syscall s, std::uint64_t n = 1) { syscalls[static_cast<int>(s)].add(n); }
+  std::uint64_t totalSyscalls() const;
+
+  // "key=value" pairs on one line, stable names: the compare runner parses these.
+  void print(std::ostream& out, std::string_view loopName, std::string_view mode) const;
+  std::string toJson(std::string_view mode) const;
+};
+
+}  // namespace duet

@@ -1,0 +1,65 @@
+// The timers of one loop, kept in deadline order. Shared by every backend: a
+// backend only has to wake the loop at nextDeadline() (timerfd on the reactor,
+// the wait timeout of io_uring_enter on the proactor) and call expire().
+//
+// Not thread-safe: EventLoop routes every call through its own thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+namespace duet {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = Clock::duration;
+using Task = std::function<void()>;
+
+// Names one timer. Sequence numbers are never reused, so cancelling a timer
+// that already fired (or an id from another loop) is a harmless no-op.
+struct TimerId {
+  std::uint64_t sequence = 0;
+  explicit operator bool() const { return sequence != 0; }
+  friend bool operator==(TimerId, TimerId) = default;
+};
+
+class TimerQueue {
+ public:
+  // `interval` zero: fires once; otherwise repeats every interval after `when`.
+  TimerId add(TimePoint when, Duration interval, Task task);
+
+  // Safe from inside any timer's callback, including the timer's own.
+  void cancel(TimerId id);
+
+  // Runs every timer due at `now`, in deadline order (ties: creation order).
+  // A repeating timer is re-armed at max(previous deadline + interval, now) so
+  // a late loop does not replay a burst of missed ticks. Returns how many fired.
+  std::size_t expire(TimePoint now);
+
+  std::optional<TimePoint> nextDeadline() const;
+  std::size_t size() const { return timers_.size(); }
+
+ private:
+  struct Key {
+    TimePoint when;
+    std::uint64_t sequence;
+    friend auto operator<=>(const Key&, const Key&) = default;
+  };
+  struct Timer {
+    Duration interval;
+    Task task;
+  };
+
+  std::map<Key, Timer> timers_;
+  std::unordered_map<std::uint64_t, TimePoint> deadlines_;  // sequence -> when, for cancel
+  std::uint64_t nextSequence_ = 1;
+  std::uint64_t running_ = 0;          // sequence of the callback running now
+  bool runningCancelled_ = false;      // it cancelled itself (or was cancelled) while running
+};
+
+}  // namespace duet
