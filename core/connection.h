@@ -86,6 +86,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Loop thread: state Connected, onConnection(up), start reading.
   void start();
+  // Loop thread: close right now (not queued like forceClose()). For owners
+  // tearing down (TcpServer stop/destructor); onConnection(down) runs inside.
+  void closeImmediately() { closeInLoop(); }
 
   // Connection objects alive in this process: tests check it returns to zero.
   static std::size_t liveCount() { return liveCount_.load(std::memory_order_relaxed); }
@@ -132,9 +135,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const InetAddress local_;
   const InetAddress peer_;
   std::atomic<State> state_{State::Connecting};
-  bool reading_ = false;
-  bool peerFinished_ = false;     // read EOF
-  bool writeShutdown_ = false;    // our FIN sent
+  bool reading_ = false;           // the application wants input
+  bool ioStarted_ = false;         // start() ran: the backend may be asked to read
+  bool peerFinished_ = false;      // read EOF: close once output is flushed
+  bool shutdownRequested_ = false; // app asked for a half-close
+  bool writeShutdown_ = false;     // our FIN sent
+  bool overflowed_ = false;        // output cap exceeded: closing
   std::size_t highWaterMark_ = 64 * 1024 * 1024;
   std::size_t maxOutputBytes_ = 0;
   TimePoint lastActivity_;

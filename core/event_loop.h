@@ -105,6 +105,7 @@ class EventLoop {
   virtual void timerDeadlineChanged(std::optional<TimePoint> /*deadline*/) {}
 
  private:
+  TimerId addTimer(TimePoint when, Duration interval, Task task);
   void runQueuedTasks();
   void runExpiredTimers();
   void noteTimersChanged();

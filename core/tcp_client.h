@@ -40,9 +40,11 @@ class TcpClient {
   ConnectionPtr connection() const;
   int attempts() const;
 
+  // State shared with in-flight callbacks, which may outlive the client.
+  // Defined in tcp_client.cc; public only so its helper functions can name it.
+  struct Shared;
+
  private:
-  struct Shared;  // state shared with in-flight callbacks, which may outlive the client
-  void attempt();
   std::shared_ptr<Shared> shared_;
   std::function<void(int)> onConnectFailed_;
 };

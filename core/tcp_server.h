@@ -7,6 +7,9 @@
 //   ioThreads == N, ReusePort  each of N I/O loops accepts on its own SO_REUSEPORT
 //                              listener and serves what it accepts; the kernel spreads them.
 //
+// Every I/O loop is a sibling of the base loop (EventLoop::createSibling): same
+// backend, same LoopOptions. The caller picks those when it makes the base loop.
+//
 // Graceful stop: stop accepting; half-close every connection once its output is
 // flushed; wait for peers to close, up to drainTimeout; close what is left;
 // quit and join the I/O loops; then run the onStopped callback on the base loop.
@@ -39,7 +42,6 @@ std::optional<AcceptMode> parseAcceptMode(std::string_view name);
 
 struct ServerOptions {
   InetAddress listen{0, /*loopbackOnly=*/true};
-  LoopOptions loop;                 // backend and knobs of the I/O loops (the base loop is the caller's)
   int ioThreads = 0;
   AcceptMode acceptMode = AcceptMode::MainLoop;
   std::size_t highWaterMark = 4 * 1024 * 1024;
@@ -105,6 +107,7 @@ class TcpServer {
   bool stopped_ = false;
   TimerId drainTimer_;
   std::function<void()> onStopped_;
+  std::string finalStats_;  // printStats() text captured just before the I/O loops end
 };
 
 }  // namespace duet

@@ -3,6 +3,7 @@
 // and hands them to a loop with queueInLoop().
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <thread>
 
@@ -25,7 +26,7 @@ class TerminationSignals {
 
  private:
   std::thread watcher_;
-  bool stopping_ = false;  // written before the wake-up signal, read by the watcher after it
+  std::atomic<bool> stopping_{false};  // set before the wake-up signal, read by the watcher
 };
 
 }  // namespace duet

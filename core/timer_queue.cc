@@ -4,11 +4,9 @@
 
 namespace duet {
 
-TimerId TimerQueue::add(TimePoint when, Duration interval, Task task) {
-  const std::uint64_t seq = nextSequence_++;
-  timers_.emplace(Key{when, seq}, Timer{interval, std::move(task)});
-  deadlines_.emplace(seq, when);
-  return TimerId{seq};
+void TimerQueue::insert(TimerId id, TimePoint when, Duration interval, Task task) {
+  timers_.emplace(Key{when, id.sequence}, Timer{interval, std::move(task)});
+  deadlines_.emplace(id.sequence, when);
 }
 
 void TimerQueue::cancel(TimerId id) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <atomic>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -31,7 +32,17 @@ struct TimerId {
 class TimerQueue {
  public:
   // `interval` zero: fires once; otherwise repeats every interval after `when`.
-  TimerId add(TimePoint when, Duration interval, Task task);
+  TimerId add(TimePoint when, Duration interval, Task task) {
+    const TimerId id = reserveId();
+    insert(id, when, interval, std::move(task));
+    return id;
+  }
+
+  // Thread-safe: lets another thread name a timer before the loop adds it, so
+  // the caller can cancel it by id right away (EventLoop::runAfter off-loop).
+  TimerId reserveId() { return TimerId{nextSequence_.fetch_add(1, std::memory_order_relaxed)}; }
+  // Adds a timer under an id from reserveId().
+  void insert(TimerId id, TimePoint when, Duration interval, Task task);
 
   // Safe from inside any timer's callback, including the timer's own.
   void cancel(TimerId id);
@@ -57,7 +68,7 @@ class TimerQueue {
 
   std::map<Key, Timer> timers_;
   std::unordered_map<std::uint64_t, TimePoint> deadlines_;  // sequence -> when, for cancel
-  std::uint64_t nextSequence_ = 1;
+  std::atomic<std::uint64_t> nextSequence_{1};
   std::uint64_t running_ = 0;          // sequence of the callback running now
   bool runningCancelled_ = false;      // it cancelled itself (or was cancelled) while running
 };

@@ -1,0 +1,171 @@
+#include "apps/common/server_flags.h"
+
+#include <sched.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "core/termination_signals.h"
+
+namespace duet::app {
+
+void addServerFlags(CLI::App& app, ServerFlags& f) {
+  app.add_option("--backend", f.backend, "I/O backend: " + backendChoices())->capture_default_str();
+  app.add_option("--host", f.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", f.port, "port to listen on (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--threads", f.threads, "I/O threads (0: one loop does everything)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--accept", f.accept, "with --threads: main (one acceptor hands out) or reuseport")
+      ->capture_default_str();
+  app.add_flag("--stats", f.stats, "print every loop's counters at exit");
+  app.add_option("--log-level", f.logLevel, "trace|debug|info|warn|error|off")->capture_default_str();
+  app.add_option("--cpu", f.cpu, "pin the process to this CPU (benchmarks)");
+  app.add_option("--idle-timeout", f.idleTimeoutSeconds, "close connections idle this many seconds (0: never)");
+  app.add_option("--max-connections", f.maxConnections, "refuse connections beyond this many (0: no limit)");
+  app.add_option("--drain-timeout", f.drainSeconds, "seconds a graceful stop waits for output to drain")
+      ->capture_default_str();
+  app.add_flag("--edge-triggered", f.edgeTriggered, "epoll: edge-triggered instead of level-triggered");
+  app.add_option("--taskrun", f.taskRun, "uring: auto|defer|coop|plain")->capture_default_str();
+  app.add_option("--wakeup", f.wakeup, "uring: cross-thread wake-ups by eventfd|msgring")->capture_default_str();
+  app.add_option("--buffers", f.buffers, "uring: provided buffers per loop (power of two)")->capture_default_str();
+  app.add_option("--buffer-size", f.bufferSize, "uring: bytes per provided buffer")->capture_default_str();
+  app.add_option("--send-zc", f.sendZeroCopy, "uring: SEND_ZC for sends of at least this many bytes (0: off)");
+  app.add_flag("--sqpoll", f.sqpoll, "uring: kernel submission polling thread (burns a core)");
+  app.add_option("--wait-batch", f.waitBatch, "uring: completions to wait for per io_uring_enter")
+      ->capture_default_str();
+  app.add_option("--wait-timeout-us", f.waitTimeoutMicros, "uring: ...or at most this many microseconds");
+  app.add_flag("--single-shot-recv", f.singleShotRecv, "uring: one recv per read instead of multishot");
+}
+
+int parseOrExit(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << app.get_name() << ": " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  return -1;
+}
+
+bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, std::string* error) {
+  const auto backend = parseBackend(f.backend);
+  if (!backend) {
+    *error = "unknown backend '" + f.backend + "' (choose " + backendChoices() + ")";
+    return false;
+  }
+  loop->backend = *backend;
+  loop->edgeTriggered = f.edgeTriggered;
+  if (f.taskRun == "auto") loop->taskRun = UringTaskRun::Auto;
+  else if (f.taskRun == "defer") loop->taskRun = UringTaskRun::Defer;
+  else if (f.taskRun == "coop") loop->taskRun = UringTaskRun::Coop;
+  else if (f.taskRun == "plain") loop->taskRun = UringTaskRun::Plain;
+  else {
+    *error = "unknown --taskrun '" + f.taskRun + "' (choose auto|defer|coop|plain)";
+    return false;
+  }
+  if (f.wakeup == "eventfd") loop->wakeup = UringWakeup::EventFd;
+  else if (f.wakeup == "msgring") loop->wakeup = UringWakeup::MsgRing;
+  else {
+    *error = "unknown --wakeup '" + f.wakeup + "' (choose eventfd|msgring)";
+    return false;
+  }
+  if (f.buffers == 0 || (f.buffers & (f.buffers - 1)) != 0 || f.buffers > 32768) {
+    *error = "--buffers must be a power of two from 1 to 32768";
+    return false;
+  }
+  loop->bufferCount = f.buffers;
+  loop->bufferSize = f.bufferSize;
+  loop->sendZeroCopyThreshold = f.sendZeroCopy;
+  loop->sqpoll = f.sqpoll;
+  loop->waitBatch = f.waitBatch == 0 ? 1 : f.waitBatch;
+  loop->waitBatchTimeout = std::chrono::microseconds(f.waitTimeoutMicros);
+  loop->multishotRecv = !f.singleShotRecv;
+
+  std::string addrError;
+  const auto addr = InetAddress::parse(f.host + ":" + std::to_string(f.port), &addrError);
+  if (!addr) {
+    *error = "bad --host: " + addrError;
+    return false;
+  }
+  const auto mode = parseAcceptMode(f.accept);
+  if (!mode) {
+    *error = "unknown --accept '" + f.accept + "' (choose main|reuseport)";
+    return false;
+  }
+  server->listen = *addr;
+  server->ioThreads = f.threads;
+  server->acceptMode = *mode;
+  server->idleTimeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.idleTimeoutSeconds));
+  server->maxConnections = f.maxConnections;
+  server->drainTimeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.drainSeconds));
+  return true;
+}
+
+int runServer(const char* program, const ServerFlags& flags, ConnectionCallbacks callbacks,
+              const std::function<void(TcpServer&)>& onStarted, const std::function<void()>& onStopping) {
+  // Before any thread exists, so every thread inherits the blocked signals.
+  TerminationSignals::blockInThisProcess();
+
+  const auto level = parseLogLevel(flags.logLevel);
+  if (!level) {
+    std::cerr << program << ": unknown --log-level '" << flags.logLevel << "' (trace|debug|info|warn|error|off)\n";
+    return 2;
+  }
+  setLogLevel(*level);
+
+  LoopOptions loopOptions;
+  ServerOptions serverOptions;
+  serverOptions.name = program;
+  std::string error;
+  if (!toOptions(flags, &loopOptions, &serverOptions, &error)) {
+    std::cerr << program << ": " << error << '\n';
+    return 2;
+  }
+  if (flags.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(flags.cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::cerr << program << ": cannot pin to CPU " << flags.cpu << '\n';
+      return 2;
+    }
+  }
+
+  try {
+    std::unique_ptr<EventLoop> loop = makeEventLoop(loopOptions);
+    loop->setName("main");
+    TcpServer server(*loop, serverOptions, std::move(callbacks));
+    if (!server.start(&error)) {
+      std::cerr << program << ": " << error << '\n';
+      return 2;
+    }
+    std::cout << program << ": listening on " << server.listenAddress().toIpPort() << " backend="
+              << backendName(loop->backend()) << " mode=" << loop->mode() << " threads=" << flags.threads
+              << " accept=" << flags.accept << std::endl;
+    if (onStarted) onStarted(server);
+
+    TerminationSignals signals(*loop, [&](int signo) {
+      DUET_LOG(Info) << program << ": signal " << signo << ", stopping gracefully";
+      if (onStopping) onStopping();
+      server.stop([&] { loop->quit(); });
+    });
+    loop->run();
+    if (flags.stats) server.printStats(std::cout);
+    std::cout.flush();
+  } catch (const BackendUnavailable& e) {
+    std::cerr << program << ": " << e.what() << '\n';
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace duet::app

@@ -1,0 +1,59 @@
+// Command-line flags shared by duet's servers (duet-echo, duet-http): backend,
+// threads, accept mode, loop knobs, limits. One place, so every program spells
+// them the same way and rejects bad values with the same one-line message.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "core/loop_options.h"
+#include "core/tcp_server.h"
+
+namespace duet::app {
+
+struct ServerFlags {
+  std::string backend = "epoll";
+  std::string host = "0.0.0.0";
+  int port = 0;
+  int threads = 0;
+  std::string accept = "main";
+  bool stats = false;
+  std::string logLevel = "info";
+  int cpu = -1;
+  double idleTimeoutSeconds = 0;
+  std::size_t maxConnections = 0;
+  double drainSeconds = 5;
+  bool edgeTriggered = false;
+  std::string taskRun = "auto";
+  std::string wakeup = "eventfd";
+  unsigned buffers = 4096;
+  unsigned bufferSize = 4096;
+  std::size_t sendZeroCopy = 0;
+  bool sqpoll = false;
+  unsigned waitBatch = 1;
+  unsigned waitTimeoutMicros = 0;
+  bool singleShotRecv = false;
+};
+
+// Registers the flags on `app`.
+void addServerFlags(CLI::App& app, ServerFlags& flags);
+
+// Parses argv. On a bad flag prints "PROGRAM: <what is wrong>" and returns 2;
+// for --help prints usage and returns 0; returns -1 to mean "go on".
+int parseOrExit(CLI::App& app, int argc, char** argv);
+
+// Turns the flags into options. Returns false with a one-line *error on a bad value.
+bool toOptions(const ServerFlags& flags, LoopOptions* loop, ServerOptions* server, std::string* error);
+
+// The whole life of a server program: block signals, make the loop, start the
+// server, run until SIGINT/SIGTERM, stop gracefully, print --stats. Returns
+// the process exit status (0 clean, 2 for a setup error already reported).
+// `onStarted` runs once the server listens (an app may keep the pointer, e.g.
+// for a /stats page); `onStopping` when a signal starts the graceful stop.
+int runServer(const char* program, const ServerFlags& flags, ConnectionCallbacks callbacks,
+              const std::function<void(TcpServer&)>& onStarted = {},
+              const std::function<void()>& onStopping = {});
+
+}  // namespace duet::app

@@ -1,0 +1,214 @@
+#include "core/connection.h"
+
+#include <cstring>
+
+#include "core/log.h"
+#include "core/socket_ops.h"
+
+namespace duet {
+
+std::atomic<std::size_t> Connection::liveCount_{0};
+
+namespace {
+std::atomic<std::uint64_t> nextConnectionId{1};
+}
+
+Connection::Connection(EventLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer)
+    : loop_(loop),
+      id_(nextConnectionId.fetch_add(1, std::memory_order_relaxed)),
+      socket_(std::move(socket)),
+      local_(local),
+      peer_(peer),
+      lastActivity_(loop.now()) {
+  liveCount_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() { liveCount_.fetch_sub(1, std::memory_order_relaxed); }
+
+void Connection::start() {
+  loop_.assertInLoopThread();
+  state_.store(State::Connected, std::memory_order_release);
+  lastActivity_ = loop_.now();
+  auto self = shared_from_this();
+  reading_ = true;  // the default; onConnection may call stopReading() or close us
+  if (callbacks_ && callbacks_->onConnection) callbacks_->onConnection(self);
+  ioStarted_ = true;
+  if (reading_ && state() != State::Disconnected) beginReading();
+}
+
+// ---------------------------------------------------------------- sending
+
+void Connection::send(std::string_view data) {
+  if (state() != State::Connected) return;
+  if (loop_.isInLoopThread()) {
+    sendInLoop(data);
+  } else {
+    loop_.queueInLoop([self = shared_from_this(), copy = std::string(data)] { self->sendInLoop(copy); });
+  }
+}
+
+void Connection::send(std::string&& data) {
+  if (state() != State::Connected) return;
+  if (loop_.isInLoopThread()) {
+    sendInLoop(data);
+  } else {
+    loop_.queueInLoop([self = shared_from_this(), moved = std::move(data)] { self->sendInLoop(moved); });
+  }
+}
+
+void Connection::send(Buffer&& data) {
+  if (state() != State::Connected) return;
+  if (loop_.isInLoopThread()) {
+    sendInLoop(data.view());
+    data.retrieveAll();
+  } else {
+    // std::function needs a copyable callable, and a Buffer is move-only.
+    auto held = std::make_shared<Buffer>(std::move(data));
+    loop_.queueInLoop([self = shared_from_this(), held] { self->sendInLoop(held->view()); });
+  }
+}
+
+void Connection::sendInLoop(std::string_view data) {
+  loop_.assertInLoopThread();
+  // Closed, or half-closed by us: the bytes have nowhere to go.
+  if (state() == State::Disconnected || writeShutdown_ || overflowed_ || data.empty()) return;
+  writeOrQueue(data);
+}
+
+void Connection::outputQueued(std::size_t before, std::size_t after) {
+  if (maxOutputBytes_ != 0 && after > maxOutputBytes_) {
+    if (!overflowed_) {
+      overflowed_ = true;
+      stats().outputOverflows.add();
+      DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << after
+                     << " bytes of unsent output exceed the cap of " << maxOutputBytes_
+                     << " (peer not reading); closing it";
+      forceClose();
+    }
+    return;
+  }
+  if (after >= highWaterMark_ && before < highWaterMark_ && callbacks_ && callbacks_->onHighWaterMark) {
+    loop_.queueInLoop([self = shared_from_this(), after] {
+      if (self->callbacks_) self->callbacks_->onHighWaterMark(self, after);
+    });
+  }
+}
+
+void Connection::outputDrained() {
+  if (callbacks_ && callbacks_->onWriteComplete && state() != State::Disconnected) {
+    loop_.queueInLoop([self = shared_from_this()] {
+      if (!self->disconnected()) self->callbacks_->onWriteComplete(self);
+    });
+  }
+  if (shutdownRequested_ && !writeShutdown_) {
+    writeShutdown_ = true;
+    shutdownWriteNow();
+  }
+  if (peerFinished_) closeInLoop();
+}
+
+// ---------------------------------------------------------------- closing
+
+void Connection::shutdown() {
+  State expected = State::Connected;
+  if (!state_.compare_exchange_strong(expected, State::Disconnecting)) return;
+  loop_.runInLoop([self = shared_from_this()] { self->shutdownInLoop(); });
+}
+
+void Connection::shutdownInLoop() {
+  if (state() == State::Disconnected || shutdownRequested_) return;
+  shutdownRequested_ = true;
+  if (!outputIsPending()) {
+    writeShutdown_ = true;
+    shutdownWriteNow();
+    if (peerFinished_) closeInLoop();
+  }
+  // else: outputDrained() sends the FIN once the last byte is out.
+}
+
+void Connection::forceClose() {
+  State s = state();
+  if (s == State::Disconnected) return;
+  if (s == State::Connected) state_.compare_exchange_strong(s, State::Disconnecting);
+  // Queued even on the loop thread: forceClose() is often called from inside a
+  // callback of this very connection, which must not see it vanish mid-call.
+  loop_.queueInLoop([self = shared_from_this()] { self->closeInLoop(); });
+}
+
+void Connection::peerClosed() {
+  peerFinished_ = true;
+  if (reading_) {
+    reading_ = false;
+    pauseReading();  // a readable EOF would otherwise wake a level-triggered loop forever
+  }
+  if (outputIsPending()) {
+    // Deliver what the application already answered, then close (outputDrained).
+    State s = State::Connected;
+    state_.compare_exchange_strong(s, State::Disconnecting);
+  } else {
+    closeInLoop();
+  }
+}
+
+void Connection::socketFailed(int error, const char* during) {
+  if (state() == State::Disconnected) return;
+  if (sockets::isPeerError(error)) {
+    stats().resets.add();
+    DUET_LOG(Info) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during << ": "
+                   << std::strerror(error) << " (peer went away); closing it";
+  } else {
+    DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during
+                   << " failed: " << std::strerror(error) << "; closing it";
+  }
+  closeInLoop();
+}
+
+void Connection::closeInLoop() {
+  loop_.assertInLoopThread();
+  if (state() == State::Disconnected) return;
+  auto self = shared_from_this();  // the owner drops its reference below
+  state_.store(State::Disconnected, std::memory_order_release);
+  reading_ = false;
+  closeNow();
+  stats().closed.add();
+  if (callbacks_ && callbacks_->onConnection) callbacks_->onConnection(self);
+  if (closeHandler_) {
+    auto handler = std::move(closeHandler_);
+    handler(self);
+  }
+}
+
+// ---------------------------------------------------------------- reading
+
+void Connection::startReading() {
+  loop_.runInLoop([self = shared_from_this()] {
+    if (self->reading_ || self->peerFinished_ || self->disconnected()) return;
+    self->reading_ = true;
+    if (self->ioStarted_) self->beginReading();
+  });
+}
+
+void Connection::stopReading() {
+  loop_.runInLoop([self = shared_from_this()] {
+    if (!self->reading_) return;
+    self->reading_ = false;
+    if (self->ioStarted_ && !self->disconnected()) self->pauseReading();
+  });
+}
+
+void Connection::deliverInput(std::size_t bytes) {
+  stats().bytesIn.add(bytes);
+  stats().messagesIn.add();
+  lastActivity_ = loop_.now();
+  if (callbacks_ && callbacks_->onMessage) {
+    callbacks_->onMessage(shared_from_this(), input_);
+  } else {
+    input_.retrieveAll();
+  }
+  // An idle connection should hold no heap buffer: give the storage back once
+  // everything was consumed. (The reactor reads into a stack spill area first,
+  // so a small message costs one allocation either way.)
+  if (input_.empty()) input_.shrink(0);
+}
+
+}  // namespace duet

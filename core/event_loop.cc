@@ -1,0 +1,130 @@
+#include "core/event_loop.h"
+
+#include <cstdlib>
+
+#include "core/log.h"
+
+namespace duet {
+
+EventLoop::EventLoop(const LoopOptions& options, std::string mode)
+    : options_(options), mode_(std::move(mode)), threadId_(std::this_thread::get_id()), iterationTime_(Clock::now()) {}
+
+EventLoop::~EventLoop() = default;
+
+void EventLoop::assertInLoopThread() const {
+  if (!isInLoopThread()) {
+    DUET_LOG(Error) << "loop '" << name_ << "' used from a thread that does not own it";
+    std::abort();
+  }
+}
+
+void EventLoop::run() {
+  assertInLoopThread();
+  running_ = true;
+  quit_.store(false, std::memory_order_relaxed);
+  while (!quit_.load(std::memory_order_acquire)) {
+    // Do not block while functors are waiting: they were queued from this
+    // thread (no wake-up was sent for them) or arrived while we were busy.
+    bool tasksWaiting;
+    {
+      std::lock_guard lock(queueMutex_);
+      tasksWaiting = !queue_.empty();
+    }
+    poll(/*mayBlock=*/!tasksWaiting, timers_.nextDeadline());
+    iterationTime_ = Clock::now();
+    runExpiredTimers();
+    runQueuedTasks();
+  }
+  running_ = false;
+}
+
+void EventLoop::quit() {
+  quit_.store(true, std::memory_order_release);
+  if (!isInLoopThread()) wakeup();
+}
+
+void EventLoop::runInLoop(Task task) {
+  if (isInLoopThread()) {
+    task();
+  } else {
+    queueInLoop(std::move(task));
+  }
+}
+
+void EventLoop::queueInLoop(Task task) {
+  bool wasEmpty;
+  {
+    std::lock_guard lock(queueMutex_);
+    wasEmpty = queue_.empty();
+    queue_.push_back(std::move(task));
+  }
+  // One wake-up per batch: if the queue already held tasks, a wake-up for them
+  // is on its way (the loop empties the queue in one swap). From the loop's own
+  // thread none is needed: run() checks the queue before it blocks.
+  if (wasEmpty && !isInLoopThread()) wakeup();
+}
+
+std::size_t EventLoop::queuedTaskCount() const {
+  std::lock_guard lock(queueMutex_);
+  return queue_.size();
+}
+
+void EventLoop::runQueuedTasks() {
+  {
+    std::lock_guard lock(queueMutex_);
+    if (queue_.empty()) return;
+    runningQueue_.swap(queue_);
+  }
+  // Tasks queued by these tasks wait for the next iteration, so I/O is never
+  // starved by a task that keeps queueing itself.
+  for (Task& task : runningQueue_) task();
+  stats_.tasks.add(runningQueue_.size());
+  runningQueue_.clear();
+}
+
+void EventLoop::runExpiredTimers() {
+  const auto next = timers_.nextDeadline();
+  if (!next || *next > iterationTime_) return;
+  stats_.timersFired.add(timers_.expire(iterationTime_));
+  noteTimersChanged();
+}
+
+void EventLoop::noteTimersChanged() {
+  const auto next = timers_.nextDeadline();
+  if (next != armedDeadline_) {
+    armedDeadline_ = next;
+    timerDeadlineChanged(next);
+  }
+}
+
+TimerId EventLoop::addTimer(TimePoint when, Duration interval, Task task) {
+  // The id is reserved here, on the caller's thread, so a caller on another
+  // thread can cancel the timer at once: its cancel() is queued behind the add.
+  const TimerId id = timers_.reserveId();
+  runInLoop([this, id, when, interval, task = std::move(task)]() mutable {
+    timers_.insert(id, when, interval, std::move(task));
+    noteTimersChanged();
+  });
+  return id;
+}
+
+TimerId EventLoop::runAt(TimePoint when, Task task) { return addTimer(when, Duration::zero(), std::move(task)); }
+
+TimerId EventLoop::runAfter(Duration delay, Task task) {
+  return addTimer(Clock::now() + delay, Duration::zero(), std::move(task));
+}
+
+TimerId EventLoop::runEvery(Duration interval, Task task) {
+  if (interval <= Duration::zero()) interval = std::chrono::milliseconds(1);  // never a zero-period spin
+  return addTimer(Clock::now() + interval, interval, std::move(task));
+}
+
+void EventLoop::cancel(TimerId id) {
+  if (!id) return;
+  runInLoop([this, id] {
+    timers_.cancel(id);
+    noteTimersChanged();
+  });
+}
+
+}  // namespace duet

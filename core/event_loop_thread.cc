@@ -1,0 +1,46 @@
+#include "core/event_loop_thread.h"
+
+#include <exception>
+#include <future>
+
+namespace duet {
+
+EventLoopThread::EventLoopThread(LoopFactory factory, std::string name)
+    : factory_(std::move(factory)), name_(std::move(name)) {}
+
+EventLoopThread::~EventLoopThread() { stop(); }
+
+EventLoop* EventLoopThread::start() {
+  std::promise<EventLoop*> ready;
+  auto future = ready.get_future();
+  thread_ = std::thread([this, &ready] {
+    std::unique_ptr<EventLoop> loop;
+    try {
+      loop = factory_();
+      loop->setName(name_);
+    } catch (...) {
+      ready.set_exception(std::current_exception());
+      return;
+    }
+    ready.set_value(loop.get());
+    loop->run();
+    // The loop dies on its own thread, as it was born: a ring with
+    // SINGLE_ISSUER may only be torn down by its owner's submissions.
+  });
+  try {
+    loop_ = future.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
+  return loop_;
+}
+
+void EventLoopThread::stop() {
+  if (!thread_.joinable()) return;
+  if (loop_) loop_->quit();
+  thread_.join();
+  loop_ = nullptr;
+}
+
+}  // namespace duet
