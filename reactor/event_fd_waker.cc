@@ -1,0 +1,62 @@
+#include "reactor/event_fd_waker.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "core/backend.h"
+#include "core/log.h"
+
+namespace duet {
+
+namespace {
+
+UniqueFd makeEventFd() {
+  UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!fd) throw BackendUnavailable(std::string("reactor: eventfd failed: ") + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+EventFdWaker::EventFdWaker(ReactorLoop& loop, LoopStats& stats)
+    : stats_(stats), eventFd_(makeEventFd()), channel_(loop, eventFd_.get(), *this) {
+  channel_.enableReading();
+}
+
+EventFdWaker::~EventFdWaker() { channel_.remove(); }
+
+void EventFdWaker::wake() {
+  if (pending_.exchange(true, std::memory_order_acq_rel)) return;
+  const std::uint64_t one = 1;
+  // Other threads write this counter too: the shared (atomic) add.
+  stats_.syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
+  if (::write(eventFd_.get(), &one, sizeof one) != sizeof one) {
+    // EAGAIN only if the counter is about to overflow, which means the loop
+    // is already due to wake; anything else is worth a line.
+    const int error = errno;
+    if (error != EAGAIN) {
+      DUET_LOG(Error) << "eventfd write failed: " << std::strerror(error);
+    }
+  }
+}
+
+void EventFdWaker::handleReady(unsigned /*ready*/) {
+  // Clear the flag before draining: a wake() racing with us then writes again
+  // (one spare wake-up) rather than being lost.
+  pending_.store(false, std::memory_order_release);
+  std::uint64_t count = 0;
+  stats_.syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
+  if (::read(eventFd_.get(), &count, sizeof count) < 0) {
+    const int error = errno;
+    if (error != EAGAIN) {
+      DUET_LOG(Error) << "eventfd read failed: " << std::strerror(error);
+    }
+  }
+}
+
+}  // namespace duet

@@ -1,0 +1,204 @@
+#include "reactor/reactor_connection.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "core/log.h"
+#include "core/socket_ops.h"
+#include "reactor/reactor_loop.h"
+
+namespace duet {
+
+namespace {
+
+// Edge-triggered: reads per readiness report before yielding to other
+// connections (then the channel is re-armed so the rest is not forgotten).
+constexpr int kEdgeReadBudget = 16;
+
+bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
+
+}  // namespace
+
+ReactorConnection::ReactorConnection(ReactorLoop& loop, UniqueFd socket, const InetAddress& local,
+                                     const InetAddress& peer)
+    : Connection(loop, std::move(socket), local, peer),
+      channel_(loop, fd(), *this),
+      edgeTriggered_(loop.edgeTriggered()) {
+  channel_.setEdgeTriggered(edgeTriggered_);
+}
+
+ReactorConnection::~ReactorConnection() {
+  if (channel_.registered()) channel_.remove();
+}
+
+void ReactorConnection::tieChannel() { channel_.tie(shared_from_this()); }
+
+void ReactorConnection::watch(bool ok) {
+  if (ok) return;
+  DUET_LOG(Error) << "connection #" << id() << " from " << peer().toIpPort() << ": the " << loop().mode()
+                  << " poller cannot watch fd " << fd() << "; closing it";
+  forceClose();
+}
+
+// ---------------------------------------------------------------- reading
+
+void ReactorConnection::beginReading() {
+  if (closed_) return;
+  watch(channel_.enableReading());
+}
+
+void ReactorConnection::pauseReading() {
+  if (closed_) return;
+  channel_.disableReading();
+}
+
+void ReactorConnection::handleReady(unsigned ready) {
+  if (ready & kError) {
+    // SO_ERROR both reads and clears the pending error (ECONNRESET, ...).
+    const int error = sockets::socketError(fd());
+    if (error != 0) {
+      socketFailed(error, "poll");
+      return;
+    }
+  }
+  bool handled = false;
+  // A FIN or hang-up is "readable": read() returns 0 (or the error) and says so.
+  if ((ready & (kReadable | kPeerHalfClosed | kHangup)) && channel_.wantsRead()) {
+    handled = true;
+    handleReadable();
+    if (closed_) return;
+  }
+  if ((ready & (kWritable | kHangup | kError)) && channel_.wantsWrite()) {
+    handled = true;
+    handleWritable();
+    if (closed_) return;
+  }
+  if (!handled && (ready & (kHangup | kError))) {
+    // A hang-up nobody asked about (should not happen: pollers stop watching
+    // fds without interest). Close rather than be woken for it forever.
+    const int error = sockets::socketError(fd());
+    socketFailed(error != 0 ? error : ECONNRESET, "poll");
+  }
+}
+
+void ReactorConnection::handleReadable() {
+  for (int reads = 0;; ++reads) {
+    if (edgeTriggered_ && reads == kEdgeReadBudget) {
+      // Still readable after a fair share: the kernel will not report it
+      // again by itself (no new edge), so ask it to look once more.
+      channel_.rearm();
+      return;
+    }
+    int error = 0;
+    const ssize_t n = inputBuffer().readFd(fd(), &error);
+    stats().count(Syscall::Read);
+    if (n > 0) {
+      deliverInput(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
+      if (closed_ || !channel_.wantsRead()) return;
+      // Level-triggered: one read per readiness report keeps connections
+      // fair; the poller will report the rest on the next wait.
+      if (!edgeTriggered_) return;
+      continue;
+    }
+    if (n == 0) {
+      // FIN: core stops reading (pauseReading) so a readable EOF does not
+      // wake a level-triggered loop forever, then flushes and closes.
+      peerClosed();
+      return;
+    }
+    if (error == EINTR) continue;
+    if (wouldBlock(error)) return;  // drained (the normal end for edge-triggered)
+    socketFailed(error, "read");
+    return;
+  }
+}
+
+// ---------------------------------------------------------------- writing
+
+void ReactorConnection::writeOrQueue(std::string_view data) {
+  if (closed_ || data.empty()) return;
+  std::size_t written = 0;
+  if (output_.empty()) {
+    // Nothing queued ahead of us, so order allows writing straight away: no
+    // copy, no poller round trip. MSG_NOSIGNAL: a peer that reset gives EPIPE
+    // here instead of a process-killing SIGPIPE.
+    for (;;) {
+      const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
+      stats().count(Syscall::Write);
+      if (n >= 0) {
+        written = static_cast<std::size_t>(n);
+        bytesSent(written);
+        break;
+      }
+      const int error = errno;
+      if (error == EINTR) continue;
+      if (wouldBlock(error)) break;
+      socketFailed(error, "write");
+      return;
+    }
+    if (written == data.size()) {
+      outputDrained();
+      return;
+    }
+    // A short write means the send buffer is full now; trying again at once
+    // would only return EAGAIN. Queue the rest and wait for writability.
+  }
+  const std::size_t before = output_.readableBytes();
+  output_.append(data.substr(written));
+  if (!channel_.wantsWrite()) watch(channel_.enableWriting());
+  outputQueued(before, output_.readableBytes());
+}
+
+void ReactorConnection::handleWritable() {
+  while (!output_.empty()) {
+    const ssize_t n = ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
+    stats().count(Syscall::Write);
+    if (n > 0) {
+      output_.retrieve(static_cast<std::size_t>(n));
+      bytesSent(static_cast<std::size_t>(n));
+      // Level-triggered: one write per report; the poller says when there is room again.
+      if (!edgeTriggered_) break;
+      continue;
+    }
+    if (n < 0) {
+      const int error = errno;
+      if (error == EINTR) continue;
+      if (!wouldBlock(error)) {
+        socketFailed(error, "write");
+        return;
+      }
+    }
+    break;  // EAGAIN: wait for the next report
+  }
+  if (!output_.empty()) return;
+  // Drained: stop asking for writability (the idle-CPU rule) and give the
+  // memory of a burst back; the next burst allocates again if it needs to.
+  channel_.disableWriting();
+  output_.shrink(0);
+  outputDrained();  // onWriteComplete, a pending half-close, or the close after the peer's FIN
+}
+
+// ---------------------------------------------------------------- closing
+
+void ReactorConnection::shutdownWriteNow() {
+  if (closed_) return;
+  stats().count(Syscall::Close);
+  // ENOTCONN: the peer already reset; the read side will find out and close.
+  ::shutdown(fd(), SHUT_WR);
+}
+
+void ReactorConnection::closeNow() {
+  if (closed_) return;
+  closed_ = true;
+  // Unregister first: once closed, the fd number can be reused by the very
+  // next accept, and the poller must not confuse the two.
+  channel_.remove();
+  output_ = Buffer();
+  if (socket()) {
+    stats().count(Syscall::Close);
+    socket().reset();
+  }
+}
+
+}  // namespace duet

@@ -1,0 +1,66 @@
+// ReactorConnection: the reactor half of a Connection. core/Connection keeps
+// the state machine and the callbacks; this class does the non-blocking
+// reads and writes when the poller says the socket is ready.
+//
+// Reading: on readiness, readv(2) into the input buffer plus a 64 KiB stack
+// spill area (Buffer::readFd), so an idle connection holds no heap buffer
+// and one system call can still take a large burst.
+//
+// Writing: send() tries the kernel at once when nothing is queued (most
+// replies never touch the output buffer); whatever the kernel does not take
+// waits in output_, and only then does the connection ask for write
+// readiness. It stops asking the moment output_ drains: a level-triggered
+// poller reports an idle socket as writable on every wait, so leaving write
+// interest on would spin an idle server at 100% CPU.
+//
+// Edge-triggered epoll reports each change of readiness once, so the
+// handlers keep reading (or writing) until EAGAIN; a connection that is still
+// readable after a fair share of reads re-arms and lets the others run.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "core/buffer.h"
+#include "core/connection.h"
+#include "reactor/channel.h"
+
+namespace duet {
+
+class ReactorLoop;
+
+class ReactorConnection final : public Connection, private ChannelHandler {
+ public:
+  ReactorConnection(ReactorLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
+  // Unregisters the channel if closeNow() never ran (an owner that dropped an
+  // open connection). Must then run on the loop thread.
+  ~ReactorConnection() override;
+
+  // Called once by ReactorLoop right after make_shared: the channel's tie
+  // needs a shared_ptr to this object, which the constructor cannot have.
+  void tieChannel();
+
+  std::size_t pendingOutputBytes() const override { return output_.readableBytes(); }
+
+ protected:
+  void beginReading() override;
+  void pauseReading() override;
+  void writeOrQueue(std::string_view data) override;
+  void shutdownWriteNow() override;
+  void closeNow() override;
+
+ private:
+  void handleReady(unsigned ready) override;
+  void handleReadable();
+  void handleWritable();
+  // Asks for more read/write readiness; on the (select-only, normally
+  // prevented) refusal, closes instead of hanging.
+  void watch(bool ok);
+
+  Channel channel_;
+  Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
+  bool closed_ = false;   // closeNow() ran: the fd is gone, no more I/O or callbacks
+  const bool edgeTriggered_;
+};
+
+}  // namespace duet
