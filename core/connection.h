@@ -51,6 +51,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ---- Any thread ----
   void send(std::string_view data);  // copies when called off the loop thread
   void send(std::string&& data);
+  void send(const char* text) { send(std::string_view(text)); }  // literals: no ambiguity
   void send(Buffer&& data);
   void shutdown();      // half-close (FIN) once pending output is flushed; reading goes on
   void forceClose();    // close now, dropping pending output

@@ -1,0 +1,93 @@
+// duet-echo as a user runs it: flags, errors, EMFILE survival, SIGTERM.
+#include <signal.h>
+
+#include <vector>
+
+#include "tests/conformance/conformance_fixture.h"
+#include "tests/support/subprocess.h"
+
+#ifndef DUET_ECHO_PATH
+#error "DUET_ECHO_PATH must name the duet-echo binary"
+#endif
+
+namespace duet::test {
+namespace {
+
+std::vector<std::string> echoCommand(const BackendConfig& backend, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {DUET_ECHO_PATH, "--backend", std::string(backendName(backend.loop.backend)),
+                                   "--host", "127.0.0.1", "--port", "0", "--stats"};
+  if (backend.loop.edgeTriggered) argv.push_back("--edge-triggered");
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+class EchoAppTest : public BackendTest {};
+
+TEST_P(EchoAppTest, SurvivesEmfileOnAcceptAndKeepsServing) {
+  // The child may open 64 descriptors: a burst of 100 connections exhausts them.
+  Subprocess echo(echoCommand(GetParam()), {.maxOpenFiles = 64});
+  const int port = portFromListeningLine(echo.waitForLine("listening on"));
+  ASSERT_GT(port, 0) << echo.err();
+  const InetAddress addr(static_cast<std::uint16_t>(port), true);
+  std::vector<RawClient> burst;
+  for (int i = 0; i < 100; ++i) {
+    burst.emplace_back();
+    burst.back().connect(addr, 2000);  // the kernel completes handshakes the server cannot accept
+  }
+  burst.clear();  // close them all: the server gets its descriptors back
+  // Still serving: a fresh client gets its echo (retry while the backlog drains).
+  EXPECT_TRUE(eventually(
+      [&] {
+        RawClient c;
+        return c.connect(addr, 1000) && c.echo("alive", 2000);
+      },
+      15000))
+      << echo.err();
+  echo.signal(SIGTERM);
+  EXPECT_EQ(echo.wait(), 0) << echo.err();
+  const std::string stats = echo.out();
+  const auto at = stats.find("accept_errors=");
+  ASSERT_NE(at, std::string::npos) << stats;
+  EXPECT_GT(std::atoi(stats.c_str() + at + 14), 0) << stats;
+}
+
+TEST_P(EchoAppTest, SigtermStopsGracefullyWithStats) {
+  Subprocess echo(echoCommand(GetParam()));
+  const int port = portFromListeningLine(echo.waitForLine("listening on"));
+  ASSERT_GT(port, 0) << echo.err();
+  {
+    RawClient c(InetAddress(static_cast<std::uint16_t>(port), true));
+    ASSERT_TRUE(c.echo(patternBytes(100000, 4)));
+  }
+  echo.signal(SIGTERM);
+  EXPECT_EQ(echo.wait(), 0) << echo.err();
+  EXPECT_NE(echo.out().find("stats loop=main"), std::string::npos) << echo.out();
+  EXPECT_NE(echo.out().find("bytes_in=100000"), std::string::npos) << echo.out();
+}
+
+DUET_INSTANTIATE_FOR_EVERY_BACKEND(EchoAppTest);
+
+TEST(EchoAppFlags, BadFlagIsOneLineAndExitTwo) {
+  Subprocess echo({DUET_ECHO_PATH, "--backend", "kqueue"});
+  EXPECT_EQ(echo.wait(), 2);
+  EXPECT_NE(echo.err().find("unknown backend 'kqueue'"), std::string::npos) << echo.err();
+  EXPECT_EQ(std::count(echo.err().begin(), echo.err().end(), '\n'), 1) << echo.err();
+
+  Subprocess typo({DUET_ECHO_PATH, "--thread", "2"});
+  EXPECT_EQ(typo.wait(), 2);
+  EXPECT_NE(typo.err().find("--thread"), std::string::npos) << typo.err();
+}
+
+TEST(EchoAppFlags, PortInUseIsOneLineAndExitTwo) {
+  std::string error;
+  UniqueFd taken = sockets::listenTcp(InetAddress(0, true), false, &error);
+  ASSERT_TRUE(taken) << error;
+  const int port = sockets::localAddress(taken.get()).port();
+  Subprocess echo({DUET_ECHO_PATH, "--host", "127.0.0.1", "--port", std::to_string(port)});
+  EXPECT_EQ(echo.wait(), 2);
+  EXPECT_NE(echo.err().find("Address already in use"), std::string::npos) << echo.err();
+  EXPECT_EQ(std::count(echo.err().begin(), echo.err().end(), '\n'), 1) << echo.err();
+}
+
+}  // namespace
+}  // namespace duet::test

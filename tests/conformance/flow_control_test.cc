@@ -1,0 +1,68 @@
+// A reader slower than the writer: output waits in the buffer, onHighWaterMark
+// fires once as it crosses the mark, onWriteComplete once it has drained, and
+// the bytes are all there, in order.
+#include "tests/conformance/conformance_fixture.h"
+
+namespace duet::test {
+namespace {
+
+class FlowControlTest : public BackendTest {};
+
+TEST_P(FlowControlTest, SlowReaderTriggersHighWaterMarkOnceThenWriteComplete) {
+  constexpr std::size_t kTotal = 32 << 20;
+  constexpr std::size_t kChunk = 64 << 10;
+  const std::string payload = patternBytes(kTotal, 11);
+  std::atomic<int> highWater{0};
+  std::atomic<int> writeComplete{0};
+  std::atomic<std::size_t> pendingAtMark{0};
+  ConnectionCallbacks cb;
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    in.retrieveAll();
+    for (std::size_t off = 0; off < kTotal; off += kChunk) conn->send(std::string_view(payload).substr(off, kChunk));
+  };
+  cb.onHighWaterMark = [&](const ConnectionPtr&, std::size_t pending) {
+    pendingAtMark = pending;
+    ++highWater;
+  };
+  cb.onWriteComplete = [&](const ConnectionPtr&) { ++writeComplete; };
+  ServerOptions o = testServerOptions();
+  o.highWaterMark = 1 << 20;
+  auto server = startServer(cb, o);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("go"));
+  // Not reading yet: the kernel's buffers fill and the rest waits in ours.
+  ASSERT_TRUE(eventually([&] { return highWater.load() >= 1; }));
+  EXPECT_GE(pendingAtMark.load(), std::size_t{1} << 20);
+  EXPECT_EQ(writeComplete.load(), 0);
+  EXPECT_EQ(client.recvExactly(kTotal, 30000), payload);
+  EXPECT_TRUE(eventually([&] { return writeComplete.load() >= 1; }));
+  EXPECT_EQ(highWater.load(), 1);
+}
+
+TEST_P(FlowControlTest, PeerThatNeverReadsIsCutOffAtTheOutputCap) {
+  ConnectionCallbacks cb;
+  const std::string chunk = patternBytes(1 << 20, 12);
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    in.retrieveAll();
+    for (int i = 0; i < 64; ++i) conn->send(chunk);  // 64 MiB for a 2-byte request
+  };
+  ServerOptions o = testServerOptions();
+  o.maxOutputBytes = 8 << 20;
+  auto server = startServer(cb, o);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("go"));
+  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
+  std::uint64_t overflows = 0;
+  server->runSync([&] {
+    for (EventLoop* l : server->server().loops()) overflows += l->stats().outputOverflows.get();
+  });
+  EXPECT_EQ(overflows, 1u);
+  EXPECT_TRUE(client.waitClosed(10000));
+}
+
+DUET_INSTANTIATE_FOR_EVERY_BACKEND(FlowControlTest);
+
+}  // namespace
+}  // namespace duet::test

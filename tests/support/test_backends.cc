@@ -1,0 +1,65 @@
+#include "tests/support/test_backends.h"
+
+#include <mutex>
+
+#include "core/backend.h"
+#include "core/event_loop.h"
+
+namespace duet::test {
+
+const std::vector<BackendConfig>& testBackends() {
+  static const std::vector<BackendConfig> configs = [] {
+    std::vector<BackendConfig> out;
+    for (Backend b : allBackends()) {
+      LoopOptions o;
+      o.backend = b;
+      out.push_back({std::string(backendName(b)), o});
+      if (b == Backend::Epoll) {
+        o.edgeTriggered = true;
+        out.push_back({"epoll_et", o});
+      }
+    }
+    return out;
+  }();
+  return configs;
+}
+
+const std::vector<ThreadingModel>& testThreadingModels() {
+  static const std::vector<ThreadingModel> models = {
+      {"single", 0, AcceptMode::MainLoop},
+      {"main2", 2, AcceptMode::MainLoop},
+      {"reuseport2", 2, AcceptMode::ReusePort},
+  };
+  return models;
+}
+
+int connectionBudget(const BackendConfig& backend, int wanted) {
+  if (const auto limit = backendDescriptorLimit(backend.loop.backend)) {
+    // Two descriptors per connection (client and server end) plus headroom for
+    // the test's own files, all below the limit.
+    const int budget = (*limit - 64) / 2;
+    return wanted < budget ? wanted : budget;
+  }
+  return wanted;
+}
+
+std::optional<std::string> unavailableReason(const BackendConfig& backend) {
+  static std::mutex mutex;
+  static std::vector<std::pair<std::string, std::string>> verdicts;  // name -> "" or reason
+  std::lock_guard lock(mutex);
+  for (const auto& [name, why] : verdicts) {
+    if (name == backend.name) return why.empty() ? std::nullopt : std::optional<std::string>(why);
+  }
+  std::string reason;
+  try {
+    makeEventLoop(backend.loop);
+  } catch (const BackendUnavailable& e) {
+    reason = e.what();
+  }
+  verdicts.emplace_back(backend.name, reason);
+  return reason.empty() ? std::nullopt : std::optional<std::string>(reason);
+}
+
+std::string backendParamName(const testing::TestParamInfo<BackendConfig>& info) { return info.param.name; }
+
+}  // namespace duet::test
