@@ -193,6 +193,10 @@ int main(int argc, char** argv) {
 
   // Signals arrive as a readable descriptor, so a signal can never slip in
   // between checking a flag and blocking in epoll_wait.
+  // A peer that vanishes with echoes in flight must cost an EPIPE, not the
+  // process. SIGINT may arrive ignored from a non-interactive shell's `&`.
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, SIG_DFL);
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);

@@ -300,6 +300,10 @@ int main(int argc, char** argv) {
 
   // SIGINT/SIGTERM arrive as a read completion on a signalfd: the loop
   // never has to be interrupted mid-wait.
+  // A peer that vanishes with echoes in flight must cost an EPIPE, not the
+  // process. SIGINT may arrive ignored from a non-interactive shell's `&`.
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, SIG_DFL);
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
