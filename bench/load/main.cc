@@ -5,6 +5,7 @@
 // (server on CPU 0, generator on CPU 1, configurations interleaved).
 
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   cfg.threads = std::min(cfg.threads, cfg.connections);
 
   raiseFileLimit();
+  signal(SIGPIPE, SIG_IGN);   // a server that resets us is an error to count, not a crash
   if (!cpus.empty() && !pinTo(cpus)) {
     std::fprintf(stderr, "duet-load: cannot pin to CPUs '%s'\n", cpus.c_str());
     return 2;
