@@ -1,0 +1,87 @@
+#include "proactor/buffer_ring.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+#include "core/backend.h"
+
+namespace duet {
+
+namespace {
+
+unsigned roundUpToPowerOfTwo(unsigned n) {
+  unsigned p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+void* mapAnonymous(std::size_t bytes, const char* what) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), what);
+  return p;
+}
+
+}  // namespace
+
+BufferRing::BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint16_t groupId)
+    : ring_(ring),
+      count_(std::min(roundUpToPowerOfTwo(std::max(count, 1u)), 32768u)),  // the kernel's limit
+      size_(std::max(size, 1u)),
+      mask_(count_ - 1),
+      groupId_(groupId) {
+  // The descriptor ring must be page-aligned: mmap gives us that. The buffers
+  // are mapped too, so their pages are only touched (and counted in RSS) when
+  // the kernel first writes into them.
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  descriptorBytes_ = (std::size_t{count_} * sizeof(io_uring_buf) + page - 1) / page * page;
+  bufferBytes_ = std::size_t{count_} * size_;
+  descriptors_ = static_cast<io_uring_buf_ring*>(mapAnonymous(descriptorBytes_, "mmap (buffer ring)"));
+  try {
+    buffers_ = static_cast<char*>(mapAnonymous(bufferBytes_, "mmap (provided buffers)"));
+  } catch (...) {
+    ::munmap(descriptors_, descriptorBytes_);
+    throw;
+  }
+
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(descriptors_);
+  reg.ring_entries = count_;
+  reg.bgid = groupId_;
+  const int ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (ret < 0) {
+    ::munmap(buffers_, bufferBytes_);
+    ::munmap(descriptors_, descriptorBytes_);
+    throw BackendUnavailable(std::string("io_uring is unavailable: io_uring_register_buf_ring: ") +
+                             std::strerror(-ret) +
+                             " (provided buffer rings need Linux 5.19); run with --backend epoll");
+  }
+  registered_ = true;
+
+  // Hand every buffer to the kernel: fill the descriptors, then publish them
+  // with one tail update.
+  io_uring_buf_ring_init(descriptors_);
+  for (unsigned id = 0; id < count_; ++id) {
+    io_uring_buf_ring_add(descriptors_, buffers_ + std::size_t{id} * size_, size_, static_cast<unsigned short>(id),
+                          static_cast<int>(mask_), static_cast<int>(id));
+  }
+  io_uring_buf_ring_advance(descriptors_, static_cast<int>(count_));
+}
+
+BufferRing::~BufferRing() {
+  if (registered_) io_uring_unregister_buf_ring(&ring_, groupId_);
+  ::munmap(buffers_, bufferBytes_);
+  ::munmap(descriptors_, descriptorBytes_);
+}
+
+void BufferRing::recycle(std::uint16_t id) {
+  io_uring_buf_ring_add(descriptors_, buffers_ + std::size_t{id} * size_, size_, id, static_cast<int>(mask_), 0);
+  io_uring_buf_ring_advance(descriptors_, 1);
+}
+
+}  // namespace duet

@@ -1,0 +1,74 @@
+#include "proactor/op_table.h"
+
+#include <utility>
+
+namespace duet {
+
+const char* opKindName(OpKind kind) {
+  switch (kind) {
+    case OpKind::Untracked: return "untracked";
+    case OpKind::Wake: return "wake";
+    case OpKind::WakeRead: return "wake-read";
+    case OpKind::MsgRingSent: return "msg-ring";
+    case OpKind::Accept: return "accept";
+    case OpKind::Recv: return "recv";
+    case OpKind::Send: return "send";
+    case OpKind::Connect: return "connect";
+  }
+  return "?";
+}
+
+std::uint64_t OpTable::add(OpKind kind, std::shared_ptr<CompletionHandler> handler) {
+  std::uint32_t index;
+  if (!free_.empty()) {
+    index = free_.back();
+    free_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& slot = slots_[index];
+  slot.handler = std::move(handler);
+  slot.kind = kind;
+  ++inFlight_;
+  return user_data::encode(kind, slot.generation, index);
+}
+
+const OpTable::Slot* OpTable::live(std::uint64_t userData) const {
+  const std::uint32_t index = user_data::indexOf(userData);
+  if (index >= slots_.size()) return nullptr;
+  const Slot& slot = slots_[index];
+  if (!slot.handler || slot.generation != user_data::generationOf(userData) ||
+      slot.kind != user_data::kindOf(userData)) {
+    return nullptr;
+  }
+  return &slot;
+}
+
+CompletionHandler* OpTable::find(std::uint64_t userData) const {
+  const Slot* slot = live(userData);
+  return slot ? slot->handler.get() : nullptr;
+}
+
+std::shared_ptr<CompletionHandler> OpTable::release(std::uint64_t userData) {
+  if (!live(userData)) return {};
+  const std::uint32_t index = user_data::indexOf(userData);
+  Slot& slot = slots_[index];
+  // A new generation makes any late completion carrying the old user_data stale.
+  slot.generation = (slot.generation + 1) & user_data::kGenerationMask;
+  slot.kind = OpKind::Untracked;
+  free_.push_back(index);
+  --inFlight_;
+  return std::move(slot.handler);
+}
+
+void OpTable::clear() {
+  // Move the references out first: a handler's destructor must not find the
+  // table half-cleared.
+  std::vector<Slot> dying;
+  dying.swap(slots_);
+  free_.clear();
+  inFlight_ = 0;
+}
+
+}  // namespace duet

@@ -1,0 +1,118 @@
+#include "proactor/ring.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "proactor/uring_compat.h"
+
+namespace duet {
+
+Ring::~Ring() {
+  if (initialised_) io_uring_queue_exit(&ring_);
+}
+
+io_uring_sqe* Ring::nextSqe() {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    // The SQ is full: a burst prepared more operations than ringEntries in one
+    // iteration. Submit them now (without waiting) and take a fresh entry.
+    enter(0, nullptr, 0);
+    if (sqpoll_ && io_uring_sq_space_left(&ring_) == 0) {
+      // The SQ thread has not caught up yet: sleep in the kernel until it has.
+      io_uring_enter(ring_.ring_fd, 0, 0, IORING_ENTER_SQ_WAIT, nullptr);
+      stats_->enterCalls.add();
+      stats_->count(Syscall::Wait);
+    }
+  }
+}
+
+unsigned Ring::publishSubmissions() {
+  // liburing's io_uring_get_sqe() only advances a private tail (sqe_tail). The
+  // kernel sees new entries once the shared tail moves. liburing sets up the
+  // SQ index array as the identity map, so moving the tail is all there is to
+  // do; the release store orders the SQE contents before the new tail.
+  io_uring_sq& sq = ring_.sq;
+  const unsigned tail = sq.sqe_tail;
+  if (sq.sqe_head != tail) {
+    if (sqpoll_) stats_->sqesSubmitted.add(tail - sq.sqe_head);  // the SQ thread takes them all
+    sq.sqe_head = tail;
+    io_uring_smp_store_release(sq.ktail, tail);
+  }
+  return tail - io_uring_smp_load_acquire(sq.khead);
+}
+
+bool Ring::completionsHeldBack() const {
+  return IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW;
+}
+
+int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned minWaitUsec, Syscall purpose) {
+  const unsigned toSubmit = publishSubmissions();
+  const unsigned sqFlags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  unsigned flags = IORING_ENTER_EXT_ARG;
+  bool needed = false;
+
+  if (sqpoll_) {
+    // The kernel's SQ thread submits on its own; we only have to wake it when
+    // it went to sleep after sq_thread_idle.
+    if (toSubmit > 0 && (sqFlags & IORING_SQ_NEED_WAKEUP)) {
+      flags |= IORING_ENTER_SQ_WAKEUP;
+      needed = true;
+    }
+  } else if (toSubmit > 0) {
+    needed = true;
+  }
+  // GETEVENTS also runs pending task work: with DEFER_TASKRUN that is the only
+  // moment completions are posted, with COOP_TASKRUN the kernel asks for it
+  // through IORING_SQ_TASKRUN, and an overflowed CQ is flushed by it.
+  if (waitFor > 0 || (sqFlags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+    flags |= IORING_ENTER_GETEVENTS;
+    needed = true;
+  }
+  if (!needed) return 0;
+
+  // EXT_ARG lets the timeout travel with the call itself instead of needing a
+  // TIMEOUT SQE: one system call both submits and waits with a deadline.
+  io_uring_getevents_arg arg{};
+  arg.ts = reinterpret_cast<std::uint64_t>(timeout);
+  if (minWaitUsec > 0 && hasFeature(IORING_FEAT_MIN_TIMEOUT)) arg.pad = minWaitUsec;  // min_wait_usec
+
+  const int ret = io_uring_enter2(ring_.ring_fd, sqpoll_ ? 0 : toSubmit, waitFor, flags,
+                                  reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+  stats_->enterCalls.add();
+  stats_->count(purpose);
+  if (ret > 0 && !sqpoll_) stats_->sqesSubmitted.add(static_cast<unsigned>(ret));
+  if (ret < 0) {
+    switch (-ret) {
+      case ETIME:   // the wait timed out: a timer is due
+      case EINTR:   // a signal: the loop goes round and looks again
+      case EAGAIN:  // the kernel was short of memory for a moment; retried next time
+      case EBUSY:   // older kernels: CQ overflow must be reaped first
+        break;
+      case EBADR:
+        // Reported once after the kernel dropped completions (see completionsDropped()).
+        break;
+      default:
+        DUET_LOG(Error) << "io_uring_enter: " << std::strerror(-ret);
+    }
+  }
+  return ret;
+}
+
+std::size_t Ring::reap(std::span<RawCompletion> out) {
+  std::size_t n = 0;
+  unsigned head;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (n == out.size()) break;
+    out[n].userData = cqe->user_data;
+    out[n].completion.res = cqe->res;
+    out[n].completion.flags = cqe->flags;
+    ++n;
+  }
+  // One store gives all these CQ slots back to the kernel.
+  io_uring_cq_advance(&ring_, static_cast<unsigned>(n));
+  return n;
+}
+
+}  // namespace duet

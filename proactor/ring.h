@@ -1,0 +1,86 @@
+// One io_uring instance: the submission queue we fill, the completion queue
+// the kernel fills, and the single system call that moves both.
+//
+// The ring is where the proactor's cost is decided, so this class owns the two
+// things the study measures: how the ring was set up (the task-run mode, see
+// ring_setup.cc) and how often we enter the kernel (enter() below is the only
+// place that calls io_uring_enter in steady state, and it counts every call).
+//
+// Loop thread only (with SINGLE_ISSUER the kernel enforces it).
+#pragma once
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/loop_options.h"
+#include "core/loop_stats.h"
+#include "proactor/completion.h"
+
+namespace duet {
+
+class Ring {
+ public:
+  // Sets up a ring for `options` on the calling thread. Throws
+  // BackendUnavailable, one line naming the reason and `--backend epoll`, when
+  // io_uring cannot be used here. Defined in ring_setup.cc.
+  static std::unique_ptr<Ring> open(const LoopOptions& options);
+
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  io_uring& raw() { return ring_; }
+  int fd() const { return ring_.ring_fd; }
+  // "uring-defer", "uring-coop" or "uring-plain", plus "+sqpoll".
+  const std::string& mode() const { return mode_; }
+  bool sqpoll() const { return sqpoll_; }
+  bool deferTaskRun() const { return deferTaskRun_; }
+  bool hasFeature(unsigned feature) const { return (features_ & feature) != 0; }
+  unsigned completionQueueSize() const { return ring_.cq.ring_entries; }
+
+  // Counters go to the owning loop's stats (the loop exists only after the ring).
+  void attachStats(LoopStats* stats) { stats_ = stats; }
+
+  // A free SQE, never null. When the SQ is full we submit what is there and
+  // retry: an operation is never dropped for lack of room.
+  io_uring_sqe* nextSqe();
+
+  // Hands every prepared SQE to the kernel and, when `waitFor` > 0, waits
+  // until that many completions are ready, `timeout` (relative) passed, or a
+  // signal arrived. `minWaitUsec` (kernels with IORING_FEAT_MIN_TIMEOUT): after
+  // that long, settle for a single completion. Exactly one io_uring_enter, or
+  // none when there is nothing to submit, nothing to wait for and nothing to
+  // flush. `purpose` says which syscall counter it lands in.
+  // Returns io_uring_enter's result, or 0 when no call was made.
+  int enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned minWaitUsec,
+            Syscall purpose = Syscall::Wait);
+
+  // Copies up to out.size() ready completions and gives their CQ slots back.
+  std::size_t reap(std::span<RawCompletion> out);
+
+  // The kernel had no room in the CQ and is holding completions back
+  // (IORING_FEAT_NODROP); the next enter() flushes them.
+  bool completionsHeldBack() const;
+  // Completions the kernel had to throw away (it could not even hold them).
+  unsigned completionsDropped() const { return *ring_.cq.koverflow; }
+
+ private:
+  Ring() = default;
+  // Makes prepared SQEs visible to the kernel; returns how many it has not consumed yet.
+  unsigned publishSubmissions();
+
+  io_uring ring_{};
+  bool initialised_ = false;
+  std::string mode_;
+  bool sqpoll_ = false;
+  bool deferTaskRun_ = false;
+  unsigned features_ = 0;
+  LoopStats scratchStats_;  // counts land here until attachStats()
+  LoopStats* stats_ = &scratchStats_;
+};
+
+}  // namespace duet

@@ -1,0 +1,36 @@
+// UringAcceptor: accepts with one multishot IORING_OP_ACCEPT.
+//
+// One SQE keeps producing a completion per new connection until it ends (a
+// completion without IORING_CQE_F_MORE), after which we arm it again.
+//
+// The accept operation can outlive this object: stop() only *asks* the kernel
+// to cancel it, and TcpServer destroys the acceptor right after stop(). So
+// the state the kernel's completions need lives in a separate, shared object
+// (Stream, in the .cc) that the loop's OpTable keeps alive until the final
+// completion, which is also when the listening socket is closed.
+#pragma once
+
+#include <memory>
+
+#include "core/acceptor.h"
+#include "core/event_loop.h"
+
+namespace duet {
+
+class UringLoop;
+
+class UringAcceptor final : public Acceptor {
+ public:
+  UringAcceptor(UringLoop& loop, UniqueFd listenSocket, AcceptCallback onAccept);
+  ~UringAcceptor() override;
+
+  void start() override;
+  void stop() override;
+
+  class Stream;
+
+ private:
+  std::shared_ptr<Stream> stream_;
+};
+
+}  // namespace duet

@@ -1,0 +1,234 @@
+#include "proactor/uring_connection.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/socket_ops.h"
+#include "proactor/uring_loop.h"
+
+namespace duet {
+
+namespace {
+// sqe->len is 32 bits; larger sends go out in pieces (as short sends).
+constexpr std::size_t kMaxSendChunk = std::size_t{1} << 30;
+}  // namespace
+
+UringConnection::UringConnection(UringLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer)
+    : Connection(loop, std::move(socket), local, peer) {}
+
+UringLoop& UringConnection::uring() const { return static_cast<UringLoop&>(loop()); }
+
+std::shared_ptr<UringConnection> UringConnection::self() {
+  return std::static_pointer_cast<UringConnection>(shared_from_this());
+}
+
+void UringConnection::onCompletion(OpKind kind, const Completion& completion) {
+  if (kind == OpKind::Recv) {
+    onRecv(completion);
+  } else if (kind == OpKind::Send) {
+    onSend(completion);
+  }
+  if (closing_) closeSocketWhenIdle();
+}
+
+// ---------------------------------------------------------------- reading
+
+void UringConnection::beginReading() {
+  wantInput_ = true;
+  if (closing_) return;
+  if (heldBytes_ > 0 || heldEof_) {
+    // Not from here: beginReading() runs inside startReading(), often called
+    // from the application's own callback, which must not be re-entered.
+    loop().queueInLoop([weak = std::weak_ptr<UringConnection>(self())] {
+      if (auto conn = weak.lock()) conn->deliverHeldInput();
+    });
+  }
+  if (recvOp_ == 0 && !heldEof_) armRecv();
+  // else: a recv is still armed (perhaps with a cancel from pauseReading() on
+  // its way); if the cancel wins, its final completion re-arms, as wantInput_ says.
+}
+
+void UringConnection::pauseReading() {
+  wantInput_ = false;
+  // Stop the kernel from taking more of our input; what it already took still
+  // completes and is held. The final completion (-ECANCELED) clears recvOp_.
+  if (recvOp_ != 0 && !closing_) uring().cancelOp(recvOp_);
+}
+
+void UringConnection::armRecv() {
+  UringLoop& loop = uring();
+  io_uring_sqe* sqe = loop.nextSqe();
+  // No buffer and no length: IOSQE_BUFFER_SELECT makes the kernel take one
+  // from our buffer group when (and only when) data is there.
+  if (loop.options().multishotRecv) {
+    io_uring_prep_recv_multishot(sqe, fd(), nullptr, 0, 0);
+  } else {
+    io_uring_prep_recv(sqe, fd(), nullptr, 0, 0);
+  }
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = loop.buffers().groupId();
+  recvOp_ = loop.track(sqe, OpKind::Recv, self());
+}
+
+void UringConnection::onRecv(const Completion& c) {
+  const bool finished = !c.more();
+  if (finished) recvOp_ = 0;
+
+  std::size_t bytes = 0;
+  if (c.hasBuffer()) {
+    BufferRing& pool = uring().buffers();
+    if (c.res > 0 && !closing_) {
+      bytes = static_cast<std::size_t>(c.res);
+      inputBuffer().append(pool.data(c.bufferId()), bytes);
+    }
+    pool.recycle(c.bufferId());  // straight back: the pool only has to cover one batch
+  }
+  if (closing_) return;
+
+  if (c.res > 0) {
+    if (wantInput_) {
+      deliverInput(bytes);  // the application may close us or pause reading in there
+    } else {
+      heldBytes_ += bytes;
+    }
+    if (finished && !closing_) {
+      // A multishot recv can end while the socket is fine (e.g. the CQ was
+      // full); a single-shot recv always ends. Either way: arm the next one.
+      if (uring().options().multishotRecv) stats().recvRearms.add();
+      if (wantInput_) armRecv();
+    }
+  } else if (c.res == 0) {
+    if (wantInput_) {
+      peerClosed();
+    } else {
+      heldEof_ = true;  // reported when reading resumes, after the held bytes
+    }
+  } else if (c.res == -ENOBUFS) {
+    // The buffer ring was empty when data came: this loop has more
+    // completions in flight than provided buffers. Ours come back every
+    // batch, so simply try again; nothing was lost (the data is still queued
+    // in the socket).
+    stats().bufferRingEmpty.add();
+    if (wantInput_) armRecv();
+  } else if (c.res == -ECANCELED) {
+    if (wantInput_) armRecv();  // pauseReading()'s cancel landed after reading resumed
+  } else {
+    socketFailed(-c.res, "recv");
+  }
+}
+
+void UringConnection::deliverHeldInput() {
+  if (closing_ || !wantInput_) return;
+  if (heldBytes_ > 0) {
+    const std::size_t n = heldBytes_;
+    heldBytes_ = 0;
+    deliverInput(n);
+  }
+  if (closing_ || !wantInput_ || !heldEof_) return;
+  heldEof_ = false;
+  peerClosed();
+}
+
+// ---------------------------------------------------------------- writing
+
+void UringConnection::writeOrQueue(std::string_view data) {
+  if (closing_ || data.empty()) return;
+  const std::size_t before = pendingOutputBytes();
+  if (sendOp_ == 0) {
+    sending_.append(data);  // nothing in flight, so sending_ is empty
+    startSend();
+  } else {
+    queued_.append(data);
+  }
+  outputQueued(before, pendingOutputBytes());
+}
+
+void UringConnection::startSend() {
+  UringLoop& loop = uring();
+  io_uring_sqe* sqe = loop.nextSqe();
+  const std::size_t len = std::min(sending_.readableBytes(), kMaxSendChunk);
+  const std::size_t zeroCopyFrom = loop.options().sendZeroCopyThreshold;
+  // MSG_NOSIGNAL: a peer that went away must give us EPIPE, not kill the process with SIGPIPE.
+  if (zeroCopyFrom != 0 && len >= zeroCopyFrom && loop.zeroCopySendAvailable()) {
+    // The kernel sends straight from our pages and tells us with a second
+    // completion (IORING_CQE_F_NOTIF) when it has let go of them.
+    io_uring_prep_send_zc(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL, 0);
+    stats().sendZeroCopy.add();
+  } else {
+    io_uring_prep_send(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL);
+  }
+  sendResult_ = 0;
+  sendOp_ = loop.track(sqe, OpKind::Send, self());
+}
+
+void UringConnection::onSend(const Completion& c) {
+  if (!c.notification()) sendResult_ = c.res;
+  if (c.more()) return;  // SEND_ZC: sending_ is the kernel's until the notification
+  sendOp_ = 0;
+  if (closing_) {
+    sending_ = Buffer();
+    return;
+  }
+
+  const int res = sendResult_;
+  if (res < 0) {
+    socketFailed(-res, "send");
+    return;
+  }
+  const auto sent = static_cast<std::size_t>(res);
+  sending_.retrieve(sent);
+  bytesSent(sent);
+  if (!sending_.empty()) {
+    startSend();  // a short send: the rest, from where it stopped
+    return;
+  }
+  if (!queued_.empty()) {
+    sending_.swap(queued_);  // queued_ keeps the old storage for the next appends
+    startSend();
+    return;
+  }
+  // Everything reached the kernel. An idle connection holds no output memory.
+  sending_.shrink(0);
+  queued_.shrink(0);
+  outputDrained();
+}
+
+// ---------------------------------------------------------------- closing
+
+void UringConnection::shutdownWriteNow() {
+  if (closing_ || !socket()) return;
+  // shutdown(2) rather than IORING_OP_SHUTDOWN: core only asks once output
+  // has drained, so nothing is in flight to order against, and a synchronous
+  // FIN keeps teardown simple.
+  if (!sockets::shutdownWrite(fd()) && errno != ENOTCONN) {
+    DUET_LOG(Debug) << "connection #" << id() << ": shutdown: " << std::strerror(errno);
+  }
+  stats().count(Syscall::Close);
+}
+
+void UringConnection::closeNow() {
+  if (closing_) return;
+  closing_ = true;
+  wantInput_ = false;
+  heldBytes_ = 0;
+  heldEof_ = false;
+  queued_ = Buffer();  // never seen by the kernel
+  if (recvOp_ != 0 || sendOp_ != 0) {
+    uring().cancelAll(fd());  // completions follow; the socket closes after the last
+  } else {
+    closeSocketWhenIdle();
+  }
+}
+
+void UringConnection::closeSocketWhenIdle() {
+  if (recvOp_ != 0 || sendOp_ != 0 || !socket()) return;
+  sending_ = Buffer();
+  socket().reset();
+  stats().count(Syscall::Close);
+}
+
+}  // namespace duet

@@ -1,0 +1,80 @@
+// UringConnection: a TCP connection on the proactor.
+//
+// Reading: one recv stays armed on the ring for as long as the application
+// wants input. It is multishot by default (one SQE, a completion per chunk of
+// data) and takes its memory from the loop's BufferRing only when bytes
+// arrive, so an idle connection owns no receive buffer at all. Each chunk is
+// copied into inputBuffer() and the ring buffer goes straight back.
+//
+// Writing: at most one send in flight. Two sends on one TCP socket may be
+// executed out of order by the kernel (one can be retried after the other),
+// which would reorder bytes. So output goes through two Buffers:
+//     sending_  handed to the kernel; not touched until the send completes
+//     queued_   what the application sends meanwhile
+// When a send completes, a short send resumes where it stopped; once sending_
+// is empty the two swap and the next send starts.
+//
+// Closing: the kernel holds a reference to the socket for each operation in
+// flight, so close(2) alone would not stop them, and our memory (sending_)
+// must outlive them. closeNow() asks the kernel to cancel everything on the
+// fd, and the socket is closed once the last completion is in. Each operation
+// in flight holds a shared_ptr to this object (in the loop's OpTable), which
+// is what keeps it alive that long.
+//
+// Loop thread only, like every Connection's backend half.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "core/buffer.h"
+#include "core/connection.h"
+#include "proactor/completion.h"
+
+namespace duet {
+
+class UringLoop;
+
+class UringConnection final : public Connection, public CompletionHandler {
+ public:
+  UringConnection(UringLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
+
+  std::size_t pendingOutputBytes() const override { return sending_.readableBytes() + queued_.readableBytes(); }
+  void onCompletion(OpKind kind, const Completion& completion) override;
+
+ protected:
+  void beginReading() override;
+  void pauseReading() override;
+  void writeOrQueue(std::string_view data) override;
+  void shutdownWriteNow() override;
+  void closeNow() override;
+
+ private:
+  UringLoop& uring() const;
+  std::shared_ptr<UringConnection> self();
+
+  void armRecv();
+  void onRecv(const Completion& completion);
+  // Input that arrived while reading was paused (a recv already in flight
+  // still completes): kept in inputBuffer() and delivered on resume.
+  void deliverHeldInput();
+
+  void startSend();
+  void onSend(const Completion& completion);
+
+  // Closing and nothing in flight any more: close the socket now.
+  void closeSocketWhenIdle();
+
+  Buffer sending_;
+  Buffer queued_;
+  std::uint64_t recvOp_ = 0;      // user_data of the armed recv, 0 if none
+  std::uint64_t sendOp_ = 0;      // user_data of the send in flight, 0 if none
+  std::size_t heldBytes_ = 0;
+  std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
+  bool wantInput_ = false;        // beginReading() without pauseReading() since
+  bool heldEof_ = false;          // the peer's FIN arrived while paused
+  bool closing_ = false;          // closeNow() ran: no more callbacks, close when idle
+};
+
+}  // namespace duet

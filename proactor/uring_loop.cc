@@ -1,0 +1,304 @@
+#include "proactor/uring_loop.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "proactor/uring_acceptor.h"
+#include "proactor/uring_connection.h"
+#include "proactor/uring_connector.h"
+#include "proactor/uring_waker.h"
+
+namespace duet {
+
+namespace {
+
+// The loop created on this thread, so a wake-up sent from here can travel by
+// MSG_RING from our ring (SINGLE_ISSUER: only this thread may submit to it).
+thread_local UringLoop* currentLoop = nullptr;
+
+constexpr std::uint16_t kBufferGroup = 0;
+// Completions copied out of the CQ per pass: 256 * 16 bytes of stack.
+constexpr std::size_t kReapBatch = 256;
+// How long teardown waits for cancelled operations to complete.
+constexpr auto kDrainTimeout = std::chrono::seconds(2);
+
+__kernel_timespec toTimespec(Duration d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  __kernel_timespec ts{};
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  return ts;
+}
+
+}  // namespace
+
+UringLoop* UringLoop::current() { return currentLoop; }
+
+// Delegating constructor: the ring must exist before EventLoop's constructor,
+// which wants the mode string ("uring-defer" ...) that only setup can tell.
+UringLoop::UringLoop(const LoopOptions& options) : UringLoop(options, Ring::open(options)) {}
+
+UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
+    : EventLoop(options, ring->mode()), ring_(std::move(ring)) {
+  ring_->attachStats(&stats());
+  buffers_ = std::make_unique<BufferRing>(ring_->raw(), options.bufferCount, options.bufferSize, kBufferGroup);
+  stats().count(Syscall::Control);  // io_uring_register_buf_ring
+
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_->raw())) {
+    msgRing_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+    zeroCopySend_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    io_uring_free_probe(probe);
+  }
+  stats().count(Syscall::Control);  // io_uring_register (probe)
+
+  waitBatch_ = std::max(options.waitBatch, 1u);
+  if (waitBatch_ > 1 && options.waitBatchTimeout.count() <= 0) {
+    // Waiting for N completions with no time limit could sleep forever on a
+    // quiet loop (one wake-up is one completion). Refuse the combination.
+    DUET_LOG(Warn) << "waitBatch " << waitBatch_ << " needs a waitBatchTimeout; waiting for 1 completion instead";
+    waitBatch_ = 1;
+  }
+
+  waker_ = UringWaker::create(*this, options.wakeup);
+  waker_->arm();
+  if (!currentLoop) currentLoop = this;
+}
+
+UringLoop::~UringLoop() {
+  if (currentLoop == this) currentLoop = nullptr;
+  drainInFlight();
+  const std::size_t stuck = ops_.inFlight();
+  ops_.clear();  // connections and acceptors that waited for their last completion die here
+  if (stuck > 0) {
+    // The kernel may still write into the provided buffers or the waker's
+    // counter: leak them rather than free memory it could scribble on.
+    DUET_LOG(Warn) << "loop '" << name() << "': " << stuck
+                   << " io_uring operations did not complete at teardown; leaking their buffers";
+    new std::shared_ptr<UringWaker>(std::move(waker_));
+    (void)buffers_.release();
+  }
+  buffers_.reset();  // unregisters the buffer ring while the ring still exists
+  ring_.reset();     // io_uring_queue_exit
+}
+
+// ---------------------------------------------------------------- factories
+
+std::unique_ptr<Acceptor> UringLoop::createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) {
+  assertInLoopThread();
+  return std::make_unique<UringAcceptor>(*this, std::move(listenSocket), std::move(onAccept));
+}
+
+ConnectionPtr UringLoop::createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) {
+  assertInLoopThread();
+  return std::make_shared<UringConnection>(*this, std::move(socket), local, peer);
+}
+
+void UringLoop::connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) {
+  assertInLoopThread();
+  UringConnector::start(*this, std::move(socket), server, std::move(done));
+}
+
+std::unique_ptr<EventLoop> UringLoop::createSibling() const { return std::make_unique<UringLoop>(options()); }
+
+// ---------------------------------------------------------------- submissions
+
+std::uint64_t UringLoop::track(io_uring_sqe* sqe, OpKind kind, std::shared_ptr<CompletionHandler> handler) {
+  const std::uint64_t userData = ops_.add(kind, std::move(handler));
+  io_uring_sqe_set_data64(sqe, userData);
+  return userData;
+}
+
+void UringLoop::cancelOp(std::uint64_t userData) {
+  io_uring_sqe* sqe = nextSqe();
+  io_uring_prep_cancel64(sqe, userData, 0);
+  io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+}
+
+void UringLoop::cancelAll(int fd) {
+  io_uring_sqe* sqe = nextSqe();
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+}
+
+// ---------------------------------------------------------------- wake-ups
+
+void UringLoop::wakeup() { waker_->wake(); }
+
+void UringLoop::wakeSelf() {
+  io_uring_sqe* sqe = nextSqe();
+  io_uring_prep_nop(sqe);
+  io_uring_sqe_set_data64(sqe, user_data::kWake);
+}
+
+bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker) {
+  if (!msgRing_) return false;
+  io_uring_sqe* sqe = nextSqe();
+  // The target sees a CQE with res 0 and user_data kWake. CQE_SKIP_SUCCESS:
+  // we want no completion of our own unless it failed, so a sender whose loop
+  // is not running does not pile completions up in its CQ.
+  io_uring_prep_msg_ring(sqe, targetRingFd, 0, user_data::kWake, 0);
+  io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+  io_uring_sqe_set_data64(sqe, user_data::encode(OpKind::MsgRingSent, 0, targetWaker));
+  ring_->enter(0, nullptr, 0, Syscall::Wakeup);
+  return true;
+}
+
+// ---------------------------------------------------------------- the iteration
+
+void UringLoop::poll(bool mayBlock, std::optional<TimePoint> timerDeadline) {
+  unsigned waitFor = 0;
+  unsigned minWaitUsec = 0;
+  std::optional<Duration> limit;
+  if (mayBlock) {
+    waitFor = waitBatch_;
+    if (timerDeadline) {
+      const Duration left = *timerDeadline - Clock::now();
+      if (left <= Duration::zero()) {
+        waitFor = 0;  // a timer is due already: just submit and look
+      } else {
+        limit = left;
+      }
+    }
+    if (waitFor > 1) {
+      // Wait for a batch, but not for long. Kernels with MIN_TIMEOUT settle for
+      // one completion after the short wait; older ones just stop waiting.
+      const Duration batchWait = options().waitBatchTimeout;
+      if (ring_->hasFeature(IORING_FEAT_MIN_TIMEOUT)) {
+        minWaitUsec = static_cast<unsigned>(
+            std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(batchWait).count()));
+      } else {
+        limit = limit ? std::min(*limit, batchWait) : batchWait;
+      }
+    }
+  }
+  __kernel_timespec ts{};
+  if (limit) ts = toTimespec(*limit);
+  ring_->enter(waitFor, limit ? &ts : nullptr, minWaitUsec);
+
+  const std::size_t reaped = reapAndDispatch();
+  stats().cqesReaped.add(reaped);
+  stats().events.add(reaped);
+  if (reaped > 0) stats().wakeups.add();
+}
+
+std::size_t UringLoop::reapAndDispatch() {
+  std::array<RawCompletion, kReapBatch> batch;
+  std::size_t total = 0;
+  // Bounds, so a stream of completions cannot starve timers and tasks.
+  const std::size_t limit = 4 * std::size_t{ring_->completionQueueSize()};
+  int flushes = 0;
+  while (total < limit) {
+    // Copy a batch out and hand the CQ slots back before running any handler:
+    // handlers then never see ring memory, and the kernel has room again.
+    const std::size_t n = ring_->reap(batch);
+    for (std::size_t i = 0; i < n; ++i) dispatch(batch[i]);
+    total += n;
+    if (n == batch.size()) continue;
+    noteOverflow();
+    if (!overflowing_ || ++flushes > 8) break;
+    // The kernel held completions back for lack of room. Now there is room:
+    // an enter with GETEVENTS (enter() adds it when the flag is up) moves
+    // them into the CQ, and we go round again.
+    ring_->enter(0, nullptr, 0);
+  }
+  return total;
+}
+
+void UringLoop::noteOverflow() {
+  const bool held = ring_->completionsHeldBack();
+  if (held && !overflowing_) {
+    stats().cqOverflows.add();
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true)) {
+      DUET_LOG(Warn) << "io_uring completion queue overflowed (" << ring_->completionQueueSize()
+                     << " entries); the kernel is holding completions back and the loop catches up. "
+                        "A larger cqFactor avoids it (logged once)";
+    }
+  }
+  overflowing_ = held;
+  const unsigned dropped = ring_->completionsDropped();
+  if (dropped != droppedSeen_) {
+    stats().cqOverflows.add(dropped - droppedSeen_);
+    DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
+                    << " completions (the kernel could not hold them); the operations they ended are lost";
+    droppedSeen_ = dropped;
+  }
+}
+
+void UringLoop::dispatch(const RawCompletion& entry) {
+  const OpKind kind = user_data::kindOf(entry.userData);
+  const Completion& c = entry.completion;
+  switch (kind) {
+    case OpKind::Untracked:
+      return;  // a cancel request's own result: ENOENT/EALREADY are normal races
+    case OpKind::Wake:
+      waker_->woken();
+      return;
+    case OpKind::MsgRingSent:
+      // Only failures arrive here (CQE_SKIP_SUCCESS).
+      UringWaker::msgRingFailed(user_data::indexOf(entry.userData), c.res);
+      return;
+    default:
+      break;
+  }
+
+  if (draining_) {
+    // Teardown: nobody gets called back any more; only the bookkeeping runs.
+    if (!c.more()) ops_.release(entry.userData);
+    dropStale(entry);
+    return;
+  }
+
+  if (c.more()) {
+    // More completions will follow: the slot (and its reference) stays.
+    CompletionHandler* handler = ops_.find(entry.userData);
+    if (!handler) return dropStale(entry);
+    handler->onCompletion(kind, c);
+  } else {
+    // The last one: free the slot first, but hold the reference until the
+    // handler returns, so an object whose last operation this was may die
+    // only after its callback.
+    const std::shared_ptr<CompletionHandler> handler = ops_.release(entry.userData);
+    if (!handler) return dropStale(entry);
+    handler->onCompletion(kind, c);
+  }
+}
+
+void UringLoop::dropStale(const RawCompletion& entry) {
+  const Completion& c = entry.completion;
+  if (c.hasBuffer()) buffers_->recycle(c.bufferId());
+  if (user_data::kindOf(entry.userData) == OpKind::Accept && c.res >= 0) {
+    ::close(c.res);  // a socket accepted for a listener that is gone
+    stats().count(Syscall::Close);
+  }
+  if (!draining_) {
+    DUET_LOG(Debug) << "dropped a stale " << opKindName(user_data::kindOf(entry.userData)) << " completion";
+  }
+}
+
+void UringLoop::drainInFlight() {
+  draining_ = true;
+  waker_->stop();
+  if (ops_.inFlight() == 0) return;
+  // One request cancels everything this ring has in flight.
+  io_uring_sqe* sqe = nextSqe();
+  io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+
+  const TimePoint deadline = Clock::now() + kDrainTimeout;
+  while (ops_.inFlight() > 0 && Clock::now() < deadline) {
+    const __kernel_timespec ts = toTimespec(std::chrono::milliseconds(100));
+    const int ret = ring_->enter(1, &ts, 0);
+    // EEXIST: a SINGLE_ISSUER ring destroyed on a thread that does not own it.
+    if (ret == -EEXIST || ret == -EBADF || ret == -EOPNOTSUPP) break;
+    reapAndDispatch();
+  }
+}
+
+}  // namespace duet

@@ -1,0 +1,103 @@
+// UringLoop: the proactor. One io_uring per loop thread; every socket
+// operation is submitted to it and finishes as a completion that this loop
+// routes to whoever asked (see op_table.h).
+//
+// One iteration (poll()) is:
+//   1. one io_uring_enter that submits every SQE prepared since the last one
+//      and waits for completions, a wake-up, or the next timer deadline (the
+//      deadline travels as the enter's own timeout: no timerfd, no TIMEOUT SQE);
+//   2. reap every ready completion in one batch and dispatch each to its handler.
+// Handlers prepare new SQEs (re-arm a recv, start the next send); they go to
+// the kernel with the next iteration's enter, so a busy loop makes about one
+// system call per iteration however much I/O it does.
+//
+// The pieces: Ring (setup, enter, reap), OpTable (what is in flight),
+// BufferRing (receive buffers), UringWaker (cross-thread wake-ups),
+// UringConnection, UringAcceptor, UringConnector.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "core/event_loop.h"
+#include "proactor/buffer_ring.h"
+#include "proactor/op_table.h"
+#include "proactor/ring.h"
+
+namespace duet {
+
+class UringWaker;
+
+class UringLoop final : public EventLoop {
+ public:
+  // On the thread that will run the loop. Throws BackendUnavailable when
+  // io_uring cannot be used here.
+  explicit UringLoop(const LoopOptions& options);
+  ~UringLoop() override;
+
+  std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) override;
+  ConnectionPtr createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) override;
+  void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
+  std::unique_ptr<EventLoop> createSibling() const override;
+
+  // The UringLoop created on the calling thread, if any (for MSG_RING wake-ups).
+  static UringLoop* current();
+
+  // ---- For the proactor's own objects, loop thread only ----
+
+  // A free SQE (submits first when the SQ is full).
+  io_uring_sqe* nextSqe() { return ring_->nextSqe(); }
+  // Records the prepared `sqe` as an operation of `handler`, which stays alive
+  // until the operation's last completion. Returns its user_data.
+  std::uint64_t track(io_uring_sqe* sqe, OpKind kind, std::shared_ptr<CompletionHandler> handler);
+  // Asks the kernel to cancel one operation; its handler still gets the final
+  // completion (usually -ECANCELED, or the result if it won the race).
+  void cancelOp(std::uint64_t userData);
+  // Cancels every operation on `fd` (connection teardown).
+  void cancelAll(int fd);
+
+  BufferRing& buffers() { return *buffers_; }
+  bool zeroCopySendAvailable() const { return zeroCopySend_; }
+  int ringFd() const { return ring_->fd(); }
+
+  // This loop's thread, on behalf of another loop's waker: posts a MSG_RING
+  // wake-up from this ring into the ring `targetRingFd` and submits it at once.
+  // False if this kernel cannot. `targetWaker` names the target's waker should
+  // the MSG_RING fail (see UringWaker::msgRingFailed).
+  bool sendWake(int targetRingFd, std::uint32_t targetWaker);
+  // This loop's thread: makes the next wait return at once (a NOP completion).
+  void wakeSelf();
+
+ protected:
+  void poll(bool mayBlock, std::optional<TimePoint> timerDeadline) override;
+  void wakeup() override;
+
+ private:
+  UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring);
+
+  // Reaps every ready completion, dispatching each; returns how many.
+  std::size_t reapAndDispatch();
+  void dispatch(const RawCompletion& entry);
+  // A completion nobody owns any more: give back what it carries.
+  void dropStale(const RawCompletion& entry);
+  void noteOverflow();
+  // Teardown: cancel everything and wait (bounded) until the kernel is done
+  // with every buffer it might still write.
+  void drainInFlight();
+
+  std::unique_ptr<Ring> ring_;
+  OpTable ops_;
+  std::unique_ptr<BufferRing> buffers_;
+  std::shared_ptr<UringWaker> waker_;
+  bool msgRing_ = false;
+  bool zeroCopySend_ = false;
+  bool draining_ = false;
+  bool overflowing_ = false;           // the kernel is holding completions back
+  unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
+  unsigned waitBatch_ = 1;
+};
+
+}  // namespace duet
