@@ -1,0 +1,129 @@
+// HttpConnection: the HTTP/1.1 protocol of one connection, bytes in ->
+// response bytes out, with no socket in sight.
+//
+// It talks to its connection through the small Transport interface, which
+// the server implements over duet::Connection and the tests implement with a
+// string. So everything here (pipelining, keep-alive, limits, timeouts,
+// streaming with backpressure) is unit-tested without a network, fed one byte
+// at a time or in random splits.
+//
+// The life of a request:
+//
+//   input bytes --RequestParser--> HttpRequest --Router--> HttpResponse
+//        |                              |                        |
+//   (left in the Buffer            waiting_ queue           ResponseWriter -> send()
+//    while we are busy)         (while a response is         file body -> FileStream,
+//                                still being written)        pread + send in chunks
+//
+// Responses go out strictly in request order. When a response cannot be
+// written yet (a file is still streaming, or the output is above its high
+// water mark), newly parsed requests wait in waiting_. When maxPipelined of
+// them wait, we stop reading the socket; the client's bytes stay in the kernel
+// until we catch up. This bounds a connection's memory whatever the client does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/http/http_limits.h"
+#include "apps/http/http_request.h"
+#include "apps/http/http_response.h"
+#include "apps/http/request_parser.h"
+#include "core/buffer.h"
+#include "core/timer_queue.h"
+
+namespace duet::http {
+
+class Router;
+
+// What HttpConnection needs from its connection. All calls happen on the
+// connection's loop thread.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual Buffer& input() = 0;                      // bytes received, not yet consumed
+  virtual void send(std::string&& bytes) = 0;       // never blocks; queues what the kernel won't take
+  virtual std::size_t pendingOutputBytes() const = 0;
+  virtual void shutdown() = 0;                      // FIN once the output is flushed
+  virtual void forceClose() = 0;                    // close now (the close is reported later)
+  virtual void stopReading() = 0;
+  virtual void startReading() = 0;
+  virtual void defer(std::function<void()> task) = 0;  // run later on this loop, if still open
+  virtual TimePoint now() const = 0;
+  virtual std::string peerName() const = 0;         // for the access log
+};
+
+// One line per answered request, when enabled (--access-log).
+using AccessLogFn = std::function<void(const std::string& peer, const HttpRequest& request, int status,
+                                       std::uint64_t bodyBytes)>;
+
+// What every connection of a server shares (read-only after start).
+struct HttpContext {
+  const Router* router = nullptr;
+  HttpLimits limits;
+  AccessLogFn accessLog;  // empty: no access log
+};
+
+class HttpConnection {
+ public:
+  HttpConnection(Transport& transport, const HttpContext& context);
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Bytes were appended to transport.input().
+  void onInput();
+  // The output drained (Connection's onWriteComplete): stream on, answer queued requests.
+  void onWriteComplete();
+  // Called periodically (a per-loop sweep): enforces the timeouts.
+  void onTimer();
+  // The connection closed: release the file being streamed, forget queued requests.
+  void onClosed();
+
+  // For the sweep: whether onTimer() could have anything to do at `now`.
+  std::size_t waitingRequests() const { return waiting_.size(); }
+  bool streaming() const { return stream_ != nullptr; }
+  bool closing() const { return stopParsing_; }
+  bool readingPaused() const { return readingPaused_; }
+  bool idle() const;
+
+ private:
+  struct FileStream {
+    FileBody file;
+  };
+
+  void advance();
+  bool parseStep();
+  bool outputHasRoom() const;
+  bool canAnswerNow() const;
+  void respond(HttpRequest& request);
+  void pumpStream();
+  void failRequest(int status);
+
+  Transport& transport_;
+  const HttpContext& context_;
+  RequestParser parser_;
+  std::vector<HttpRequest> waiting_;     // parsed, not answered yet (in order)
+  std::unique_ptr<FileStream> stream_;   // the response body being streamed, if any
+
+  TimePoint requestStartedAt_{};  // first byte of the request being parsed
+  TimePoint lastInputAt_{};
+  TimePoint lastActivity_{};      // last request answered or output drained
+  TimePoint lingerDeadline_{};
+
+  bool requestStarted_ = false;   // requestStartedAt_ is valid
+  bool stopParsing_ = false;      // a close is due after the queued responses
+  bool shutdownSent_ = false;     // our FIN is on its way
+  bool readingPaused_ = false;    // stopReading() in effect (pipelining cap)
+  bool continueOwed_ = false;     // a "100 Continue" to send once earlier responses are out
+  bool pumpDeferred_ = false;     // a stream turn is queued on the loop
+  bool advancing_ = false;        // re-entrancy guard for advance()
+  bool again_ = false;            // advance() was asked to run again while running
+  bool closed_ = false;
+};
+
+}  // namespace duet::http

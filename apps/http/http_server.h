@@ -1,0 +1,66 @@
+// HttpServer: HttpConnection on top of duet::TcpServer, i.e. on any backend.
+//
+// This is the only file that knows about sockets. It gives every connection a
+// Session (its HttpConnection plus the Transport that forwards to the
+// duet::Connection), keeps the sessions of each loop in a list, and runs one
+// sweep timer per loop for the timeouts (header, keep-alive, send, linger):
+// one timer per loop instead of one per connection keeps an idle connection
+// small and a request free of timer bookkeeping.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apps/http/http_connection.h"
+#include "apps/http/http_limits.h"
+#include "apps/http/router.h"
+#include "core/tcp_server.h"
+
+namespace duet::http {
+
+struct HttpServerOptions {
+  ServerOptions tcp;        // listen address, threads, accept mode (the backend is the base loop's)
+  std::string root;         // static files; empty: none
+  HttpLimits limits;
+  bool accessLog = false;   // one line per request on stdout
+};
+
+class HttpServer {
+ public:
+  HttpServer(EventLoop& baseLoop, HttpServerOptions options);
+  ~HttpServer();  // base loop thread
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // See TcpServer::start: false + one-line error, or throws BackendUnavailable.
+  // Also false if --root is given but is not a readable directory.
+  bool start(std::string* error);
+  // Graceful stop (TcpServer::stop). The HttpServer must outlive onStopped.
+  void stop(std::function<void()> onStopped = {});
+
+  TcpServer& tcp() { return *tcp_; }
+  const InetAddress& listenAddress() const { return tcp_->listenAddress(); }
+  // {"loops":[{"name":..,"stats":{"mode":..,...}},...]}: the body of /stats.
+  std::string statsJson() const;
+
+ private:
+  class Session;
+  struct LoopSessions;
+
+  void onConnection(const ConnectionPtr& conn);
+  LoopSessions& sessionsOf(EventLoop& loop);
+  void sweep(LoopSessions& sessions);
+
+  EventLoop& baseLoop_;
+  HttpServerOptions options_;
+  Router router_;
+  HttpContext context_;
+  std::mutex sessionsMutex_;                           // guards the vector, not the lists
+  std::vector<std::unique_ptr<LoopSessions>> loops_;   // one per loop that has had a connection
+  std::unique_ptr<TcpServer> tcp_;                     // last: destroyed (closing connections) first
+};
+
+}  // namespace duet::http

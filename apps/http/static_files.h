@@ -1,0 +1,55 @@
+// Static files from a document root: GET and HEAD, with the parts of HTTP a
+// browser and a cache actually use.
+//
+//   MIME type by extension; index.html for a directory (no listings).
+//   Validators: Last-Modified / If-Modified-Since and ETag / If-None-Match,
+//     answering 304 Not Modified (If-None-Match wins when both are sent).
+//   One byte range (206 Partial Content, 416 when unsatisfiable); several
+//     ranges are answered with the whole file (200), which RFC 9110 allows,
+//     and If-Range falls back to the whole file when the validator changed.
+//   Path safety: see DocumentRoot (path_safety.h).
+//
+// Small files are read into the response; larger ones are handed over as an
+// open fd + range that HttpConnection streams chunk by chunk.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/stat.h>
+
+#include "apps/http/http_request.h"
+#include "apps/http/http_response.h"
+#include "apps/http/path_safety.h"
+
+namespace duet::http {
+
+// A parsed "Range: bytes=..." for a representation of `size` bytes.
+struct ByteRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;  // inclusive
+  std::uint64_t length() const { return last - first + 1; }
+};
+enum class RangeResult { Ignore, Satisfiable, Unsatisfiable };
+// Ignore: absent, malformed or several ranges (serve the whole file).
+RangeResult parseRange(std::string_view header, std::uint64_t size, ByteRange* out);
+
+class StaticFiles {
+ public:
+  // Files up to `inlineLimit` bytes are read into memory: one send, no stream state.
+  StaticFiles(const std::string& root, std::size_t inlineLimit);
+  bool valid() const { return root_.valid(); }
+  const std::string& root() const { return root_.path(); }
+
+  HttpResponse serve(const HttpRequest& request) const;
+
+  // The strong validator we send: size and modification time in nanoseconds.
+  static std::string etagFor(const struct stat& st);
+
+ private:
+  DocumentRoot root_;
+  std::size_t inlineLimit_;
+};
+
+}  // namespace duet::http
