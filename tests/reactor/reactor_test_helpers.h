@@ -1,0 +1,58 @@
+// Small helpers for the reactor-specific tests: loop options per reactor
+// backend, and a way to tell whether a loop has gone quiet by its counters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/event_loop.h"
+#include "core/loop_options.h"
+
+namespace duet::reactor_test {
+
+struct ReactorConfig {
+  std::string name;
+  LoopOptions loop;
+};
+
+inline std::vector<ReactorConfig> reactorConfigs() {
+  LoopOptions epollLt;
+  epollLt.backend = Backend::Epoll;
+  LoopOptions epollEt = epollLt;
+  epollEt.edgeTriggered = true;
+  LoopOptions poll;
+  poll.backend = Backend::Poll;
+  LoopOptions select;
+  select.backend = Backend::Select;
+  return {{"epoll", epollLt}, {"epoll_et", epollEt}, {"poll", poll}, {"select", select}};
+}
+
+// Waits (bounded) until the loop's system-call count stops moving for a
+// while, and returns it. A loop that spins never settles; the caller then
+// sees the count move again and fails.
+inline std::uint64_t settledSyscalls(const EventLoop& loop) {
+  std::uint64_t last = loop.stats().totalSyscalls();
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::uint64_t now = loop.stats().totalSyscalls();
+    if (now == last) return now;
+    last = now;
+  }
+  return last;
+}
+
+// Waits (bounded) for a condition another thread produces; false on timeout.
+inline bool eventually(const std::function<bool()>& condition, int timeoutMs = 5000) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+}  // namespace duet::reactor_test
