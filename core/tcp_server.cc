@@ -258,11 +258,11 @@ void TcpServer::maybeFinishStop() {
 
 void TcpServer::finishStop() {
   if (stopped_ || connectionCount_.load(std::memory_order_relaxed) != 0) return;
+  std::ostringstream text;
+  printStats(text);  // while the I/O loops still exist
+  finalStats_ = text.str();
   stopped_ = true;
   if (drainTimer_) baseLoop_.cancel(drainTimer_);
-  std::ostringstream text;
-  printStats(text);
-  finalStats_ = text.str();
   for (auto& t : threads_) t->stop();
   threads_.clear();
   loops_.resize(1);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct BackendConfig {
 };
 
 const std::vector<BackendConfig>& testBackends();
+// So gtest prints "epoll" rather than the struct's bytes.
+inline void PrintTo(const BackendConfig& c, std::ostream* os) { *os << c.name; }
 
 // A threading model for the tests that run across models.
 struct ThreadingModel {
@@ -27,6 +30,7 @@ struct ThreadingModel {
   AcceptMode acceptMode;
 };
 const std::vector<ThreadingModel>& testThreadingModels();
+inline void PrintTo(const ThreadingModel& m, std::ostream* os) { *os << m.name; }
 
 // How many concurrent client connections a test may open against this backend:
 // select watches only descriptors below FD_SETSIZE, and in these tests client
