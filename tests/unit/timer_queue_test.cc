@@ -3,7 +3,9 @@
 #include "core/timer_queue.h"
 
 #include <chrono>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -354,6 +356,53 @@ TEST(TimerQueue, SizeCountsPendingTimers) {
   EXPECT_EQ(q.size(), 1u);
   q.expire(at(20));
   EXPECT_EQ(q.size(), 1u);  // repeating timer stays
+}
+
+}  // namespace
+}  // namespace duet
+
+namespace duet {
+namespace {
+
+TEST(TimerQueueReserve, IdsReservedFromManyThreadsAreUnique) {
+  TimerQueue q;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10000;
+  std::vector<std::vector<std::uint64_t>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&q, &got, t] {
+      for (int i = 0; i < kPerThread; ++i) got[static_cast<std::size_t>(t)].push_back(q.reserveId().sequence);
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::uint64_t> all;
+  for (const auto& v : got) all.insert(v.begin(), v.end());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(all.count(0), 0u) << "0 means 'no timer'";
+  // add() keeps drawing from the same sequence.
+  EXPECT_EQ(all.count(q.add(at(1), kOnce, [] {}).sequence), 0u);
+}
+
+TEST(TimerQueueReserve, InsertUnderAReservedId) {
+  TimerQueue q;
+  const TimerId a = q.reserveId();
+  const TimerId b = q.reserveId();
+  std::string order;
+  // Inserted in the opposite order of reservation, at the same deadline:
+  // ties go by id (the order the callers asked), not by arrival at the loop.
+  q.insert(b, at(10), kOnce, [&] { order += 'b'; });
+  q.insert(a, at(10), kOnce, [&] { order += 'a'; });
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.expire(at(10)), 2u);
+  EXPECT_EQ(order, "ab");
+
+  const TimerId c = q.reserveId();
+  q.insert(c, at(20), milliseconds(5), [&] { order += 'c'; });
+  q.cancel(c);
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_EQ(q.expire(at(100)), 0u);
+  EXPECT_EQ(order, "ab");
 }
 
 }  // namespace
