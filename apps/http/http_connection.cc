@@ -199,6 +199,7 @@ void HttpConnection::respond(HttpRequest& request) {
 
   if (response.file && !head && response.file->length > 0 && response.status != 304) {
     stream_ = std::make_unique<FileStream>(FileStream{std::move(*response.file)});
+    again_ = true;  // advance() goes round once more to start pumping it
   }
   if (!keepAlive) stopParsing_ = true;
 }

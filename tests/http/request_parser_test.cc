@@ -202,7 +202,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"BadChunkSize", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
         BadCase{"NegativeContentLength", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400},
         BadCase{"UnknownExpectation", "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", 417}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param) { return std::string(param.param.name); });
 
 TEST(RequestParser, EndlessWhitespaceInTheHeadIsStillBounded) {
   HttpLimits limits;

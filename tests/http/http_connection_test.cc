@@ -1,0 +1,284 @@
+// HttpConnection without sockets: bytes in through a FakeTransport, response
+// bytes out. Covers keep-alive, pipelining order, streaming with
+// backpressure, the pipelining cap, 100-continue, errors and timeouts.
+#include "apps/http/http_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "apps/http/date_cache.h"
+#include "apps/http/router.h"
+#include "http_test_util.h"
+
+namespace duet::http {
+namespace {
+
+using test::FakeTransport;
+using test::parseResponses;
+using test::TempDir;
+
+class HttpConnectionTest : public ::testing::Test {
+ protected:
+  HttpConnectionTest() : router_(RouterOptions{.root = dir_.path().string()}) {
+    context_.router = &router_;
+    context_.limits.headerTimeout = std::chrono::seconds(10);
+    context_.limits.keepAliveTimeout = std::chrono::seconds(30);
+  }
+
+  // Builds the connection lazily so tests can change limits first.
+  HttpConnection& http() {
+    if (!http_) http_ = std::make_unique<HttpConnection>(transport_, context_);
+    return *http_;
+  }
+  void feed(std::string_view bytes) {
+    transport_.in.append(bytes);
+    http().onInput();
+  }
+  void feedByteByByte(std::string_view bytes) {
+    for (char c : bytes) feed(std::string_view(&c, 1));
+  }
+
+  TempDir dir_;
+  Router router_;
+  HttpContext context_;
+  FakeTransport transport_;
+  std::unique_ptr<HttpConnection> http_;
+};
+
+// Date is the one header that changes between runs; blank it out.
+std::string withoutDates(std::string wire) {
+  for (std::size_t pos = 0; (pos = wire.find("Date: ", pos)) != std::string::npos;) {
+    const std::size_t end = wire.find("\r\n", pos);
+    wire.replace(pos + 6, end - pos - 6, "X");
+    pos = end;
+  }
+  return wire;
+}
+
+const std::string kPipeline =
+    "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+    "HEAD /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+    "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    "OPTIONS /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+    "DELETE /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+    "PROPFIND /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+    "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n"
+    "GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+
+TEST_F(HttpConnectionTest, AnswersAPipelineInOrderAndClosesWhenAsked) {
+  feed(kPipeline);
+  const auto responses = parseResponses(transport_.out, {false, true});
+  ASSERT_EQ(responses.size(), 8u);
+  EXPECT_EQ(responses[0].status, 200);
+  EXPECT_EQ(responses[0].body, Router::kHelloBody);
+  EXPECT_EQ(responses[0].header("server"), "duet");
+  EXPECT_TRUE(responses[0].has("date"));
+  EXPECT_EQ(responses[1].status, 200);  // HEAD: same length, no body
+  EXPECT_EQ(responses[1].header("content-length"), std::to_string(Router::kHelloBody.size()));
+  EXPECT_EQ(responses[1].body, "");
+  EXPECT_EQ(responses[2].body, "hello");
+  EXPECT_EQ(responses[3].status, 204);
+  EXPECT_EQ(responses[3].header("allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(responses[4].status, 405);
+  EXPECT_EQ(responses[4].header("allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(responses[5].status, 501);
+  EXPECT_EQ(responses[6].status, 404);
+  EXPECT_EQ(responses[7].status, 200);
+  EXPECT_EQ(responses[7].header("connection"), "close");
+  EXPECT_TRUE(transport_.shutdownCalled);
+  EXPECT_FALSE(responses[0].has("connection"));  // 1.1 keep-alive is implicit
+}
+
+TEST_F(HttpConnectionTest, ByteByByteAndRandomSplitsGiveTheSameBytes) {
+  feed(kPipeline);
+  const std::string whole = withoutDates(transport_.out);
+
+  FakeTransport t2;
+  HttpConnection c2(t2, context_);
+  for (char c : kPipeline) {
+    t2.in.append(&c, 1);
+    c2.onInput();
+  }
+  EXPECT_EQ(withoutDates(t2.out), whole);
+
+  for (unsigned seed = 1; seed <= 50; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937 rng(seed);
+    FakeTransport t;
+    HttpConnection c(t, context_);
+    for (std::size_t pos = 0; pos < kPipeline.size();) {
+      const std::size_t n = std::min<std::size_t>(std::uniform_int_distribution<std::size_t>(1, 40)(rng), kPipeline.size() - pos);
+      t.in.append(kPipeline.data() + pos, n);
+      pos += n;
+      c.onInput();
+    }
+    EXPECT_EQ(withoutDates(t.out), whole);
+  }
+}
+
+TEST_F(HttpConnectionTest, Http10ClosesUnlessKeepAlive) {
+  feed("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].header("connection"), "keep-alive");
+  EXPECT_FALSE(transport_.shutdownCalled);
+  feed("GET /hello HTTP/1.0\r\n\r\n");
+  r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[1].header("connection"), "close");
+  EXPECT_TRUE(transport_.shutdownCalled);
+}
+
+TEST_F(HttpConnectionTest, MalformedRequestGets400ThenCloseAndLaterInputIsIgnored) {
+  feed("GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nBad Header\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[1].status, 400);
+  EXPECT_EQ(r[1].header("connection"), "close");
+  EXPECT_TRUE(transport_.shutdownCalled);
+  const std::size_t before = transport_.out.size();
+  feed("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");  // after the FIN: read and dropped
+  EXPECT_EQ(transport_.out.size(), before);
+  EXPECT_TRUE(transport_.in.empty());
+}
+
+TEST_F(HttpConnectionTest, SmugglingAttemptIsRefusedAndTheHiddenRequestNeverAnswered) {
+  // If the server believed Content-Length, "GET /smuggled" would be a second request.
+  feedByteByByte(
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 30\r\n\r\n"
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 400);
+  EXPECT_TRUE(transport_.shutdownCalled);
+}
+
+TEST_F(HttpConnectionTest, ExpectContinueSends100BeforeTheFinalResponse) {
+  feed("POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  EXPECT_EQ(transport_.out, "HTTP/1.1 100 Continue\r\n\r\n");
+  feed("ping");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 100);
+  EXPECT_EQ(r[1].status, 200);
+  EXPECT_EQ(r[1].body, "ping");
+}
+
+TEST_F(HttpConnectionTest, ExpectContinueWithTooLargeBodyGets413Without100) {
+  context_.limits.maxBodyBytes = 10;
+  feed("POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 413);
+  EXPECT_TRUE(transport_.shutdownCalled);
+}
+
+TEST_F(HttpConnectionTest, LargeFileIsStreamedWithBackpressureAndLaterResponsesWait) {
+  std::string content(3 * 1024 * 1024 + 17, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
+  dir_.write("big.bin", content);
+  transport_.holdOutput = true;  // the "kernel" takes nothing until drain()
+  feed("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  // Only up to the stream high-water mark (plus one chunk) was read from the file.
+  EXPECT_LE(transport_.pending, context_.limits.streamHighWater + context_.limits.streamChunkBytes + 1024);
+  EXPECT_TRUE(http().streaming());
+  EXPECT_EQ(http().waitingRequests(), 1u);
+  transport_.runUntilQuiet(http());
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[0].header("content-type"), "application/octet-stream");
+  EXPECT_TRUE(r[0].body == content) << "streamed body differs";
+  EXPECT_EQ(r[1].body, Router::kHelloBody);
+  EXPECT_FALSE(http().streaming());
+}
+
+TEST_F(HttpConnectionTest, AFastReaderStillYieldsTheLoopBetweenChunks) {
+  dir_.write("big.bin", std::string(8 * 1024 * 1024, 'z'));
+  feed("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");  // output taken at once (holdOutput false)
+  EXPECT_TRUE(http().streaming());
+  EXPECT_EQ(transport_.deferred.size(), 1u) << "the stream should continue on a later turn";
+  transport_.runUntilQuiet(http());
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].body.size(), 8u * 1024 * 1024);
+}
+
+TEST_F(HttpConnectionTest, PipeliningCapStopsReadingUntilResponsesDrain) {
+  context_.limits.maxPipelined = 4;
+  context_.limits.outputHighWater = 1;  // any pending output blocks further answers
+  transport_.holdOutput = true;
+  std::string burst;
+  for (int i = 0; i < 10; ++i) burst += "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
+  feed(burst);
+  // One answered (output then "full"), four waiting, the rest left unparsed.
+  EXPECT_EQ(parseResponses(transport_.out).size(), 1u);
+  EXPECT_EQ(http().waitingRequests(), 4u);
+  EXPECT_FALSE(transport_.reading);
+  EXPECT_FALSE(transport_.in.empty());
+  while (transport_.pending > 0) transport_.drain(http());
+  EXPECT_EQ(parseResponses(transport_.out).size(), 10u);
+  EXPECT_TRUE(transport_.reading);
+  EXPECT_GE(transport_.startReadingCalls, 1);
+}
+
+TEST_F(HttpConnectionTest, SlowHeadersGet408ThenClose) {
+  feed("GET /hello HTTP/1.1\r\nHo");
+  transport_.clock += std::chrono::seconds(5);
+  feed("st: a\r\n");  // trickling bytes do not extend the deadline
+  http().onTimer();
+  EXPECT_TRUE(transport_.out.empty());
+  transport_.clock += std::chrono::seconds(6);
+  http().onTimer();
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 408);
+  EXPECT_TRUE(transport_.shutdownCalled);
+  // The peer never closes: the linger timeout closes hard.
+  EXPECT_FALSE(transport_.forceClosed);
+  transport_.clock += context_.limits.lingerTimeout;
+  http().onTimer();
+  EXPECT_TRUE(transport_.forceClosed);
+}
+
+TEST_F(HttpConnectionTest, IdleKeepAliveConnectionIsClosed) {
+  feed("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  transport_.clock += context_.limits.keepAliveTimeout - std::chrono::seconds(1);
+  http().onTimer();
+  EXPECT_FALSE(transport_.forceClosed);
+  transport_.clock += std::chrono::seconds(1);
+  http().onTimer();
+  EXPECT_TRUE(transport_.forceClosed);
+  EXPECT_EQ(parseResponses(transport_.out).size(), 1u);  // no 408 for an idle connection
+}
+
+TEST_F(HttpConnectionTest, ClosedConnectionReleasesItsStream) {
+  dir_.write("big.bin", std::string(2 * 1024 * 1024, 'q'));
+  transport_.holdOutput = true;
+  feed("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_TRUE(http().streaming());
+  http().onClosed();
+  EXPECT_FALSE(http().streaming());
+  transport_.drain(http());  // late events after the close are ignored
+}
+
+TEST(DateCache, FormatsOncePerSecond) {
+  DateCache cache;
+  EXPECT_EQ(cache.get(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(cache.get(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(cache.formatCount(), 1u);
+  EXPECT_EQ(cache.get(784111778), "Sun, 06 Nov 1994 08:49:38 GMT");
+  EXPECT_EQ(cache.formatCount(), 2u);
+}
+
+TEST(DateCache, ParsesTheThreeHttpDateForms) {
+  EXPECT_EQ(parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
+  EXPECT_EQ(parseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
+  EXPECT_EQ(parseHttpDate("Sun Nov  6 08:49:37 1994"), 784111777);
+  EXPECT_FALSE(parseHttpDate("yesterday"));
+}
+
+}  // namespace
+}  // namespace duet::http

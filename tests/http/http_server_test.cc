@@ -1,0 +1,358 @@
+// HttpServer end to end, in-process, on every backend: curl for the static
+// files (ranges, conditionals, HEAD, a 100 MiB file checked by SHA-256) and
+// a raw socket for what curl will not send (pipelining, malformed and
+// oversized requests, smuggling, traversal, slow senders). Loopback only;
+// every wait is bounded; no test depends on how fast anything runs.
+#include "apps/http/http_server.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdio>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "core/event_loop.h"
+#include "http_test_util.h"
+#include "tests/support/raw_client.h"
+
+namespace duet::http {
+namespace {
+
+using test::parseResponses;
+using test::ParsedResponse;
+using test::TempDir;
+
+// Runs an HttpServer on its own loop thread, like duet-http does, and stops it
+// gracefully when destroyed.
+class HttpHarness {
+ public:
+  HttpHarness(const LoopOptions& loopOptions, HttpServerOptions options) {
+    std::promise<void> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([&, options = std::move(options)]() mutable {
+      std::unique_ptr<EventLoop> loop;
+      std::unique_ptr<HttpServer> server;
+      try {
+        loop = makeEventLoop(loopOptions);
+        server = std::make_unique<HttpServer>(*loop, std::move(options));
+        std::string err;
+        if (!server->start(&err)) error_ = err.empty() ? "start failed" : err;
+        address_ = server->listenAddress();
+      } catch (const BackendUnavailable& e) {
+        unavailable_ = e.what();
+      } catch (const std::exception& e) {
+        error_ = e.what();
+      }
+      if (!error_.empty() || !unavailable_.empty()) {
+        server.reset();
+        loop.reset();
+        ready.set_value();
+        return;
+      }
+      loop_ = loop.get();
+      server_ = server.get();
+      ready.set_value();
+      loop->run();
+      server.reset();
+      loop.reset();
+    });
+    started.wait();
+    if (!loop_) thread_.join();
+  }
+  ~HttpHarness() {
+    if (!thread_.joinable()) return;
+    EventLoop* loop = loop_;
+    HttpServer* server = server_;
+    loop->runInLoop([loop, server] { server->stop([loop] { loop->quit(); }); });
+    thread_.join();
+  }
+  const std::string& error() const { return error_; }
+  const std::string& unavailable() const { return unavailable_; }
+  const InetAddress& address() const { return address_; }
+  std::string url(const std::string& path) const { return "http://" + address_.toIpPort() + path; }
+
+ private:
+  std::thread thread_;
+  EventLoop* loop_ = nullptr;
+  HttpServer* server_ = nullptr;
+  InetAddress address_;
+  std::string error_;
+  std::string unavailable_;
+};
+
+// Runs a shell command, returns its stdout (and exit status in *status).
+std::string run(const std::string& command, int* status = nullptr) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return out;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int rc = ::pclose(pipe);
+  if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+// Reads from a raw client until `count` final responses are parsed, the peer
+// closes, or 10 s pass. *closed tells whether the server closed.
+std::vector<ParsedResponse> readResponses(duet::test::RawClient& client, std::size_t count, bool* closed = nullptr,
+                                          const std::vector<bool>& noBody = {}) {
+  std::string wire;
+  std::vector<ParsedResponse> parsed;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool eof = false;
+  auto finals = [&] {
+    std::size_t n = 0;
+    for (const auto& r : parsed) n += r.status >= 200;
+    return n;
+  };
+  while (finals() < count || closed) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{client.fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[65536];
+    const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
+    if (n <= 0) {
+      eof = true;
+      break;
+    }
+    wire.append(buf, static_cast<std::size_t>(n));
+    parsed = parseResponses(wire, noBody);
+  }
+  parsed = parseResponses(wire, noBody);
+  if (closed) *closed = eof;
+  return parsed;
+}
+
+std::string backendParamName(const ::testing::TestParamInfo<Backend>& info) {
+  return std::string(backendName(info.param));
+}
+
+class HttpServerTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    outside_.write("secret.txt", "top secret");
+    root_.write("index.html", "<h1>home</h1>");
+    root_.write("a.txt", "0123456789");
+    root_.write("docs/index.html", "<h1>docs</h1>");
+    HttpServerOptions options;
+    options.tcp.ioThreads = 1;
+    options.root = root_.path().string();
+    options.limits.maxUrlBytes = 1024;
+    options.limits.maxHeaderBytes = 4096;
+    options.limits.maxBodyBytes = 64 * 1024;
+    options.limits.headerTimeout = std::chrono::milliseconds(300);
+    LoopOptions loop;
+    loop.backend = GetParam();
+    harness_ = std::make_unique<HttpHarness>(loop, std::move(options));
+    if (!harness_->unavailable().empty()) GTEST_SKIP() << harness_->unavailable();
+    ASSERT_EQ(harness_->error(), "");
+  }
+  void TearDown() override { harness_.reset(); }
+
+  std::string curl(const std::string& args, int* status = nullptr) { return run("curl -s --max-time 60 " + args, status); }
+
+  TempDir outside_;
+  TempDir root_;
+  std::unique_ptr<HttpHarness> harness_;
+};
+
+TEST_P(HttpServerTest, CurlGetsHelloStatsAndStaticFiles) {
+  EXPECT_EQ(curl(harness_->url("/hello")), Router::kHelloBody);
+  EXPECT_EQ(curl(harness_->url("/a.txt")), "0123456789");
+  EXPECT_EQ(curl(harness_->url("/")), "<h1>home</h1>");
+  EXPECT_EQ(curl(harness_->url("/docs/")), "<h1>docs</h1>");
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' " + harness_->url("/missing")), "404");
+  const std::string stats = curl(harness_->url("/stats"));
+  EXPECT_NE(stats.find("\"loops\":["), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"mode\":"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"accepted\":"), std::string::npos) << stats;
+}
+
+TEST_P(HttpServerTest, CurlHeadRangesAndConditionals) {
+  const std::string head = curl("-I " + harness_->url("/a.txt"));
+  EXPECT_NE(head.find("HTTP/1.1 200 OK"), std::string::npos) << head;
+  EXPECT_NE(head.find("Content-Length: 10"), std::string::npos) << head;
+  EXPECT_NE(head.find("Content-Type: text/plain"), std::string::npos) << head;
+  EXPECT_NE(head.find("Server: duet"), std::string::npos) << head;
+  EXPECT_NE(head.find("Date: "), std::string::npos) << head;
+
+  EXPECT_EQ(curl("-r 2-4 " + harness_->url("/a.txt")), "234");
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -r 2-4 " + harness_->url("/a.txt")), "206");
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -r 50-60 " + harness_->url("/a.txt")), "416");
+
+  const std::size_t at = head.find("ETag: ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string etag = head.substr(at + 6, head.find('\r', at) - at - 6);
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -H 'If-None-Match: " + etag + "' " + harness_->url("/a.txt")), "304");
+  const std::size_t lm = head.find("Last-Modified: ");
+  ASSERT_NE(lm, std::string::npos);
+  const std::string lastModified = head.substr(lm + 15, head.find('\r', lm) - lm - 15);
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -H 'If-Modified-Since: " + lastModified + "' " + harness_->url("/a.txt")),
+            "304");
+}
+
+TEST_P(HttpServerTest, HundredMebibyteFileArrivesIntact) {
+  const auto path = root_.path() / "big.bin";
+  {
+    std::ofstream f(path, std::ios::binary);
+    std::mt19937_64 rng(42);
+    std::vector<std::uint64_t> block(8192);
+    for (int i = 0; i < 100 * 1024 * 1024 / static_cast<int>(block.size() * 8); ++i) {
+      for (auto& w : block) w = rng();
+      f.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 8));
+    }
+  }
+  ASSERT_EQ(std::filesystem::file_size(path), 100u * 1024 * 1024);
+  const std::string expected = run("sha256sum < '" + path.string() + "' | cut -d' ' -f1");
+  ASSERT_EQ(expected.size(), 65u);
+  int status = -1;
+  const std::string got = run("curl -s --max-time 120 " + harness_->url("/big.bin") + " | sha256sum | cut -d' ' -f1", &status);
+  EXPECT_EQ(got, expected);
+  // And a range from its middle, streamed too (larger than the inline limit).
+  const std::string rangeExpected =
+      run("tail -c +$((50*1024*1024+1)) '" + path.string() + "' | head -c $((3*1024*1024)) | sha256sum | cut -d' ' -f1");
+  const std::string rangeGot = run("curl -s --max-time 60 -r " + std::to_string(50 * 1024 * 1024) + "-" +
+                                   std::to_string(53 * 1024 * 1024 - 1) + " " + harness_->url("/big.bin") +
+                                   " | sha256sum | cut -d' ' -f1");
+  EXPECT_EQ(rangeGot, rangeExpected);
+}
+
+TEST_P(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  duet::test::RawClient client(harness_->address());
+  ASSERT_TRUE(client.isOpen());
+  std::string burst;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 30; ++i) {
+    switch (i % 3) {
+      case 0:
+        burst += "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+        expected.push_back(std::string(Router::kHelloBody));
+        break;
+      case 1:
+        burst += "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n";
+        expected.push_back("0123456789");
+        break;
+      case 2: {
+        const std::string body = "body-" + std::to_string(i);
+        burst += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        expected.push_back(body);
+        break;
+      }
+    }
+  }
+  ASSERT_TRUE(client.sendAll(burst));
+  const auto responses = readResponses(client, expected.size());
+  ASSERT_EQ(responses.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(responses[i].status, 200) << i;
+    EXPECT_EQ(responses[i].body, expected[i]) << i;
+  }
+}
+
+TEST_P(HttpServerTest, ExpectContinue) {
+  duet::test::RawClient client(harness_->address());
+  ASSERT_TRUE(client.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  EXPECT_EQ(client.recvExactly(25), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(client.sendAll("ping"));
+  const auto r = readResponses(client, 1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].body, "ping");
+}
+
+struct Refusal {
+  const char* name;
+  std::string wire;
+  int status;
+};
+
+
+TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenCloseWithoutDisturbingOthers) {
+  const std::vector<Refusal> cases = {
+      {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 junk\r\n\r\n", 400},
+      {"bad header", "GET / HTTP/1.1\r\nHost t\r\n\r\n", 400},
+      {"uri too long", "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"headers too large", "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'b') + "\r\n\r\n", 431},
+      {"body too large", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 413},
+      {"unsupported te", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"cl+te smuggling",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n",
+       400},
+      {"duplicate cl", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc", 400},
+  };
+  // A bystander connection with a request in flight on the same server.
+  duet::test::RawClient bystander(harness_->address());
+  ASSERT_TRUE(bystander.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(readResponses(bystander, 1).size(), 1u);
+
+  for (const Refusal& c : cases) {
+    SCOPED_TRACE(c.name);
+    duet::test::RawClient client(harness_->address());
+    ASSERT_TRUE(client.sendAll(c.wire));
+    bool closed = false;
+    const auto r = readResponses(client, 1, &closed);
+    ASSERT_EQ(r.size(), 1u) << "exactly one response, then the connection closes";
+    EXPECT_EQ(r[0].status, c.status);
+    EXPECT_EQ(r[0].header("connection"), "close");
+    EXPECT_TRUE(closed);
+  }
+  // The bystander is still served on the same connection.
+  ASSERT_TRUE(bystander.sendAll("GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto r = readResponses(bystander, 1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].body, "0123456789");
+}
+
+TEST_P(HttpServerTest, TraversalAttemptsNeverServeOutsideTheRoot) {
+  ASSERT_EQ(::symlink((outside_.path() / "secret.txt").c_str(), (root_.path() / "escape.txt").c_str()), 0);
+  const std::string out = outside_.path().filename().string();
+  const std::vector<std::string> targets = {
+      "/../" + out + "/secret.txt",        "/%2e%2e/" + out + "/secret.txt", "/%2E%2e%2F" + out + "%2Fsecret.txt",
+      "/docs/../../" + out + "/secret.txt", "/a.txt%00.html",                "/escape.txt",
+      "/..%2f..%2f..%2fetc%2fpasswd",      "/../../../../etc/passwd"};
+  for (const std::string& t : targets) {
+    SCOPED_TRACE(t);
+    duet::test::RawClient client(harness_->address());
+    ASSERT_TRUE(client.sendAll("GET " + t + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+    const auto r = readResponses(client, 1);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_NE(r[0].status, 200);
+    EXPECT_EQ(r[0].body.find("secret"), std::string::npos);
+    EXPECT_EQ(r[0].body.find("root:"), std::string::npos);
+  }
+}
+
+TEST_P(HttpServerTest, SlowSenderGets408AndIsClosed) {
+  duet::test::RawClient slow(harness_->address());
+  ASSERT_TRUE(slow.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n"));  // headers never finish
+  bool closed = false;
+  const auto r = readResponses(slow, 1, &closed);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 408);
+  EXPECT_TRUE(closed);
+}
+
+TEST_P(HttpServerTest, KeepAliveAndConnectionClose) {
+  duet::test::RawClient client(harness_->address());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(client.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_EQ(readResponses(client, 1).size(), 1u) << i;
+  }
+  ASSERT_TRUE(client.sendAll("GET /hello HTTP/1.0\r\n\r\n"));
+  bool closed = false;
+  const auto r = readResponses(client, 1, &closed);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].header("connection"), "close");
+  EXPECT_TRUE(closed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HttpServerTest, ::testing::ValuesIn(allBackends().begin(), allBackends().end()),
+                         backendParamName);
+
+}  // namespace
+}  // namespace duet::http
