@@ -52,7 +52,7 @@ class Buffer {
   const char* peek() const { return data_ ? data_.get() + readerIndex_ : ""; }
   std::string_view view() const { return {peek(), readableBytes()}; }
 
-  // Position of the first "\r\n" (or '\n') at or after `start`, or nullptr.
+  // Position of the first "\r\n" at or after `start`, or nullptr. findEOL(): first '\n'.
   const char* findCRLF() const { return findCRLF(peek()); }
   const char* findCRLF(const char* start) const;
   const char* findEOL() const;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -37,7 +38,9 @@ Line::Line(LogLevel level, const char* file, int line) {
   std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
   const char* base = std::strrchr(file, '/');
   static thread_local const long tid = ::syscall(SYS_gettid);
-  out_ << stamp << '.' << micros / 1000 << ' ' << levelName(level) << " [" << tid << "] "
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03d", static_cast<int>(micros / 1000));
+  out_ << stamp << millis << ' ' << levelName(level) << " [" << tid << "] "
        << (base ? base + 1 : file) << ':' << line << ' ';
 }
 

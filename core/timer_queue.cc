@@ -36,7 +36,10 @@ std::size_t TimerQueue::expire(TimePoint now) {
     ++fired;
     running_ = 0;
     if (timer.interval > Duration::zero() && !runningCancelled_) {
-      const TimePoint next = std::max(key.when + timer.interval, now);
+      // Keep the phase, skipping ticks the loop was too late for: the next
+      // deadline is the first when + k*interval strictly after now.
+      TimePoint next = key.when + timer.interval;
+      if (next <= now) next += ((now - next) / timer.interval + 1) * timer.interval;
       timers_.emplace(Key{next, key.sequence}, std::move(timer));
       deadlines_[key.sequence] = next;
     } else {

@@ -48,8 +48,8 @@ class TimerQueue {
   void cancel(TimerId id);
 
   // Runs every timer due at `now`, in deadline order (ties: creation order).
-  // A repeating timer is re-armed at max(previous deadline + interval, now) so
-  // a late loop does not replay a burst of missed ticks. Returns how many fired.
+  // A repeating timer is re-armed at the first multiple of its interval after
+  // `now`, so a late loop neither replays missed ticks nor drifts. Returns how many fired.
   std::size_t expire(TimePoint now);
 
   std::optional<TimePoint> nextDeadline() const;

@@ -20,14 +20,18 @@ bool WorkerPool::submit(std::function<void()> job) {
 }
 
 void WorkerPool::stop() {
+  std::vector<std::thread> joining;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
+    joining.swap(threads_);  // one caller joins; a concurrent stop() finds none left
   }
   ready_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
+  for (auto& t : joining) {
+    // A job that stops its own pool cannot join itself: let that thread end alone.
+    if (t.get_id() == std::this_thread::get_id()) t.detach();
+    else t.join();
+  }
 }
 
 std::size_t WorkerPool::queued() const {
