@@ -1,0 +1,113 @@
+// TcpClient (the engine's own outgoing side) and the worker pool, on every
+// backend: connect with retry and back-off, and slow work done off the loop
+// whose results come back through the connection's loop.
+#include <mutex>
+
+#include "core/tcp_client.h"
+#include "core/worker_pool.h"
+#include "tests/conformance/conformance_fixture.h"
+
+namespace duet::test {
+namespace {
+
+class ClientTest : public BackendTest {};
+
+TEST_P(ClientTest, TcpClientEchoesThroughTheEngine) {
+  auto server = startServer(echoCallbacks());
+  ASSERT_TRUE(server->ok());
+  auto loop = makeEventLoop(loopOptions());
+  std::string received;
+  const std::string payload = patternBytes(300000, 8);
+  ConnectionCallbacks cb;
+  cb.onConnection = [&](const ConnectionPtr& conn) {
+    if (conn->connected()) conn->send(payload);
+  };
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    received += in.retrieveAllAsString();
+    if (received.size() >= payload.size()) conn->shutdown();
+  };
+  auto client = std::make_unique<TcpClient>(*loop, server->address(), cb);
+  client->connect();
+  loop->runEvery(std::chrono::milliseconds(5), [&] {
+    if (received.size() >= payload.size() && !client->connection()) loop->quit();
+  });
+  loop->runAfter(std::chrono::seconds(20), [&] { loop->quit(); });
+  loop->run();
+  EXPECT_TRUE(received == payload) << received.size() << " of " << payload.size() << " bytes";
+  EXPECT_EQ(client->attempts(), 1);
+  client.reset();
+  loop.reset();
+}
+
+TEST_P(ClientTest, TcpClientRetriesWithBackoffThenGivesUp) {
+  // A port nobody listens on: bind one, note it, close it.
+  std::string error;
+  InetAddress closedPort;
+  {
+    UniqueFd fd = sockets::listenTcp(InetAddress(0, true), false, &error);
+    ASSERT_TRUE(fd) << error;
+    closedPort = sockets::localAddress(fd.get());
+  }
+  auto loop = makeEventLoop(loopOptions());
+  ClientOptions options;
+  options.maxAttempts = 3;
+  options.initialBackoff = std::chrono::milliseconds(5);
+  TcpClient client(*loop, closedPort, {}, options);
+  int failure = 0;
+  client.setConnectFailedCallback([&](int err) {
+    failure = err;
+    loop->quit();
+  });
+  client.connect();
+  loop->runAfter(std::chrono::seconds(20), [&] { loop->quit(); });
+  loop->run();
+  EXPECT_EQ(failure, ECONNREFUSED);
+  EXPECT_EQ(client.attempts(), 3);
+}
+
+DUET_INSTANTIATE_FOR_EVERY_BACKEND(ClientTest);
+
+class WorkerPoolServerTest : public BackendModelTest {};
+
+TEST_P(WorkerPoolServerTest, SlowWorkRunsOffLoopAndAnswersInOrderPerRequest) {
+  WorkerPool pool(3, 10000);
+  std::atomic<int> onLoopThread{0};
+  ConnectionCallbacks cb;
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    // Each complete line is a job; the answer is the line reversed, computed
+    // on a worker and sent back through the connection's own loop.
+    while (const char* eol = in.findEOL()) {
+      std::string line(in.peek(), eol);
+      in.retrieveUntil(eol + 1);
+      pool.submit([conn, line = std::move(line), &onLoopThread] {
+        std::string answer(line.rbegin(), line.rend());
+        conn->loop().runInLoop([conn, answer = std::move(answer), &onLoopThread] {
+          if (conn->loop().isInLoopThread()) ++onLoopThread;
+          conn->send(answer + "\n");
+        });
+      });
+    }
+  };
+  auto server = startServer(cb, options());
+  ASSERT_TRUE(server->ok());
+  // One request at a time per connection: the pool may finish jobs of one
+  // connection out of order, so ordering is the client's protocol here.
+  std::vector<RawClient> clients(4);
+  for (auto& c : clients) ASSERT_TRUE(c.connect(server->address()));
+  for (int round = 0; round < 25; ++round) {
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      const std::string line = "job-" + std::to_string(i) + "-" + std::to_string(round);
+      ASSERT_TRUE(clients[i].sendAll(line + "\n"));
+      EXPECT_EQ(clients[i].recvExactly(line.size() + 1), std::string(line.rbegin(), line.rend()) + "\n");
+    }
+  }
+  EXPECT_EQ(onLoopThread.load(), 100);
+  pool.stop();  // before the server: jobs hold connections of its loops
+  clients.clear();
+  server.reset();
+}
+
+DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(WorkerPoolServerTest);
+
+}  // namespace
+}  // namespace duet::test
