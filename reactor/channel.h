@@ -25,6 +25,7 @@ class ReactorLoop;
 
 // What a poller found, translated from EPOLL*/POLL*/fd_set into one vocabulary
 // so that handlers do not care which poller is underneath.
+namespace ready {
 enum Readiness : unsigned {
   kReadable = 1u << 0,        // data (or EOF) to read; a pending accept
   kWritable = 1u << 1,        // room in the send buffer; a connect finished
@@ -32,13 +33,14 @@ enum Readiness : unsigned {
   kHangup = 1u << 3,          // EPOLLHUP/POLLHUP: both directions are shut
   kError = 1u << 4,           // EPOLLERR/POLLERR: SO_ERROR has the reason
 };
+}  // namespace ready
 
 // Whoever owns the fd implements this. A plain interface (one pointer in the
 // Channel) instead of several std::function members keeps a Channel small:
 // there is one per connection, and idle connections should cost little memory.
 class ChannelHandler {
  public:
-  // `ready` is a mask of Readiness bits. Runs on the loop thread, from
+  // `ready` is a mask of ready::Readiness bits. Runs on the loop thread, from
   // ReactorLoop::poll(). May change interest, remove the channel or even
   // destroy the handler (see Channel::dispatch for the rules).
   virtual void handleReady(unsigned ready) = 0;
@@ -70,16 +72,16 @@ class Channel {
   void setEdgeTriggered(bool on) { edgeTriggered_ = on; }
   bool edgeTriggered() const { return edgeTriggered_; }
 
-  bool wantsRead() const { return (interest_ & kReadable) != 0; }
-  bool wantsWrite() const { return (interest_ & kWritable) != 0; }
+  bool wantsRead() const { return (interest_ & ready::kReadable) != 0; }
+  bool wantsWrite() const { return (interest_ & ready::kWritable) != 0; }
   unsigned interest() const { return interest_; }
 
   // Each returns false only when the poller cannot watch this fd at all (the
   // select backend and an fd >= FD_SETSIZE); the interest is then left off.
-  bool enableReading() { return setInterest(interest_ | kReadable); }
-  bool disableReading() { return setInterest(interest_ & ~kReadable); }
-  bool enableWriting() { return setInterest(interest_ | kWritable); }
-  bool disableWriting() { return setInterest(interest_ & ~kWritable); }
+  bool enableReading() { return setInterest(interest_ | ready::kReadable); }
+  bool disableReading() { return setInterest(interest_ & ~ready::kReadable); }
+  bool enableWriting() { return setInterest(interest_ | ready::kWritable); }
+  bool disableWriting() { return setInterest(interest_ & ~ready::kWritable); }
 
   // Registers the same interest again. With edge-triggered epoll this makes
   // the kernel re-check readiness and report it once more: how a handler that

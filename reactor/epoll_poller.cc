@@ -26,11 +26,11 @@ std::uint32_t toEpoll(const Channel& channel) {
 
 unsigned fromEpoll(std::uint32_t events) {
   unsigned ready = 0;
-  if (events & (EPOLLIN | EPOLLPRI)) ready |= kReadable;
-  if (events & EPOLLOUT) ready |= kWritable;
-  if (events & EPOLLRDHUP) ready |= kPeerHalfClosed;
-  if (events & EPOLLHUP) ready |= kHangup;
-  if (events & EPOLLERR) ready |= kError;
+  if (events & (EPOLLIN | EPOLLPRI)) ready |= ready::kReadable;
+  if (events & EPOLLOUT) ready |= ready::kWritable;
+  if (events & EPOLLRDHUP) ready |= ready::kPeerHalfClosed;
+  if (events & EPOLLHUP) ready |= ready::kHangup;
+  if (events & EPOLLERR) ready |= ready::kError;
   return ready;
 }
 

@@ -20,13 +20,13 @@ short toPoll(const Channel& channel) {
 
 unsigned fromPoll(short revents) {
   unsigned ready = 0;
-  if (revents & (POLLIN | POLLPRI)) ready |= kReadable;
-  if (revents & POLLOUT) ready |= kWritable;
-  if (revents & POLLRDHUP) ready |= kPeerHalfClosed;
-  if (revents & POLLHUP) ready |= kHangup;
+  if (revents & (POLLIN | POLLPRI)) ready |= ready::kReadable;
+  if (revents & POLLOUT) ready |= ready::kWritable;
+  if (revents & POLLRDHUP) ready |= ready::kPeerHalfClosed;
+  if (revents & POLLHUP) ready |= ready::kHangup;
   // POLLNVAL means we are polling a closed fd: a bug, but report it as an
   // error so the owner closes instead of the loop spinning on it.
-  if (revents & (POLLERR | POLLNVAL)) ready |= kError;
+  if (revents & (POLLERR | POLLNVAL)) ready |= ready::kError;
   return ready;
 }
 

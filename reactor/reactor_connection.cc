@@ -54,7 +54,7 @@ void ReactorConnection::pauseReading() {
 }
 
 void ReactorConnection::handleReady(unsigned ready) {
-  if (ready & kError) {
+  if (ready & ready::kError) {
     // SO_ERROR both reads and clears the pending error (ECONNRESET, ...).
     const int error = sockets::socketError(fd());
     if (error != 0) {
@@ -64,17 +64,17 @@ void ReactorConnection::handleReady(unsigned ready) {
   }
   bool handled = false;
   // A FIN or hang-up is "readable": read() returns 0 (or the error) and says so.
-  if ((ready & (kReadable | kPeerHalfClosed | kHangup)) && channel_.wantsRead()) {
+  if ((ready & (ready::kReadable | ready::kPeerHalfClosed | ready::kHangup)) && channel_.wantsRead()) {
     handled = true;
     handleReadable();
     if (closed_) return;
   }
-  if ((ready & (kWritable | kHangup | kError)) && channel_.wantsWrite()) {
+  if ((ready & (ready::kWritable | ready::kHangup | ready::kError)) && channel_.wantsWrite()) {
     handled = true;
     handleWritable();
     if (closed_) return;
   }
-  if (!handled && (ready & (kHangup | kError))) {
+  if (!handled && (ready & (ready::kHangup | ready::kError))) {
     // A hang-up nobody asked about (should not happen: pollers stop watching
     // fds without interest). Close rather than be woken for it forever.
     const int error = sockets::socketError(fd());

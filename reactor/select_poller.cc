@@ -88,11 +88,11 @@ void SelectPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
     const int fd = channel->fd();
     unsigned ready = 0;
     if (FD_ISSET(fd, &readable)) {
-      ready |= kReadable;
+      ready |= ready::kReadable;
       --n;
     }
     if (FD_ISSET(fd, &writable)) {
-      ready |= kWritable;
+      ready |= ready::kWritable;
       --n;
     }
     if (ready == 0) continue;
