@@ -96,8 +96,9 @@ void Connection::outputQueued(std::size_t before, std::size_t after) {
 
 void Connection::outputDrained() {
   if (callbacks_ && callbacks_->onWriteComplete && state() != State::Disconnected) {
+    // Re-checked when it runs: output queued meanwhile will drain (and call back) later.
     loop_.queueInLoop([self = shared_from_this()] {
-      if (!self->disconnected()) self->callbacks_->onWriteComplete(self);
+      if (!self->disconnected() && self->pendingOutputBytes() == 0) self->callbacks_->onWriteComplete(self);
     });
   }
   if (shutdownRequested_ && !writeShutdown_) {

@@ -13,7 +13,8 @@ EventLoopThread::~EventLoopThread() { stop(); }
 EventLoop* EventLoopThread::start() {
   std::promise<EventLoop*> ready;
   auto future = ready.get_future();
-  thread_ = std::thread([this, &ready] {
+  auto stopSignalled = stopSignalled_.get_future();
+  thread_ = std::thread([this, &ready, stopSignalled = std::move(stopSignalled)] {
     std::unique_ptr<EventLoop> loop;
     try {
       loop = factory_();
@@ -24,6 +25,9 @@ EventLoop* EventLoopThread::start() {
     }
     ready.set_value(loop.get());
     loop->run();
+    // Wait until stop() has finished waking us: quit() sets the flag and then
+    // writes the wake-up, and the loop must still exist for that write.
+    stopSignalled.wait();
     // The loop dies on its own thread, as it was born: a ring with
     // SINGLE_ISSUER may only be torn down by its owner's submissions.
   });
@@ -39,6 +43,7 @@ EventLoop* EventLoopThread::start() {
 void EventLoopThread::stop() {
   if (!thread_.joinable()) return;
   if (loop_) loop_->quit();
+  stopSignalled_.set_value();
   thread_.join();
   loop_ = nullptr;
 }

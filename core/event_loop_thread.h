@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -32,6 +33,7 @@ class EventLoopThread {
   LoopFactory factory_;
   std::string name_;
   std::thread thread_;
+  std::promise<void> stopSignalled_;  // the loop outlives stop()'s wake-up write
   EventLoop* loop_ = nullptr;
 };
 
