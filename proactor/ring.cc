@@ -80,7 +80,12 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
   const int ret = io_uring_enter2(ring_.ring_fd, sqpoll_ ? 0 : toSubmit, waitFor, flags,
                                   reinterpret_cast<sigset_t*>(&arg), sizeof arg);
   stats_->enterCalls.add();
-  stats_->count(purpose);
+  if (purpose == Syscall::Wakeup) {
+    // Other threads count their eventfd writes into this same counter.
+    stats_->syscalls[static_cast<int>(purpose)].addShared();
+  } else {
+    stats_->count(purpose);
+  }
   if (ret > 0 && !sqpoll_) stats_->sqesSubmitted.add(static_cast<unsigned>(ret));
   if (ret < 0) {
     switch (-ret) {
