@@ -1,0 +1,1 @@
+"""duet-compare: the comparison engine of duet (see bench/compare/README.md)."""

@@ -1,0 +1,75 @@
+"""The load: duet-load for echo and idle-connection holds, wrk for HTTP.
+
+Each function returns the command to run (pinned to the load CPUs) or turns
+the program's output into a flat dict with the same keys for both tools:
+requests, rps, p50_us ... max_us, load_errors, plus what else the tool says.
+"""
+import json
+import math
+import os
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WRK_SCRIPT = os.path.join(HERE, "wrk_json.lua")
+
+
+def echo_command(build, load_cpus, port, case, duration, warmup):
+    cmd = ["taskset", "-c", load_cpus, os.path.join(build, "bench", "load", "duet-load"),
+           "--host", "127.0.0.1", "--port", str(port), "-c", str(case.connections), "-s", str(case.size),
+           "-k", str(case.inflight), "-d", f"{duration:g}", "-w", f"{warmup:g}"]
+    if case.load_threads > 1:
+        cmd += ["-t", str(case.load_threads)]
+    return cmd
+
+
+def hold_command(build, load_cpus, port, connections, hold_seconds):
+    return ["taskset", "-c", load_cpus, os.path.join(build, "bench", "load", "duet-load"),
+            "--host", "127.0.0.1", "--port", str(port), "-c", str(connections), "-s", "128",
+            "-d", f"{hold_seconds:g}", "--hold"]
+
+
+def wrk_seconds(duration):
+    # wrk takes whole seconds only.
+    return max(1, int(math.ceil(duration)))
+
+
+def wrk_command(load_cpus, port, case, duration):
+    return ["taskset", "-c", load_cpus, "wrk", "-t", str(max(1, case.load_threads)), "-c", str(case.connections),
+            "-d", f"{wrk_seconds(duration)}s", "--timeout", "5s", "-s", WRK_SCRIPT,
+            f"http://127.0.0.1:{port}{case.path}"]
+
+
+def parse_echo(stdout):
+    """duet-load's JSON line -> metrics. Raises ValueError if there is none."""
+    line = [l for l in stdout.splitlines() if l.startswith("{") and '"mode"' in l]
+    if not line:
+        raise ValueError("duet-load printed no result line")
+    r = json.loads(line[-1])
+    errors = r.get("errors", 0) + r.get("mismatches", 0) + r.get("connect_errors", 0)
+    return {
+        "requests": r.get("messages", 0), "rps": r.get("msgs_per_s", 0.0), "bytes_per_s": r.get("bytes_per_s", 0.0),
+        "p50_us": r.get("p50_us"), "p90_us": r.get("p90_us"), "p99_us": r.get("p99_us"),
+        "p999_us": r.get("p999_us"), "max_us": r.get("max_us"),
+        "load_errors": errors, "mismatches": r.get("mismatches", 0), "connect_errors": r.get("connect_errors", 0),
+        "connected": r.get("connected", 0),
+        "error_detail": ", ".join(f"{k}={r[k]}" for k in ("errors_reset", "errors_eof", "errors_short",
+                                                             "errors_other", "connect_refused", "connect_timeout",
+                                                             "mismatches") if r.get(k)),
+    }
+
+
+def parse_wrk(stdout):
+    """The DUET-JSON line our wrk script prints -> metrics."""
+    line = [l for l in stdout.splitlines() if l.startswith("DUET-JSON ")]
+    if not line:
+        raise ValueError("wrk printed no result line")
+    r = json.loads(line[-1][len("DUET-JSON "):])
+    secs = r["duration_us"] / 1e6 if r["duration_us"] else float("nan")
+    errs = {k: r[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout") if r[k]}
+    return {
+        "requests": r["requests"], "rps": r["requests"] / secs, "bytes_per_s": r["bytes"] / secs,
+        "p50_us": r["p50_us"], "p90_us": r["p90_us"], "p99_us": r["p99_us"], "p999_us": r["p999_us"],
+        "max_us": r["max_us"], "load_errors": sum(errs.values()), "mismatches": 0,
+        "connect_errors": r["err_connect"], "connected": "",
+        "response_bytes": r["bytes"] / r["requests"] if r["requests"] else 0,
+        "error_detail": ", ".join(f"{k[4:]}={v}" for k, v in errs.items()),
+    }

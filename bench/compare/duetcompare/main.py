@@ -1,0 +1,109 @@
+"""duet-compare's main(): plan, run interleaved, write results, print the table."""
+import datetime
+import os
+import shlex
+import sys
+import time
+
+from . import machine, plan, plots, procs, report, runner
+from .summary import Summary
+
+
+def repo_top():
+    here = os.path.dirname(os.path.abspath(__file__))       # bench/compare/duetcompare
+    return os.path.dirname(os.path.dirname(os.path.dirname(here)))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    a = plan.parser().parse_args(argv)
+    if a.quick:
+        plan.apply_quick(a)
+    if a.rounds < 1:
+        raise SystemExit("duet-compare: --rounds must be at least 1")
+    top = repo_top()
+    build = plan.find_build(a.build, top)
+    cases, hold_cases = plan.make_cases(a)
+    configs, notes = plan.make_configs(a)
+    ctx = runner.Context(a, build)
+
+    missing = [p for p in (os.path.join(build, "apps", "echo", "duet-echo"),
+                           os.path.join(build, "bench", "load", "duet-load")) if not os.access(p, os.X_OK)]
+    if missing and not a.dry_run:
+        raise SystemExit(f"duet-compare: {missing[0]} not found; build first "
+                         f"(bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release) or pass --build DIR")
+    if any(c.workload == "http" for c in cases) and not _which("wrk"):
+        notes.append("wrk is not installed: HTTP cases skipped (apt-get install wrk)")
+        cases = [c for c in cases if c.workload != "http"]
+    if not _which("taskset"):
+        raise SystemExit("duet-compare: taskset not found (apt-get install util-linux)")
+    if a.perf and not _which("perf"):
+        notes.append("--perf: perf is not installed (apt-get install linux-perf); no perf check")
+        a.perf = False
+
+    if a.dry_run:
+        print(f"build: {build}")
+        print("configs: " + ", ".join(c.name for c in configs))
+        for case in cases + hold_cases:
+            for cfg in configs:
+                why = cfg.skip_reason(case)
+                print(f"{case.id:<24} {cfg.name:<14} " + (f"SKIP {why}" if why else
+                      " ".join(plan_cmd(cfg, case, ctx))))
+        return 0
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    outdir = os.path.abspath(a.out or os.path.join(top, "results", stamp))
+    os.makedirs(outdir, exist_ok=True)
+    info = machine.describe(top)
+    print(f"duet-compare: {len(configs)} configs ({', '.join(c.name for c in configs)}), "
+          f"{len(cases)} cases x {a.rounds} rounds" + (f" + RSS with {hold_cases[0].connections} idle connections"
+                                                       if hold_cases else "")
+          + f"; server on CPU {a.server_cpus}, load on CPU {a.load_cpus}; results in {outdir}", file=sys.stderr)
+    for n in notes:
+        print("note: " + n, file=sys.stderr)
+
+    rows = []
+    procs.install_signal_handlers()
+    interrupted = False
+    t0 = time.monotonic()
+    csv_path = os.path.join(outdir, "results.csv")
+
+    def on_row(row):
+        rows.append(row)
+
+    try:
+        runner.run_all(ctx, cases, hold_cases, configs, on_row)
+    except (KeyboardInterrupt, procs.Interrupted) as e:
+        interrupted = True
+        print(f"\nduet-compare: interrupted ({e or 'Ctrl-C'}); stopping every child and writing what ran",
+              file=sys.stderr)
+    finally:
+        procs.cleanup_all()
+    wall = time.monotonic() - t0
+
+    report.write_csv(csv_path, rows)
+    summary = Summary(rows, configs, cases + hold_cases)
+    made = []
+    if not a.no_plots and not interrupted:
+        made, problems = plots.make(outdir, summary, cases, configs)
+        notes += problems
+    cmdline = ["bench/compare/duet-compare"] + [shlex.quote(x) for x in argv]
+    report.write_markdown(os.path.join(outdir, "report.md"), ctx, info, rows, cases, hold_cases, configs, notes,
+                          wall, cmdline, made, interrupted)
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    print(report.console_summary(summary, cases, configs, skipped, wall))
+    errors = [r for r in rows if r["status"] == "error"]
+    print(f"\nresults: {csv_path}\nreport:  {os.path.join(outdir, 'report.md')}"
+          + (f"\nplots:   {', '.join(m + '.svg' for m in made)}" if made else "")
+          + (f"\n{len(errors)} run(s) had errors: see the table and report.md" if errors else ""))
+    return 130 if interrupted else (1 if errors else 0)
+
+
+def plan_cmd(cfg, case, ctx):
+    from . import servers
+    return servers.command(cfg, case, ctx.build, ctx.server_cpus, None)
+
+
+def _which(name):
+    import shutil
+    return shutil.which(name)

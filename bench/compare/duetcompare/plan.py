@@ -1,0 +1,238 @@
+"""What to run: the cases (workloads) and the configs (servers), from the options.
+
+A *case* is one load shape (echo 100 connections x 128 B, HTTP /hello with
+1,000 connections, ...). A *config* is one server set-up (a backend with its
+flags, a raw baseline, nginx). Every config runs every case it can, and the
+runner interleaves configs inside each case, round after round.
+"""
+import argparse
+import itertools
+import os
+from dataclasses import dataclass
+
+from .servers import Config, find_nginx
+
+DUET_BACKENDS = ("epoll", "poll", "select", "uring")
+RAW_BASELINES = ("raw-epoll", "raw-uring")
+
+
+@dataclass
+class Case:
+    workload: str          # "echo" | "http" | "hold"
+    connections: int
+    size: int = 0          # echo message bytes
+    inflight: int = 1      # echo messages outstanding per connection
+    threads: int = 0       # server I/O threads (0: one loop)
+    accept: str = "main"
+    load_threads: int = 1
+    path: str = "/hello"
+
+    @property
+    def id(self):
+        t = f" t{self.threads}-{self.accept}" if self.threads else ""
+        if self.workload == "echo":
+            k = f" k{self.inflight}" if self.inflight > 1 else ""
+            return f"echo c{self.connections} s{self.size}{k}{t}"
+        if self.workload == "http":
+            return f"http{self.path} c{self.connections}{t}"
+        return f"hold c{self.connections}{t}"
+
+    @property
+    def kind(self):
+        """For grouping in plots: echo cases of one size and inflight form a curve."""
+        if self.workload == "echo":
+            return f"echo s{self.size} k{self.inflight}" + (f" t{self.threads}" if self.threads else "")
+        return self.workload + (f" t{self.threads}" if self.threads else "")
+
+
+def int_list(text):
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def str_list(text):
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def size_list(text):
+    out = []
+    for x in str_list(text):
+        mult = 1
+        if x[-1] in "kK":
+            mult, x = 1024, x[:-1]
+        elif x[-1] in "mM":
+            mult, x = 1024 * 1024, x[:-1]
+        try:
+            out.append(int(x) * mult)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad size {x!r} (e.g. 128,16k)")
+    return out
+
+
+def stream_spec(text):
+    """"CONNS:INFLIGHT:SIZE" or "off"."""
+    if text in ("off", "none", ""):
+        return None
+    try:
+        c, k, s = text.split(":")
+        return int(c), int(k), size_list(s)[0]
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"expected CONNS:INFLIGHT:SIZE or off, got {text!r}")
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="duet-compare",
+        description="Interleaved comparison of duet's backends (epoll, poll, select, io_uring) against each "
+                    "other and against raw baselines: throughput, latency, server CPU per request, system calls "
+                    "per request, events per wake-up, RSS per idle connection. With no arguments: the default "
+                    "sweep (about 3 minutes on 2 cores).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("where")
+    g.add_argument("--build", default=None, help="build directory holding apps/ and bench/ (default: build/ at the "
+                   "repository top, else the newest build*/ with duet-echo)")
+    g.add_argument("--out", default=None, help="results directory (default: results/<timestamp> at the repository top)")
+    g.add_argument("--server-cpus", default="0", help="taskset CPU list for the server")
+    g.add_argument("--load-cpus", default="1", help="taskset CPU list for the load generator")
+
+    g = p.add_argument_group("how long")
+    g.add_argument("--duration", type=float, default=0.6, help="measured seconds per echo run (wrk: rounded up to "
+                   "whole seconds)")
+    g.add_argument("--warmup", type=float, default=0.2, help="echo warm-up seconds (not measured)")
+    g.add_argument("--rounds", type=int, default=3, help="rounds; each round runs every config once per case")
+    g.add_argument("--quick", action="store_true", help="CI smoke run: 1 round, short runs, few cases (seconds)")
+
+    g = p.add_argument_group("what (cases)")
+    g.add_argument("--connections", type=int_list, default=[1, 100, 1000], help="echo connection counts")
+    g.add_argument("--sizes", type=size_list, default=[128, 16384], help="echo message sizes (128,16k)")
+    g.add_argument("--stream", type=stream_spec, default=(100, 16, 1024),
+                   help="streaming echo case CONNS:INFLIGHT:SIZE, or off")
+    g.add_argument("--http-connections", type=int_list, default=[100, 1000], help="wrk connection counts (empty: no HTTP)")
+    g.add_argument("--hold", type=int, default=10000, help="idle connections held for RSS per connection (0: off)")
+    g.add_argument("--hold-seconds", type=float, default=0.3, help="how long the idle connections are held")
+    g.add_argument("--threads", type=int_list, default=[0], help="server I/O thread counts, e.g. 0,2 (0: one loop)")
+    g.add_argument("--accept", default="main", choices=["main", "reuseport"], help="threading model with --threads")
+    g.add_argument("--load-threads", type=int, default=1, help="duet-load / wrk threads")
+    g.add_argument("--only", type=str_list, default=[], help="workloads to run, from echo,stream,http,hold")
+
+    g = p.add_argument_group("which servers (configs)")
+    g.add_argument("--backends", type=str_list, default=list(DUET_BACKENDS + RAW_BASELINES),
+                   help="duet backends and raw baselines; epoll-et adds edge-triggered epoll")
+    g.add_argument("--taskrun", type=str_list, default=["auto"],
+                   help="uring task-run modes, each its own config (e.g. defer,coop,plain -> uring-defer ...)")
+    g.add_argument("--wakeup", type=str_list, default=["eventfd"], help="uring wake-ups: eventfd,msgring")
+    g.add_argument("--wait-batch", type=int_list, default=[1], help="uring completions per io_uring_enter, e.g. 1,16")
+    g.add_argument("--wait-timeout-us", type=int, default=50, help="with --wait-batch > 1: the wait's time cap")
+    g.add_argument("--send-zc", type=int_list, default=[0], help="uring SEND_ZC thresholds, e.g. 0,4096")
+    g.add_argument("--sqpoll", action="store_true", help="also run uring with SQPOLL (a kernel thread polls)")
+    g.add_argument("--raw-taskrun", type=str_list, default=["auto"], help="raw-uring task-run modes")
+    g.add_argument("--nginx", action="store_true", help="add nginx (1 worker, return 200) as an HTTP reference")
+
+    g = p.add_argument_group("checks and output")
+    g.add_argument("--perf", action="store_true", help="in round 1, count system calls with perf stat "
+                   "(raw_syscalls:sys_enter) beside the loops' own counters")
+    g.add_argument("--no-plots", action="store_true", help="skip gnuplot")
+    g.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
+    return p
+
+
+def apply_quick(a):
+    a.rounds = 1
+    a.duration = min(a.duration, 0.3)
+    a.warmup = min(a.warmup, 0.1)
+    a.connections = [100]
+    a.sizes = [128]
+    a.stream = (10, 4, 128)
+    a.http_connections = [100]
+    a.hold = min(a.hold, 1000)
+    a.hold_seconds = 0.1
+
+
+def make_cases(a):
+    want = set(a.only) if a.only else {"echo", "stream", "http", "hold"}
+    cases = []
+    for threads in a.threads:
+        common = dict(threads=threads, accept=a.accept, load_threads=a.load_threads)
+        if "echo" in want:
+            for size in a.sizes:
+                for c in a.connections:
+                    cases.append(Case("echo", c, size=size, **common))
+        if "stream" in want and a.stream:
+            c, k, s = a.stream
+            cases.append(Case("echo", c, size=s, inflight=k, **common))
+        if "http" in want:
+            for c in a.http_connections:
+                cases.append(Case("http", c, **common))
+    hold = [Case("hold", a.hold, size=128)] if ("hold" in want and a.hold > 0) else []
+    return cases, hold
+
+
+def make_configs(a):
+    """The configs in column order. epoll first: everything is compared with it."""
+    configs, notes = [], []
+    for name in a.backends:
+        if name in ("epoll", "poll", "select"):
+            configs.append(Config(name, "duet", name))
+        elif name == "epoll-et":
+            configs.append(Config(name, "duet", "epoll", ["--edge-triggered"]))
+        elif name == "uring":
+            configs.extend(uring_configs(a))
+        elif name == "raw-epoll":
+            configs.append(Config(name, "raw", "epoll", workloads=("echo", "hold")))
+        elif name == "raw-uring":
+            for t in a.raw_taskrun:
+                suffix = "" if t == "auto" else "-" + t
+                args = [] if t == "auto" else ["--taskrun", t]
+                configs.append(Config("raw-uring" + suffix, "raw", "uring", args, workloads=("echo", "hold")))
+        else:
+            raise SystemExit(f"duet-compare: unknown backend {name!r} (choose from "
+                             f"{','.join(DUET_BACKENDS + RAW_BASELINES)},epoll-et)")
+    if a.nginx:
+        path = find_nginx()
+        if path:
+            configs.append(Config("nginx", "nginx", path, workloads=("http",)))
+        else:
+            notes.append("--nginx: nginx is not installed (apt-get install nginx-light); no nginx reference.")
+    configs.sort(key=lambda c: c.name != "epoll")  # stable: epoll first, the rest in the order asked
+    return configs, notes
+
+
+def uring_configs(a):
+    sqpoll = [False, True] if a.sqpoll else [False]
+    out = []
+    for taskrun, wakeup, batch, zc, sq in itertools.product(a.taskrun, a.wakeup, a.wait_batch, a.send_zc, sqpoll):
+        parts, args = [], []
+        if taskrun != "auto":
+            parts.append(taskrun)
+            args += ["--taskrun", taskrun]
+        if wakeup != "eventfd":
+            parts.append(wakeup)
+            args += ["--wakeup", wakeup]
+        if batch > 1:
+            parts.append(f"batch{batch}")
+            args += ["--wait-batch", str(batch), "--wait-timeout-us", str(a.wait_timeout_us)]
+        if zc > 0:
+            parts.append(f"zc{zc}")
+            args += ["--send-zc", str(zc)]
+        if sq:
+            parts.append("sqpoll")
+            args += ["--sqpoll"]
+        out.append(Config("-".join(["uring"] + parts), "duet", "uring", args))
+    return out
+
+
+def find_build(requested, top):
+    if requested:
+        return os.path.abspath(requested)
+    def has_echo(d):
+        return os.access(os.path.join(d, "apps", "echo", "duet-echo"), os.X_OK)
+    default = os.path.join(top, "build")
+    if has_echo(default):
+        return default
+    candidates = [os.path.join(top, d) for d in os.listdir(top) if d.startswith("build")]
+    candidates = [d for d in candidates if has_echo(d)]
+    if candidates:
+        return max(candidates, key=lambda d: os.path.getmtime(os.path.join(d, "apps", "echo", "duet-echo")))
+    return default

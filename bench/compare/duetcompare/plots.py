@@ -1,0 +1,117 @@
+"""Plots with gnuplot (SVG and PNG): one line per config.
+
+  throughput against connections    one plot per echo message size, one for HTTP
+  p99 latency against connections   the same groups
+  system calls per request          clustered bars, every case
+
+The data files (*.dat) sit next to the plots, so anyone can re-plot them.
+"""
+import os
+import shutil
+import subprocess
+
+from .summary import is_num
+
+
+def _groups(cases):
+    """Cases that differ only in connection count form one curve group."""
+    groups = {}
+    for c in cases:
+        if c.workload in ("echo", "http"):
+            groups.setdefault(c.kind, []).append(c)
+    return {k: sorted(v, key=lambda c: c.connections) for k, v in groups.items()
+            if len({c.connections for c in v}) > 1}
+
+
+def _slug(text):
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")
+
+
+def _val(v):
+    return f"{v:.6g}" if is_num(v) else "?"
+
+
+def make(outdir, summary, cases, configs):
+    if not shutil.which("gnuplot"):
+        return [], ["gnuplot not found: no plots (apt-get install gnuplot-nox)"]
+    names = [c.name for c in configs]
+    made, problems = [], []
+    for kind, group in _groups(cases).items():
+        for metric, ylabel, logy, stem in (("rps", "requests/s (median)", False, "throughput"),
+                                           ("p99_us", "p99 latency, µs (median)", True, "p99"),
+                                           ("syscalls_per_req", "system calls per request (median)", False,
+                                            "syscalls")):
+            used = [n for n in names if any(summary.stat(c.id, n, metric) for c in group)]
+            if not used:
+                continue
+            name = f"{stem}_{_slug(kind)}"
+            dat = os.path.join(outdir, name + ".dat")
+            with open(dat, "w") as f:
+                f.write("connections " + " ".join(used) + "\n")
+                for c in group:
+                    f.write(f"{c.connections} " + " ".join(_val(summary.stat(c.id, n, metric).median)
+                                                           for n in used) + "\n")
+            title = f"{kind}: {ylabel.split(' (')[0]} against connections"
+            script = _line_script(name, dat, title, ylabel, len(used), logy)
+            err = _run(outdir, script)
+            if err:
+                problems.append(f"gnuplot {name}: {err}")
+            else:
+                made.append(name)
+    # Syscalls per request, every case, clustered bars.
+    timed = [c for c in cases if c.workload in ("echo", "http")]
+    used = [n for n in names if any(summary.stat(c.id, n, "syscalls_per_req") for c in timed)]
+    if timed and used:
+        name = "syscalls_per_request"
+        dat = os.path.join(outdir, name + ".dat")
+        with open(dat, "w") as f:
+            f.write("case " + " ".join(used) + "\n")
+            for c in timed:
+                f.write(f'"{c.id}" ' + " ".join(_val(summary.stat(c.id, n, "syscalls_per_req").median)
+                                                for n in used) + "\n")
+        err = _run(outdir, _bar_script(name, dat, len(used)))
+        if err:
+            problems.append(f"gnuplot {name}: {err}")
+        else:
+            made.append(name)
+    return made, problems
+
+
+def _terminals(name):
+    return [(f"set terminal svg size 900,540 dynamic font 'sans,11'", f"{name}.svg"),
+            (f"set terminal pngcairo size 900,540 font 'sans,10'", f"{name}.png")]
+
+
+def _line_script(name, dat, title, ylabel, n, logy):
+    lines = []
+    for term, out in _terminals(name):
+        lines += [term, f"set output '{out}'",
+                  "set datafile missing '?'", f"set title '{title}' noenhanced", "set key outside right noenhanced",
+                  "set logscale x 10", "set xlabel 'connections'", f"set ylabel '{ylabel}'", "set grid",
+                  ("set logscale y 10" if logy else "unset logscale y"), "set yrange [0:*]" if not logy else "",
+                  f"plot for [i=2:{n + 1}] '{os.path.basename(dat)}' using 1:i with linespoints lw 2 "
+                  f"title columnheader(i)", "unset output"]
+    return "\n".join(lines) + "\n"
+
+
+def _bar_script(name, dat, n):
+    lines = []
+    for term, out in _terminals(name):
+        lines += [term.replace("900,540", "1100,560"), f"set output '{out}'", "set datafile missing '?'",
+                  "set title 'System calls per request (median)'", "set key outside right noenhanced",
+                  "set style data histograms", "set style histogram clustered gap 1", "set style fill solid 0.8",
+                  "set xtics rotate by -30 noenhanced", "set ylabel 'system calls per request'", "set grid ytics",
+                  "set yrange [0:*]",
+                  f"plot for [i=2:{n + 1}] '{os.path.basename(dat)}' using i:xtic(1) title columnheader(i)",
+                  "unset output"]
+    return "\n".join(lines) + "\n"
+
+
+def _run(outdir, script):
+    try:
+        r = subprocess.run(["gnuplot"], input=script, cwd=outdir, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return str(e)
+    if r.returncode != 0:
+        return (r.stderr.strip().splitlines() or ["failed"])[-1]
+    return ""

@@ -1,0 +1,137 @@
+"""Child processes: start, read /proc, stop, and never leave one behind.
+
+Every process duet-compare starts is registered here, so that Ctrl-C, SIGTERM
+or an exception anywhere ends them all (SIGTERM, then SIGKILL after a grace
+period). Children stay in our process group: if this script is killed hard,
+the terminal's Ctrl-C still reaches them.
+"""
+import os
+import selectors
+import signal
+import subprocess
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+_live = []  # Popen objects not yet reaped
+
+
+class Interrupted(Exception):
+    """SIGTERM (or SIGHUP) arrived: stop like on Ctrl-C."""
+
+
+def install_signal_handlers():
+    def on_signal(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+
+def spawn(cmd, stdout=subprocess.PIPE, stderr=None, **kw):
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, text=True, **kw)
+    _live.append(p)
+    return p
+
+
+def forget(p):
+    if p in _live:
+        _live.remove(p)
+
+
+def wait_rusage(p, timeout):
+    """Waits for p like Popen.wait, but also returns the child's CPU seconds (rusage).
+
+    Kills it (and says so) if it outlives `timeout`: nothing runs forever.
+    """
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid == p.pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            forget(p)
+            return ru.ru_utime + ru.ru_stime, timed_out
+        if time.monotonic() > deadline and not timed_out:
+            timed_out = True
+            p.kill()
+        time.sleep(0.01)
+
+
+def read_lines_until(p, pattern, timeout):
+    """Reads p's stdout until a line matches `pattern` (a compiled regex).
+
+    Returns (match, lines_read); match is None if the process exited or the
+    time ran out first.
+    """
+    lines = []
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, lines
+            if not sel.select(left):
+                continue
+            line = p.stdout.readline()
+            if not line:
+                return None, lines
+            lines.append(line.rstrip("\n"))
+            m = pattern.search(line)
+            if m:
+                return m, lines
+    finally:
+        sel.close()
+
+
+def cpu_seconds(pid):
+    """utime + stime of every thread of `pid` so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    """VmRSS of `pid` in bytes, from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def stop(p, sig=signal.SIGTERM, timeout=15):
+    """Asks p to stop with `sig`, waits; SIGKILL if it will not. Returns (stdout, stderr)."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+        except ProcessLookupError:
+            pass
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        err = (err or "") + f"\n(did not stop within {timeout}s of {signal.Signals(sig).name}: killed)"
+    forget(p)
+    return out or "", err or ""
+
+
+def cleanup_all():
+    """Ends every child still running: SIGTERM, a short grace, then SIGKILL."""
+    for p in list(_live):
+        if p.poll() is None:
+            try:
+                p.terminate()
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 3
+    for p in list(_live):
+        try:
+            p.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        forget(p)

@@ -1,0 +1,335 @@
+"""results.csv (every run, every metric), report.md, and the table printed at the end."""
+import csv
+import os
+
+from .summary import Stat, Summary, fmt, fmt_ratio, fmt_stat, is_num
+
+# CSV columns in a stable order; anything else a row has is appended after them.
+COLUMNS = [
+    "round", "case", "workload", "connections", "size", "inflight", "threads", "accept", "config", "kind", "mode",
+    "status", "error", "duration_s", "warmup_s", "requests", "rps", "bytes_per_s", "p50_us", "p90_us", "p99_us",
+    "p999_us", "max_us", "load_errors", "mismatches", "connect_errors", "connected", "server_requests",
+    "server_cpu_s", "cpu_us_per_req", "load_cpu_s", "load_cpu_us_per_req", "load_wall_s", "syscalls",
+    "syscalls_per_req", "sys_wait_per_req", "sys_read_per_req", "sys_write_per_req", "sys_accept_per_req",
+    "sys_close_per_req", "sys_control_per_req", "sys_wakeup_per_req", "wakeups", "wakeups_per_req", "events",
+    "events_per_wakeup", "tasks", "sqes", "cqes", "enters", "sqes_per_enter", "cqes_per_enter", "enobufs",
+    "recv_rearms", "cq_overflows", "send_zc", "sys_wait", "sys_read", "sys_write", "sys_accept", "sys_close",
+    "sys_control", "sys_wakeup", "accepted", "closed", "resets", "bytes_in", "bytes_out", "response_bytes",
+    "perf_syscalls", "perf_syscalls_per_req", "rss_before", "rss_after", "rss_per_conn", "error_detail",
+    "server_command", "load_command",
+]
+
+
+def write_csv(path, rows):
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS + extra, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def main_uring(configs):
+    names = [c.name for c in configs]
+    if "uring" in names:
+        return "uring"
+    return next((n for n in names if n.startswith("uring")), None)
+
+
+# ---------------------------------------------------------------- tables
+
+def case_table(s, case, configs, markdown):
+    """One row per config: throughput, p99, CPU and syscalls per request, events per wake-up, ratios to epoll."""
+    head = ["config", "req/s median [min–max]", "p99 µs", "CPU µs/req", "syscalls/req", "events/wake-up",
+            "req/s ×epoll", "CPU/req ×epoll", "runs", "errors"]
+    lines = []
+    for cfg in configs:
+        runs = s.runs(case.id, cfg.name)
+        if not runs:
+            continue
+        errs = s.errors(case.id, cfg.name)
+        ok = len([r for r in runs if "rps" in r])
+        base = "epoll" if cfg.name != "epoll" and s.has("epoll") else None
+        lines.append([
+            cfg.name,
+            fmt_stat(s.stat(case.id, cfg.name, "rps"), 0),
+            fmt(s.stat(case.id, cfg.name, "p99_us").median, 0),
+            fmt(s.stat(case.id, cfg.name, "cpu_us_per_req").median, 2),
+            fmt(s.stat(case.id, cfg.name, "syscalls_per_req").median, 2),
+            fmt(s.stat(case.id, cfg.name, "events_per_wakeup").median, 1),
+            fmt_ratio(s.ratio(case.id, cfg.name, base, "rps"), spread=markdown) if base else "",
+            fmt_ratio(s.ratio(case.id, cfg.name, base, "cpu_us_per_req"), spread=markdown) if base else "",
+            f"{ok}/{len(runs)}",
+            (f"{len(errs)}: {errs[0]['error'][:70]}" if errs else "0"),
+        ])
+    return render(head, lines, markdown)
+
+
+def render(head, lines, markdown):
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        out += ["| " + " | ".join(str(c) for c in l) + " |" for l in lines]
+        return "\n".join(out)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)] if lines else [len(h) for h in head]
+    def row(cells):
+        return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([row(head)] + [row(l) for l in lines])
+
+
+def console_summary(s, cases, configs, skipped, wall):
+    out = []
+    for case in cases:
+        if not any(s.runs(case.id, c.name) for c in configs):
+            continue
+        out.append(f"\n== {case.id}")
+        out.append(case_table(s, case, configs, markdown=False))
+    hold = rss_lines(s, configs)
+    if hold:
+        out.append("\n== RSS per idle connection")
+        out.append(render(["config", "connections", "RSS before", "RSS after", "bytes/conn", "status"], hold, False))
+    if skipped:
+        out.append("\nskipped: " + "; ".join(sorted({f"{r['config']} {r['case']}: {r['error']}" for r in skipped})))
+    out.append(f"\n(ratios ×epoll: pair by pair within a round, then the median; wall time {wall / 60:.1f} min)")
+    return "\n".join(out)
+
+
+def rss_lines(s, configs):
+    lines = []
+    for (case_id, cfg), runs in s.by.items():
+        if not case_id.startswith("hold"):
+            continue
+        for r in runs:
+            lines.append([cfg, r["connections"], _mib(r.get("rss_before")), _mib(r.get("rss_after")),
+                          fmt(r.get("rss_per_conn"), 0), r["status"] + (": " + r["error"] if r["error"] else "")])
+    order = {c.name: i for i, c in enumerate(configs)}
+    return sorted(lines, key=lambda l: order.get(l[0], 99))
+
+
+def _mib(v):
+    return f"{v / 1048576:.1f} MiB" if is_num(v) else "–"
+
+
+# ---------------------------------------------------------------- targets
+
+def targets(s, cases, configs):
+    """The issue's goals, each with what was measured and, if missed, by how much."""
+    uring = main_uring(configs)
+    timed = [c for c in cases if c.workload in ("echo", "http")]
+    echo = [c for c in cases if c.workload == "echo"]
+    out = []
+
+    def pct(x):
+        return f"{x:.1f}%" if x < 10 else f"{x:.0f}%"
+
+    def verdict_ge(value, goal, unit="×"):
+        if not is_num(value):
+            return "not measured"
+        return "met" if value >= goal else f"**missed by {pct((goal - value) / goal * 100)}** (short of {goal:g}{unit})"
+
+    def verdict_le(value, goal, unit="×"):
+        if not is_num(value):
+            return "not measured"
+        return "met" if value <= goal else f"**missed by {pct((value - goal) / goal * 100)}** (over {goal:g}{unit})"
+
+    # 1. Framework overhead against the raw loops: requests per CPU-second, duet / raw.
+    rows = []
+    for duet_cfg, raw_cfg in (("epoll", "raw-epoll"), (uring, "raw-uring")):
+        if not duet_cfg or not s.has(duet_cfg) or not s.has(raw_cfg):
+            continue
+        for c in echo:
+            eff = s.ratio(c.id, duet_cfg, raw_cfg, "cpu_us_per_req", invert=True)
+            thr = s.ratio(c.id, duet_cfg, raw_cfg, "rps")
+            rows.append([f"{duet_cfg} / {raw_cfg}", c.id, fmt_ratio(eff), fmt_ratio(thr), verdict_ge(eff.median, 0.97)])
+    if rows:
+        out.append(("Framework ≥ 0.97× its raw baseline (requests per server CPU-second; throughput shown beside)",
+                    ["pair", "case", "per-CPU ratio", "throughput ratio", "verdict (per CPU)"], rows))
+
+    if uring and s.has("epoll") and s.has(uring):
+        rows = []
+        for c in timed:
+            r = s.ratio(c.id, uring, "epoll", "cpu_us_per_req")
+            rows.append([c.id, fmt_ratio(r), verdict_le(r.median, 1.0)])
+        out.append((f"{uring} CPU per request ≤ epoll's", ["case", f"CPU/req {uring}/epoll", "verdict"], rows))
+
+        rows = []
+        for c in timed:
+            r = s.ratio(c.id, uring, "epoll", "syscalls_per_req")
+            rows.append([c.id, fmt_ratio(r), verdict_le(r.median, 0.5)])
+        out.append((f"{uring} system calls per request ≤ half of epoll's",
+                    ["case", f"syscalls/req {uring}/epoll", "verdict"], rows))
+
+        rows = []
+        for label, pick in (("streaming (several messages in flight)", lambda c: c.workload == "echo" and c.inflight > 1),
+                            ("large messages (≥ 16 KiB)", lambda c: c.workload == "echo" and c.size >= 16384),
+                            ("10,000 connections", lambda c: c.workload in ("echo", "http") and c.connections >= 10000)):
+            chosen = [c for c in timed if pick(c)]
+            if not chosen:
+                rows.append([label, "–", "not measured in this run"
+                             + (" (add 10000 to --connections)" if "10,000" in label else "")])
+            for c in chosen:
+                r = s.ratio(c.id, uring, "epoll", "cpu_us_per_req", invert=True)
+                rows.append([f"{label}: {c.id}", fmt_ratio(r), verdict_ge(r.median, 1.2)])
+        out.append((f"{uring} ≥ 1.2× epoll's requests per CPU-second in streaming, large-message and "
+                    f"10k-connection cases", ["case", f"per-CPU {uring}/epoll", "verdict"], rows))
+
+    rows = []
+    order = {c.name: i for i, c in enumerate(configs)}
+    for (case_id, cfg), runs in sorted(s.by.items(), key=lambda kv: order.get(kv[0][1], 99)):
+        if case_id.startswith("hold"):
+            v = Stat(r.get("rss_per_conn") for r in runs).median
+            rows.append([cfg, fmt(v, 0), verdict_le(v / 1024, 1.0, " KiB") if is_num(v) else "not measured"])
+    if rows:
+        out.append(("RSS per idle connection ≤ 1 KiB", ["config", "bytes per connection", "verdict"], rows))
+    return out
+
+
+# ---------------------------------------------------------------- report.md
+
+def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wall, argv, plots, interrupted):
+    s = Summary(rows, configs, cases + hold_cases)
+    a = ctx.args
+    uring = main_uring(configs)
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    md = []
+    md.append("# duet-compare report\n")
+    if interrupted:
+        md.append("**Interrupted before the end: the tables hold the runs that finished.**\n")
+    md.append(f"Command: `{' '.join(argv)}`  \nWall time: {wall / 60:.1f} min ({wall:.0f} s)  \n"
+              f"Read with [docs/reading-the-report.md](../../docs/reading-the-report.md).\n")
+
+    md.append("## Machine and method\n")
+    md.append(f"- CPU: {info['cpu']} ({info['cpus']} CPUs), memory {info['memory']}; {info['distro']}; "
+              f"kernel {info['kernel']} (kernel.io_uring_disabled={info['io_uring_disabled']})")
+    md.append(f"- {info['liburing']}; {info['compiler']}; {info['wrk']}; RLIMIT_NOFILE {info['nofile']}; "
+              f"source {info['git']}; build `{ctx.build}`")
+    md.append(f"- Pinning: server on CPU {a.server_cpus} (`taskset -c {a.server_cpus}`), load on CPU {a.load_cpus} "
+              f"(`taskset -c {a.load_cpus}`), every run")
+    md.append(f"- {a.rounds} rounds, configurations interleaved inside each case (A B C A B C ...); "
+              f"echo: {a.warmup:g} s warm-up + {a.duration:g} s measured (duet-load); HTTP: wrk for "
+              f"{max(1, int(-(-a.duration // 1)))} s (whole seconds), `wrk -t{a.load_threads}`, GET /hello, keep-alive")
+    md.append("- Medians with [min–max] over rounds. Ratios (×epoll, uring/epoll, duet/raw) are taken pair by pair "
+              "inside a round, then the median [min–max].")
+    md.append("- Server CPU per request: utime+stime from /proc/PID/stat over the whole load run (connect, warm-up, "
+              "measured window), divided by the requests the server handled in that span (echo: bytes_in / size; "
+              "HTTP: bytes_out / response size). System calls, wake-ups and events per request: the loops' own "
+              "counters (`--stats`, printed at exit), divided the same way. Throughput and latency: the load "
+              "generator's measured window.")
+    if hold_cases:
+        h = hold_cases[0]
+        md.append(f"- RSS per idle connection: VmRSS before `duet-load --hold -c {h.connections}` and once every "
+                  f"connection has made one 128-byte round trip, divided by {h.connections}; once per config.")
+    md.append("")
+
+    md.append("## Summary\n")
+    for case in cases:
+        if not any(s.runs(case.id, c.name) for c in configs):
+            continue
+        md.append(f"### {case.id}\n")
+        md.append(case_table(s, case, configs, markdown=True) + "\n")
+
+    if uring and s.has("epoll") and s.has(uring):
+        md.append(f"## Ratios {uring}/epoll\n")
+        head = ["case", "req/s", "p99", "CPU/req", "syscalls/req", "wake-ups/req"]
+        lines = []
+        for case in cases:
+            lines.append([case.id] + [fmt_ratio(s.ratio(case.id, uring, "epoll", m))
+                                      for m in ("rps", "p99_us", "cpu_us_per_req", "syscalls_per_req",
+                                                "wakeups_per_req")])
+        md.append(render(head, lines, True) + "\n")
+        others = [c.name for c in configs if c.name not in ("epoll",)]
+        if len(others) > 1:
+            md.append("### Every config against epoll: CPU per request\n")
+            lines = [[case.id] + [fmt_ratio(s.ratio(case.id, o, "epoll", "cpu_us_per_req"), spread=False)
+                                  for o in others] for case in cases]
+            md.append(render(["case"] + others, lines, True) + "\n")
+
+    md.append("## Targets\n")
+    goals = targets(s, cases, configs)
+    if not goals:
+        md.append("Not enough configurations ran to check the targets (they need epoll, uring and the raw baselines).\n")
+    for title, head, lines in goals:
+        missed = sum(1 for l in lines if "missed" in l[-1])
+        md.append(f"### {title}\n")
+        md.append(f"{'All met.' if not missed else f'Missed in {missed} of {len(lines)}.'}\n")
+        md.append(render(head, lines, True) + "\n")
+
+    rl = rss_lines(s, configs)
+    if rl:
+        md.append("## RSS per idle connection\n")
+        md.append(render(["config", "connections", "RSS before", "RSS after", "bytes/conn", "status"], rl, True) + "\n")
+
+    md.append("## System calls per request, by kind (medians)\n")
+    kinds = ("wait", "read", "write", "accept", "close", "control", "wakeup")
+    head = ["case", "config"] + list(kinds) + ["total", "sqes/enter", "cqes/enter", "ENOBUFS"]
+    lines = []
+    for case in cases:
+        for cfg in configs:
+            runs = s.runs(case.id, cfg.name)
+            if not runs or cfg.kind == "nginx":
+                continue
+            lines.append([case.id, cfg.name] + [fmt(s.stat(case.id, cfg.name, f"sys_{k}_per_req").median, 2)
+                                                for k in kinds]
+                         + [fmt(s.stat(case.id, cfg.name, "syscalls_per_req").median, 2),
+                            fmt(s.stat(case.id, cfg.name, "sqes_per_enter").median, 1),
+                            fmt(s.stat(case.id, cfg.name, "cqes_per_enter").median, 1),
+                            fmt(s.stat(case.id, cfg.name, "enobufs").median, 0)])
+    md.append(render(head, lines, True) + "\n")
+    md.append("(raw baselines count only their total; nginx has no counters.)\n")
+
+    perf = [r for r in rows if r.get("round") == "perf"]
+    if perf:
+        md.append("## System calls checked with perf\n")
+        md.append("`perf stat -e raw_syscalls:sys_enter -p PID` over the load run, against the loops' own count; "
+                  "one extra run per config (not in the medians).\n")
+        lines = [[r["case"], r["config"], fmt(r.get("perf_syscalls_per_req"), 2), fmt(r.get("syscalls_per_req"), 2),
+                  fmt(r["perf_syscalls_per_req"] / r["syscalls_per_req"], 2)
+                  if is_num(r.get("perf_syscalls_per_req")) and is_num(r.get("syscalls_per_req"))
+                  and r["syscalls_per_req"] else "–", r["status"]] for r in perf]
+        md.append(render(["case", "config", "perf syscalls/req", "loop's syscalls/req", "perf/loop", "status"],
+                         lines, True) + "\n")
+
+    load_cpu = []
+    for case in cases:
+        for cfg in configs:
+            st = s.stat(case.id, cfg.name, "load_cpu_s")
+            wall_ = s.stat(case.id, cfg.name, "load_wall_s")
+            if st and wall_ and wall_.median:
+                load_cpu.append(st.median / wall_.median)
+    if load_cpu:
+        busy = max(load_cpu)
+        md.append("## Is the load generator the bottleneck?\n")
+        md.append(f"The load process used up to {busy * 100:.0f}% of its CPU over a run (median per case/config; "
+                  "results.csv has load_cpu_us_per_req per run). Near 100% the client saturates first: then "
+                  "throughput says little about the server and CPU per request is the figure to read.\n")
+
+    if plots:
+        md.append("## Plots\n")
+        for p in plots:
+            md.append(f"![{p}]({p}.svg)  ([PNG]({p}.png))\n")
+
+    notes_all = list(notes) + sorted({f"{r['config']} / {r['case']}: {r['error']}" for r in skipped})
+    errors = [r for r in rows if r["status"] == "error"]
+    if errors:
+        notes_all += [f"ERROR round {r['round']} {r['config']} / {r['case']}: {r['error']}" for r in errors]
+    if notes_all:
+        md.append("## Notes, skips and errors\n")
+        md += [f"- {n}" for n in notes_all]
+        md.append("")
+
+    md.append("## Exact commands (round 1)\n")
+    seen = set()
+    md.append("```")
+    for r in rows:
+        if r.get("round") == 1 and r.get("server_command"):
+            key = (r["case"], r["config"])
+            if key in seen:
+                continue
+            seen.add(key)
+            md.append(f"# {r['case']} / {r['config']}")
+            md.append(r["server_command"])
+            if r.get("load_command"):
+                md.append(r["load_command"])
+    md.append("```")
+    with open(path, "w") as f:
+        f.write("\n".join(md) + "\n")
+    return s

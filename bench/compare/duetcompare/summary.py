@@ -1,0 +1,95 @@
+"""Medians with min-max, and ratios taken pair by pair within a round.
+
+Why pair by pair: the machine's speed drifts (other jobs, turbo, the VM's
+neighbours). Two runs next to each other in the same round saw nearly the
+same machine, so their ratio is steadier than the ratio of two medians.
+"""
+import math
+import statistics
+
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+def measured(rows):
+    """Rows of timed rounds (not skipped, not the perf check)."""
+    return [r for r in rows if isinstance(r.get("round"), int) and r["status"] != "skipped"]
+
+
+class Stat:
+    def __init__(self, values):
+        self.values = [v for v in values if is_num(v)]
+
+    def __bool__(self):
+        return bool(self.values)
+
+    @property
+    def median(self):
+        return statistics.median(self.values) if self.values else float("nan")
+
+    @property
+    def lo(self):
+        return min(self.values) if self.values else float("nan")
+
+    @property
+    def hi(self):
+        return max(self.values) if self.values else float("nan")
+
+
+class Summary:
+    def __init__(self, rows, configs, cases):
+        self.rows = measured(rows)
+        self.configs = [c.name for c in configs]
+        self.cases = cases
+        self.by = {}
+        for r in self.rows:
+            self.by.setdefault((r["case"], r["config"]), []).append(r)
+
+    def runs(self, case_id, config):
+        return self.by.get((case_id, config), [])
+
+    def stat(self, case_id, config, metric):
+        return Stat(r.get(metric) for r in self.runs(case_id, config))
+
+    def errors(self, case_id, config):
+        return [r for r in self.runs(case_id, config) if r["status"] == "error"]
+
+    def ratio(self, case_id, config, base, metric, invert=False):
+        """metric(config)/metric(base), round by round; invert: base/config (e.g. efficiency)."""
+        a = {r["round"]: r.get(metric) for r in self.runs(case_id, config)}
+        b = {r["round"]: r.get(metric) for r in self.runs(case_id, base)}
+        out = []
+        for rnd in sorted(set(a) & set(b)):
+            x, y = a[rnd], b[rnd]
+            if is_num(x) and is_num(y) and x and y:
+                out.append(y / x if invert else x / y)
+        return Stat(out)
+
+    def has(self, config):
+        return any(cfg == config for (_, cfg) in self.by)
+
+
+def fmt(v, digits=None):
+    if not is_num(v):
+        return "–"
+    if digits is None:
+        a = abs(v)
+        digits = 0 if a >= 100 else (1 if a >= 10 else 2)
+    return f"{v:,.{digits}f}"
+
+
+def fmt_stat(s, digits=None, spread=True):
+    if not s:
+        return "–"
+    if not spread or len(s.values) == 1:
+        return fmt(s.median, digits)
+    return f"{fmt(s.median, digits)} [{fmt(s.lo, digits)}–{fmt(s.hi, digits)}]"
+
+
+def fmt_ratio(s, spread=True):
+    if not s:
+        return "–"
+    if not spread or len(s.values) == 1:
+        return f"{s.median:.2f}×"
+    return f"{s.median:.2f}× [{s.lo:.2f}–{s.hi:.2f}]"
