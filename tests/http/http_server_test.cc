@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <future>
 #include <random>
@@ -349,6 +350,49 @@ TEST_P(HttpServerTest, KeepAliveAndConnectionClose) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].header("connection"), "close");
   EXPECT_TRUE(closed);
+}
+
+TEST_P(HttpServerTest, PipeliningAClientThatDoesNotReadIsThrottledNotDropped) {
+  // 3000 pipelined requests for a 64 KiB file (about 190 MiB of answers) sent
+  // by a thread while the main thread reads nothing for a while: the server
+  // must stop reading (pipelining cap, output high-water mark) instead of
+  // buffering, and later answer every request, in order.
+  const std::string body(64 * 1024, 'p');
+  root_.write("p.bin", body);
+  duet::test::RawClient client(harness_->address());
+  ASSERT_TRUE(client.isOpen());
+  constexpr int kRequests = 3000;
+  std::string one = "GET /p.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+  std::atomic<bool> sent{false};
+  std::thread sender([&] {
+    std::string burst;
+    for (int i = 0; i < kRequests; ++i) burst += one;
+    sent = client.sendAll(burst, 60000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
+  std::size_t received = 0;
+  std::string wire;
+  std::size_t ok = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ok < kRequests && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{client.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    received += static_cast<std::size_t>(n);
+    wire.append(buf, static_cast<std::size_t>(n));
+    std::string rest;
+    for (const auto& r : parseResponses(wire, {}, &rest)) {
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body.size(), body.size());
+      ++ok;
+    }
+    wire = std::move(rest);
+  }
+  sender.join();
+  EXPECT_TRUE(sent.load());
+  EXPECT_EQ(ok, static_cast<std::size_t>(kRequests));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HttpServerTest, ::testing::ValuesIn(allBackends().begin(), allBackends().end()),
