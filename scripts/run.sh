@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and drives a short echo load
-# through duet-echo on every backend (server pinned to CPU 0, load to CPU 1),
-# printing what it measured.
+# The main job: installs what is missing, builds, and runs duet-compare's
+# default sweep: echo (1, 100, 1,000 connections; 128 B and 16 KiB; one
+# streaming case) and HTTP /hello (wrk, 100 and 1,000 connections) on every
+# backend and the raw baselines, interleaved over rounds, server pinned to
+# CPU 0 and load to CPU 1, plus RSS per idle connection with 10,000 held.
+# About 3 minutes here. Results land in results/<timestamp>/ (results.csv,
+# report.md, plots). Arguments pass through to duet-compare, e.g.
+#   bash scripts/run.sh --quick
+#   bash scripts/run.sh --rounds 5 --duration 3 --taskrun defer,coop,plain
+#   bash scripts/run.sh --help
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 ulimit -n 20000 2>/dev/null || true
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=ON
-exec bash scripts/echo-smoke.sh build "$@"
+exec python3 bench/compare/duet-compare --build build "$@"
