@@ -126,6 +126,8 @@ def parser():
     g.add_argument("--wait-batch", type=int_list, default=[1], help="uring completions per io_uring_enter, e.g. 1,16")
     g.add_argument("--wait-timeout-us", type=int, default=50, help="with --wait-batch > 1: the wait's time cap")
     g.add_argument("--send-zc", type=int_list, default=[0], help="uring SEND_ZC thresholds, e.g. 0,4096")
+    g.add_argument("--buffer-size", type=size_list, default=[0],
+                   help="uring provided-buffer sizes, e.g. 4k,16k (0: the server's default, 4 KiB)")
     g.add_argument("--sqpoll", action="store_true", help="also run uring with SQPOLL (a kernel thread polls)")
     g.add_argument("--raw-taskrun", type=str_list, default=["auto"], help="raw-uring task-run modes")
     g.add_argument("--nginx", action="store_true", help="add nginx (1 worker, return 200) as an HTTP reference")
@@ -202,7 +204,8 @@ def make_configs(a):
 def uring_configs(a):
     sqpoll = [False, True] if a.sqpoll else [False]
     out = []
-    for taskrun, wakeup, batch, zc, sq in itertools.product(a.taskrun, a.wakeup, a.wait_batch, a.send_zc, sqpoll):
+    for taskrun, wakeup, batch, zc, bufsize, sq in itertools.product(a.taskrun, a.wakeup, a.wait_batch, a.send_zc,
+                                                                     a.buffer_size, sqpoll):
         parts, args = [], []
         if taskrun != "auto":
             parts.append(taskrun)
@@ -216,6 +219,9 @@ def uring_configs(a):
         if zc > 0:
             parts.append(f"zc{zc}")
             args += ["--send-zc", str(zc)]
+        if bufsize > 0:
+            parts.append(f"buf{bufsize}")
+            args += ["--buffer-size", str(bufsize)]
         if sq:
             parts.append("sqpoll")
             args += ["--sqpoll"]
