@@ -1,6 +1,7 @@
 #include "apps/common/server_flags.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -27,6 +28,9 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--cpu", f.cpu, "pin the process to this CPU (benchmarks)");
   app.add_option("--idle-timeout", f.idleTimeoutSeconds, "close connections idle this many seconds (0: never)");
   app.add_option("--max-connections", f.maxConnections, "refuse connections beyond this many (0: no limit)");
+  app.add_option("--max-output-bytes", f.maxOutputBytes,
+                 "close a connection whose unsent output exceeds this many bytes (a peer that never reads; 0: no cap)")
+      ->capture_default_str();
   app.add_option("--drain-timeout", f.drainSeconds, "seconds a graceful stop waits for output to drain")
       ->capture_default_str();
   app.add_flag("--edge-triggered", f.edgeTriggered, "epoll: edge-triggered instead of level-triggered");
@@ -106,8 +110,20 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   server->acceptMode = *mode;
   server->idleTimeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.idleTimeoutSeconds));
   server->maxConnections = f.maxConnections;
+  server->maxOutputBytes = f.maxOutputBytes;
   server->drainTimeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.drainSeconds));
   return true;
+}
+
+long raiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<long>(limit.rlim_cur);
 }
 
 int runServer(const char* program, const ServerFlags& flags, ConnectionCallbacks callbacks,
@@ -121,6 +137,7 @@ int runServer(const char* program, const ServerFlags& flags, ConnectionCallbacks
     return 2;
   }
   setLogLevel(*level);
+  raiseOpenFileLimit();
 
   LoopOptions loopOptions;
   ServerOptions serverOptions;
