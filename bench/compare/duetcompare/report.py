@@ -121,6 +121,8 @@ def targets(s, cases, configs):
     out = []
 
     def pct(x):
+        if x < 0.1:
+            return "<0.1%"
         return f"{x:.1f}%" if x < 10 else f"{x:.0f}%"
 
     def verdict_ge(value, goal, unit="×"):

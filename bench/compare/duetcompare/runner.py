@@ -116,6 +116,9 @@ def _load(ctx, server, case, row, perf):
                                              + (f": {first[0][:160]}" if first else ""))
         return
     row.update(metrics)
+    if not metrics["requests"] and row["status"] == "ok":
+        # No error anywhere, yet nothing completed: a stall. Never a silent zero.
+        row.update(status="error", error="no request completed in the measured window (stalled)")
     if metrics["load_errors"] and row["status"] == "ok":
         row.update(status="error", error=f"load errors: {metrics['error_detail']}")
 
