@@ -24,6 +24,9 @@ class Interrupted(Exception):
 def install_signal_handlers():
     def on_signal(signum, _frame):
         raise Interrupted(signal.Signals(signum).name)
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps
+    # it ignored: restore Ctrl-C -> KeyboardInterrupt explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
