@@ -31,6 +31,7 @@ class Buffer {
  public:
   static constexpr std::size_t kCheapPrepend = 8;
   static constexpr std::size_t kInitialSize = 1024;
+  static constexpr char kEmpty[1] = {};
 
   Buffer() = default;
   explicit Buffer(std::size_t initialCapacity);
@@ -49,7 +50,11 @@ class Buffer {
   std::size_t capacity() const { return capacity_; }
   bool empty() const { return readableBytes() == 0; }
 
-  const char* peek() const { return data_ ? data_.get() + readerIndex_ : ""; }
+  // Without storage, peek() points at kEmpty: one object for the whole program.
+  // (A "" literal here would be a different object in each translation unit
+  // that inlines peek(), so findCRLF(peek()) from one TU and the end pointer
+  // computed in buffer.cc could point into different arrays; found by fuzzing.)
+  const char* peek() const { return data_ ? data_.get() + readerIndex_ : kEmpty; }
   std::string_view view() const { return {peek(), readableBytes()}; }
 
   // Position of the first "\r\n" at or after `start`, or nullptr. findEOL(): first '\n'.
