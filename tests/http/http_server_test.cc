@@ -34,7 +34,7 @@ class HttpHarness {
   HttpHarness(const LoopOptions& loopOptions, HttpServerOptions options) {
     std::promise<void> ready;
     auto started = ready.get_future();
-    thread_ = std::thread([&, options = std::move(options)]() mutable {
+    thread_ = std::thread([&, options = std::move(options), release = release_.get_future()]() mutable {
       std::unique_ptr<EventLoop> loop;
       std::unique_ptr<HttpServer> server;
       try {
@@ -58,6 +58,9 @@ class HttpHarness {
       server_ = server.get();
       ready.set_value();
       loop->run();
+      // Not before the destructor has left runInLoop(): queueInLoop() still
+      // wakes the loop after queueing the stop, which may already have run.
+      release.wait();
       server.reset();
       loop.reset();
     });
@@ -69,6 +72,7 @@ class HttpHarness {
     EventLoop* loop = loop_;
     HttpServer* server = server_;
     loop->runInLoop([loop, server] { server->stop([loop] { loop->quit(); }); });
+    release_.set_value();
     thread_.join();
   }
   const std::string& error() const { return error_; }
@@ -77,6 +81,7 @@ class HttpHarness {
   std::string url(const std::string& path) const { return "http://" + address_.toIpPort() + path; }
 
  private:
+  std::promise<void> release_;
   std::thread thread_;
   EventLoop* loop_ = nullptr;
   HttpServer* server_ = nullptr;
