@@ -37,13 +37,6 @@ std::string_view reasonPhrase(int status) {
   }
 }
 
-bool statusClosesConnection(int status) {
-  // 405 and 404 answer a well-framed request; every parse failure leaves us
-  // not knowing where the next request starts, so we must not read one.
-  return status == 400 || status == 408 || status == 413 || status == 414 || status == 417 ||
-         status == 431 || status == 501 || status == 505;
-}
-
 HttpResponse errorResponse(int status) {
   HttpResponse r;
   r.status = status;

@@ -34,11 +34,9 @@ struct HttpResponse {
 std::string_view reasonPhrase(int status);
 
 // A small text/plain response ("404 Not Found\n") for an error status.
-// Statuses after which the request's framing is unknown close the connection.
+// (Whether the connection closes afterwards is HttpConnection's decision:
+// it closes after every request that failed to parse.)
 HttpResponse errorResponse(int status);
-// Whether a connection must close after answering `status` to a request that
-// failed to parse: the rest of the byte stream cannot be trusted.
-bool statusClosesConnection(int status);
 
 // Serializes the status line and headers. Adds Date, Server, Content-Length
 // (except where forbidden: 1xx, 204, 304) and Connection when needed.
