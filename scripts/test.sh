@@ -1,16 +1,44 @@
 #!/usr/bin/env bash
-# Every test: installs what is missing, builds (Release, then ASan+UBSan) and
-# runs the whole suite under ctest in both builds.
+# Every test: installs what is missing, then
+#   1. Release build: the whole suite under ctest, then a short soak
+#      (duet-soak against duet-echo and duet-http on every backend);
+#   2. ASan+UBSan build: the whole suite;
+#   3. TSan build (only the conformance tests): the multi-threaded models,
+#      timers, the client and the worker pool;
+#   4. libFuzzer build (clang, ASan+UBSan): a bounded run of every fuzz target.
+# Any failure, sanitizer report, fuzzer crash or failed soak fails the command.
+# FUZZ_SECONDS (default 60) sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-ulimit -n 20000 2>/dev/null || true
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "== Release build and tests"
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=ON
 (cd build && ctest --output-on-failure -j2 --timeout 600)
 
+echo "== Short soak (every backend, duet-echo and duet-http)"
+bash scripts/soak.sh --short build
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANITIZE=address -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=OFF
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j2 --timeout 900)
+
+echo "== ThreadSanitizer: the conformance suite's multi-threaded tests"
+# Only what the conformance tests need (the engine, duet-echo, duet-http).
+# No suppressions: any report fails (halt_on_error, and TSan's exit code 66).
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANITIZE=thread \
+  -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j"$(nproc)" --target duet_conformance_tests
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  ./tests/duet_conformance_tests --gtest_filter='*main2*:*reuseport2*:*Timer*:*Client*:*ShutdownUnderLoad*' \
+  --gtest_brief=1)
+
+echo "== libFuzzer (clang, ASan+UBSan): bounded runs"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_FUZZ=ON \
+  -DDUET_SANITIZE=address -DDUET_BUILD_TESTS=OFF -DDUET_BUILD_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target duet-fuzz-buffer duet-fuzz-http
+bash tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-60}"
+
+echo "== all tests passed"

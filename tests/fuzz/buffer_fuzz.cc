@@ -50,7 +50,10 @@ class Bytes {
     --n_;
     return *p_++;
   }
-  std::uint16_t take16() { return static_cast<std::uint16_t>(take() | (take() << 8)); }
+  std::uint16_t take16() {  // two statements: the order of operands of | is unspecified
+    const std::uint16_t lo = take();
+    return static_cast<std::uint16_t>(lo | (take() << 8));
+  }
 
  private:
   const std::uint8_t* p_;
@@ -96,9 +99,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string model, otherModel;
   Pipe pipe;
   std::size_t op = 0;
+  static const bool trace = std::getenv("DUET_FUZZ_TRACE") != nullptr;
   while (!in.empty() && op < 4096) {
     const std::uint8_t code = in.take();
     const std::uint16_t arg = in.take16();
+    if (trace) std::fprintf(stderr, "op %zu: %d(%u) readable=%zu cap=%zu\n", op, code % 14, arg, buf.readableBytes(), buf.capacity());
     switch (code % 14) {
       case 0: {  // append small
         const std::string s = filler(arg % 300, arg + static_cast<std::uint32_t>(op));

@@ -17,9 +17,11 @@ for target in buffer http; do
   cp "$here/corpus/$target/"* "$work/"
   echo "== fuzz $target: ${seconds}s"
   # -rss_limit_mb: a memory blow-up is a finding too. -timeout: one input must not take 10 s.
+  status=0
   "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$target-" "$work" 2>&1 | tail -n 25
-  status=${PIPESTATUS[0]}
+    -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$target-" "$work" >"$work.log" 2>&1 || status=$?
+  tail -n 40 "$work.log"
+  rm -f "$work.log"
   rm -rf "$work"
   if [[ $status -ne 0 ]]; then
     echo "fuzz $target FAILED (status $status); reproducer: ls $build/fuzz-artifacts/" >&2
