@@ -1,6 +1,7 @@
 #include "core/connection.h"
 
 #include <cstring>
+#include <utility>
 
 #include "core/log.h"
 #include "core/socket_ops.h"
@@ -76,6 +77,7 @@ void Connection::sendInLoop(std::string_view data) {
 }
 
 void Connection::outputQueued(std::size_t before, std::size_t after) {
+  if (after > 0) outputWaited_ = true;
   if (maxOutputBytes_ != 0 && after > maxOutputBytes_) {
     if (!overflowed_) {
       overflowed_ = true;
@@ -95,7 +97,8 @@ void Connection::outputQueued(std::size_t before, std::size_t after) {
 }
 
 void Connection::outputDrained() {
-  if (callbacks_ && callbacks_->onWriteComplete && state() != State::Disconnected) {
+  const bool waited = std::exchange(outputWaited_, false);
+  if (waited && callbacks_ && callbacks_->onWriteComplete && state() != State::Disconnected) {
     // Re-checked when it runs: output queued meanwhile will drain (and call back) later.
     loop_.queueInLoop([self = shared_from_this()] {
       if (!self->disconnected() && self->pendingOutputBytes() == 0) self->callbacks_->onWriteComplete(self);

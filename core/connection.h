@@ -32,7 +32,10 @@ struct ConnectionCallbacks {
   std::function<void(const ConnectionPtr&)> onConnection;
   // Bytes arrived; consume what you can from the Buffer and leave the rest.
   std::function<void(const ConnectionPtr&, Buffer&)> onMessage;
-  // All output handed to the kernel (queued: never inside send()).
+  // Output that had to wait in our buffer has now all reached the kernel
+  // (queued: never inside send()). A send() the kernel took whole at once does
+  // not call back: check pendingOutputBytes() == 0 after send() for that case.
+  // This keeps the common small reply free of a queued callback per message.
   std::function<void(const ConnectionPtr&)> onWriteComplete;
   // Pending output crossed the high-water mark upwards (queued; once per crossing).
   std::function<void(const ConnectionPtr&, std::size_t pendingBytes)> onHighWaterMark;
@@ -142,6 +145,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool shutdownRequested_ = false; // app asked for a half-close
   bool writeShutdown_ = false;     // our FIN sent
   bool overflowed_ = false;        // output cap exceeded: closing
+  bool outputWaited_ = false;      // output sat in the buffer since the last drain
   std::size_t highWaterMark_ = 64 * 1024 * 1024;
   std::size_t maxOutputBytes_ = 0;
   TimePoint lastActivity_;

@@ -138,7 +138,7 @@ void ReactorConnection::writeOrQueue(std::string_view data) {
       return;
     }
     if (written == data.size()) {
-      reportDrainedAfterThisIteration();
+      outputDrained();  // calls back only if output had been waiting (see core)
       return;
     }
     // A short write means the send buffer is full now; trying again at once
@@ -148,20 +148,6 @@ void ReactorConnection::writeOrQueue(std::string_view data) {
   output_.append(data.substr(written));
   if (!channel_.wantsWrite()) watch(channel_.enableWriting());
   outputQueued(before, output_.readableBytes());
-}
-
-void ReactorConnection::reportDrainedAfterThisIteration() {
-  // Several sends in one callback (a reply in pieces, a 32 MiB stream in 64 KiB
-  // chunks) must not each count as "drained" while later ones queue up behind
-  // them: onWriteComplete means the output as a whole reached the kernel. So
-  // look once, after this iteration's I/O, and report only if nothing is
-  // pending by then; otherwise handleWritable() reports the real drain.
-  if (drainCheckQueued_) return;
-  drainCheckQueued_ = true;
-  loop().queueInLoop([self = std::static_pointer_cast<ReactorConnection>(shared_from_this())] {
-    self->drainCheckQueued_ = false;
-    if (!self->closed_ && self->output_.empty()) self->outputDrained();
-  });
 }
 
 void ReactorConnection::handleWritable() {

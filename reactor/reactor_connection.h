@@ -7,10 +7,8 @@
 // and one system call can still take a large burst.
 //
 // Writing: send() tries the kernel at once when nothing is queued (most
-// replies never touch the output buffer, and their "drained" report is made
-// once per loop iteration: see reportDrainedAfterThisIteration); whatever
-// the kernel does not take waits in output_, and only then does the
-// connection ask for write readiness. It stops asking the moment output_ drains: a level-triggered
+// replies never touch the output buffer); whatever the kernel does not take
+// waits in output_, and only then does the connection ask for write readiness. It stops asking the moment output_ drains: a level-triggered
 // poller reports an idle socket as writable on every wait, so leaving write
 // interest on would spin an idle server at 100% CPU.
 //
@@ -54,8 +52,6 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   void handleReady(unsigned ready) override;
   void handleReadable();
   void handleWritable();
-  // A direct write took everything: outputDrained(), coalesced per iteration.
-  void reportDrainedAfterThisIteration();
   // Asks for more read/write readiness; on the (select-only, normally
   // prevented) refusal, closes instead of hanging.
   void watch(bool ok);
@@ -63,7 +59,6 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   Channel channel_;
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
   bool closed_ = false;   // closeNow() ran: the fd is gone, no more I/O or callbacks
-  bool drainCheckQueued_ = false;
   const bool edgeTriggered_;
 };
 

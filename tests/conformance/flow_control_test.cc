@@ -13,7 +13,7 @@ TEST_P(FlowControlTest, SlowReaderTriggersHighWaterMarkOnceThenWriteComplete) {
   constexpr std::size_t kChunk = 64 << 10;
   const std::string payload = patternBytes(kTotal, 11);
   std::atomic<int> highWater{0};
-  std::atomic<int> writeComplete{0};  // also fires for sends the kernel took whole
+  std::atomic<int> writeComplete{0};
   std::atomic<int> writeCompleteAtMark{-1};
   std::atomic<std::size_t> pendingAtMark{0};
   ConnectionCallbacks cb;
