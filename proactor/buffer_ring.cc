@@ -63,14 +63,24 @@ BufferRing::BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint1
   }
   registered_ = true;
 
-  // Hand every buffer to the kernel: fill the descriptors, then publish them
-  // with one tail update.
   io_uring_buf_ring_init(descriptors_);
-  for (unsigned id = 0; id < count_; ++id) {
+  grow();
+}
+
+bool BufferRing::grow() {
+  if (provided_ == count_) return false;
+  // The first batch is small; each later one doubles what the kernel has.
+  constexpr unsigned kInitial = 64;
+  const unsigned add = std::min(count_ - provided_, std::max(provided_, kInitial));
+  // Fill the descriptors past the tail, then publish them with one tail update.
+  for (unsigned i = 0; i < add; ++i) {
+    const unsigned id = provided_ + i;
     io_uring_buf_ring_add(descriptors_, buffers_ + std::size_t{id} * size_, size_, static_cast<unsigned short>(id),
-                          static_cast<int>(mask_), static_cast<int>(id));
+                          static_cast<int>(mask_), static_cast<int>(i));
   }
-  io_uring_buf_ring_advance(descriptors_, static_cast<int>(count_));
+  io_uring_buf_ring_advance(descriptors_, static_cast<int>(add));
+  provided_ += add;
+  return true;
 }
 
 BufferRing::~BufferRing() {

@@ -14,6 +14,13 @@
 // count * size bytes for the buffers themselves. liburing 2.3 has no
 // io_uring_setup_buf_ring(), so this does the mmap + register by hand.
 //
+// Growing on demand: the kernel takes buffers in ring order, so with all
+// `count` buffers handed out at once a quiet server would still cycle through
+// every one of them and make the whole block resident (16 MiB by default),
+// which shows up as memory per idle connection. So we start with a few
+// buffers and add more only when a recv finds the ring empty (ENOBUFS): the
+// resident set then follows the largest burst actually seen.
+//
 // Loop thread only.
 #pragma once
 
@@ -36,12 +43,18 @@ class BufferRing {
 
   std::uint16_t groupId() const { return groupId_; }
   unsigned count() const { return count_; }
+  // Buffers handed to the kernel so far (grows up to count()).
+  unsigned provided() const { return provided_; }
   unsigned bufferSize() const { return size_; }
 
   const char* data(std::uint16_t id) const { return buffers_ + std::size_t{id} * size_; }
 
   // Gives buffer `id` back to the kernel; it may be picked again right away.
   void recycle(std::uint16_t id);
+
+  // The ring ran dry: hand the kernel more buffers (doubling), if any are
+  // left. False when all count() buffers are already in use.
+  bool grow();
 
  private:
   io_uring& ring_;
@@ -50,6 +63,7 @@ class BufferRing {
   char* buffers_ = nullptr;
   std::size_t bufferBytes_ = 0;
   unsigned count_;
+  unsigned provided_ = 0;
   unsigned size_;
   unsigned mask_;
   std::uint16_t groupId_;

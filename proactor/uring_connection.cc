@@ -109,10 +109,11 @@ void UringConnection::onRecv(const Completion& c) {
     }
   } else if (c.res == -ENOBUFS) {
     // The buffer ring was empty when data came: this loop has more
-    // completions in flight than provided buffers. Ours come back every
-    // batch, so simply try again; nothing was lost (the data is still queued
-    // in the socket).
+    // completions in flight than provided buffers. Give the kernel more if
+    // the pool has any left; ours come back every batch anyway, so simply
+    // try again. Nothing was lost: the data is still queued in the socket.
     stats().bufferRingEmpty.add();
+    uring().buffers().grow();
     if (wantInput_) armRecv();
   } else if (c.res == -ECANCELED) {
     if (wantInput_) armRecv();  // pauseReading()'s cancel landed after reading resumed
