@@ -46,9 +46,13 @@ void EventFdWaker::wake() {
 }
 
 void EventFdWaker::handleReady(unsigned /*ready*/) {
-  // Clear the flag before draining: a wake() racing with us then writes again
-  // (one spare wake-up) rather than being lost.
-  pending_.store(false, std::memory_order_release);
+  // Drain first, then clear the flag. The other order loses wake-ups for good:
+  // a wake() between the clear and the read sets the flag and writes, the read
+  // swallows that write, and the flag stays set with the eventfd empty, so
+  // every later wake() returns early and the loop sleeps on queued tasks.
+  // In this order a wake() that finds the flag still set skips its write,
+  // which is safe: its task was queued before, and this iteration runs the
+  // task queue after the handlers.
   std::uint64_t count = 0;
   stats_.syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
   if (::read(eventFd_.get(), &count, sizeof count) < 0) {
@@ -57,6 +61,7 @@ void EventFdWaker::handleReady(unsigned /*ready*/) {
       DUET_LOG(Error) << "eventfd read failed: " << std::strerror(error);
     }
   }
+  pending_.store(false, std::memory_order_release);
 }
 
 }  // namespace duet
