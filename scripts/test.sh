@@ -32,7 +32,7 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANIT
   -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=OFF >/dev/null
 cmake --build build-tsan -j"$(nproc)" --target duet_conformance_tests
 (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ./tests/duet_conformance_tests --gtest_filter='*main2*:*reuseport2*:*Timer*:*Client*:*ShutdownUnderLoad*' \
+  ./tests/duet_conformance_tests --gtest_filter='*main2*:*reuseport2*:*Timer*:*Client*:*ShutdownUnderLoad*:*WakeupStress*' \
   --gtest_brief=1)
 
 echo "== libFuzzer (clang, ASan+UBSan): bounded runs"

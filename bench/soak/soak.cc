@@ -245,10 +245,11 @@ class Worker {
     }
   }
 
-  // The burst: open `count` connections at once, let the server sort them
-  // out, then one round trip on each: refused ones see EOF or a reset.
-  void burst(int count) {
-    std::vector<int> fds;
+  // The burst: open `count` connections at once (burstConnect on every
+  // thread, then a pause for the server to accept them all), one round trip
+  // on each (burstPing: refused ones see EOF or a reset), and only then close
+  // them all (burstClose): closing early would make room for the rest.
+  void burstConnect(int count) {
     for (int i = 0; i < count; ++i) {
       const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) {
@@ -262,13 +263,14 @@ class Worker {
       }
       timeval tv{10, 0};
       setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      fds.push_back(fd);
+      burstFds_.push_back(fd);
       ++n.burstOpened;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  }
+  void burstPing() {
     const bool http = cfg_.kind == "http";
     const std::string ping = http ? "GET /hello HTTP/1.1\r\nHost: soak\r\n\r\n" : "ping";
-    for (int fd : fds) {
+    for (int fd : burstFds_) {
       const ssize_t w = ::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL);
       std::string got;
       char buf[4096];
@@ -277,10 +279,7 @@ class Worker {
         const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
         if (r <= 0) {
           closed = r == 0 || errno == ECONNRESET || errno == EPIPE;
-          if (r < 0 && !closed) {
-            ++n.eTimeout;  // neither served nor refused within 10 s
-            closed = false;
-          }
+          if (!closed) ++n.eTimeout;  // neither served nor refused within 10 s
           break;
         }
         got.append(buf, static_cast<size_t>(r));
@@ -294,8 +293,11 @@ class Worker {
       } else if (!got.empty()) {
         ++n.eMismatch;
       }
-      ::close(fd);
     }
+  }
+  void burstClose() {
+    for (int fd : burstFds_) ::close(fd);
+    burstFds_.clear();
   }
 
   Counters n;
@@ -562,6 +564,7 @@ class Worker {
   std::atomic<bool>* abort_;
   int ep_ = -1;
   int stalledNow_ = 0;
+  std::vector<int> burstFds_;
   std::map<int, std::unique_ptr<Conn>> conns_;
 };
 
@@ -796,9 +799,15 @@ RunResult soak(const Config& cfg, const sockaddr_in& addr, int connections, int 
 Counters burstPhase(const Config& cfg, const sockaddr_in& addr, int count) {
   std::atomic<bool> abort{false};
   Worker a(cfg, addr, 0, 1, 1, &abort), b(cfg, addr, 0, 1, 2, &abort);
-  std::thread ta([&] { a.burst(count / 2); });
-  b.burst(count - count / 2);
+  std::thread ta([&] { a.burstConnect(count / 2); });
+  b.burstConnect(count - count / 2);
   ta.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the server accepts (or refuses) them all
+  std::thread tp([&] { a.burstPing(); });
+  b.burstPing();
+  tp.join();
+  a.burstClose();
+  b.burstClose();
   Counters n = a.n;
   n.add(b.n);
   return n;
