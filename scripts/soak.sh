@@ -34,7 +34,7 @@ for kind in echo http; do
       # connections, burst included, must stay under it.
       if [[ $backend == select ]]; then args=(--connections 20000 --concurrency 800 --max-connections 860 --burst-extra 100 --hold-ms 2000)
       else args=(--connections 60000 --concurrency 15000 --max-connections 16000 --burst-extra 500 --hold-ms 5000); fi
-      args+=(--time-limit 600)
+      args+=(--time-limit 600 --rounds 3)
     else
       if [[ $backend == select ]]; then args=(--connections 1500 --concurrency 300)
       else args=(--connections 1500 --concurrency 500); fi
