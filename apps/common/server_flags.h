@@ -29,8 +29,8 @@ struct ServerFlags {
   bool edgeTriggered = false;
   std::string taskRun = "auto";
   std::string wakeup = "eventfd";
-  unsigned buffers = 4096;
-  unsigned bufferSize = 4096;
+  unsigned buffers = LoopOptions{}.bufferCount;
+  unsigned bufferSize = LoopOptions{}.bufferSize;
   std::size_t sendZeroCopy = 0;
   bool sqpoll = false;
   unsigned waitBatch = 1;

@@ -127,7 +127,7 @@ def parser():
     g.add_argument("--wait-timeout-us", type=int, default=50, help="with --wait-batch > 1: the wait's time cap")
     g.add_argument("--send-zc", type=int_list, default=[0], help="uring SEND_ZC thresholds, e.g. 0,4096")
     g.add_argument("--buffer-size", type=size_list, default=[0],
-                   help="uring provided-buffer sizes, e.g. 4k,16k (0: the server's default, 4 KiB)")
+                   help="uring provided-buffer sizes, e.g. 4k,16k (0: the server's default, 16 KiB)")
     g.add_argument("--sqpoll", action="store_true", help="also run uring with SQPOLL (a kernel thread polls)")
     g.add_argument("--raw-taskrun", type=str_list, default=["auto"], help="raw-uring task-run modes")
     g.add_argument("--nginx", action="store_true", help="add nginx (1 worker, return 200) as an HTTP reference")
