@@ -3,8 +3,10 @@
 #   scripts/soak.sh [--short|--long] [BUILD_DIR]
 # --short (the default; part of scripts/test.sh): a few thousand connections per
 #   run, about half a minute in all.
-# --long: up to 15,000 concurrent connections per run (select: what FD_SETSIZE
-#   allows), 60,000 connections, several minutes per run.
+# --long: up to 15,000 concurrent connections (select: 800, under FD_SETSIZE),
+#   60,000 connections per round (select: 20,000), a warm-up round plus 3
+#   measured rounds, each with a burst beyond --max-connections; about 1.5
+#   minutes per run, 12 minutes for all eight.
 # Needs BUILD_DIR (default build) with duet-echo, duet-http and duet-soak built
 # (Release, -DDUET_BUILD_BENCH=ON). Prints each run's summary; the JSON lines
 # go to BUILD_DIR/soak-results.jsonl. Exit status 1 if any run failed.
