@@ -86,6 +86,7 @@ struct Config {
   int threads = 2;
   int timeLimitS = 120;      // hard bound on the soak phase (per round)
   int rounds = 1;            // the real soak, repeated
+  bool trim = false;         // malloc_trim(0) in the server (via gdb) before reading RSS
   double rssTolerance = 0.05;
   uint64_t seed = 1;
   std::vector<std::string> serverArgs;
@@ -269,13 +270,21 @@ class Worker {
     }
   }
   void burstPing() {
+    // Every ping goes out first, then the answers are read: one at a time,
+    // 16,000 round trips against a poll or select server (a scan of every
+    // descriptor per turn) would take longer than duet-http's keep-alive
+    // timeout, and its idle closes would pass for refusals.
     const bool http = cfg_.kind == "http";
     const std::string ping = http ? "GET /hello HTTP/1.1\r\nHost: soak\r\n\r\n" : "ping";
-    for (int fd : burstFds_) {
-      const ssize_t w = ::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL);
+    std::vector<bool> sendFailed(burstFds_.size());
+    for (size_t i = 0; i < burstFds_.size(); ++i) {
+      sendFailed[i] = ::send(burstFds_[i], ping.data(), ping.size(), MSG_NOSIGNAL) < 0;
+    }
+    for (size_t i = 0; i < burstFds_.size(); ++i) {
+      const int fd = burstFds_[i];
       std::string got;
       char buf[4096];
-      bool closed = w < 0;
+      bool closed = sendFailed[i];
       while (!closed) {
         const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
         if (r <= 0) {
@@ -677,6 +686,13 @@ struct Server {
     closedir(d);
     return count;
   }
+  // Asks glibc in the server to hand every free page back (gdb calls
+  // malloc_trim(0)): RSS then counts memory in use, not the allocator's cache.
+  void trim() const {
+    const std::string cmd = "gdb -p " + std::to_string(pid) +
+                            " -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "duet-soak: --trim: gdb failed\n");
+  }
   long rssKb() const {
     FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
     if (!f) return -1;
@@ -818,7 +834,7 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "duet-soak: %s\nusage: duet-soak --server PATH [--kind echo|http] [--backend B] [--server-threads N]\n"
                "  [--connections N] [--warmup N] [--concurrency N] [--hold-ms MS] [--max-connections N]\n"
-               "  [--burst-extra N] [--threads N] [--time-limit S] [--rounds N] [--rss-tolerance F] [--seed N]\n"
+               "  [--burst-extra N] [--threads N] [--time-limit S] [--rounds N] [--trim 1] [--rss-tolerance F] [--seed N]\n"
                "  [-- extra server flags]\n",
                why);
   return 2;
@@ -850,6 +866,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads") cfg.threads = std::max(1, std::atoi(v.c_str()));
     else if (a == "--time-limit") cfg.timeLimitS = std::atoi(v.c_str());
     else if (a == "--rounds") cfg.rounds = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--trim") cfg.trim = v == "1" || v == "yes";
     else if (a == "--rss-tolerance") cfg.rssTolerance = std::atof(v.c_str());
     else if (a == "--seed") cfg.seed = std::strtoull(v.c_str(), nullptr, 10);
     else return usage(("unknown flag " + a).c_str());
@@ -905,6 +922,7 @@ int main(int argc, char** argv) {
   if (server.alive() && cfg.burstExtra > 0) warmBurst = burstPhase(cfg, addr, maxConnections + cfg.burstExtra);
   const int fdAfterWarm = settleFds(server, fdBase, 20000);
   if (fdAfterWarm != fdBase) failures.push_back("descriptors after the warm-up: " + std::to_string(fdAfterWarm));
+  if (cfg.trim) server.trim();
   const long rssBefore = server.rssKb();
 
   // The real soak, --rounds times (same shape each time). RSS after each
@@ -922,6 +940,7 @@ int main(int argc, char** argv) {
     settleFds(server, fdBase, 30000);  // the soak's connections are gone before the burst
     if (server.alive() && cfg.burstExtra > 0) burstN.add(burstPhase(cfg, addr, burstCount));
     fdAfter = settleFds(server, fdBase, 30000);
+    if (cfg.trim) server.trim();
     rssRounds.push_back(server.rssKb());
   }
   const long rssAfter = rssRounds.empty() ? -1 : rssRounds.back();
@@ -975,7 +994,12 @@ int main(int argc, char** argv) {
   if (cfg.burstExtra > 0 && burstN.burstRefused < static_cast<uint64_t>(cfg.burstExtra))
     failures.push_back("the burst beyond max-connections was not refused");
   const uint64_t seenRefused = burstN.burstRefused + run.n.refusedInSoak + warm.n.refusedInSoak + warmBurst.burstRefused;
-  if (refused != seenRefused)
+  // Every refusal a client saw must be one the server counted. The server may
+  // count more: a client that closes or resets right after connecting (an
+  // injected fault) never learns it was refused, and a proactor sees closes a
+  // little later than the client made them, so a few soak connections meet a
+  // full house.
+  if (refused < seenRefused)
     failures.push_back("server refused " + std::to_string(refused) + ", clients saw " + std::to_string(seenRefused));
 
   std::fprintf(stderr,
