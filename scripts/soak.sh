@@ -25,6 +25,11 @@ for bin in "$soak" "$build/apps/echo/duet-echo" "$build/apps/http/duet-http"; do
   [[ -x $bin ]] || { echo "soak: $bin is missing (build with -DDUET_BUILD_BENCH=ON)" >&2; exit 2; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# With gdb, the soak asks the server's allocator to return its free pages
+# (malloc_trim) before each RSS reading, so RSS measures memory in use: at
+# 15,000 connections glibc otherwise keeps 100+ MB of freed, fragmented heap.
+trim=()
+command -v gdb >/dev/null && trim=(--trim 1)
 results=$build/soak-results.jsonl
 : >"$results"
 failed=0
@@ -45,7 +50,7 @@ for kind in echo http; do
       # io_uring buffer ring) is not mistaken for a leak.
       args+=(--hold-ms 200 --burst-extra 100 --time-limit 120 --rounds 3)
     fi
-    "$soak" --server "$server" --kind "$kind" --backend "$backend" "${args[@]}" >>"$results"
+    "$soak" --server "$server" --kind "$kind" --backend "$backend" "${args[@]}" "${trim[@]}" >>"$results"
     status=$?
     if [[ $status -ne 0 ]]; then
       failed=1
