@@ -25,11 +25,11 @@ for bin in "$soak" "$build/apps/echo/duet-echo" "$build/apps/http/duet-http"; do
   [[ -x $bin ]] || { echo "soak: $bin is missing (build with -DDUET_BUILD_BENCH=ON)" >&2; exit 2; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# With gdb, the soak asks the server's allocator to return its free pages
+# Long runs, with gdb: the soak asks the server's allocator to return its free pages
 # (malloc_trim) before each RSS reading, so RSS measures memory in use: at
 # 15,000 connections glibc otherwise keeps 100+ MB of freed, fragmented heap.
 trim=()
-command -v gdb >/dev/null && trim=(--trim 1)
+[[ $mode == --long ]] && command -v gdb >/dev/null && trim=(--trim 1)
 results=$build/soak-results.jsonl
 : >"$results"
 failed=0
@@ -43,8 +43,8 @@ for kind in echo http; do
       else args=(--connections 60000 --concurrency 15000 --max-connections 16000 --burst-extra 500 --hold-ms 5000); fi
       args+=(--time-limit 600 --rounds 3)
     else
-      if [[ $backend == select ]]; then args=(--connections 1500 --concurrency 300)
-      else args=(--connections 1500 --concurrency 500); fi
+      if [[ $backend == select ]]; then args=(--connections 1000 --concurrency 300)
+      else args=(--connections 1000 --concurrency 500); fi
       # Three rounds: the RSS check then compares the last round with the
       # highest before it, so a pool that grows to its cap under load (the
       # io_uring buffer ring) is not mistaken for a leak.
