@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   duet::setLogLevel(*level);
+  duet::app::raiseOpenFileLimit();  // thousands of connections need more than the default 1,024
 
   duet::LoopOptions loopOptions;
   duet::http::HttpServerOptions options;
