@@ -1,8 +1,9 @@
-// duet-load: an echo load generator on plain epoll and threads.
+// duet-load: an echo and HTTP load generator on plain epoll and threads.
 //
 // It is the measuring instrument for duet's servers, so it shares no code with
 // the engine under test. See BENCHMARKING.md for how it is meant to be run
-// (server on CPU 0, generator on CPU 1, configurations interleaved).
+// (server on CPU 0, generator on CPU 1, configurations interleaved), and
+// conductor.h for why several servers are loaded in alternating slices.
 
 #include <sched.h>
 #include <signal.h>
@@ -17,9 +18,11 @@
 #include <thread>
 #include <vector>
 
-#include "echo_client.h"
+#include "conductor.h"
 #include "histogram.h"
 #include "json_line.h"
+#include "load_config.h"
+#include "load_worker.h"
 
 using namespace duetload;
 
@@ -34,24 +37,34 @@ void raiseFileLimit() {
   }
 }
 
-// "1", "0,1" or "0-1": the CPUs the whole generator (all threads) may use.
-bool pinTo(const std::string& list) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
+// "1", "0,1" or "0-1" -> {1}, {0,1}, {0,1}; false if malformed.
+bool parseIntList(const std::string& list, std::vector<int>& out) {
   size_t pos = 0;
   while (pos < list.size()) {
     size_t end = list.find(',', pos);
     if (end == std::string::npos) end = list.size();
     const std::string item = list.substr(pos, end - pos);
-    const size_t dash = item.find('-');
+    const size_t dash = item.find('-', 1);
     try {
-      const int lo = std::stoi(item.substr(0, dash));
+      size_t used = 0;
+      const int lo = std::stoi(item.substr(0, dash), &used);
+      if (used != std::min(dash, item.size())) return false;
       const int hi = dash == std::string::npos ? lo : std::stoi(item.substr(dash + 1));
-      for (int c = lo; c <= hi; ++c) CPU_SET(c, &set);
+      for (int v = lo; v <= hi; ++v) out.push_back(v);
     } catch (...) {
       return false;
     }
     pos = end + 1;
+  }
+  return !out.empty();
+}
+
+bool pinTo(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) {
+    if (c < 0 || c >= CPU_SETSIZE) return false;
+    CPU_SET(c, &set);
   }
   return sched_setaffinity(0, sizeof set, &set) == 0;
 }
@@ -59,150 +72,190 @@ bool pinTo(const std::string& list) {
 double seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 double micros(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 
+int usage(const char* what) {
+  std::fprintf(stderr, "duet-load: %s\n", what);
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  std::string cpus;
+  std::string cpus, ports, pids, serverCpus;
   bool progress = false;
-  int port = 0;
 
-  CLI::App app{"duet-load: echo load generator (plain epoll + threads)"};
+  CLI::App app{"duet-load: echo and HTTP load generator (plain epoll + threads)"};
   app.add_option("--host", cfg.host, "server IPv4 address")->capture_default_str();
-  app.add_option("--port", port, "server port")->required()->check(CLI::Range(1, 65535));
-  app.add_option("--connections,-c", cfg.connections, "connections")->capture_default_str()->check(CLI::Range(1, 1'000'000));
-  app.add_option("--size,-s", cfg.size, "message size in bytes")->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
-  app.add_option("--inflight,-k", cfg.inflight, "messages in flight per connection")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--duration,-d", cfg.duration, "measured seconds (hold: seconds to hold)")->capture_default_str()->check(CLI::Range(0.0, 86400.0));
-  app.add_option("--warmup,-w", cfg.warmup, "seconds run before measuring")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--port", ports, "server port; several (5001,5002) are loaded in alternating slices")->required();
+  app.add_option("--server-pid", pids, "the servers' pids, one per port: their CPU time inside the measured windows");
+  app.add_option("--server-cpus", serverCpus, "CPUs the servers run on: their busy and softirq time inside the windows");
+  app.add_option("--connections,-c", cfg.connections, "connections per server")->capture_default_str()->check(CLI::Range(1, 1'000'000));
+  app.add_option("--size,-s", cfg.size, "echo message size in bytes")->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  app.add_option("--inflight,-k", cfg.inflight, "messages (HTTP: pipelined requests) in flight per connection")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--duration,-d", cfg.duration, "measured seconds per server (hold: seconds to hold)")->capture_default_str()->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--warmup,-w", cfg.warmup, "unmeasured seconds before each server's first measured window")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--slice", cfg.slice, "measured seconds per slice when alternating (0: one slice per server)")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--slice-warmup", cfg.sliceWarmup, "unmeasured seconds at the start of every later slice")->capture_default_str()->check(CLI::Range(0.0, 60.0));
+  app.add_option("--drain-timeout", cfg.drainTimeout, "seconds a server gets to answer what is in flight when its slice ends")->capture_default_str()->check(CLI::Range(0.1, 600.0));
   app.add_option("--threads,-t", cfg.threads, "generator threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--rate,-r", cfg.rate, "total requests/s, open loop (0 = closed loop)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
+  app.add_option("--http", cfg.httpPath, "HTTP/1.1 keep-alive GET of this path (e.g. /hello) instead of echo");
   app.add_option("--cpu", cpus, "pin the generator to these CPUs: 1 | 0,1 | 0-1");
   app.add_option("--connect-timeout", cfg.connectTimeout, "seconds allowed to connect everything")->capture_default_str()->check(CLI::Range(0.1, 600.0));
   app.add_flag("--hold", cfg.hold, "idle mode: connect, one round trip each, hold for --duration, close");
   app.add_flag("--progress", progress, "a progress line per second on stderr");
   CLI11_PARSE(app, argc, argv);
-  cfg.port = static_cast<uint16_t>(port);
+
+  std::vector<int> portList, pidList, cpuList;
+  if (!parseIntList(ports, portList)) return usage(("bad --port '" + ports + "' (e.g. 5001 or 5001,5002)").c_str());
+  for (int p : portList)
+    if (p < 1 || p > 65535) return usage(("port " + std::to_string(p) + " is out of range").c_str());
+  if (!pids.empty() && (!parseIntList(pids, pidList) || pidList.size() != portList.size()))
+    return usage("--server-pid needs one pid per port");
+  if (!serverCpus.empty() && !parseIntList(serverCpus, cfg.serverCpus)) return usage("bad --server-cpus");
+  if (cfg.hold && portList.size() > 1) return usage("--hold takes one port");
+  if (cfg.hold && cfg.http()) return usage("--hold is an echo mode; drop --http");
+  if (cfg.http() && cfg.httpPath[0] != '/') return usage("--http takes a path starting with '/'");
+  for (size_t i = 0; i < portList.size(); ++i)
+    cfg.targets.push_back({static_cast<uint16_t>(portList[i]), pidList.empty() ? 0 : pidList[i]});
   cfg.threads = std::min(cfg.threads, cfg.connections);
 
   raiseFileLimit();
   signal(SIGPIPE, SIG_IGN);   // a server that resets us is an error to count, not a crash
-  if (!cpus.empty() && !pinTo(cpus)) {
-    std::fprintf(stderr, "duet-load: cannot pin to CPUs '%s'\n", cpus.c_str());
-    return 2;
-  }
+  if (!cpus.empty() && (!parseIntList(cpus, cpuList) || !pinTo(cpuList)))
+    return usage(("cannot pin to CPUs '" + cpus + "'").c_str());
 
-  // Split connections evenly; connection ids are global so message contents
-  // differ across threads too.
+  // Split every target's connections evenly over the threads; connection ids
+  // are global so message contents differ across threads and targets.
+  const size_t nTargets = cfg.targets.size();
   Shared shared;
-  std::vector<std::unique_ptr<EchoWorker>> workers;
-  uint32_t nextId = 0;
-  for (int t = 0; t < cfg.threads; ++t) {
-    const int n = cfg.connections / cfg.threads + (t < cfg.connections % cfg.threads ? 1 : 0);
-    workers.push_back(std::make_unique<EchoWorker>(cfg, shared, nextId, n, cfg.rate / cfg.threads));
-    nextId += static_cast<uint32_t>(n);
+  std::vector<std::unique_ptr<LoadWorker>> workers;
+  std::vector<uint32_t> nextId(nTargets);
+  for (size_t t = 0; t < nTargets; ++t) nextId[t] = static_cast<uint32_t>(t * static_cast<size_t>(cfg.connections));
+  for (int w = 0; w < cfg.threads; ++w) {
+    const int n = cfg.connections / cfg.threads + (w < cfg.connections % cfg.threads ? 1 : 0);
+    std::vector<int> share(nTargets, n);
+    workers.push_back(std::make_unique<LoadWorker>(cfg, shared, share, nextId, cfg.rate / cfg.threads));
+    for (auto& id : nextId) id += static_cast<uint32_t>(n);
   }
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
 
   // Every worker has a connect deadline, so this wait is bounded.
-  while (shared.connectedWorkers.load() < cfg.threads) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int connected;
+  while ((connected = shared.connectedWorkers.load()) < cfg.threads) shared.connectedWorkers.wait(connected);
   Counters total;
-  for (auto& w : workers) total.add(w->counters());
+  for (auto& w : workers)
+    for (size_t t = 0; t < nTargets; ++t) total.add(w->counters(t));
   const bool anyone = total.connected > 0;
-
-  const int64_t t0 = nowNs();
-  shared.measureStart = t0 + static_cast<int64_t>((cfg.hold ? 0.0 : cfg.warmup) * 1e9);
-  shared.measureEnd = cfg.hold ? INT64_MAX : shared.measureStart + static_cast<int64_t>(cfg.duration * 1e9);
-  shared.phase.store(anyone ? Shared::kGo : Shared::kStop);
-  shared.phase.notify_all();
   if (progress)
     std::fprintf(stderr, "[load] connected %llu/%d (connect errors %llu)\n",
-                 static_cast<unsigned long long>(total.connected), cfg.connections,
+                 static_cast<unsigned long long>(total.connected), cfg.totalConnections(),
                  static_cast<unsigned long long>(total.connectErrors()));
 
-  auto sumProgress = [&](uint64_t& msgs, uint64_t& errs) {
-    msgs = errs = 0;
+  uint64_t lastMsgs = 0;
+  const int64_t t0 = nowNs();
+  int64_t lastT = t0;
+  auto report = [&](int64_t now) {
+    if (!progress || now - lastT < 1'000'000'000) return;
+    uint64_t msgs = 0, errs = 0;
     for (auto& w : workers) {
       msgs += w->progressMessages.load(std::memory_order_relaxed);
       errs += w->progressErrors.load(std::memory_order_relaxed);
     }
+    std::fprintf(stderr, "[load] t=%.1fs msgs/s=%.0f errors=%llu\n", seconds(now - t0),
+                 static_cast<double>(msgs - lastMsgs) / seconds(now - lastT), static_cast<unsigned long long>(errs));
+    lastMsgs = msgs;
+    lastT = now;
   };
+  Conductor conductor(cfg, shared, cfg.threads, report);
 
-  if (anyone && cfg.hold) {
-    while (shared.readyWorkers.load() < cfg.threads) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!anyone) {
+    shared.phase.store(Shared::kStop);
+    shared.phase.notify_all();
+  } else if (cfg.hold) {
+    shared.phase.store(Shared::kRun);
+    shared.phase.notify_all();
+    int ready;
+    while ((ready = shared.readyWorkers.load()) < cfg.threads) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     uint64_t done = 0, errs = 0;
-    sumProgress(done, errs);
+    for (auto& w : workers) {
+      done += w->progressMessages.load();
+      errs += w->progressErrors.load();
+    }
     std::printf("%s\n", JsonLine().add("event", "holding").add("connections", total.connected)
                             .add("round_trips", done).add("errors", errs).str().c_str());
     std::fflush(stdout);
-    const int64_t holdEnd = nowNs() + static_cast<int64_t>(cfg.duration * 1e9);
-    while (nowNs() < holdEnd) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration));
     shared.phase.store(Shared::kStop);
-  } else if (anyone) {
-    // Sleep in 1 s steps until the workers' own deadline; they stop by themselves.
-    uint64_t lastMsgs = 0;
-    int64_t lastT = t0;
-    while (nowNs() < shared.measureEnd) {
-      const int64_t next = std::min(shared.measureEnd, lastT + 1'000'000'000);
-      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - nowNs())));
-      if (!progress) { lastT = next; continue; }
-      uint64_t msgs = 0, errs = 0;
-      sumProgress(msgs, errs);
-      const int64_t t = nowNs();
-      std::fprintf(stderr, "[load] %s t=%.1fs msgs/s=%.0f errors=%llu\n",
-                   t < shared.measureStart ? "warmup" : "run", seconds(t - t0),
-                   static_cast<double>(msgs - lastMsgs) / seconds(t - lastT),
-                   static_cast<unsigned long long>(errs));
-      lastMsgs = msgs;
-      lastT = t;
-    }
+  } else {
+    shared.phase.store(Shared::kRun);
+    shared.phase.notify_all();
+    conductor.run();
   }
   for (auto& th : threads) th.join();
 
-  Histogram hist;
-  total = Counters{};
-  for (auto& w : workers) {
-    hist.merge(w->histogram());
-    total.add(w->counters());
+  // One line per target.
+  const char* mode = cfg.hold ? "hold" : cfg.http() ? "http" : (cfg.rate > 0 ? "echo-rate" : "echo");
+  for (size_t t = 0; t < nTargets; ++t) {
+    Histogram hist;
+    Counters k;
+    for (auto& w : workers) {
+      hist.merge(w->histogram(t));
+      k.add(w->counters(t));
+    }
+    const TargetTotals& tot = conductor.totals()[t];
+    JsonLine out;
+    out.add("mode", mode)
+        .add("port", static_cast<int>(cfg.targets[t].port))
+        .add("connections", cfg.connections)
+        .add("connected", k.connected)
+        .add("size", static_cast<uint64_t>(cfg.http() ? 0 : cfg.size))
+        .add("inflight", cfg.inflight)
+        .add("threads", cfg.threads)
+        .add("rate", cfg.rate, 0)
+        .add("warmup_s", cfg.hold ? 0.0 : cfg.warmup, 2)
+        .add("duration_s", cfg.duration, 2);
+    if (cfg.hold) {
+      out.add("round_trips", k.roundTrips);
+    } else {
+      const double secs = tot.measuredSeconds > 0 ? tot.measuredSeconds : 1.0;
+      out.add("slices", tot.slices)
+          .add("messages", k.messages)
+          .add("msgs_per_s", static_cast<double>(k.messages) / secs, 0)
+          .add("bytes_per_s", static_cast<double>(cfg.http() ? k.responseBytes : k.messages * cfg.size) / secs, 0);
+      if (cfg.http())
+        out.add("response_bytes", k.messages ? static_cast<double>(k.responseBytes) / static_cast<double>(k.messages) : 0.0, 1);
+      if (tot.serverCpuKnown) out.add("server_cpu_s", seconds(tot.serverCpuNs), 6);
+      if (!cfg.serverCpus.empty())
+        out.add("server_cpus_busy_s", seconds(tot.cpuBusyNs), 3).add("server_cpus_softirq_s", seconds(tot.softirqNs), 3);
+    }
+    out.add("mean_us", hist.mean() / 1e3, 1)
+        .add("p50_us", micros(hist.quantile(0.50)), 1)
+        .add("p90_us", micros(hist.quantile(0.90)), 1)
+        .add("p99_us", micros(hist.quantile(0.99)), 1)
+        .add("p999_us", micros(hist.quantile(0.999)), 1)
+        .add("max_us", micros(hist.max()), 1)
+        .add("errors", k.errors())
+        .add("errors_reset", k.reset)
+        .add("errors_eof", k.eof)
+        .add("errors_short", k.shortEof)
+        .add("errors_other", k.otherErrors)
+        .add("bad_status", k.badStatus)
+        .add("protocol_errors", k.protocolErrors)
+        .add("drain_timeouts", k.drainTimeouts)
+        .add("connect_errors", k.connectErrors())
+        .add("connect_refused", k.connectRefused)
+        .add("connect_timeout", k.connectTimeout)
+        .add("mismatches", k.mismatches);
+    std::printf("%s\n", out.str().c_str());
   }
-  JsonLine out;
-  out.add("mode", cfg.hold ? "hold" : (cfg.rate > 0 ? "echo-rate" : "echo"))
-      .add("connections", cfg.connections)
-      .add("connected", total.connected)
-      .add("size", static_cast<uint64_t>(cfg.size))
-      .add("inflight", cfg.inflight)
-      .add("threads", cfg.threads)
-      .add("rate", cfg.rate, 0)
-      .add("warmup_s", cfg.hold ? 0.0 : cfg.warmup, 1)
-      .add("duration_s", cfg.duration, 1);
-  if (cfg.hold) {
-    out.add("round_trips", total.roundTrips);
-  } else {
-    const double secs = cfg.duration > 0 ? cfg.duration : 1.0;
-    out.add("messages", total.messages)
-        .add("msgs_per_s", static_cast<double>(total.messages) / secs, 0)
-        .add("bytes_per_s", static_cast<double>(total.messages) * static_cast<double>(cfg.size) / secs, 0);
-  }
-  out.add("mean_us", hist.mean() / 1e3, 1)
-      .add("p50_us", micros(hist.quantile(0.50)), 1)
-      .add("p90_us", micros(hist.quantile(0.90)), 1)
-      .add("p99_us", micros(hist.quantile(0.99)), 1)
-      .add("p999_us", micros(hist.quantile(0.999)), 1)
-      .add("max_us", micros(hist.max()), 1)
-      .add("errors", total.errors())
-      .add("errors_reset", total.reset)
-      .add("errors_eof", total.eof)
-      .add("errors_short", total.shortEof)
-      .add("errors_other", total.otherErrors)
-      .add("connect_errors", total.connectErrors())
-      .add("connect_refused", total.connectRefused)
-      .add("connect_timeout", total.connectTimeout)
-      .add("mismatches", total.mismatches);
-  std::printf("%s\n", out.str().c_str());
   std::fflush(stdout);
   if (!anyone) {
-    std::fprintf(stderr, "duet-load: no connection could be established to %s:%d\n", cfg.host.c_str(), port);
+    std::fprintf(stderr, "duet-load: no connection could be established to %s port %s\n", cfg.host.c_str(),
+                 ports.c_str());
     return 1;
   }
   return 0;

@@ -1,0 +1,485 @@
+#include "load_worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "echo_pattern.h"
+
+namespace duetload {
+
+int64_t nowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void Counters::add(const Counters& o) {
+  connected += o.connected;
+  connectRefused += o.connectRefused;
+  connectTimeout += o.connectTimeout;
+  connectOther += o.connectOther;
+  messages += o.messages;
+  responseBytes += o.responseBytes;
+  warmupMessages += o.warmupMessages;
+  mismatches += o.mismatches;
+  badStatus += o.badStatus;
+  protocolErrors += o.protocolErrors;
+  drainTimeouts += o.drainTimeouts;
+  reset += o.reset;
+  eof += o.eof;
+  shortEof += o.shortEof;
+  otherErrors += o.otherErrors;
+  roundTrips += o.roundTrips;
+}
+
+namespace {
+
+bool retryableConnectError(int err) {
+  // ECONNREFUSED: the server is not listening yet or its backlog overflowed;
+  // EAGAIN: loopback ran out of ephemeral ports for a moment.
+  return err == ECONNREFUSED || err == EAGAIN || err == ETIMEDOUT || err == ECONNRESET;
+}
+
+}  // namespace
+
+LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>& share,
+                       const std::vector<uint32_t>& firstIds, double threadRate)
+    : cfg_(cfg),
+      shared_(shared),
+      byTarget_(cfg.targets.size()),
+      hist_(cfg.targets.size()),
+      counters_(cfg.targets.size()),
+      threadRate_(threadRate) {
+  for (size_t t = 0; t < share.size(); ++t) {
+    for (int i = 0; i < share[t]; ++i) {
+      Conn c;
+      c.id = firstIds[t] + static_cast<uint32_t>(i);
+      c.target = static_cast<int>(t);
+      byTarget_[t].push_back(conns_.size());
+      conns_.push_back(std::move(c));
+    }
+  }
+  if (cfg.http()) request_ = "GET " + cfg.httpPath + " HTTP/1.1\r\nHost: " + cfg.host + "\r\n\r\n";
+  messageSize_ = cfg.http() ? request_.size() : cfg.size;
+  // Big enough to write every in-flight message of a connection in one call.
+  const size_t io = std::max<size_t>(256 * 1024, messageSize_);
+  sendBuf_.resize(io);
+  recvBuf_.resize(io);
+  expectBuf_.resize(io);
+}
+
+LoadWorker::~LoadWorker() { closeAll(); }
+
+void LoadWorker::run() {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  if (ep_ < 0) {
+    std::perror("epoll_create1");
+    for (auto& c : conns_) ++counters_[static_cast<size_t>(c.target)].connectOther;
+  } else {
+    connectAll();
+  }
+  shared_.connectedWorkers.fetch_add(1);
+  shared_.connectedWorkers.notify_all();
+
+  // Wait for the conductor to start (or to give up).
+  int phase;
+  while ((phase = shared_.phase.load()) == Shared::kConnecting) shared_.phase.wait(phase);
+
+  if (phase == Shared::kRun && ep_ >= 0) {
+    if (cfg_.hold) runHold(); else runSlices();
+  } else {
+    shared_.readyWorkers.fetch_add(1);
+  }
+  closeAll();
+}
+
+// ---- Connect phase ----------------------------------------------------------
+// Non-blocking connects, at most kParallel outstanding per worker: firing
+// 10,000 SYNs at once overflows the server's accept backlog and the dropped
+// ones only come back after the kernel's 1 s SYN retransmit.
+void LoadWorker::connectAll() {
+  constexpr size_t kParallel = 256;
+  std::vector<sockaddr_in> addrs(cfg_.targets.size());
+  for (size_t t = 0; t < addrs.size(); ++t) {
+    addrs[t].sin_family = AF_INET;
+    addrs[t].sin_port = htons(cfg_.targets[t].port);
+    if (inet_pton(AF_INET, cfg_.host.c_str(), &addrs[t].sin_addr) != 1) {
+      std::fprintf(stderr, "duet-load: bad IPv4 address '%s'\n", cfg_.host.c_str());
+      for (auto& c : conns_) ++counters_[static_cast<size_t>(c.target)].connectOther;
+      return;
+    }
+  }
+  const int64_t deadline = nowNs() + static_cast<int64_t>(cfg_.connectTimeout * 1e9);
+  struct Retry { size_t idx; int64_t at; int lastErr; };
+  std::deque<Retry> todo;
+  for (size_t i = 0; i < conns_.size(); ++i) todo.push_back({i, 0, 0});
+  size_t pending = 0;
+  std::vector<epoll_event> events(kParallel);
+
+  auto start = [&](size_t idx) -> int {   // returns 0, EINPROGRESS or an errno
+    Conn& c = conns_[idx];
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) return errno;
+    int one = 1;   // ping-pong of small messages: never wait for Nagle
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const sockaddr_in& addr = addrs[static_cast<size_t>(c.target)];
+    if (connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return 0;
+    return errno;
+  };
+  auto established = [&](size_t idx) {
+    Conn& c = conns_[idx];
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = idx;
+    epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.up = true;
+    ++counters_[static_cast<size_t>(c.target)].connected;
+    ++alive_;
+  };
+  auto failed = [&](size_t idx, int err, int64_t now) {
+    Conn& c = conns_[idx];
+    if (c.fd >= 0) { close(c.fd); c.fd = -1; }   // closing also drops it from epoll
+    Counters& k = counters_[static_cast<size_t>(c.target)];
+    if (retryableConnectError(err) && now < deadline) {
+      todo.push_back({idx, now + 20'000'000, err});   // retry in 20 ms
+    } else if (err == ECONNREFUSED) {
+      ++k.connectRefused;
+    } else {
+      ++k.connectOther;
+      std::fprintf(stderr, "duet-load: connect: %s\n", std::strerror(err));
+    }
+  };
+
+  while (!todo.empty() || pending > 0) {
+    int64_t now = nowNs();
+    if (now >= deadline) break;
+    while (pending < kParallel && !todo.empty() && todo.front().at <= now) {
+      const size_t idx = todo.front().idx;
+      todo.pop_front();
+      const int r = start(idx);
+      if (r == 0 || r == EINPROGRESS) {
+        epoll_event ev{};
+        ev.events = EPOLLOUT;
+        ev.data.u64 = idx;
+        epoll_ctl(ep_, EPOLL_CTL_ADD, conns_[idx].fd, &ev);
+        if (r == 0) established(idx); else ++pending;
+      } else {
+        failed(idx, r, now);
+      }
+    }
+    const int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 10);
+    now = nowNs();
+    for (int i = 0; i < n; ++i) {
+      const size_t idx = events[static_cast<size_t>(i)].data.u64;
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(conns_[idx].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      --pending;
+      if (err == 0) established(idx); else failed(idx, err, now);
+    }
+  }
+  // Whatever is left at the deadline never made it.
+  for (auto& r : todo) {
+    Counters& k = counters_[static_cast<size_t>(conns_[r.idx].target)];
+    if (r.lastErr == ECONNREFUSED) ++k.connectRefused; else ++k.connectTimeout;
+  }
+  for (auto& c : conns_) {   // connects still in progress at the deadline
+    if (c.fd >= 0 && !c.up) {
+      close(c.fd);
+      c.fd = -1;
+      ++counters_[static_cast<size_t>(c.target)].connectTimeout;
+    }
+  }
+}
+
+// ---- Slices -----------------------------------------------------------------
+void LoadWorker::runSlices() {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen;
+    while ((gen = shared_.sliceGen.load(std::memory_order_acquire)) == seen) shared_.sliceGen.wait(gen);
+    seen = gen;
+    if (shared_.phase.load() == Shared::kStop) return;
+    runSlice(shared_.sliceTarget, shared_.measureStart, shared_.measureEnd);
+    shared_.drainedWorkers.fetch_add(1);
+    shared_.drainedWorkers.notify_all();
+  }
+}
+
+// Load one target: start its connections, keep them busy until the window
+// closes, then stop adding messages and wait for the ones in flight, so the
+// next target starts from a quiet system and every answer is checked.
+void LoadWorker::runSlice(int target, int64_t measureStart, int64_t measureEnd) {
+  active_ = target;
+  measureStart_ = measureStart;
+  measureEnd_ = measureEnd;
+  const auto& mine = byTarget_[static_cast<size_t>(target)];
+  const int64_t start = nowNs();
+  if (threadRate_ > 0) {
+    scheduling_ = true;
+    nextDue_ = start;
+  } else {
+    for (size_t idx : mine) {   // closed loop: K messages due from the start
+      Conn& c = conns_[idx];
+      if (c.fd < 0) continue;
+      for (int k = 0; k < cfg_.inflight; ++k) makeDue(c, start);
+      trySend(c);
+    }
+  }
+  pump(measureEnd, [] { return false; });
+  scheduling_ = false;
+
+  // Drain. complete() no longer replaces messages (the window is closed).
+  const int64_t drainDeadline = nowNs() + static_cast<int64_t>(cfg_.drainTimeout * 1e9);
+  pump(drainDeadline, [this] { return inFlight_ == 0; });
+  if (inFlight_ > 0) {
+    for (size_t idx : mine) {
+      Conn& c = conns_[idx];
+      if (c.fd >= 0 && c.recvSeq < c.dueSeq) {
+        ++counters_[static_cast<size_t>(target)].drainTimeouts;
+        fail(c, ETIMEDOUT, false);
+      }
+    }
+  }
+  active_ = -1;
+}
+
+// Hold mode: one round trip per connection, then idle until told to stop; the
+// idle loop still watches the sockets so resets during the hold are counted.
+void LoadWorker::runHold() {
+  active_ = 0;
+  measureStart_ = measureEnd_ = 0;   // nothing is measured
+  for (auto& c : conns_)
+    if (c.fd >= 0) { makeDue(c, nowNs()); trySend(c); }
+  pump(nowNs() + static_cast<int64_t>(cfg_.connectTimeout * 1e9), [this] { return inFlight_ == 0; });
+  shared_.readyWorkers.fetch_add(1);
+  pump(INT64_MAX, [this] { return shared_.phase.load(std::memory_order_relaxed) == Shared::kStop; });
+}
+
+// ---- Event loop -------------------------------------------------------------
+template <class Done>
+void LoadWorker::pump(int64_t until, Done done) {
+  std::vector<epoll_event> events(1024);
+  const int64_t interval = threadRate_ > 0 ? static_cast<int64_t>(1e9 / threadRate_) : 0;
+  const auto& mine = active_ >= 0 ? byTarget_[static_cast<size_t>(active_)] : byTarget_[0];
+  for (;;) {
+    const int64_t now = nowNs();
+    if (now >= until || done()) break;
+    if (alive_ == 0 && until != INT64_MAX) break;
+
+    // Open loop: make every message whose scheduled time has come due, on the
+    // connections in turn. Its latency is counted from the schedule, not from
+    // when we managed to write it, so a server that falls behind shows as
+    // latency instead of silently lowering the offered load.
+    if (scheduling_) {
+      while (nextDue_ <= now && nextDue_ < measureEnd_) {
+        Conn* c = nullptr;
+        for (size_t tries = 0; tries < mine.size() && !c; ++tries) {
+          Conn& cand = conns_[mine[rr_++ % mine.size()]];
+          if (cand.fd >= 0) c = &cand;
+        }
+        if (!c) break;
+        makeDue(*c, nextDue_);
+        trySend(*c);
+        nextDue_ += interval;
+      }
+    }
+
+    int64_t waitNs = std::min<int64_t>(until - now, 100'000'000);
+    if (scheduling_) waitNs = std::min<int64_t>(waitNs, std::max<int64_t>(0, nextDue_ - now));
+    timespec ts{static_cast<time_t>(waitNs / 1'000'000'000), static_cast<long>(waitNs % 1'000'000'000)};
+    const int n = epoll_pwait2(ep_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::perror("epoll_pwait2");
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      const epoll_event& ev = events[static_cast<size_t>(i)];
+      Conn& c = conns_[ev.data.u64];
+      if (c.fd < 0) continue;   // closed earlier in this batch
+      if (ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) onReadable(c);
+      if (c.fd >= 0 && (ev.events & EPOLLOUT)) trySend(c);
+    }
+  }
+}
+
+void LoadWorker::makeDue(Conn& c, int64_t stamp) {
+  c.stamps.push_back(stamp);
+  ++c.dueSeq;
+  ++inFlight_;
+}
+
+void LoadWorker::setOut(Conn& c, bool on) {
+  if (c.out == on) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (on ? EPOLLOUT : 0u);
+  ev.data.u64 = static_cast<uint64_t>(&c - conns_.data());
+  epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.out = on;
+}
+
+void LoadWorker::fillRequest(char* dst, const Conn& c, uint64_t seq, size_t off, size_t len) const {
+  if (cfg_.http()) {
+    std::memcpy(dst, request_.data() + off, len);
+  } else {
+    fillMessage(dst, c.id, seq, off, len);
+  }
+}
+
+// Writes as many due messages as the in-flight cap allows, several per
+// write() when they fit: the client should cost as few system calls as the
+// protocol allows, so that it is not the bottleneck.
+void LoadWorker::trySend(Conn& c) {
+  const size_t size = messageSize_;
+  for (;;) {
+    const uint64_t limit = std::min(c.dueSeq, c.recvSeq + static_cast<uint64_t>(cfg_.inflight));
+    if (c.sendSeq >= limit) break;
+    size_t n = 0;
+    uint64_t seq = c.sendSeq;
+    size_t off = c.sendOff;
+    while (seq < limit && n < sendBuf_.size()) {
+      const size_t len = std::min(size - off, sendBuf_.size() - n);
+      fillRequest(sendBuf_.data() + n, c, seq, off, len);
+      n += len;
+      off += len;
+      if (off == size) { ++seq; off = 0; }
+    }
+    const ssize_t w = write(c.fd, sendBuf_.data(), n);
+    if (w < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      fail(c, errno, false);
+      return;
+    }
+    size_t done = static_cast<size_t>(w);
+    // Advance (sendSeq, sendOff) by the bytes the kernel took.
+    c.sendSeq += (c.sendOff + done) / size;
+    c.sendOff = (c.sendOff + done) % size;
+    if (done < n) break;   // socket buffer full: wait for EPOLLOUT
+  }
+  const uint64_t limit = std::min(c.dueSeq, c.recvSeq + static_cast<uint64_t>(cfg_.inflight));
+  setOut(c, c.sendSeq < limit);
+}
+
+void LoadWorker::onReadable(Conn& c) {
+  const ssize_t r = read(c.fd, recvBuf_.data(), recvBuf_.size());
+  if (r == 0) { fail(c, 0, true); return; }
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    fail(c, errno, false);
+    return;
+  }
+  const int64_t now = nowNs();   // after the read: the message is back when we have its bytes
+  if (cfg_.http()) readHttp(c, recvBuf_.data(), static_cast<size_t>(r), now);
+  else readEcho(c, recvBuf_.data(), static_cast<size_t>(r), now);
+  if (c.fd >= 0) trySend(c);
+}
+
+void LoadWorker::readEcho(Conn& c, const char* p, size_t left, int64_t now) {
+  const size_t size = cfg_.size;
+  while (left > 0) {
+    // More bytes than we have written means the server invented some.
+    const bool sent = c.recvSeq < c.sendSeq || (c.recvSeq == c.sendSeq && c.recvOff < c.sendOff);
+    if (!sent) {
+      ++counters_[static_cast<size_t>(c.target)].mismatches;
+      fail(c, EPROTO, false);
+      return;
+    }
+    const size_t limit = c.recvSeq < c.sendSeq ? size : c.sendOff;
+    const size_t len = std::min(left, limit - c.recvOff);
+    fillMessage(expectBuf_.data(), c.id, c.recvSeq, c.recvOff, len);
+    if (std::memcmp(expectBuf_.data(), p, len) != 0) c.bad = true;
+    p += len;
+    left -= len;
+    c.recvOff += len;
+    if (c.recvOff < size) continue;
+    const bool ok = !c.bad;
+    c.bad = false;
+    c.recvOff = 0;
+    complete(c, now, ok, size);
+  }
+}
+
+void LoadWorker::readHttp(Conn& c, const char* p, size_t len, int64_t now) {
+  size_t off = 0;
+  while (off < len) {
+    // A response can only follow a request we wrote whole.
+    if (c.recvSeq >= c.sendSeq && c.http.idle()) {
+      ++counters_[static_cast<size_t>(c.target)].mismatches;
+      fail(c, EPROTO, false);
+      return;
+    }
+    const auto result = c.http.feed(p + off, len - off, off);
+    if (result == HttpResponseReader::Result::kError) {
+      Counters& k = counters_[static_cast<size_t>(c.target)];
+      if (k.protocolErrors++ == 0)
+        std::fprintf(stderr, "duet-load: port %u: %s\n", cfg_.targets[static_cast<size_t>(c.target)].port,
+                     c.http.error().c_str());
+      fail(c, EPROTO, false);
+      return;
+    }
+    if (result == HttpResponseReader::Result::kComplete) complete(c, now, c.http.status() == 200, c.http.bytes());
+  }
+}
+
+// One message (echo) or response (HTTP) is back whole.
+void LoadWorker::complete(Conn& c, int64_t now, bool ok, size_t bytes) {
+  const int64_t sentAt = c.stamps.front();
+  c.stamps.pop_front();
+  ++c.recvSeq;
+  --inFlight_;
+  const auto t = static_cast<size_t>(c.target);
+  Counters& k = counters_[t];
+  if (!ok) {
+    if (cfg_.http()) ++k.badStatus; else ++k.mismatches;
+    progressErrors.fetch_add(1, std::memory_order_relaxed);
+  } else if (c.target == active_ && now >= measureStart_ && now < measureEnd_) {
+    hist_[t].record(static_cast<uint64_t>(now - sentAt));
+    ++k.messages;
+    k.responseBytes += bytes;
+  } else if (now < measureStart_) {
+    ++k.warmupMessages;
+  }
+  if (cfg_.hold) ++k.roundTrips;
+  progressMessages.fetch_add(1, std::memory_order_relaxed);
+  // Closed loop: replace it while the window is open.
+  if (!cfg_.hold && threadRate_ <= 0 && c.target == active_ && now < measureEnd_) makeDue(c, now);
+}
+
+void LoadWorker::fail(Conn& c, int err, bool eof) {
+  Counters& k = counters_[static_cast<size_t>(c.target)];
+  if (eof) {
+    if (c.recvOff > 0 || !c.http.idle()) ++k.shortEof; else ++k.eof;
+  } else if (err == ECONNRESET || err == EPIPE) {
+    ++k.reset;
+  } else if (err != EPROTO && err != ETIMEDOUT) {   // EPROTO, ETIMEDOUT: already counted by kind
+    ++k.otherErrors;
+  }
+  progressErrors.fetch_add(1, std::memory_order_relaxed);
+  close(c.fd);
+  c.fd = -1;
+  inFlight_ -= c.dueSeq - c.recvSeq;
+  c.recvSeq = c.sendSeq = c.dueSeq;
+  c.stamps.clear();
+  --alive_;
+}
+
+void LoadWorker::closeAll() {
+  for (auto& c : conns_) {
+    if (c.fd >= 0) { close(c.fd); c.fd = -1; }
+  }
+  if (ep_ >= 0) { close(ep_); ep_ = -1; }
+}
+
+}  // namespace duetload
