@@ -1,6 +1,7 @@
 #include "conductor.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -56,9 +57,11 @@ void Conductor::runSlice(int target, double warmupSeconds, double measureSeconds
   const int pid = cfg_.targets[static_cast<size_t>(target)].serverPid;
   sleepUntil(shared_.measureStart);
   const int64_t cpu0 = processCpuNs(pid);
+  const int64_t self0 = processCpuNs(getpid());
   const CpuBusy busy0 = readCpuBusy(cfg_.serverCpus);
   sleepUntil(shared_.measureEnd);
   const int64_t cpu1 = processCpuNs(pid);
+  const int64_t self1 = processCpuNs(getpid());
   const CpuBusy busy1 = readCpuBusy(cfg_.serverCpus);
   tot.measuredSeconds += measureSeconds;
   ++tot.slices;
@@ -66,6 +69,7 @@ void Conductor::runSlice(int target, double warmupSeconds, double measureSeconds
   const bool read = cpu0 >= 0 && cpu1 >= 0;
   tot.serverCpuKnown = read && (tot.slices == 1 || tot.serverCpuKnown);
   if (read) tot.serverCpuNs += cpu1 - cpu0;
+  tot.loadCpuNs += self1 - self0;
   tot.cpuBusyNs += busy1.busyNs - busy0.busyNs;
   tot.softirqNs += busy1.softirqNs - busy0.softirqNs;
 

@@ -23,6 +23,7 @@ struct TargetTotals {
   int slices = 0;
   int64_t serverCpuNs = 0;      // the server process's CPU inside the windows
   bool serverCpuKnown = false;  // read at the edges of every window
+  int64_t loadCpuNs = 0;        // duet-load's own CPU inside the windows (who saturates first?)
   int64_t cpuBusyNs = 0;        // the server CPUs' busy time inside the windows (ticks)
   int64_t softirqNs = 0;
 };

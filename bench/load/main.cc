@@ -229,6 +229,7 @@ int main(int argc, char** argv) {
       if (cfg.http())
         out.add("response_bytes", k.messages ? static_cast<double>(k.responseBytes) / static_cast<double>(k.messages) : 0.0, 1);
       if (tot.serverCpuKnown) out.add("server_cpu_s", seconds(tot.serverCpuNs), 6);
+      out.add("load_cpu_s", seconds(tot.loadCpuNs), 6);
       if (!cfg.serverCpus.empty())
         out.add("server_cpus_busy_s", seconds(tot.cpuBusyNs), 3).add("server_cpus_softirq_s", seconds(tot.softirqNs), 3);
     }
