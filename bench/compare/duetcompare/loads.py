@@ -1,4 +1,4 @@
-"""The load: duet-load for echo and idle-connection holds, wrk for HTTP.
+"""The load: duet-load for echo, HTTP and idle-connection holds; wrk for HTTP on request.
 
 Each function returns the command to run (pinned to the load CPUs) or turns
 the program's output into a flat dict with the same keys for both tools:
@@ -19,6 +19,36 @@ def echo_command(build, load_cpus, port, case, duration, warmup):
     if case.load_threads > 1:
         cmd += ["-t", str(case.load_threads)]
     return cmd
+
+
+def alternate_command(build, load_cpus, server_cpus, servers, case, a):
+    """One duet-load loading every server in `servers` in alternating slices (see alternate.py)."""
+    cmd = ["taskset", "-c", load_cpus, os.path.join(build, "bench", "load", "duet-load"),
+           "--host", "127.0.0.1", "--port", ",".join(str(s.port) for s in servers),
+           "--server-pid", ",".join(str(s.pid) for s in servers), "--server-cpus", server_cpus,
+           "-c", str(case.connections), "-k", str(case.inflight), "-d", f"{a.duration:g}", "-w", f"{a.warmup:g}",
+           "--slice", f"{a.slice:g}", "--slice-warmup", f"{a.slice_warmup:g}"]
+    cmd += ["--http", case.path] if case.workload == "http" else ["-s", str(case.size)]
+    if case.load_threads > 1:
+        cmd += ["-t", str(case.load_threads)]
+    return cmd
+
+
+def parse_alternate(stdout):
+    """duet-load's lines, one per server -> {port: metrics}."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.startswith("{") and '"port"' in line:
+            r = json.loads(line)
+            m = _metrics(r)
+            for k in ("server_cpu_s", "load_cpu_s", "server_cpus_busy_s", "server_cpus_softirq_s", "slices"):
+                if k in r:
+                    m[k] = r[k]
+            if r.get("mode") == "http":
+                m["response_bytes"] = r.get("response_bytes", 0)
+            m["measured_s"] = r.get("duration_s")
+            out[r["port"]] = m
+    return out
 
 
 def hold_command(build, load_cpus, port, connections, hold_seconds):
@@ -43,7 +73,10 @@ def parse_echo(stdout):
     line = [l for l in stdout.splitlines() if l.startswith("{") and '"mode"' in l]
     if not line:
         raise ValueError("duet-load printed no result line")
-    r = json.loads(line[-1])
+    return _metrics(json.loads(line[-1]))
+
+
+def _metrics(r):
     errors = r.get("errors", 0) + r.get("mismatches", 0) + r.get("connect_errors", 0)
     return {
         "requests": r.get("messages", 0), "rps": r.get("msgs_per_s", 0.0), "bytes_per_s": r.get("bytes_per_s", 0.0),
@@ -52,7 +85,8 @@ def parse_echo(stdout):
         "load_errors": errors, "mismatches": r.get("mismatches", 0), "connect_errors": r.get("connect_errors", 0),
         "connected": r.get("connected", 0),
         "error_detail": ", ".join(f"{k}={r[k]}" for k in ("errors_reset", "errors_eof", "errors_short",
-                                                             "errors_other", "connect_refused", "connect_timeout",
+                                                             "errors_other", "bad_status", "protocol_errors",
+                                                             "drain_timeouts", "connect_refused", "connect_timeout",
                                                              "mismatches") if r.get(k)),
     }
 

@@ -1,11 +1,12 @@
 """duet-compare's main(): plan, run interleaved, write results, print the table."""
+import csv
 import datetime
 import os
 import shlex
 import sys
 import time
 
-from . import machine, plan, plots, procs, report, runner
+from . import machine, plan, plots, procs, repeat, report, runner
 from .summary import Summary
 
 
@@ -32,7 +33,9 @@ def main(argv=None):
     if missing and not a.dry_run:
         raise SystemExit(f"duet-compare: {missing[0]} not found; build first "
                          f"(bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release) or pass --build DIR")
-    if any(c.workload == "http" for c in cases) and not _which("wrk"):
+    if a.slice < 0 or a.slice_warmup < 0 or a.duration <= 0:
+        raise SystemExit("duet-compare: --duration must be positive, --slice and --slice-warmup not negative")
+    if a.http_load == "wrk" and any(c.workload == "http" for c in cases) and not _which("wrk"):
         notes.append("wrk is not installed: HTTP cases skipped (apt-get install wrk)")
         cases = [c for c in cases if c.workload != "http"]
     if not _which("taskset"):
@@ -40,6 +43,13 @@ def main(argv=None):
     if a.perf and not _which("perf"):
         notes.append("--perf: perf is not installed (apt-get install linux-perf); no perf check")
         a.perf = False
+
+    previous = None
+    if a.compare_with:
+        try:
+            previous = repeat.load_rows(a.compare_with)
+        except (OSError, csv.Error, UnicodeDecodeError) as e:
+            raise SystemExit(f"duet-compare: --compare-with {a.compare_with}: cannot read results.csv ({e})")
 
     if a.dry_run:
         print(f"build: {build}")
@@ -88,10 +98,13 @@ def main(argv=None):
         made, problems = plots.make(outdir, summary, cases, configs)
         notes += problems
     cmdline = ["bench/compare/duet-compare"] + [shlex.quote(x) for x in argv]
+    changes = repeat.compare(previous, rows, configs, cases) if previous is not None else None
     report.write_markdown(os.path.join(outdir, "report.md"), ctx, info, rows, cases, hold_cases, configs, notes,
-                          wall, cmdline, made, interrupted)
+                          wall, cmdline, made, interrupted, changes)
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(report.console_summary(summary, cases, configs, skipped, wall))
+    if changes is not None:
+        print(f"\nagainst {a.compare_with}: {repeat.summary_line(changes)}")
     errors = [r for r in rows if r["status"] == "error"]
     print(f"\nresults: {csv_path}\nreport:  {os.path.join(outdir, 'report.md')}"
           + (f"\nplots:   {', '.join(m + '.svg' for m in made)}" if made else "")

@@ -98,10 +98,16 @@ def parser():
     g.add_argument("--load-cpus", default="1", help="taskset CPU list for the load generator")
 
     g = p.add_argument_group("how long")
-    g.add_argument("--duration", type=float, default=0.6, help="measured seconds per echo run (wrk: rounded up to "
-                   "whole seconds)")
-    g.add_argument("--warmup", type=float, default=0.2, help="echo warm-up seconds (not measured)")
-    g.add_argument("--rounds", type=int, default=3, help="rounds; each round runs every config once per case")
+    g.add_argument("--duration", type=float, default=0.6, help="measured seconds per config per round (with "
+                   "--http-load wrk: wrk's run, rounded up to whole seconds)")
+    g.add_argument("--warmup", type=float, default=0.1, help="unmeasured seconds before each config's first slice "
+                   "in a round")
+    g.add_argument("--slice", type=float, default=0.1, help="measured seconds per slice: the load alternates "
+                   "between the servers this often (0: each server once per round, for --duration)")
+    g.add_argument("--slice-warmup", type=float, default=0.02, help="unmeasured seconds at the start of every "
+                   "later slice (the connections ramp up again)")
+    g.add_argument("--rounds", type=int, default=3, help="rounds; each round measures every config once per case "
+                   "(the ratios' min-max is over rounds)")
     g.add_argument("--quick", action="store_true", help="CI smoke run: 1 round, short runs, few cases (seconds)")
 
     g = p.add_argument_group("what (cases)")
@@ -115,6 +121,9 @@ def parser():
     g.add_argument("--threads", type=int_list, default=[0], help="server I/O thread counts, e.g. 0,2 (0: one loop)")
     g.add_argument("--accept", default="main", choices=["main", "reuseport"], help="threading model with --threads")
     g.add_argument("--load-threads", type=int, default=1, help="duet-load / wrk threads")
+    g.add_argument("--http-load", default="duet-load", choices=["duet-load", "wrk"],
+                   help="HTTP load: duet-load's HTTP mode (alternating like echo) or wrk (one server at a time, "
+                        "whole seconds)")
     g.add_argument("--only", type=str_list, default=[], help="workloads to run, from echo,stream,http,hold")
 
     g = p.add_argument_group("which servers (configs)")
@@ -135,6 +144,8 @@ def parser():
     g = p.add_argument_group("checks and output")
     g.add_argument("--perf", action="store_true", help="in round 1, count system calls with perf stat "
                    "(raw_syscalls:sys_enter) beside the loops' own counters")
+    g.add_argument("--compare-with", default=None, metavar="DIR",
+                   help="an earlier run's results directory (or results.csv): report how far each ratio moved")
     g.add_argument("--no-plots", action="store_true", help="skip gnuplot")
     g.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
     return p
@@ -144,6 +155,7 @@ def apply_quick(a):
     a.rounds = 1
     a.duration = min(a.duration, 0.3)
     a.warmup = min(a.warmup, 0.1)
+    a.slice = min(a.slice, 0.1)
     a.connections = [100]
     a.sizes = [128]
     a.stream = (10, 4, 128)

@@ -189,7 +189,8 @@ def targets(s, cases, configs):
 
 # ---------------------------------------------------------------- report.md
 
-def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wall, argv, plots, interrupted):
+def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wall, argv, plots, interrupted,
+                   changes=None):
     s = Summary(rows, configs, cases + hold_cases)
     a = ctx.args
     uring = main_uring(configs)
@@ -208,16 +209,33 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
               f"source {info['git']}; build `{ctx.build}`")
     md.append(f"- Pinning: server on CPU {a.server_cpus} (`taskset -c {a.server_cpus}`), load on CPU {a.load_cpus} "
               f"(`taskset -c {a.load_cpus}`), every run")
-    md.append(f"- {a.rounds} rounds, configurations interleaved inside each case (A B C A B C ...); "
-              f"echo: {a.warmup:g} s warm-up + {a.duration:g} s measured (duet-load); HTTP: wrk for "
-              f"{max(1, int(-(-a.duration // 1)))} s (whole seconds), `wrk -t{a.load_threads}`, GET /hello, keep-alive")
+    if a.http_load == "wrk":
+        http_how = (f"HTTP: wrk for {max(1, int(-(-a.duration // 1)))} s per server per round (whole seconds), "
+                    f"`wrk -t{a.load_threads}`, GET /hello, keep-alive, servers one after another (A B C A B C)")
+    else:
+        http_how = ("HTTP: duet-load's HTTP mode (keep-alive GET /hello, one request in flight per connection), "
+                    "alternating like echo")
+    md.append(f"- Alternating slices: for each case every server runs at once (the idle ones sleep), and per round "
+              f"one duet-load loads them in turn, {a.slice:g} s measured at a time, in serpentine order "
+              f"(A B C, C B A, ...), with {a.slice_warmup:g} s unmeasured at the start of each slice and a drain "
+              f"at its end; {a.warmup:g} s of warm-up before each server's first slice; {a.duration:g} s measured "
+              f"per server per round, {a.rounds} rounds. On a shared machine the speed of memory and caches "
+              f"drifts by several times over seconds, so servers measured one after another are measured on "
+              f"different machines; alternating every {a.slice:g} s gives them the same mix. A case whose "
+              f"connections for every server exceed what one load process may open (18,000 descriptors here, "
+              f"e.g. 10,000 connections) alternates among as many servers as fit, group after group. "
+              f"{http_how}.")
     md.append("- Medians with [min–max] over rounds. Ratios (×epoll, uring/epoll, duet/raw) are taken pair by pair "
               "inside a round, then the median [min–max].")
-    md.append("- Server CPU per request: utime+stime from /proc/PID/stat over the whole load run (connect, warm-up, "
-              "measured window), divided by the requests the server handled in that span (echo: bytes_in / size; "
-              "HTTP: bytes_out / response size). System calls, wake-ups and events per request: the loops' own "
-              "counters (`--stats`, printed at exit), divided the same way. Throughput and latency: the load "
-              "generator's measured window.")
+    md.append("- Server CPU per request: the server's CPU time (all threads; the scheduler's nanosecond count in "
+              "/proc/PID/task/*/schedstat, the same time utime+stime report in ticks), read by duet-load at the "
+              "edges of every measured window, divided by the requests completed inside the windows. System "
+              "calls, wake-ups and events per request: the loops' own counters (`--stats`, printed at exit) over "
+              "the whole case, divided by the requests the server handled over the same span (echo: bytes_in / "
+              "size; HTTP: bytes_out / response size). Throughput and latency: the measured windows. results.csv "
+              "also has the server CPU's busy time per request including softirq (cpu_busy_us_per_req, from "
+              "/proc/stat in ticks): with IRQ time accounting, loopback TCP work done in softirq is charged to "
+              "the CPU rather than to the process.")
     if hold_cases:
         h = hold_cases[0]
         md.append(f"- RSS per idle connection: VmRSS before `duet-load --hold -c {h.connections}` and once every "
@@ -246,6 +264,19 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
             lines = [[case.id] + [fmt_ratio(s.ratio(case.id, o, "epoll", "cpu_us_per_req"), spread=False)
                                   for o in others] for case in cases]
             md.append(render(["case"] + others, lines, True) + "\n")
+
+    if changes is not None:
+        from .repeat import summary_line
+        md.append("## Against the earlier run\n")
+        md.append(f"`--compare-with {a.compare_with}`: {summary_line(changes)}.\n")
+        if changes:
+            ordered = sorted(changes, key=lambda c: -abs(c[5]))
+            lines = [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%"]
+                     for c in ordered if abs(c[5]) > 0.10] or \
+                    [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%"] for c in ordered[:5]]
+            md.append(("Ratios that moved by more than 10%:\n" if abs(ordered[0][5]) > 0.10
+                       else "The five largest changes:\n"))
+            md.append(render(["case", "config", "ratio", "earlier", "now", "change"], lines, True) + "\n")
 
     md.append("## Targets\n")
     goals = targets(s, cases, configs)

@@ -104,7 +104,7 @@ def _load(ctx, server, case, row, perf):
     row["load_wall_s"] = wall
     if perf_proc:
         procs.stop(perf_proc, sig=signal.SIGINT, timeout=10)
-        row["perf_syscalls"] = _perf_count(perf_out)
+        row["perf_syscalls"] = perf_count(perf_out)
     if not alive:
         row.update(status="error", error=f"server died during the load (exit {server.proc.poll()})")
     try:
@@ -123,7 +123,7 @@ def _load(ctx, server, case, row, perf):
         row.update(status="error", error=f"load errors: {metrics['error_detail']}")
 
 
-def _perf_count(path):
+def perf_count(path):
     try:
         with open(path) as f:
             for line in f:
@@ -185,6 +185,19 @@ def _derive(row, stats, case, config):
         served = stats.get("bytes_out", 0) / row["response_bytes"]
     else:
         served = row.get("requests", 0)   # nginx: no counters of its own; wrk's count
+    if served and is_number(row.get("server_cpu_s")):
+        row["cpu_us_per_req"] = row["server_cpu_s"] * 1e6 / served
+    if served and "load_cpu_s" in row:
+        row["load_cpu_us_per_req"] = row["load_cpu_s"] * 1e6 / served
+    derive_counters(row, stats, served)
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def derive_counters(row, stats, served):
+    """The loops' counters (--stats) per request; `served` is the requests they span."""
     row["server_requests"] = round(served)
     for k in ("syscalls", "wakeups", "events", "tasks", "sqes", "cqes", "enters", "enobufs", "recv_rearms",
               "cq_overflows", "send_zc", "accepted", "closed", "resets", "bytes_in", "bytes_out"):
@@ -195,10 +208,6 @@ def _derive(row, stats, case, config):
             row["sys_" + kind] = stats["sys_" + kind]
     if not served:
         return
-    if "server_cpu_s" in row and row["server_cpu_s"] == row["server_cpu_s"]:
-        row["cpu_us_per_req"] = row["server_cpu_s"] * 1e6 / served
-    if "load_cpu_s" in row:
-        row["load_cpu_us_per_req"] = row["load_cpu_s"] * 1e6 / served
     if "syscalls" in stats:
         row["syscalls_per_req"] = stats["syscalls"] / served
         for kind in SYSCALL_KINDS:
@@ -210,7 +219,7 @@ def _derive(row, stats, case, config):
     if stats.get("enters"):
         row["sqes_per_enter"] = stats.get("sqes", 0) / stats["enters"]
         row["cqes_per_enter"] = stats.get("cqes", 0) / stats["enters"]
-    if row.get("perf_syscalls") not in (None, ""):
+    if is_number(row.get("perf_syscalls")):
         row["perf_syscalls_per_req"] = row["perf_syscalls"] / served
 
 
@@ -239,6 +248,15 @@ class Progress:
         sys.stderr.write(headline(row) + "\n")
         sys.stderr.flush()
 
+    def finish_round(self, rows, expected):
+        """After an alternating round: one headline per server."""
+        self.done += 1
+        self.expected_done += expected
+        sys.stderr.write("\n")
+        for row in rows:
+            sys.stderr.write(f"        {row['config']:<14} {headline(row)}\n")
+        sys.stderr.flush()
+
 
 def headline(row):
     if row["workload"] == "hold":
@@ -248,8 +266,9 @@ def headline(row):
             s = ""
     elif "rps" in row:
         s = (f"{row['rps']:>9,.0f} req/s  p99 {row['p99_us']:>8.0f}us  "
-             f"cpu {row.get('cpu_us_per_req', float('nan')):6.2f}us/req  "
-             f"sys {row.get('syscalls_per_req', float('nan')):5.2f}/req")
+             f"cpu {row.get('cpu_us_per_req', float('nan')):6.2f}us/req")
+        if is_number(row.get("syscalls_per_req")):   # alternating runs: known at the end of the case
+            s += f"  sys {row['syscalls_per_req']:5.2f}/req"
     else:
         s = ""
     if row["status"] != "ok":
@@ -270,43 +289,69 @@ def expected_seconds(case, a):
     return a.hold_seconds + 0.6 + case.connections / 8000
 
 
+def alternates(case, a):
+    """Echo always, HTTP with duet-load's HTTP mode: all servers up, one load alternating."""
+    return case.workload == "echo" or (case.workload == "http" and a.http_load == "duet-load")
+
+
 def run_all(ctx, cases, hold_cases, configs, on_row):
-    """Interleaved: for each round, for each case, every config once (A B C A B C ...)."""
+    """Case by case: alternating rounds (alternate.py), or for wrk one run per config per round (A B C A B C)."""
+    from . import alternate
     a = ctx.args
-    work = []
-    skips = []
-    for rnd in range(1, a.rounds + 1):
-        for case in cases:
-            for config in configs:
-                reason = config.skip_reason(case)
-                if reason:
-                    if rnd == 1:
-                        skips.append((config, case, reason))
-                    continue
-                work.append((rnd, case, config, False))
-    # RSS per idle connection: once per config, after the rounds (it is not a timing).
-    for case in hold_cases:
+    plan, skips = [], []
+
+    def runnable(case):
+        out = []
         for config in configs:
             reason = config.skip_reason(case)
             if reason:
                 skips.append((config, case, reason))
             else:
-                work.append((1, case, config, False))
+                out.append(config)
+        return out
+
+    for case in cases:
+        ok = runnable(case)
+        if not ok:
+            continue
+        if alternates(case, a):
+            plan.append(("alternate", case, ok, False))
+        else:
+            for rnd in range(1, a.rounds + 1):
+                plan += [("single", case, config, rnd) for config in ok]
+    # RSS per idle connection: once per config, after the rounds (it is not a timing).
+    for case in hold_cases:
+        plan += [("single", case, config, 1) for config in runnable(case)]
     if a.perf:
         ref = _perf_case(cases)
         if ref:
-            for config in configs:
-                if not config.skip_reason(ref):
-                    work.append((0, ref, config, True))
+            ok = [c for c in configs if not c.skip_reason(ref)]
+            if alternates(ref, a):
+                plan.append(("alternate", ref, ok, True))
+            else:
+                plan += [("single", ref, config, "perf") for config in ok]
     for config, case, reason in skips:
         row = base_row(config, case, 1)
         row.update(status="skipped", error=reason)
         on_row(row)
-    progress = Progress(len(work), sum(expected_seconds(c, a) for _, c, _, _ in work))
-    for rnd, case, config, perf in work:
+
+    def units(item):
+        kind, case, what, perf = item
+        if kind == "alternate":
+            n = 1 if perf else a.rounds
+            return n, n * alternate.expected_seconds(case, what, a)
+        return 1, expected_seconds(case, a)
+    total = sum(units(item)[0] for item in plan)
+    progress = Progress(total, sum(units(item)[1] for item in plan))
+    for kind, case, what, extra in plan:
+        if kind == "alternate":
+            alternate.run_case(ctx, case, what, 1 if extra else a.rounds, on_row, progress, perf=extra)
+            continue
+        config, rnd = what, extra
+        perf = rnd == "perf"
         tag = "perf" if perf else (f"r{rnd}/{a.rounds}" if case.workload != "hold" else "rss")
         progress.start(f"{tag} {case.id:<22} {config.name}")
-        row = run_one(ctx, config, case, rnd, perf=perf)
+        row = run_one(ctx, config, case, 0 if perf else rnd, perf=perf)
         if perf:
             row["round"] = "perf"
         progress.finish(row, expected_seconds(case, a))

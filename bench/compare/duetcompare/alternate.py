@@ -1,0 +1,175 @@
+"""One case, every config at once: all servers up, one duet-load alternating.
+
+Why: on a shared machine the speed of memory and caches drifts by several
+times over seconds (other tenants of the host). Two servers measured one
+after the other for a second each were measured on two different machines,
+and their ratio moved by 20% from one sweep to the next. So for a case,
+duet-compare starts every config's server (all pinned to the server CPU; the
+idle ones sleep), and one duet-load per round loads them in turn, ~0.1 s at a
+time, in serpentine order (A B C, C B A, ...). Each server meets the same mix
+of good and bad moments, and the ratios hold still.
+
+duet-load reads each server's CPU time (/proc/PID/task/*/schedstat, in ns) at
+the edges of every measured window, so CPU per request covers exactly the
+requests counted. The loops' own counters (--stats, printed at exit) cover
+the whole case, all rounds, and are divided by the requests the server
+handled over the same span.
+
+The load keeps connections to every server open at once, so a case only
+alternates among as many servers as fit in the load's descriptor budget;
+beyond that (10,000 connections) the servers run in groups, one after another
+inside each round.
+"""
+import os
+import resource
+import signal
+import subprocess
+import time
+
+from . import loads, procs, runner, servers
+
+# Descriptors the load may use for connections (RLIMIT_NOFILE is 20,000 here).
+LOAD_FD_BUDGET = 18000
+
+
+def groups(configs, case):
+    """Splits configs into groups whose connections fit in one load process."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limit = min(hard if hard != resource.RLIM_INFINITY else 10 ** 6, 1 << 20)
+    except (ValueError, OSError):
+        limit = 20000
+    budget = max(case.connections, min(LOAD_FD_BUDGET, limit - 2000))
+    per = max(1, budget // max(1, case.connections))
+    return [configs[i:i + per] for i in range(0, len(configs), per)]
+
+
+def expected_seconds(case, configs, a):
+    """A rough wall-time guess for one round of `case` (for the progress ETA)."""
+    slices = max(1, round(a.duration / a.slice)) if a.slice > 0 else 1
+    drain = 0.005 + case.connections * 2e-5 * (case.size / 4096 + 1)
+    per_config = a.warmup + a.duration + (slices - 1) * a.slice_warmup + slices * drain
+    connect = case.connections / 15000 * len(configs)
+    return len(configs) * per_config + connect + 0.1 * len(groups(configs, case))
+
+
+def run_case(ctx, case, configs, rounds, on_row, progress, perf=False):
+    """Runs `rounds` alternating rounds of `case` over `configs`; emits one row per config per round."""
+    started = []   # (config, Server) for servers that came up
+    for config in configs:
+        server, err = servers.start(config, case, ctx.build, ctx.server_cpus)
+        if err:
+            for rnd in range(1, rounds + 1):
+                row = runner.base_row(config, case, "perf" if perf else rnd)
+                row.update(status="error", error=err,
+                           server_command=" ".join(servers.command(config, case, ctx.build, ctx.server_cpus, None)))
+                on_row(row)
+            continue
+        started.append((config, server))
+    perfs = {}
+    if perf:
+        for config, server in started:
+            out = f"/tmp/duet-compare-perf-{os.getpid()}-{server.pid}.txt"
+            perfs[config.name] = (procs.spawn(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p",
+                                               str(server.pid), "-o", out], stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL), out)
+        time.sleep(0.3)   # let perf attach before the first request
+
+    rows = {}   # config name -> its rows for this case
+    try:
+        for rnd in range(1, rounds + 1):
+            tag = "perf" if perf else f"r{rnd}/{rounds}"
+            progress.start(f"{tag} {case.id:<22} {len(started)} servers alternating")
+            for group in groups(started, case):
+                for config, row in _round(ctx, case, group, "perf" if perf else rnd):
+                    rows.setdefault(config.name, []).append(row)
+            progress.finish_round([r[-1] for r in rows.values()], expected_seconds(case, [c for c, _ in started],
+                                                                                   ctx.args))
+    finally:
+        for name, (p, out) in perfs.items():
+            procs.stop(p, sig=signal.SIGINT, timeout=10)
+            count = runner.perf_count(out)
+            for row in rows.get(name, []):
+                row["perf_syscalls"] = count
+        for config, server in started:
+            stats, mode, problem = server.stop()
+            for row in rows.get(config.name, []):
+                row["mode"] = mode or config.name
+                if problem and row["status"] == "ok":
+                    row.update(status="error", error=problem)
+            _derive_case(rows.get(config.name, []), stats, case, config)
+    for config, _ in started:
+        for row in rows.get(config.name, []):
+            on_row(row)
+
+
+def _round(ctx, case, group, rnd):
+    """One duet-load run over `group` [(config, server)]; returns [(config, row)]."""
+    a = ctx.args
+    cmd = loads.alternate_command(ctx.build, ctx.load_cpus, ctx.server_cpus, [s for _, s in group], case, a)
+    out_rows = []
+    for config, server in group:
+        row = runner.base_row(config, case, rnd)
+        row["server_command"] = " ".join(server.command)
+        row["load_command"] = " ".join(cmd)
+        row["duration_s"], row["warmup_s"] = a.duration, a.warmup
+        out_rows.append((config, server, row))
+    slices = max(1, round(a.duration / a.slice)) if a.slice > 0 else 1
+    limit = len(group) * (a.warmup + a.duration + slices * (a.slice_warmup + 1.0)) + 60
+    load = procs.spawn(cmd, stderr=subprocess.PIPE)
+    problem = ""
+    try:
+        out, err = load.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        load.kill()
+        out, err = load.communicate()
+        problem = f"load did not finish within {limit:.0f}s: killed"
+    procs.forget(load)
+    by_port = loads.parse_alternate(out)
+    first_err = next((l for l in (err or "").splitlines() if l.strip()), "")
+    result = []
+    for config, server, row in out_rows:
+        m = by_port.get(server.port)
+        if problem:
+            row.update(status="error", error=problem)
+        elif not server.alive():
+            row.update(status="error", error=f"server died during the load (exit {server.proc.poll()})")
+        if m is None:
+            if row["status"] == "ok":
+                row.update(status="error", error=f"no result line for port {server.port}; load exit "
+                                                 f"{load.returncode}" + (f": {first_err[:160]}" if first_err else ""))
+            result.append((config, row))
+            continue
+        row.update(m)
+        messages = m.get("requests") or 0
+        if messages and runner.is_number(m.get("server_cpu_s")):
+            row["cpu_us_per_req"] = m["server_cpu_s"] * 1e6 / messages
+            row["load_cpu_us_per_req"] = m["load_cpu_s"] * 1e6 / messages
+            if runner.is_number(m.get("server_cpus_busy_s")):
+                row["cpu_busy_us_per_req"] = m["server_cpus_busy_s"] * 1e6 / messages
+                row["softirq_us_per_req"] = m["server_cpus_softirq_s"] * 1e6 / messages
+        row["load_wall_s"] = m.get("measured_s", a.duration)
+        if not messages and row["status"] == "ok":
+            row.update(status="error", error="no request completed in the measured windows (stalled)")
+        if m["load_errors"] and row["status"] == "ok":
+            row.update(status="error", error=f"load errors: {m['error_detail']}")
+        result.append((config, row))
+    return result
+
+
+def _derive_case(rows, stats, case, config):
+    """Per-request figures from the server's counters, which span the whole case."""
+    if not rows:
+        return
+    if not stats:
+        for row in rows:
+            if row["status"] == "ok":
+                row.update(status="error", error="the server printed no stats")
+        return
+    if case.workload == "echo":
+        served = stats.get("bytes_in", 0) / case.size if case.size else 0
+    else:
+        sizes = [r["response_bytes"] for r in rows if runner.is_number(r.get("response_bytes")) and r["response_bytes"]]
+        served = stats.get("bytes_out", 0) / (sum(sizes) / len(sizes)) if sizes else 0
+    for row in rows:
+        runner.derive_counters(row, stats, served)
