@@ -159,7 +159,7 @@ def _round(ctx, case, group, rnd):
 
 def _derive_case(rows, stats, case, config):
     """Per-request figures from the server's counters, which span the whole case."""
-    if not rows:
+    if not rows or config.kind == "nginx":   # nginx keeps no counters of its own
         return
     if not stats:
         for row in rows:
