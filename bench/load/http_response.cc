@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -82,9 +83,12 @@ bool HttpResponseReader::parseHead() {
     pos = eol + 2;
     if (startsWithNoCase(line, "content-length:")) {
       const std::string value(trim(line.substr(15)));
+      // Digits only: strtoull alone would take "-1" (as 2^64 - 1) and
+      // saturate on overflow, and the reader would then wait forever for a body.
       char* endp = nullptr;
+      errno = 0;
       const unsigned long long n = std::strtoull(value.c_str(), &endp, 10);
-      if (value.empty() || *endp != '\0') {
+      if (value.empty() || !std::isdigit(static_cast<unsigned char>(value[0])) || *endp != '\0' || errno == ERANGE) {
         error_ = "bad Content-Length";
         return false;
       }
