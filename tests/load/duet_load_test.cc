@@ -1,0 +1,313 @@
+// duet-load as a benchmark script runs it: against real duet-echo and
+// duet-http servers on 127.0.0.1, several at once in alternating slices, in
+// HTTP mode, with a server dying mid-run, and with flags it must refuse.
+// Only counts and flags are checked, never speed: the machine is shared.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+
+#ifndef DUET_LOAD_PATH
+#error "DUET_LOAD_PATH must name the duet-load binary"
+#endif
+#ifndef DUET_ECHO_PATH
+#error "DUET_ECHO_PATH must name the duet-echo binary"
+#endif
+#ifndef DUET_HTTP_PATH
+#error "DUET_HTTP_PATH must name the duet-http binary"
+#endif
+
+namespace duet::test {
+namespace {
+
+// ---- The output: flat JSON lines of numbers and a few strings ---------------
+
+// The number after "key": in `line`, or nothing if the key is absent.
+std::optional<double> number(const std::string& line, const std::string& key) {
+  const std::string quoted = "\"" + key + "\":";
+  const auto at = line.find(quoted);
+  if (at == std::string::npos) return std::nullopt;
+  const char* begin = line.c_str() + at + quoted.size();
+  char* end = nullptr;
+  const double v = std::strtod(begin, &end);
+  if (end == begin) return std::nullopt;
+  return v;
+}
+
+// The number, or -1 (which every check below treats as wrong) if absent.
+double num(const std::string& line, const std::string& key) { return number(line, key).value_or(-1); }
+
+std::vector<std::string> jsonLines(const std::string& out) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    size_t eol = out.find('\n', pos);
+    if (eol == std::string::npos) eol = out.size();
+    if (out[pos] == '{') lines.push_back(out.substr(pos, eol - pos));
+    pos = eol + 1;
+  }
+  return lines;
+}
+
+std::string lineForPort(const std::vector<std::string>& lines, int port) {
+  for (const auto& l : lines)
+    if (num(l, "port") == port) return l;
+  return "";
+}
+
+std::string joinPorts(const std::vector<int>& values) {
+  std::string s;
+  for (int v : values) s += (s.empty() ? "" : ",") + std::to_string(v);
+  return s;
+}
+
+// ---- Servers ----------------------------------------------------------------
+
+struct Server {
+  std::unique_ptr<Subprocess> process;
+  int port = 0;
+  std::string backend;
+};
+
+Server startServer(const char* path, const std::string& backend) {
+  Server s;
+  s.backend = backend;
+  s.process = std::make_unique<Subprocess>(std::vector<std::string>{
+      path, "--backend", backend, "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"});
+  s.port = portFromListeningLine(s.process->waitForLine("listening on", 10000));
+  return s;
+}
+
+// io_uring may be unavailable (old kernel, seccomp): duet-echo then exits 2,
+// and the second server runs on poll instead, still a different backend.
+Server startUringOrPollEcho() {
+  Server s = startServer(DUET_ECHO_PATH, "uring");
+  if (s.port > 0) return s;
+  const int status = s.process->wait(5000);
+  EXPECT_EQ(status, 2) << "duet-echo --backend uring failed without saying uring is unavailable: "
+                       << s.process->err();
+  return startServer(DUET_ECHO_PATH, "poll");
+}
+
+// ---- duet-load --------------------------------------------------------------
+
+struct LoadRun {
+  int status = -1;
+  std::string out;
+  std::string err;
+  std::vector<std::string> lines;
+};
+
+LoadRun runLoad(const std::vector<std::string>& flags, int timeoutMs = 15000) {
+  std::vector<std::string> argv = {DUET_LOAD_PATH};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  Subprocess load(argv);
+  LoadRun r;
+  r.status = load.wait(timeoutMs);
+  r.out = load.out();
+  r.err = load.err();
+  r.lines = jsonLines(r.out);
+  return r;
+}
+
+int expectedSlices(double duration, double slice) { return std::max(1, static_cast<int>(std::lround(duration / slice))); }
+
+// A port on 127.0.0.1 nobody listens on (bound, never listened, closed).
+int unusedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// ---- Tests ------------------------------------------------------------------
+
+TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
+  Server a = startServer(DUET_ECHO_PATH, "epoll");
+  ASSERT_GT(a.port, 0) << a.process->err();
+  Server b = startUringOrPollEcho();
+  ASSERT_GT(b.port, 0) << b.process->err();
+
+  const double duration = 0.4, slice = 0.05;
+  const LoadRun run = runLoad({"--port", joinPorts({a.port, b.port}), "-c", "4", "-t", "2", "-k", "2", "-s", "300",
+                               "-d", "0.4", "-w", "0.1", "--slice", "0.05", "--server-pid",
+                               joinPorts({a.process->pid(), b.process->pid()}), "--server-cpus", "0",
+                               "--connect-timeout", "5"});
+  ASSERT_EQ(run.status, 0) << run.err;
+  ASSERT_EQ(run.lines.size(), 2u) << run.out;
+  for (const Server* s : {&a, &b}) {
+    const std::string line = lineForPort(run.lines, s->port);
+    ASSERT_FALSE(line.empty()) << "no line for port " << s->port << " (" << s->backend << "):\n" << run.out;
+    SCOPED_TRACE(s->backend + ": " + line);
+    EXPECT_NE(line.find("\"mode\":\"echo\""), std::string::npos);
+    EXPECT_EQ(num(line, "connected"), 4);
+    EXPECT_GT(num(line, "messages"), 0);
+    EXPECT_EQ(num(line, "slices"), expectedSlices(duration, slice));
+    EXPECT_EQ(num(line, "errors"), 0);
+    EXPECT_EQ(num(line, "mismatches"), 0);
+    EXPECT_EQ(num(line, "drain_timeouts"), 0);
+    EXPECT_EQ(num(line, "connect_errors"), 0);
+    EXPECT_GT(num(line, "server_cpu_s"), 0);
+    EXPECT_GT(num(line, "load_cpu_s"), 0);
+    EXPECT_GE(num(line, "server_cpus_busy_s"), 0);
+    EXPECT_GE(num(line, "server_cpus_softirq_s"), 0);
+    EXPECT_GT(num(line, "p50_us"), 0);
+  }
+  // Both servers are still fine after being loaded.
+  for (Server* s : {&a, &b}) {
+    s->process->signal(SIGTERM);
+    EXPECT_EQ(s->process->wait(10000), 0) << s->backend << ": " << s->process->err();
+  }
+}
+
+TEST(DuetLoad, OneSliceWithoutSliceFlagAndNoServerCpuWithoutPid) {
+  Server a = startServer(DUET_ECHO_PATH, "epoll");
+  ASSERT_GT(a.port, 0) << a.process->err();
+  const LoadRun run = runLoad({"--port", std::to_string(a.port), "-c", "2", "-d", "0.2", "-w", "0.05"});
+  ASSERT_EQ(run.status, 0) << run.err;
+  ASSERT_EQ(run.lines.size(), 1u) << run.out;
+  const std::string& line = run.lines[0];
+  EXPECT_EQ(num(line, "port"), a.port) << line;
+  EXPECT_EQ(num(line, "slices"), 1) << line;
+  EXPECT_GT(num(line, "messages"), 0) << line;
+  EXPECT_EQ(num(line, "errors"), 0) << line;
+  EXPECT_FALSE(number(line, "server_cpu_s")) << line;
+  EXPECT_FALSE(number(line, "server_cpus_busy_s")) << line;
+}
+
+TEST(DuetLoad, HttpModeCountsResponsesAndBadStatus) {
+  Server http = startServer(DUET_HTTP_PATH, "epoll");
+  ASSERT_GT(http.port, 0) << http.process->err();
+  const std::string port = std::to_string(http.port);
+
+  // Pipelined keep-alive GETs of a route that exists.
+  const LoadRun ok = runLoad({"--port", port, "--http", "/hello", "-c", "3", "-k", "4", "-d", "0.3", "-w", "0.05",
+                              "--server-pid", std::to_string(http.process->pid())});
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  ASSERT_EQ(ok.lines.size(), 1u) << ok.out;
+  const std::string& line = ok.lines[0];
+  SCOPED_TRACE(line);
+  EXPECT_NE(line.find("\"mode\":\"http\""), std::string::npos);
+  EXPECT_GT(num(line, "messages"), 0);
+  EXPECT_GT(num(line, "response_bytes"), 0);
+  EXPECT_EQ(num(line, "bad_status"), 0);
+  EXPECT_EQ(num(line, "protocol_errors"), 0);
+  EXPECT_EQ(num(line, "errors"), 0);
+  EXPECT_EQ(num(line, "mismatches"), 0);
+  EXPECT_GT(num(line, "server_cpu_s"), 0);
+
+  // A path the server does not have: every answer is a 404, counted, not measured.
+  const LoadRun missing = runLoad({"--port", port, "--http", "/no-such-path", "-c", "2", "-d", "0.2", "-w", "0.05"});
+  ASSERT_EQ(missing.status, 0) << missing.err;
+  ASSERT_EQ(missing.lines.size(), 1u) << missing.out;
+  const std::string& bad = missing.lines[0];
+  EXPECT_GT(num(bad, "bad_status"), 0) << bad;
+  EXPECT_EQ(num(bad, "messages"), 0) << bad;
+  EXPECT_EQ(num(bad, "protocol_errors"), 0) << bad;
+
+  http.process->signal(SIGTERM);
+  EXPECT_EQ(http.process->wait(10000), 0) << http.process->err();
+}
+
+TEST(DuetLoad, ServerKilledMidRunIsCountedAndTheOtherKeepsBeingMeasured) {
+  Server doomed = startServer(DUET_ECHO_PATH, "epoll");
+  ASSERT_GT(doomed.port, 0) << doomed.process->err();
+  Server live = startServer(DUET_ECHO_PATH, "epoll");
+  ASSERT_GT(live.port, 0) << live.process->err();
+
+  const double duration = 1.0, slice = 0.05;
+  Subprocess load({DUET_LOAD_PATH, "--port", joinPorts({doomed.port, live.port}), "-c", "4", "-k", "2", "-d", "1",
+                   "-w", "0.05", "--slice", "0.05", "--drain-timeout", "1", "--connect-timeout", "2",
+                   "--server-pid", joinPorts({doomed.process->pid(), live.process->pid()})});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));   // well inside the alternation
+  doomed.process->signal(SIGKILL);
+  EXPECT_EQ(doomed.process->wait(5000), 128 + SIGKILL);
+
+  // Bounded: the run is ~2.5 s; a generator stuck on the dead server would hang here.
+  const int status = load.wait(15000);
+  ASSERT_NE(status, -1) << "duet-load did not exit; stderr:\n" << load.err();
+  EXPECT_EQ(status, 0) << load.err();
+  const auto lines = jsonLines(load.out());
+  ASSERT_EQ(lines.size(), 2u) << load.out();
+
+  const std::string dead = lineForPort(lines, doomed.port);
+  ASSERT_FALSE(dead.empty()) << load.out();
+  EXPECT_GT(num(dead, "errors") + num(dead, "connect_errors"), 0) << dead;
+  EXPECT_GT(num(dead, "errors_reset") + num(dead, "errors_eof") + num(dead, "errors_short") +
+                num(dead, "connect_errors"),
+            0)
+      << dead;
+  EXPECT_EQ(num(dead, "mismatches"), 0) << dead;
+  EXPECT_EQ(num(dead, "slices"), expectedSlices(duration, slice)) << dead;
+
+  const std::string alive = lineForPort(lines, live.port);
+  ASSERT_FALSE(alive.empty()) << load.out();
+  EXPECT_GT(num(alive, "messages"), 0) << alive;
+  EXPECT_EQ(num(alive, "errors"), 0) << alive;
+  EXPECT_EQ(num(alive, "mismatches"), 0) << alive;
+  EXPECT_EQ(num(alive, "slices"), expectedSlices(duration, slice)) << alive;
+  EXPECT_GT(num(alive, "server_cpu_s"), 0) << alive;
+}
+
+TEST(DuetLoad, NoServerListeningExitsOneWithConnectErrors) {
+  const int port = unusedPort();
+  ASSERT_GT(port, 0);
+  const LoadRun run = runLoad({"--port", std::to_string(port), "-c", "2", "-d", "0.1", "--connect-timeout", "0.3"});
+  EXPECT_EQ(run.status, 1) << run.err;
+  ASSERT_EQ(run.lines.size(), 1u) << run.out;
+  EXPECT_EQ(num(run.lines[0], "connected"), 0) << run.lines[0];
+  EXPECT_EQ(num(run.lines[0], "connect_refused"), 2) << run.lines[0];
+  EXPECT_NE(run.err.find("no connection could be established"), std::string::npos) << run.err;
+}
+
+TEST(DuetLoad, BadFlagCombinationsExitTwoWithOneLine) {
+  // Every case would otherwise try to connect to a closed port: keep that short.
+  const std::vector<std::vector<std::string>> cases = {
+      {"--port", "5001,5002", "--server-pid", "1"},
+      {"--port", "5001", "--server-pid", "1,2"},
+      {"--port", "5001,5002", "--hold"},
+      {"--port", "5001", "--http", "hello"},
+      {"--port", "5001", "--http", "/x", "--hold"},
+      {"--port", "abc"},
+      {"--port", "5001,,x"},
+      {"--port", "70000"},
+      {"--port", "0"},
+      {"--port", "5001", "--server-cpus", "zero"},
+  };
+  for (const auto& flags : cases) {
+    std::vector<std::string> args = flags;
+    args.insert(args.end(), {"-d", "0.1", "-w", "0", "--connect-timeout", "0.2"});
+    const LoadRun run = runLoad(args, 5000);
+    std::string shown;
+    for (const auto& f : flags) shown += f + " ";
+    EXPECT_EQ(run.status, 2) << shown << "\nstderr: " << run.err;
+    EXPECT_TRUE(run.out.empty()) << shown << "\nstdout: " << run.out;
+    EXPECT_EQ(run.err.rfind("duet-load: ", 0), 0u) << shown << "\nstderr: " << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << shown << "\nstderr: " << run.err;
+  }
+}
+
+}  // namespace
+}  // namespace duet::test
