@@ -60,20 +60,32 @@ void Connection::send(std::string&& data) {
 void Connection::send(Buffer&& data) {
   if (state() != State::Connected) return;
   if (loop_.isInLoopThread()) {
-    sendInLoop(data.view());
-    data.retrieveAll();
+    sendInLoop(data);
   } else {
     // std::function needs a copyable callable, and a Buffer is move-only.
     auto held = std::make_shared<Buffer>(std::move(data));
-    loop_.queueInLoop([self = shared_from_this(), held] { self->sendInLoop(held->view()); });
+    loop_.queueInLoop([self = shared_from_this(), held] { self->sendInLoop(*held); });
   }
+}
+
+// Closed, or half-closed by us: the bytes have nowhere to go.
+bool Connection::canSend() const {
+  return state() != State::Disconnected && !writeShutdown_ && !overflowed_;
 }
 
 void Connection::sendInLoop(std::string_view data) {
   loop_.assertInLoopThread();
-  // Closed, or half-closed by us: the bytes have nowhere to go.
-  if (state() == State::Disconnected || writeShutdown_ || overflowed_ || data.empty()) return;
+  if (!canSend() || data.empty()) return;
   writeOrQueue(data);
+}
+
+void Connection::sendInLoop(Buffer& data) {
+  loop_.assertInLoopThread();
+  if (!canSend() || data.empty()) {
+    data.retrieveAll();
+    return;
+  }
+  writeOrQueueOwned(data);
 }
 
 void Connection::outputQueued(std::size_t before, std::size_t after) {

@@ -104,6 +104,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Write what the kernel takes now, or queue it behind pending output. Report
   // with outputQueued()/outputDrained(); never call user code directly.
   virtual void writeOrQueue(std::string_view data) = 0;
+  // The same for a Buffer the caller gives up (send(Buffer&&)); `data` is left
+  // empty. A backend whose sends must own their bytes until the kernel is done
+  // (the proactor) takes the storage instead of copying it.
+  virtual void writeOrQueueOwned(Buffer& data) {
+    writeOrQueue(data.view());
+    data.retrieveAll();
+  }
   // Pending output is empty: send FIN (shutdown(SHUT_WR) or its io_uring form).
   virtual void shutdownWriteNow() = 0;
   // Stop all I/O on the socket: after this no callback may arrive. A reactor
@@ -129,6 +136,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void sendInLoop(std::string_view data);
+  void sendInLoop(Buffer& data);
+  bool canSend() const;
   void shutdownInLoop();
   void closeInLoop();
   bool outputIsPending() const { return pendingOutputBytes() > 0; }

@@ -148,6 +148,23 @@ void UringConnection::writeOrQueue(std::string_view data) {
   outputQueued(before, pendingOutputBytes());
 }
 
+// A send owns its bytes until its completion, so writeOrQueue() copies them
+// into sending_. A Buffer the caller gives up is taken instead: when nothing
+// is in flight its storage becomes sending_ (a swap, no copy), and the caller
+// gets sending_'s empty storage back. Behind a send in flight it is queued
+// like any bytes.
+void UringConnection::writeOrQueueOwned(Buffer& data) {
+  if (closing_ || sendOp_ != 0 || !sending_.empty()) {
+    writeOrQueue(data.view());
+    data.retrieveAll();
+    return;
+  }
+  const std::size_t before = pendingOutputBytes();
+  sending_.swap(data);
+  startSend();
+  outputQueued(before, pendingOutputBytes());
+}
+
 void UringConnection::startSend() {
   UringLoop& loop = uring();
   io_uring_sqe* sqe = loop.nextSqe();

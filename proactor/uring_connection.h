@@ -47,6 +47,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   void beginReading() override;
   void pauseReading() override;
   void writeOrQueue(std::string_view data) override;
+  void writeOrQueueOwned(Buffer& data) override;
   void shutdownWriteNow() override;
   void closeNow() override;
 

@@ -17,8 +17,7 @@ int main(int argc, char** argv) {
 
   duet::ConnectionCallbacks callbacks;
   callbacks.onMessage = [](const duet::ConnectionPtr& conn, duet::Buffer& input) {
-    conn->send(input.view());
-    input.retrieveAll();
+    conn->send(std::move(input));  // hands the bytes over whole: a proactor can send them without a copy
   };
   callbacks.onHighWaterMark = [](const duet::ConnectionPtr& conn, std::size_t) { conn->stopReading(); };
   callbacks.onWriteComplete = [](const duet::ConnectionPtr& conn) {

@@ -2,6 +2,7 @@
 // kernel splits them; many connections at once; every threading model.
 #include <sys/resource.h>
 
+#include <atomic>
 #include <vector>
 
 #include "tests/conformance/conformance_fixture.h"
@@ -52,6 +53,56 @@ TEST_P(EchoTest, ByteAtATimeArrivesInOrder) {
   const std::string payload = patternBytes(2000, 99);
   for (char c : payload) ASSERT_TRUE(client.sendAll(std::string_view(&c, 1)));
   EXPECT_EQ(client.recvExactly(payload.size()), payload);
+}
+
+TEST_P(EchoTest, BuffersHandedOverWholeComeBackIntactAndLeaveTheCallerEmpty) {
+  // send(Buffer&&) lets a backend take the storage instead of copying it (the
+  // proactor swaps it into its send buffer). Whatever it does, the bytes must
+  // come back in order -- also when a send is already in flight and the next
+  // Buffer is queued behind it -- and the caller's Buffer must be left empty
+  // and usable.
+  std::atomic<int> notEmptyAfterSend{0};
+  std::atomic<int> unusableAfterSend{0};
+  ConnectionCallbacks cb = echoCallbacks();
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    Buffer out;                    // a Buffer of the application's own, handed over
+    out.append(in.view());
+    in.retrieveAll();
+    conn->send(std::move(out));
+    if (!out.empty()) ++notEmptyAfterSend;
+    out.append("x");               // still a working Buffer
+    if (out.view() != "x") ++unusableAfterSend;
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.isOpen());
+  unsigned seed = 40;
+  for (std::size_t size : {std::size_t{1}, std::size_t{16384}, std::size_t{1} << 20, std::size_t{8} << 20}) {
+    EXPECT_TRUE(client.echo(patternBytes(size, seed++), 60000)) << "payload of " << size << " bytes";
+  }
+  EXPECT_EQ(notEmptyAfterSend.load(), 0);
+  EXPECT_EQ(unusableAfterSend.load(), 0);
+}
+
+TEST_P(EchoTest, InputBufferHandedOverKeepsServingTheConnection) {
+  // duet-echo's way: the input Buffer itself is handed over, so the connection
+  // reads the next bytes into whatever storage the backend gave back.
+  ConnectionCallbacks cb = echoCallbacks();
+  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) { conn->send(std::move(in)); };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.isOpen());
+  for (unsigned i = 0; i < 200; ++i) {
+    const std::string payload = patternBytes(1 + (i * 7919) % 40000, i);
+    ASSERT_TRUE(client.echo(payload, 20000)) << "message " << i;
+  }
+  // Several messages at once: sends queue behind the one in flight.
+  std::string burst;
+  for (unsigned i = 0; i < 50; ++i) burst += patternBytes(30000, 500 + i);
+  ASSERT_TRUE(client.sendAll(burst));
+  EXPECT_EQ(client.recvExactly(burst.size()), burst);
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(EchoTest);
