@@ -12,7 +12,7 @@ of good and bad moments, and the ratios hold still.
 duet-load reads each server's CPU time (/proc/PID/task/*/schedstat, in ns) at
 the edges of every measured window, so CPU per request covers exactly the
 requests counted. The loops' own counters (--stats, printed at exit) cover
-the whole case, all rounds, and are divided by the requests the server
+the server's whole life, one round, and are divided by the requests it
 handled over the same span.
 
 The load keeps connections to every server open at once, so a case only
@@ -54,18 +54,34 @@ def expected_seconds(case, configs, a):
 
 
 def run_case(ctx, case, configs, rounds, on_row, progress, perf=False):
-    """Runs `rounds` alternating rounds of `case` over `configs`; emits one row per config per round."""
-    started = []   # (config, Server) for servers that came up
+    """Runs `rounds` alternating rounds of `case` over `configs`; emits one row per config per round.
+
+    Every round starts fresh servers: a server that falls into a slow pattern
+    (a batching regime, a memory layout) then counts for one round, not for
+    the whole sweep, and the median over rounds sets it aside.
+    """
+    for rnd in range(1, rounds + 1):
+        tag = "perf" if perf else f"r{rnd}/{rounds}"
+        progress.start(f"{tag} {case.id:<22} {len(configs)} servers alternating")
+        rows = _fresh_round(ctx, case, configs, "perf" if perf else rnd, perf)
+        progress.finish_round([r for r in rows if r["status"] != "skipped"],
+                              expected_seconds(case, configs, ctx.args))
+        for row in rows:
+            on_row(row)
+
+
+def _fresh_round(ctx, case, configs, rnd, perf):
+    """Starts every config's server, runs the load over them, stops them; returns the rows."""
+    started, rows = [], {}
     for config in configs:
         server, err = servers.start(config, case, ctx.build, ctx.server_cpus)
         if err:
-            for rnd in range(1, rounds + 1):
-                row = runner.base_row(config, case, "perf" if perf else rnd)
-                row.update(status="error", error=err,
-                           server_command=" ".join(servers.command(config, case, ctx.build, ctx.server_cpus, None)))
-                on_row(row)
-            continue
-        started.append((config, server))
+            row = runner.base_row(config, case, rnd)
+            row.update(status="error", error=err,
+                       server_command=" ".join(servers.command(config, case, ctx.build, ctx.server_cpus, None)))
+            rows[config.name] = row
+        else:
+            started.append((config, server))
     perfs = {}
     if perf:
         for config, server in started:
@@ -74,33 +90,25 @@ def run_case(ctx, case, configs, rounds, on_row, progress, perf=False):
                                                str(server.pid), "-o", out], stdout=subprocess.DEVNULL,
                                               stderr=subprocess.DEVNULL), out)
         time.sleep(0.3)   # let perf attach before the first request
-
-    rows = {}   # config name -> its rows for this case
     try:
-        for rnd in range(1, rounds + 1):
-            tag = "perf" if perf else f"r{rnd}/{rounds}"
-            progress.start(f"{tag} {case.id:<22} {len(started)} servers alternating")
-            for group in groups(started, case):
-                for config, row in _round(ctx, case, group, "perf" if perf else rnd):
-                    rows.setdefault(config.name, []).append(row)
-            progress.finish_round([r[-1] for r in rows.values()], expected_seconds(case, [c for c, _ in started],
-                                                                                   ctx.args))
+        for group in groups(started, case):
+            for config, row in _round(ctx, case, group, rnd):
+                rows[config.name] = row
     finally:
         for name, (p, out) in perfs.items():
             procs.stop(p, sig=signal.SIGINT, timeout=10)
-            count = runner.perf_count(out)
-            for row in rows.get(name, []):
-                row["perf_syscalls"] = count
+            if name in rows:
+                rows[name]["perf_syscalls"] = runner.perf_count(out)
         for config, server in started:
             stats, mode, problem = server.stop()
-            for row in rows.get(config.name, []):
-                row["mode"] = mode or config.name
-                if problem and row["status"] == "ok":
-                    row.update(status="error", error=problem)
-            _derive_case(rows.get(config.name, []), stats, case, config)
-    for config, _ in started:
-        for row in rows.get(config.name, []):
-            on_row(row)
+            row = rows.get(config.name)
+            if row is None:
+                continue
+            row["mode"] = mode or config.name
+            if problem and row["status"] == "ok":
+                row.update(status="error", error=problem)
+            _derive_counters(row, stats, case, config)
+    return [rows[c.name] for c in configs if c.name in rows]
 
 
 def _round(ctx, case, group, rnd):
@@ -157,19 +165,17 @@ def _round(ctx, case, group, rnd):
     return result
 
 
-def _derive_case(rows, stats, case, config):
-    """Per-request figures from the server's counters, which span the whole case."""
-    if not rows or config.kind == "nginx":   # nginx keeps no counters of its own
+def _derive_counters(row, stats, case, config):
+    """Per-request figures from the server's counters, which span the whole round."""
+    if config.kind == "nginx":   # nginx keeps no counters of its own
         return
     if not stats:
-        for row in rows:
-            if row["status"] == "ok":
-                row.update(status="error", error="the server printed no stats")
+        if row["status"] == "ok":
+            row.update(status="error", error="the server printed no stats")
         return
     if case.workload == "echo":
         served = stats.get("bytes_in", 0) / case.size if case.size else 0
     else:
-        sizes = [r["response_bytes"] for r in rows if runner.is_number(r.get("response_bytes")) and r["response_bytes"]]
-        served = stats.get("bytes_out", 0) / (sum(sizes) / len(sizes)) if sizes else 0
-    for row in rows:
-        runner.derive_counters(row, stats, served)
+        size = row.get("response_bytes")
+        served = stats.get("bytes_out", 0) / size if runner.is_number(size) and size else 0
+    runner.derive_counters(row, stats, served)

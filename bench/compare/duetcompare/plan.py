@@ -98,7 +98,7 @@ def parser():
     g.add_argument("--load-cpus", default="1", help="taskset CPU list for the load generator")
 
     g = p.add_argument_group("how long")
-    g.add_argument("--duration", type=float, default=0.6, help="measured seconds per config per round (with "
+    g.add_argument("--duration", type=float, default=0.5, help="measured seconds per config per round (with "
                    "--http-load wrk: wrk's run, rounded up to whole seconds)")
     g.add_argument("--warmup", type=float, default=0.1, help="unmeasured seconds before each config's first slice "
                    "in a round")
@@ -106,7 +106,7 @@ def parser():
                    "between the servers this often (0: each server once per round, for --duration)")
     g.add_argument("--slice-warmup", type=float, default=0.02, help="unmeasured seconds at the start of every "
                    "later slice (the connections ramp up again)")
-    g.add_argument("--rounds", type=int, default=3, help="rounds; each round measures every config once per case "
+    g.add_argument("--rounds", type=int, default=4, help="rounds; each round measures every config once per case "
                    "(the ratios' min-max is over rounds)")
     g.add_argument("--quick", action="store_true", help="CI smoke run: 1 round, short runs, few cases (seconds)")
 

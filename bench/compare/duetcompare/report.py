@@ -215,10 +215,10 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
     else:
         http_how = ("HTTP: duet-load's HTTP mode (keep-alive GET /hello, one request in flight per connection), "
                     "alternating like echo")
-    md.append(f"- Alternating slices: for each case every server runs at once (the idle ones sleep), and per round "
-              f"one duet-load loads them in turn, {a.slice:g} s measured at a time, in serpentine order "
-              f"(A B C, C B A, ...), with {a.slice_warmup:g} s unmeasured at the start of each slice and a drain "
-              f"at its end; {a.warmup:g} s of warm-up before each server's first slice; {a.duration:g} s measured "
+    md.append(f"- Alternating slices: for each case and round every server starts fresh and runs at once "
+              f"(the idle ones sleep), and one duet-load loads them in turn, {a.slice:g} s measured at a time, "
+              f"in serpentine order (A B C, C B A, ...), with {a.slice_warmup:g} s unmeasured at the start of "
+              f"each slice and a drain at its end; {a.warmup:g} s of warm-up before each server's first slice; {a.duration:g} s measured "
               f"per server per round, {a.rounds} rounds. On a shared machine the speed of memory and caches "
               f"drifts by several times over seconds, so servers measured one after another are measured on "
               f"different machines; alternating every {a.slice:g} s gives them the same mix. A case whose "
@@ -231,11 +231,11 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
               "/proc/PID/task/*/schedstat, the same time utime+stime report in ticks), read by duet-load at the "
               "edges of every measured window, divided by the requests completed inside the windows. System "
               "calls, wake-ups and events per request: the loops' own counters (`--stats`, printed at exit) over "
-              "the whole case, divided by the requests the server handled over the same span (echo: bytes_in / "
-              "size; HTTP: bytes_out / response size). Throughput and latency: the measured windows. results.csv "
-              "also has the server CPU's busy time per request including softirq (cpu_busy_us_per_req, from "
-              "/proc/stat in ticks): with IRQ time accounting, loopback TCP work done in softirq is charged to "
-              "the CPU rather than to the process.")
+              "the server's life (one round: fresh servers every round), divided by the requests it handled "
+              "over the same span (echo: bytes_in / size; HTTP: bytes_out / response size). Throughput and "
+              "latency: the measured windows. results.csv also has the server CPU's busy time per request "
+              "including softirq (cpu_busy_us_per_req, from /proc/stat in ticks): with IRQ time accounting, "
+              "loopback TCP work done in softirq is charged to the CPU rather than to the process.")
     if hold_cases:
         h = hold_cases[0]
         md.append(f"- RSS per idle connection: VmRSS before `duet-load --hold -c {h.connections}` and once every "
