@@ -83,6 +83,7 @@ void UringConnection::onRecv(const Completion& c) {
     BufferRing& pool = uring().buffers();
     if (c.res > 0 && !closing_) {
       bytes = static_cast<std::size_t>(c.res);
+      uring().spareBuffers().lendTo(inputBuffer());  // an empty Buffer borrows warm storage
       inputBuffer().append(pool.data(c.bufferId()), bytes);
     }
     pool.recycle(c.bufferId());  // straight back: the pool only has to cover one batch
@@ -140,6 +141,7 @@ void UringConnection::writeOrQueue(std::string_view data) {
   if (closing_ || data.empty()) return;
   const std::size_t before = pendingOutputBytes();
   if (sendOp_ == 0) {
+    uring().spareBuffers().lendTo(sending_);
     sending_.append(data);  // nothing in flight, so sending_ is empty
     startSend();
   } else {
@@ -209,9 +211,10 @@ void UringConnection::onSend(const Completion& c) {
     startSend();
     return;
   }
-  // Everything reached the kernel. An idle connection holds no output memory.
-  sending_.shrink(0);
-  queued_.shrink(0);
+  // Everything reached the kernel. An idle connection holds no output memory:
+  // the storage goes back to the loop's spares (or is freed).
+  uring().spareBuffers().takeFrom(sending_);
+  uring().spareBuffers().takeFrom(queued_);
   outputDrained();
 }
 
