@@ -221,10 +221,10 @@ void Connection::deliverInput(std::size_t bytes) {
   } else {
     input_.retrieveAll();
   }
-  // An idle connection should hold no heap buffer: give the storage back once
-  // everything was consumed. (The reactor reads into a stack spill area first,
-  // so a small message costs one allocation either way.)
-  if (input_.empty()) input_.shrink(0);
+  // An idle connection should hold no heap buffer: once everything was
+  // consumed the storage goes back to the loop's spares (or is freed), and
+  // the next read borrows it again.
+  if (input_.empty()) loop_.spareBuffers().takeFrom(input_);
 }
 
 }  // namespace duet

@@ -28,6 +28,7 @@
 #include "core/loop_options.h"
 #include "core/loop_stats.h"
 #include "core/socket_ops.h"
+#include "core/spare_buffers.h"
 #include "core/timer_queue.h"
 
 namespace duet {
@@ -80,6 +81,8 @@ class EventLoop {
   void setName(std::string name) { name_ = std::move(name); }
   LoopStats& stats() { return stats_; }
   const LoopStats& stats() const { return stats_; }
+  // Loop thread: Buffer storage recycled between this loop's connections.
+  SpareBuffers& spareBuffers() { return spareBuffers_; }
   std::size_t queuedTaskCount() const;
 
   // ---- Backend factories, loop thread only ----
@@ -120,6 +123,7 @@ class EventLoop {
 
   TimerQueue timers_;
   std::optional<TimePoint> armedDeadline_;
+  SpareBuffers spareBuffers_;
 
   mutable std::mutex queueMutex_;
   std::vector<Task> queue_;  // guarded by queueMutex_

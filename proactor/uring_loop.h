@@ -26,7 +26,6 @@
 #include "proactor/buffer_ring.h"
 #include "proactor/op_table.h"
 #include "proactor/ring.h"
-#include "proactor/spare_buffers.h"
 
 namespace duet {
 
@@ -61,8 +60,6 @@ class UringLoop final : public EventLoop {
   void cancelAll(int fd);
 
   BufferRing& buffers() { return *buffers_; }
-  // Storage recycled between this loop's connections' Buffers (spare_buffers.h).
-  SpareBuffers& spareBuffers() { return spareBuffers_; }
   bool zeroCopySendAvailable() const { return zeroCopySend_; }
   int ringFd() const { return ring_->fd(); }
 
@@ -94,7 +91,6 @@ class UringLoop final : public EventLoop {
   std::unique_ptr<Ring> ring_;
   OpTable ops_;
   std::unique_ptr<BufferRing> buffers_;
-  SpareBuffers spareBuffers_;
   std::shared_ptr<UringWaker> waker_;
   bool msgRing_ = false;
   bool zeroCopySend_ = false;

@@ -91,6 +91,9 @@ void ReactorConnection::handleReadable() {
       return;
     }
     int error = 0;
+    // An empty Buffer borrows warm storage, so the read lands in it directly
+    // rather than in readFd's stack spill area and then a fresh allocation.
+    loop().spareBuffers().lendTo(inputBuffer());
     const ssize_t n = inputBuffer().readFd(fd(), &error);
     stats().count(Syscall::Read);
     if (n > 0) {
@@ -173,9 +176,9 @@ void ReactorConnection::handleWritable() {
   }
   if (!output_.empty()) return;
   // Drained: stop asking for writability (the idle-CPU rule) and give the
-  // memory of a burst back; the next burst allocates again if it needs to.
+  // memory of a burst back to the loop's spares (or free it).
   channel_.disableWriting();
-  output_.shrink(0);
+  loop().spareBuffers().takeFrom(output_);
   outputDrained();  // onWriteComplete, a pending half-close, or the close after the peer's FIN
 }
 

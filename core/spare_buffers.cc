@@ -1,4 +1,4 @@
-#include "proactor/spare_buffers.h"
+#include "core/spare_buffers.h"
 
 namespace duet {
 

@@ -1,17 +1,18 @@
-// Buffer storage a proactor loop recycles between its connections.
+// Buffer storage an event loop recycles between its connections.
 //
-// Why: on the proactor a message's bytes live from its recv completion until
-// its send completion, while the loop serves other connections. Freeing each
-// Buffer's storage after its send interleaves thousands of 16 KiB
-// malloc/free pairs from different connections; glibc then trims the top of
-// the heap and the next allocations fault fresh pages in again. Measured with
-// 10,000 connections echoing 16 KiB: ~3 page faults per message and 1.5x
-// epoll's CPU per message (epoll frees in LIFO order and barely faults).
+// Connections give their Buffers' storage back when the Buffers empty, so an
+// idle connection costs no heap memory. Freed straight to malloc, that storage
+// churns: on the proactor a message's bytes live from its recv completion to
+// its send completion while the loop serves others, and with 10,000
+// connections echoing 16 KiB the interleaved malloc/free pairs made glibc trim
+// the heap and fault pages back in (~3 page faults per message, 1.5x epoll's
+// CPU). On the reactor a read into an empty Buffer lands in a stack spill area
+// first and is then copied into freshly allocated storage.
 //
-// So a loop keeps a small, bounded stack of spare storages: a drained send
-// buffer gives its storage here, and a connection about to receive into an
-// empty Buffer borrows one. Idle connections still hold no storage at all,
-// so memory per idle connection does not change.
+// So each loop keeps a small, bounded stack of spare storages: a Buffer that
+// empties gives its storage here, and a Buffer about to be filled borrows one
+// (the reactor then reads straight into it). Idle connections still hold no
+// storage at all.
 #pragma once
 
 #include <cstddef>

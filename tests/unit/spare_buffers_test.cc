@@ -1,6 +1,6 @@
 // The proactor's recycled Buffer storage: bounded, only empty storage is
 // kept, and a Buffer that borrows one is empty and usable. No ring needed.
-#include "proactor/spare_buffers.h"
+#include "core/spare_buffers.h"
 
 #include <gtest/gtest.h>
 
