@@ -5,7 +5,7 @@ times over seconds (other tenants of the host). Two servers measured one
 after the other for a second each were measured on two different machines,
 and their ratio moved by 20% from one sweep to the next. So for a case,
 duet-compare starts every config's server (all pinned to the server CPU; the
-idle ones sleep), and one duet-load per round loads them in turn, ~0.1 s at a
+idle ones sleep), and one duet-load per round loads them in turn, 0.25 s at a
 time, in serpentine order (A B C, C B A, ...). Each server meets the same mix
 of good and bad moments, and the ratios hold still.
 

@@ -102,9 +102,9 @@ def parser():
                    "--http-load wrk: wrk's run, rounded up to whole seconds)")
     g.add_argument("--warmup", type=float, default=0.1, help="unmeasured seconds before each config's first slice "
                    "in a round")
-    g.add_argument("--slice", type=float, default=0.1, help="measured seconds per slice: the load alternates "
+    g.add_argument("--slice", type=float, default=0.25, help="measured seconds per slice: the load alternates "
                    "between the servers this often (0: each server once per round, for --duration)")
-    g.add_argument("--slice-warmup", type=float, default=0.02, help="unmeasured seconds at the start of every "
+    g.add_argument("--slice-warmup", type=float, default=0.05, help="unmeasured seconds at the start of every "
                    "later slice (the connections ramp up again)")
     g.add_argument("--rounds", type=int, default=4, help="rounds; each round measures every config once per case "
                    "(the ratios' min-max is over rounds)")
