@@ -5,7 +5,8 @@
 # backend and the raw baselines, server pinned to CPU 0 and load to CPU 1,
 # all servers of a case taking turns of 0.25 s under one duet-load, 4 rounds,
 # plus RSS per idle connection with 10,000 held. About 2.5 minutes here.
-# Results land in results/<timestamp>/ (results.csv, report.md, plots). Arguments pass through to duet-compare, e.g.
+# Results land in results/<timestamp>/ (results.csv, report.md, plots).
+# Arguments pass through to duet-compare, e.g.
 #   bash scripts/run.sh --quick
 #   bash scripts/run.sh --rounds 10 --taskrun defer,coop,plain
 #   bash scripts/run.sh --compare-with results/<earlier run>
