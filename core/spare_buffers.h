@@ -29,8 +29,10 @@ class SpareBuffers {
   // one small round trip must not leave 10,000 spares resident. A loop needs
   // about as many as it has messages between recv and send completion at once
   // (one batch), so 256 is plenty.
-  explicit SpareBuffers(std::size_t maxCount = 256, std::size_t maxBytes = std::size_t{4} << 20,
-                        std::size_t maxOne = std::size_t{256} << 10)
+  // 1 MiB in all, 64 KiB each: a server's memory must not drift up by more
+  // than that per loop (the soak checks RSS across rounds).
+  explicit SpareBuffers(std::size_t maxCount = 256, std::size_t maxBytes = std::size_t{1} << 20,
+                        std::size_t maxOne = std::size_t{64} << 10)
       : maxCount_(maxCount), maxBytes_(maxBytes), maxOne_(maxOne) {}
 
   // A Buffer without storage gets a spare one, if any (it stays empty).
