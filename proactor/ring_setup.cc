@@ -2,7 +2,7 @@
 // clearly why io_uring is unavailable when it is.
 //
 // Task-run modes, best first (this is the biggest single factor in the
-// proactor's CPU cost, see BENCHMARKING.md):
+// proactor's CPU cost, see docs/measuring.md):
 //   defer  SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1): the kernel queues the
 //          completion work and runs it only when we call io_uring_enter with
 //          GETEVENTS, i.e. once per loop iteration, on our own terms.

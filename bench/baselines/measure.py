@@ -2,7 +2,7 @@
 """Run the raw baselines under duet-load, interleaved, and print what each costs.
 
 Why: the baselines exist to be measured; this is the smallest runner that does
-it the way BENCHMARKING.md asks (server on CPU 0, load on CPU 1, A B A B
+it the way docs/measuring.md describes (server on CPU 0, load on CPU 1, A B A B
 rounds, median with min-max, server CPU time per message from /proc/PID/stat,
 system calls per message from the server's own counters).
 

@@ -10,7 +10,7 @@
 //   loop:    io_uring_submit_and_wait(1): submissions and the wait for the
 //            next completion share one io_uring_enter per iteration
 //
-// The task-run mode matters more than anything else here (BENCHMARKING.md):
+// The task-run mode matters more than anything else here (docs/measuring.md):
 // without COOP_TASKRUN or DEFER_TASKRUN, every completion interrupts the
 // thread to run task work. DEFER_TASKRUN runs it only inside our own
 // io_uring_enter, batched. We ask for it and fall back if the kernel refuses.

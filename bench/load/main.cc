@@ -1,7 +1,7 @@
 // duet-load: an echo and HTTP load generator on plain epoll and threads.
 //
 // It is the measuring instrument for duet's servers, so it shares no code with
-// the engine under test. See BENCHMARKING.md for how it is meant to be run
+// the engine under test. See docs/measuring.md for how it is meant to be run
 // (server on CPU 0, generator on CPU 1, configurations interleaved), and
 // conductor.h for why several servers are loaded in alternating slices.
 
