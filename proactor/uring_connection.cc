@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/log.h"
 #include "core/socket_ops.h"
@@ -92,7 +93,7 @@ void UringConnection::onRecv(const Completion& c) {
 
   if (c.res > 0) {
     if (wantInput_) {
-      deliverInput(bytes);  // the application may close us or pause reading in there
+      deliverArrived(bytes);  // the application may close us or pause reading in there
     } else {
       heldBytes_ += bytes;
     }
@@ -103,6 +104,9 @@ void UringConnection::onRecv(const Completion& c) {
       if (wantInput_) armRecv();
     }
   } else if (c.res == 0) {
+    // Held bytes come before the FIN, even when the FIN overtakes their queued delivery.
+    if (wantInput_ && heldBytes_ > 0) deliverArrived(0);
+    if (closing_) return;
     if (wantInput_) {
       peerClosed();
     } else {
@@ -123,13 +127,16 @@ void UringConnection::onRecv(const Completion& c) {
   }
 }
 
+void UringConnection::deliverArrived(std::size_t bytes) {
+  // The application sees the whole input Buffer, held bytes included, so this
+  // delivery accounts for them too: the queued deliverHeldInput() then finds
+  // nothing left and stays silent.
+  deliverInput(bytes + std::exchange(heldBytes_, 0));
+}
+
 void UringConnection::deliverHeldInput() {
   if (closing_ || !wantInput_) return;
-  if (heldBytes_ > 0) {
-    const std::size_t n = heldBytes_;
-    heldBytes_ = 0;
-    deliverInput(n);
-  }
+  if (heldBytes_ > 0) deliverArrived(0);
   if (closing_ || !wantInput_ || !heldEof_) return;
   heldEof_ = false;
   peerClosed();

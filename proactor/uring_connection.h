@@ -60,6 +60,9 @@ class UringConnection final : public Connection, public CompletionHandler {
   // Input that arrived while reading was paused (a recv already in flight
   // still completes): kept in inputBuffer() and delivered on resume.
   void deliverHeldInput();
+  // Delivers `bytes` that just arrived together with whatever is held: every
+  // delivery hands over (and counts) all of inputBuffer()'s new bytes once.
+  void deliverArrived(std::size_t bytes);
 
   void startSend();
   void onSend(const Completion& completion);
@@ -71,7 +74,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   Buffer queued_;
   std::uint64_t recvOp_ = 0;      // user_data of the armed recv, 0 if none
   std::uint64_t sendOp_ = 0;      // user_data of the send in flight, 0 if none
-  std::size_t heldBytes_ = 0;
+  std::size_t heldBytes_ = 0;       // in inputBuffer(), not yet delivered (reading was paused)
   std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
   bool wantInput_ = false;        // beginReading() without pauseReading() since
   bool heldEof_ = false;          // the peer's FIN arrived while paused
