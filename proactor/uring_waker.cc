@@ -91,7 +91,10 @@ void UringWaker::wake() {
     loop_.wakeSelf();
     return;
   }
-  if (mode_ == UringWakeup::MsgRing && caller && caller->sendWake(loop_.ringFd(), registryIndex_)) return;
+  if (mode_ == UringWakeup::MsgRing && caller) {
+    const int targetRing = failMsgRingForTesting_.load() ? eventFd_.get() : loop_.ringFd();
+    if (caller->sendWake(targetRing, registryIndex_)) return;
+  }
   writeEventFd(true);
 }
 

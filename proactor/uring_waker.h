@@ -61,6 +61,11 @@ class UringWaker final : public CompletionHandler, public std::enable_shared_fro
   // pending flag it set is not left standing with no wake-up on its way.
   static void msgRingFailed(std::uint32_t registryIndex, int error);
 
+  // Tests only: MSG_RING wake-ups sent while this is on are aimed at the
+  // target's eventfd instead of its ring, so the kernel fails them (EBADFD),
+  // the way it fails one the target ring cannot take.
+  static void failMsgRingForTesting(bool fail) { failMsgRingForTesting_.store(fail); }
+
  private:
   UringWaker(UringLoop& loop, UringWakeup mode);
   // `countIt`: false when the loop may already be gone.
@@ -73,6 +78,8 @@ class UringWaker final : public CompletionHandler, public std::enable_shared_fro
   std::uint64_t counter_ = 0;          // the armed read's destination: the kernel writes it
   std::atomic<bool> pending_{false};   // a wake-up is on its way and not yet reaped
   bool stopping_ = false;
+
+  static inline std::atomic<bool> failMsgRingForTesting_{false};
 };
 
 }  // namespace duet

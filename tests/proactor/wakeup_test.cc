@@ -1,12 +1,18 @@
 // Cross-thread wake-ups: every task queued from other threads runs exactly
 // once, whether the wake-up travels by eventfd or by MSG_RING from the
 // sender's own ring (and falls back to the eventfd for a sender without one).
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "core/event_loop_thread.h"
+#include "proactor/uring_waker.h"
 #include "tests/proactor/uring_test_fixture.h"
 
 namespace duet::test {
@@ -83,6 +89,57 @@ TEST_F(WakeupTest, MsgRingFallsBackToEventFdForThreadsWithoutARing) {
   const WakeResult r = queueFromManyThreads(UringWakeup::MsgRing, false);
   EXPECT_TRUE(r.allRanOnce);
   EXPECT_GT(r.eventFdWrites, 0u);
+}
+
+// True while thread `tid` of this process sleeps in io_uring_enter (the
+// kernel shows the system call a blocked thread is in).
+bool blockedInIoUringEnter(pid_t tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/syscall");
+  long number = -1;
+  return (in >> number) && number == SYS_io_uring_enter;
+}
+
+// A MSG_RING that fails is reported on the sender's ring, which the sender's
+// loop may not reap for a long time (here: never, it does not run). The
+// target's "wake-up on its way" flag must not stay set meanwhile: the target
+// still wakes, and so do later wake-ups from anywhere. The target is asleep in
+// io_uring_enter before the wake-up is sent, so only a wake-up can run the task.
+TEST_F(WakeupTest, FailedMsgRingWakeupStillWakesTheTarget) {
+  LoopOptions o = uringOptions();
+  o.wakeup = UringWakeup::MsgRing;
+  EventLoopThread target([o] { return makeEventLoop(o); }, "target");
+  EventLoop* loop = target.start();
+  std::atomic<pid_t> targetTid{0};
+  loop->queueInLoop([&] { targetTid = ::gettid(); });
+  ASSERT_TRUE(eventually([&] { return targetTid.load() != 0; }));
+  ASSERT_TRUE(eventually([&] { return blockedInIoUringEnter(targetTid); }));
+
+  std::atomic<bool> ran{false};
+  std::atomic<bool> queued{false};
+  std::atomic<bool> release{false};
+  // The sender keeps its ring (and the failure completion in it) until the end:
+  // destroying it would reap the completion and hide the bug.
+  std::thread sender([&] {
+    auto own = makeEventLoop(o);
+    UringWaker::failMsgRingForTesting(true);
+    loop->queueInLoop([&] { ran = true; });
+    UringWaker::failMsgRingForTesting(false);
+    queued = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  ASSERT_TRUE(eventually([&] { return queued.load(); }));
+  EXPECT_TRUE(eventually([&] { return ran.load(); }, 3000)) << "the failed MSG_RING left the target asleep";
+
+  // A later wake-up, by eventfd from this thread, must get through too.
+  std::atomic<bool> ranLater{false};
+  if (ran) {
+    ASSERT_TRUE(eventually([&] { return blockedInIoUringEnter(targetTid); }));
+    loop->queueInLoop([&] { ranLater = true; });
+    EXPECT_TRUE(eventually([&] { return ranLater.load(); }, 3000)) << "a wake-up was still marked as on its way";
+  }
+  release = true;
+  sender.join();
+  target.stop();
 }
 
 TEST_F(WakeupTest, QuitFromAnotherThreadWakesABlockedLoop) {
