@@ -120,4 +120,16 @@ std::size_t Ring::reap(std::span<RawCompletion> out) {
   return n;
 }
 
+std::optional<std::int32_t> Ring::takeReady(std::uint64_t userData, std::uint64_t handled) {
+  unsigned head;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (cqe->user_data == userData) {
+      cqe->user_data = handled;
+      return cqe->res;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace duet

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -61,6 +62,12 @@ class Ring {
 
   // Copies up to out.size() ready completions and gives their CQ slots back.
   std::size_t reap(std::span<RawCompletion> out);
+
+  // Looks among the completions ready in the CQ, without reaping any, for the
+  // one carrying `userData`. If it is there: returns its result and rewrites
+  // its user_data to `handled`, so the next reap() sees it as dealt with.
+  // (Until the head moves past it, a CQE is ours to read and to write.)
+  std::optional<std::int32_t> takeReady(std::uint64_t userData, std::uint64_t handled);
 
   // The kernel had no room in the CQ and is holding completions back
   // (IORING_FEAT_NODROP); the next enter() flushes them.

@@ -136,7 +136,7 @@ void UringLoop::wakeSelf() {
   io_uring_sqe_set_data64(sqe, user_data::kWake);
 }
 
-bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker) {
+bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, int* error) {
   if (!msgRing_) return false;
   io_uring_sqe* sqe = nextSqe();
   // The target sees a CQE with res 0 and user_data kWake. CQE_SKIP_SUCCESS:
@@ -144,8 +144,24 @@ bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker) {
   // is not running does not pile completions up in its CQ.
   io_uring_prep_msg_ring(sqe, targetRingFd, 0, user_data::kWake, 0);
   io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
-  io_uring_sqe_set_data64(sqe, user_data::encode(OpKind::MsgRingSent, 0, targetWaker));
-  ring_->enter(0, nullptr, 0, Syscall::Wakeup);
+  const std::uint64_t userData = user_data::encode(OpKind::MsgRingSent, ++msgRingsSent_, targetWaker);
+  io_uring_sqe_set_data64(sqe, userData);
+  const int submitted = ring_->enter(0, nullptr, 0, Syscall::Wakeup);
+  if (submitted < 0) {
+    // Not submitted (EBUSY, EAGAIN...): it goes with our next enter, which may
+    // be long from now. The caller wakes the target another way meanwhile.
+    *error = submitted;
+    return false;
+  }
+  // The kernel runs a MSG_RING during the submit, so a failure is normally in
+  // our CQ already. Handle it here, not when our own loop next reaps: that loop
+  // may be busy, or not running at all, and the target is asleep with its
+  // "wake-up on its way" flag set. Marked handled, the failure CQE is ignored
+  // when reaped. (One that comes later still reaches msgRingFailed().)
+  if (const auto res = ring_->takeReady(userData, user_data::kUntracked); res && *res < 0) {
+    *error = *res;
+    return false;
+  }
   return true;
 }
 

@@ -65,9 +65,11 @@ class UringLoop final : public EventLoop {
 
   // This loop's thread, on behalf of another loop's waker: posts a MSG_RING
   // wake-up from this ring into the ring `targetRingFd` and submits it at once.
-  // False if this kernel cannot. `targetWaker` names the target's waker should
-  // the MSG_RING fail (see UringWaker::msgRingFailed).
-  bool sendWake(int targetRingFd, std::uint32_t targetWaker);
+  // False if the wake-up is not on its way: this kernel cannot do MSG_RING, or
+  // it failed at once (its error is then in `*error`); the caller must wake the
+  // target another way. `targetWaker` names the target's waker should the
+  // MSG_RING fail later (see UringWaker::msgRingFailed).
+  bool sendWake(int targetRingFd, std::uint32_t targetWaker, int* error);
   // This loop's thread: makes the next wait return at once (a NOP completion).
   void wakeSelf();
 
@@ -98,6 +100,7 @@ class UringLoop final : public EventLoop {
   bool overflowing_ = false;           // the kernel is holding completions back
   unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
   unsigned waitBatch_ = 1;
+  std::uint32_t msgRingsSent_ = 0;     // numbers each MSG_RING, so its failure can be found
 };
 
 }  // namespace duet

@@ -93,7 +93,9 @@ void UringWaker::wake() {
   }
   if (mode_ == UringWakeup::MsgRing && caller) {
     const int targetRing = failMsgRingForTesting_.load() ? eventFd_.get() : loop_.ringFd();
-    if (caller->sendWake(targetRing, registryIndex_)) return;
+    int error = 0;
+    if (caller->sendWake(targetRing, registryIndex_, &error)) return;
+    if (error != 0) logMsgRingFailure(error);
   }
   writeEventFd(true);
 }
@@ -115,12 +117,16 @@ void UringWaker::msgRingFailed(std::uint32_t registryIndex, int error) {
     if (registryIndex < r.wakers.size()) target = r.wakers[registryIndex].lock();
   }
   if (!target) return;  // that loop is gone: nobody left to wake
+  logMsgRingFailure(error);
+  target->writeEventFd(false);
+}
+
+void UringWaker::logMsgRingFailure(int error) {
   static std::once_flag logged;
   std::call_once(logged, [error] {
     DUET_LOG(Warn) << "IORING_OP_MSG_RING wake-up failed (" << std::strerror(-error)
                    << "); falling back to the eventfd for such wake-ups";
   });
-  target->writeEventFd(false);
 }
 
 }  // namespace duet

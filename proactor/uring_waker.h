@@ -14,6 +14,10 @@
 //            io_uring_enter, counted as its Wakeup syscall) because it cannot
 //            know when its own loop will enter the kernel next. A thread with
 //            no ring, or whose ring cannot do MSG_RING, falls back to the eventfd.
+//            So does a MSG_RING that fails: the failure completion lands in the
+//            *sender's* CQ, so the sender looks for it right after submitting
+//            (UringLoop::sendWake) and writes our eventfd instead; one that
+//            fails later is found when the sender reaps it (msgRingFailed).
 //
 // Either way, wake-ups are coalesced: while one is on its way and the loop has
 // not reaped it yet, further wake() calls return at once. The loop clears the
@@ -68,6 +72,7 @@ class UringWaker final : public CompletionHandler, public std::enable_shared_fro
 
  private:
   UringWaker(UringLoop& loop, UringWakeup mode);
+  static void logMsgRingFailure(int error);  // once per process
   // `countIt`: false when the loop may already be gone.
   void writeEventFd(bool countIt);
 
