@@ -123,6 +123,13 @@ void Connection::outputDrained() {
   if (peerFinished_) closeInLoop();
 }
 
+void Connection::bytesSent(std::size_t bytes) {
+  stats().bytesOut.add(bytes);
+  // Only bytes the kernel took count, not bytes queued: a peer that stopped
+  // reading makes no progress and is still evicted as idle.
+  if (bytes > 0) lastActivity_ = loop_.now();
+}
+
 // ---------------------------------------------------------------- closing
 
 void Connection::shutdown() {

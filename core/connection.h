@@ -76,6 +76,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::any& context() { return context_; }
   Buffer& inputBuffer() { return input_; }
   virtual std::size_t pendingOutputBytes() const = 0;
+  // When bytes last moved: input arrived, or the kernel took output (idle eviction).
   TimePoint lastActivity() const { return lastActivity_; }
   bool isReading() const { return reading_; }
 
@@ -125,7 +126,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void outputQueued(std::size_t before, std::size_t after);
   // Every queued byte reached the kernel: onWriteComplete, and a pending shutdown proceeds.
   void outputDrained();
-  void bytesSent(std::size_t bytes) { loop_.stats().bytesOut.add(bytes); }
+  // The kernel took `bytes` of our output. Progress in either direction is
+  // activity: a peer that only reads (a long download) is not idle.
+  void bytesSent(std::size_t bytes);
   // The peer sent FIN: nothing more to read. Flushes pending output, then closes.
   void peerClosed();
   // A socket error (read or write): logged, counted, and the connection closes.

@@ -46,7 +46,7 @@ struct ServerOptions {
   AcceptMode acceptMode = AcceptMode::MainLoop;
   std::size_t highWaterMark = 4 * 1024 * 1024;
   std::size_t maxOutputBytes = 64 * 1024 * 1024;  // per connection; 0 = no cap
-  Duration idleTimeout{};           // zero: never evict
+  Duration idleTimeout{};           // no byte in or out for this long: evicted. zero: never evict
   std::size_t maxConnections = 0;   // zero: no limit; beyond it new connections are closed at once
   Duration drainTimeout = std::chrono::seconds(5);
   bool tcpNoDelay = true;
