@@ -1,5 +1,9 @@
 // Half-close in both directions, resets, forceClose: every way a connection
 // can end, on every backend, with nothing left behind.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <mutex>
 
 #include "tests/conformance/conformance_fixture.h"
@@ -8,6 +12,14 @@ namespace duet::test {
 namespace {
 
 class CloseTest : public BackendTest {};
+
+// The kernel's view of a socket: TCP_CLOSE once a reset from the peer landed.
+int tcpState(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -1;
+  return info.tcpi_state;
+}
 
 TEST_P(CloseTest, ClientHalfCloseStillGetsEveryEchoThenEof) {
   auto server = startServer(echoCallbacks());
@@ -123,6 +135,48 @@ TEST_P(CloseTest, ConnectionCallbacksSeeUpThenDownOnce) {
   EXPECT_TRUE(eventually([&] { return downs.load() == 20; }));
   EXPECT_EQ(ups.load(), 20);
   EXPECT_EQ(downs.load(), 20);
+}
+
+TEST_P(CloseTest, SendThatFailsClosesAfterTheCallbackNotInsideIt) {
+  // The application's send() meets a dead socket (the peer reset). The close
+  // that follows must run from the loop, after the callback that sent: like
+  // forceClose(), never as onConnection(down) nested inside onMessage.
+  std::atomic<bool> messageStarted{false};
+  std::atomic<bool> peerReset{false};
+  std::atomic<bool> resetLanded{false};
+  std::atomic<bool> insideSend{false};
+  std::atomic<bool> downNested{false};
+  std::atomic<int> downs{0};
+  ConnectionCallbacks cb;
+  cb.onConnection = [&](const ConnectionPtr& conn) {
+    if (conn->connected()) return;
+    if (insideSend) downNested = true;
+    ++downs;
+  };
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    in.retrieveAll();
+    messageStarted = true;
+    // Hold the loop here (bounded) until the peer's RST has reached our
+    // socket, so the sends below meet it whatever the scheduling.
+    if (!eventually([&] { return peerReset.load(); })) return;
+    resetLanded = eventually([&] { return tcpState(conn->fd()) == TCP_CLOSE; });
+    insideSend = true;
+    conn->send(patternBytes(64 * 1024, 8));  // a reactor writes at once: ECONNRESET
+    conn->send("and more");                  // then EPIPE, or refused as closing
+    insideSend = false;
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("hello"));
+  ASSERT_TRUE(eventually([&] { return messageStarted.load(); }));
+  client.reset();  // SO_LINGER 0: RST
+  peerReset = true;
+  EXPECT_TRUE(eventually([&] { return downs.load() == 1; })) << downs.load();
+  EXPECT_TRUE(resetLanded) << "the RST never reached the server's socket: the test proved nothing";
+  EXPECT_FALSE(downNested) << "onConnection(down) ran inside the application's send()";
+  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
+  EXPECT_EQ(downs.load(), 1);
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(CloseTest);
