@@ -70,7 +70,7 @@ void Connection::send(Buffer&& data) {
 
 // Closed, or half-closed by us: the bytes have nowhere to go.
 bool Connection::canSend() const {
-  return state() != State::Disconnected && !writeShutdown_ && !overflowed_;
+  return state() != State::Disconnected && !writeShutdown_ && !overflowed_ && !sendBroken_;
 }
 
 void Connection::sendInLoop(std::string_view data) {
@@ -175,6 +175,18 @@ void Connection::peerClosed() {
 
 void Connection::socketFailed(int error, const char* during) {
   if (state() == State::Disconnected) return;
+  logSocketError(error, during);
+  closeInLoop();
+}
+
+void Connection::sendFailed(int error) {
+  if (state() == State::Disconnected || sendBroken_) return;
+  sendBroken_ = true;
+  logSocketError(error, "write");
+  forceClose();
+}
+
+void Connection::logSocketError(int error, const char* during) {
   if (sockets::isPeerError(error)) {
     stats().resets.add();
     DUET_LOG(Info) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during << ": "
@@ -183,7 +195,6 @@ void Connection::socketFailed(int error, const char* during) {
     DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during
                    << " failed: " << std::strerror(error) << "; closing it";
   }
-  closeInLoop();
 }
 
 void Connection::closeInLoop() {

@@ -103,7 +103,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void beginReading() = 0;
   virtual void pauseReading() = 0;
   // Write what the kernel takes now, or queue it behind pending output. Report
-  // with outputQueued()/outputDrained(); never call user code directly.
+  // with outputQueued()/outputDrained(), a failure with sendFailed(); never
+  // call user code directly (this runs inside the application's send()).
   virtual void writeOrQueue(std::string_view data) = 0;
   // The same for a Buffer the caller gives up (send(Buffer&&)); `data` is left
   // empty. A backend whose sends must own their bytes until the kernel is done
@@ -133,6 +134,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void peerClosed();
   // A socket error (read or write): logged, counted, and the connection closes.
   void socketFailed(int error, const char* during);
+  // A write inside writeOrQueue() failed. Logged and counted like
+  // socketFailed(), but the close is queued like forceClose(): writeOrQueue()
+  // runs inside the application's send(), whose caller must not see
+  // onConnection(down) run in the middle of its own callback. Later sends are refused.
+  void sendFailed(int error);
 
   LoopStats& stats() { return loop_.stats(); }
   UniqueFd& socket() { return socket_; }
@@ -143,6 +149,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool canSend() const;
   void shutdownInLoop();
   void closeInLoop();
+  void logSocketError(int error, const char* during);
   bool outputIsPending() const { return pendingOutputBytes() > 0; }
 
   EventLoop& loop_;
@@ -157,6 +164,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool shutdownRequested_ = false; // app asked for a half-close
   bool writeShutdown_ = false;     // our FIN sent
   bool overflowed_ = false;        // output cap exceeded: closing
+  bool sendBroken_ = false;        // a write in send() failed: closing
   bool outputWaited_ = false;      // output sat in the buffer since the last drain
   std::size_t highWaterMark_ = 64 * 1024 * 1024;
   std::size_t maxOutputBytes_ = 0;

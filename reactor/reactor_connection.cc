@@ -137,7 +137,7 @@ void ReactorConnection::writeOrQueue(std::string_view data) {
       const int error = errno;
       if (error == EINTR) continue;
       if (wouldBlock(error)) break;
-      socketFailed(error, "write");
+      sendFailed(error);  // closes from the loop, not inside the caller's send()
       return;
     }
     if (written == data.size()) {
