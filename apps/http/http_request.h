@@ -21,11 +21,20 @@ struct HttpHeader {
 struct HttpRequest {
   Method method = Method::Get;
   std::string_view methodName = "GET";  // static storage (llhttp's method table)
-  std::string target;                   // the request-target as sent, e.g. "/a%20b?x=1"
+  // The request-target in origin-form, e.g. "/a%20b?x=1" (an absolute-form
+  // target "http://host/a?x=1" is reduced to "/a?x=1"), "*" for OPTIONS *,
+  // or host:port for CONNECT.
+  std::string target;
+  // The host the request is for: from an absolute-form target if there is
+  // one (RFC 9112 3.2.2), else the Host header field. May be empty in HTTP/1.0.
+  std::string authority;
   std::uint8_t versionMajor = 1;
   std::uint8_t versionMinor = 1;
   std::vector<HttpHeader> headers;
   std::string body;
+  // Fields of a chunked body's trailer section, kept apart from the header
+  // section: RFC 9110 6.5.1 forbids merging them into it.
+  std::vector<HttpHeader> trailers;
   bool keepAlive = true;                // HTTP/1.1 default, or 1.0 + "Connection: keep-alive"
   bool upgrade = false;                 // CONNECT or Upgrade: we answer, then close
 

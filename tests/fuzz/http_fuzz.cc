@@ -14,7 +14,8 @@
 // and must satisfy:
 //   - A and B wrote the same bytes (modulo Date and "100 Continue" lines):
 //     how TCP splits a request, and how fast the client reads, must not change
-//     the answer (request smuggling and desync bugs show up here);
+//     the answer, not even which error status a malformed request gets
+//     (request smuggling and desync bugs show up here);
 //   - nothing is sent after shutdown() or forceClose();
 //   - a file outside the document root (reached by "..", encodings, or a
 //     symlink inside the root) never appears in the output;
@@ -40,12 +41,12 @@
 #include "apps/http/http_limits.h"
 #include "apps/http/router.h"
 #include "core/log.h"
+#include "tests/fuzz/http_replay.h"
 
 namespace {
 
-using duet::Buffer;
-using duet::TimePoint;
 using namespace duet::http;
+using replay::Run;
 
 constexpr std::string_view kSecret = "DUET_FUZZ_SECRET_7f3a";
 
@@ -54,65 +55,7 @@ constexpr std::string_view kSecret = "DUET_FUZZ_SECRET_7f3a";
   std::abort();
 }
 
-struct Splitter {  // xorshift: deterministic from the input's first byte
-  std::uint32_t s;
-  explicit Splitter(std::uint8_t seed) : s(0x9e3779b9u ^ (seed * 0x01000193u) ^ 1u) {}
-  std::uint32_t next() {
-    s ^= s << 13;
-    s ^= s >> 17;
-    s ^= s << 5;
-    return s;
-  }
-};
-
-class FuzzTransport final : public Transport {
- public:
-  Buffer in;
-  std::string out;
-  std::size_t pending = 0;
-  bool holdOutput = false;
-  bool shutdownCalled = false;
-  bool forceClosed = false;
-  bool reading = true;
-  std::vector<std::function<void()>> deferred;
-  TimePoint clock = TimePoint{} + std::chrono::hours(1);
-
-  Buffer& input() override { return in; }
-  void send(std::string&& bytes) override {
-    if (shutdownCalled) fail("send() after shutdown()");
-    if (forceClosed) fail("send() after forceClose()");
-    out += bytes;
-    if (holdOutput) pending += bytes.size();
-  }
-  std::size_t pendingOutputBytes() const override { return pending; }
-  void shutdown() override { shutdownCalled = true; }
-  void forceClose() override { forceClosed = true; }
-  void stopReading() override { reading = false; }
-  void startReading() override { reading = true; }
-  void defer(std::function<void()> task) override { deferred.push_back(std::move(task)); }
-  TimePoint now() const override { return clock; }
-  std::string peerName() const override { return "fuzz"; }
-
-  bool open() const { return !forceClosed; }
-  void drain(HttpConnection& http) {
-    const bool had = pending > 0;
-    pending = 0;
-    if (had && open()) http.onWriteComplete();
-  }
-  void runDeferred() {
-    auto tasks = std::move(deferred);
-    deferred.clear();
-    for (auto& t : tasks) {
-      if (open()) t();
-    }
-  }
-  void runUntilQuiet(HttpConnection& http) {
-    for (int i = 0; i < 100000 && open() && (!deferred.empty() || pending > 0); ++i) {
-      runDeferred();
-      drain(http);
-    }
-  }
-};
+const replay::FailFn kFail = [](const std::string& what) { fail(what); };
 
 struct Fixture {
   std::filesystem::path dir;
@@ -144,82 +87,10 @@ Fixture& fixture() {
   return *f;
 }
 
-HttpLimits tinyLimits() {
-  HttpLimits l;
-  l.maxUrlBytes = 64;
-  l.maxHeaderBytes = 256;
-  l.maxHeaderCount = 4;
-  l.maxBodyBytes = 64;
-  l.maxPipelined = 2;
-  l.outputHighWater = 128;
-  l.streamChunkBytes = 16;
-  l.streamHighWater = 32;
-  l.streamChunksPerTurn = 2;
-  return l;
-}
-
-// Date changes with the wall clock and "100 Continue" legitimately depends on
-// whether earlier responses were still on their way; neither is a desync.
 std::size_t occurrences(std::string_view text, std::string_view needle) {
   std::size_t n = 0;
   for (std::size_t at = 0; (at = text.find(needle, at)) != std::string_view::npos; at += needle.size()) ++n;
   return n;
-}
-
-// Where each response in `wire` starts, where its head ends (at the blank
-// line) and where it ends, walking heads and Content-Length bodies the way
-// checkWellFormed() does: a body that does not fit before the next status
-// line is taken as absent (a HEAD answer). Responses are found by structure,
-// never by searching for text, because an echoed body can hold any text --
-// including "\r\nDate: " or "HTTP/1.1 " (a fuzzer found exactly that).
-struct ResponseSpan {
-  std::size_t start, headEnd, end;
-};
-
-std::vector<ResponseSpan> responses(std::string_view wire) {
-  std::vector<ResponseSpan> out;
-  std::size_t pos = 0;
-  while (pos < wire.size()) {
-    const std::size_t headEnd = wire.find("\r\n\r\n", pos);
-    if (headEnd == std::string_view::npos) {
-      out.push_back({pos, wire.size(), wire.size()});
-      break;
-    }
-    const std::string_view head = wire.substr(pos, headEnd - pos);
-    std::size_t bodyLen = 0;
-    const std::size_t cl = head.find("\r\nContent-Length: ");
-    if (cl != std::string_view::npos) bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
-    std::size_t next = headEnd + 4;
-    const std::string_view rest = wire.substr(next);
-    if (bodyLen <= rest.size() && (bodyLen == rest.size() || rest.substr(bodyLen).starts_with("HTTP/1.1 "))) {
-      next += bodyLen;
-    }
-    out.push_back({pos, headEnd, next});
-    pos = next;
-  }
-  return out;
-}
-
-// Responses with their Date values blanked (in heads only) and interim
-// "100 Continue" responses dropped: neither may differ between two runs.
-std::string normalize(const std::string& s) {
-  constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-  std::string out;
-  out.reserve(s.size());
-  for (const ResponseSpan& r : responses(s)) {
-    const std::size_t bodyStart = std::min(r.headEnd + 4, r.end);
-    std::string head = s.substr(r.start, bodyStart - r.start);
-    if (head == kContinue) continue;
-    for (std::size_t at = 0; (at = head.find("\r\nDate: ", at)) != std::string::npos;) {
-      const std::size_t end = head.find("\r\n", at + 2);
-      if (end == std::string::npos) break;
-      head.replace(at, end - at, "\r\nDate: -");
-      at += 9;
-    }
-    out += head;
-    out.append(s, bodyStart, r.end - bodyStart);
-  }
-  return out;
 }
 
 // Each response: a status line, headers, CRLF CRLF. Bodies are skipped by
@@ -245,79 +116,9 @@ void checkWellFormed(std::string_view wire) {
   }
 }
 
-// Known and reported (apps/http/request_parser.cc): on a request that is
-// both malformed and over a limit, or whose method llhttp rejects before the
-// first space arrived, WHICH error is reported depends on where the bytes were
-// split: "BREW!/pot ..." is 501 when split after "BREW!" and 400 whole; a
-// 65-byte target with a bad byte after it is 414 when split, 400 whole. Every
-// such answer is an error that closes the connection, so only the final
-// status differs. This drops a final 4xx/5xx response from both sides so the
-// rest of the exchange is still compared byte for byte (a request answered
-// in one run and refused in the other still fails: the counts differ).
-// DUET_FUZZ_STRICT=1 turns this allowance off.
-std::string withoutFinalError(const std::string& s) {
-  const std::vector<ResponseSpan> all = responses(s);
-  if (all.empty()) return s;
-  const ResponseSpan& last = all.back();
-  const std::string head = s.substr(last.start, last.headEnd - last.start) + "\r\n";
-  if (!head.starts_with("HTTP/1.1 ") || head.size() < 10) return s;
-  if (head[9] != '4' && head[9] != '5') return s;
-  if (head.find("\r\nConnection: close\r\n") == std::string::npos) return s;
-  return s.substr(0, last.start);
-}
-
-enum class Run { Whole, Split, Timers };
-
 std::string runOnce(std::string_view input, std::uint8_t config, Run mode) {
   Fixture& fx = fixture();
-  HttpContext context;
-  context.router = (config & 0x02) ? fx.streamRouter.get() : fx.router.get();
-  context.limits = (config & 0x01) ? tinyLimits() : HttpLimits{};
-  FuzzTransport t;
-  HttpConnection http(t, context);
-  Splitter rng(config);
-  t.holdOutput = mode != Run::Whole;
-
-  std::size_t fed = 0;
-  int stalls = 0;
-  while (fed < input.size() && !t.shutdownCalled && t.open()) {
-    if (t.reading) {
-      const std::size_t piece = mode == Run::Whole ? input.size() : 1 + rng.next() % 64;
-      const std::size_t n = std::min(piece, input.size() - fed);
-      t.in.append(input.substr(fed, n));
-      fed += n;
-      http.onInput();
-      stalls = 0;
-    } else if (++stalls > 1000) {
-      fail("reading paused with nothing left to drain: the connection is stuck");
-    }
-    if (mode == Run::Whole) {
-      t.runUntilQuiet(http);
-      continue;
-    }
-    const std::uint32_t r = rng.next();
-    if (r % 4 == 0 || !t.reading) t.drain(http);
-    if (r % 3 == 0 || !t.reading) t.runDeferred();
-    if (mode == Run::Timers && r % 5 == 0) {
-      t.clock += std::chrono::milliseconds(static_cast<int>(rng.next() % 20000));
-      if (t.open()) http.onTimer();
-    }
-    // A connection never holds more than its limits allow, whatever arrives.
-    const HttpLimits& l = context.limits;
-    if (http.waitingRequests() > l.maxPipelined) fail("more requests queued than maxPipelined");
-    if (t.in.readableBytes() > input.size()) fail("input buffer grew beyond what was fed");
-  }
-  t.runUntilQuiet(http);
-  if (mode == Run::Timers && t.open()) {
-    for (int i = 0; i < 4 && t.open(); ++i) {
-      t.clock += std::chrono::seconds(31);
-      http.onTimer();
-      t.runUntilQuiet(http);
-    }
-    if (t.open() && !t.shutdownCalled && !http.idle()) fail("timers never closed a connection that cannot finish");
-  }
-  http.onClosed();
-  return std::move(t.out);
+  return replay::runOnce(input, config, mode, config, replay::Routers{fx.router.get(), fx.streamRouter.get()}, kFail);
 }
 
 }  // namespace
@@ -344,12 +145,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (occurrences(*out, kSecret) > secretsIn) fail("a file outside the document root was served");
     checkWellFormed(*out);
   }
-  static const bool strict = std::getenv("DUET_FUZZ_STRICT") != nullptr;
-  const bool same = normalize(whole) == normalize(split) ||
-                    (!strict && withoutFinalError(normalize(whole)) == withoutFinalError(normalize(split)));
-  if (!same) {
+  // Strict: the same bytes, whatever the split. (Until issue 11 a final
+  // error status was allowed to differ, 400 vs 501 or 414 vs 400; no more.)
+  if (replay::normalize(whole) != replay::normalize(split)) {
     fail("the response depends on how the request was split or how fast it was read\n--- whole:\n" +
-         normalize(whole).substr(0, 2000) + "\n--- split:\n" + normalize(split).substr(0, 2000));
+         replay::normalize(whole).substr(0, 2000) + "\n--- split:\n" + replay::normalize(split).substr(0, 2000));
   }
   return 0;
 }

@@ -155,6 +155,48 @@ TEST_F(HttpConnectionTest, SmugglingAttemptIsRefusedAndTheHiddenRequestNeverAnsw
   EXPECT_TRUE(transport_.shutdownCalled);
 }
 
+// The request that ends the connection (an Upgrade or CONNECT we do not
+// follow, or Connection: close) is the last one answered, whether the
+// requests after it were parsed while its response was still held back or
+// never parsed at all. Found by the fuzzer (tests/fuzz/known/
+// http-extra-400-when-split): with the output held, the parser was asked
+// again after an Upgrade and produced an empty request, answered with 400.
+TEST_F(HttpConnectionTest, NothingIsAnsweredAfterTheRequestThatEndsTheConnectionWhateverTheOutputPace) {
+  context_.limits.outputHighWater = 1;  // any held byte makes the next request wait
+  for (const std::string last : {"Upgrade: websocket\r\nConnection: Upgrade\r\n", "Connection: close\r\n"}) {
+    SCOPED_TRACE(last);
+    const std::string wire = "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+                             "GET /hello HTTP/1.1\r\nHost: a\r\n" + last + "\r\n"
+                             "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n"
+                             "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
+    FakeTransport fast;  // output taken at once
+    HttpConnection c1(fast, context_);
+    fast.in.append(wire);
+    c1.onInput();
+    const auto r = parseResponses(fast.out);
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_EQ(r[1].status, 200);
+    EXPECT_EQ(r[1].header("connection"), "close");
+
+    for (const bool byteByByte : {false, true}) {
+      FakeTransport slow;  // output held until drained: requests queue up behind it
+      slow.holdOutput = true;
+      HttpConnection c2(slow, context_);
+      if (byteByByte) {
+        for (char c : wire) {
+          slow.in.append(&c, 1);
+          c2.onInput();
+        }
+      } else {
+        slow.in.append(wire);
+        c2.onInput();
+      }
+      slow.runUntilQuiet(c2);
+      EXPECT_EQ(withoutDates(slow.out), withoutDates(fast.out)) << (byteByByte ? "byte by byte" : "whole");
+    }
+  }
+}
+
 TEST_F(HttpConnectionTest, ExpectContinueSends100BeforeTheFinalResponse) {
   feed("POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
   EXPECT_EQ(transport_.out, "HTTP/1.1 100 Continue\r\n\r\n");

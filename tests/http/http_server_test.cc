@@ -314,6 +314,69 @@ TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenCloseWithoutDisturbingOthers
   EXPECT_EQ(r[0].body, "0123456789");
 }
 
+// RFC 9112 on the wire, on every backend: a representative set of the rules
+// in apps/http/README.md (request_parser_test.cc covers each one at parse
+// level), among them the four an outside probe found: "Host : x", obs-fold,
+// two Hosts accepted, and an absolute-form target refused.
+TEST_P(HttpServerTest, Rfc9112RefusalsGetTheirStatusThenClose) {
+  const std::vector<Refusal> cases = {
+      {"space before colon (5.1)", "GET /hello HTTP/1.1\r\nHost : t\r\n\r\n", 400},
+      {"obs-fold (5.2)", "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400},
+      {"two Hosts (3.2)", "GET /hello HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", 400},
+      {"invalid Host (3.2)", "GET /hello HTTP/1.1\r\nHost: t u\r\n\r\n", 400},
+      {"no Host in 1.1 (3.2)", "GET /hello HTTP/1.1\r\n\r\n", 400},
+      {"bare CR (2.2)", "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n", 400},
+      {"whitespace after start-line (2.2)", "GET /hello HTTP/1.1\r\n Host: t\r\n\r\n", 400},
+      {"two spaces in request-line (3)", "GET  /hello HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+      {"NUL in field value (RFC 9110 5.5)", std::string("GET /hello HTTP/1.1\r\nHost: t\r\nX: \0\r\n\r\n", 41), 400},
+      {"unknown major version (2.3)", "GET /hello HTTP/3.0\r\nHost: t\r\n\r\n", 505},
+      {"asterisk-form with GET (3.2.4)", "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+      {"Transfer-Encoding in 1.0 (6.1)", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"Content-Length list (6.3)", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1, 1\r\n\r\nx", 400},
+      {"chunk size overflow (7.1)",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\n", 400},
+      {"obs-fold in trailer (7.1.2)",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n 2\r\n\r\n", 400},
+      {"CONNECT is not implemented", "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n", 501},
+  };
+  for (const Refusal& c : cases) {
+    SCOPED_TRACE(c.name);
+    duet::test::RawClient client(harness_->address());
+    ASSERT_TRUE(client.sendAll(c.wire));
+    bool closed = false;
+    const auto r = readResponses(client, 1, &closed);
+    ASSERT_EQ(r.size(), 1u) << "exactly one response, then the connection closes";
+    EXPECT_EQ(r[0].status, c.status);
+    EXPECT_EQ(r[0].header("connection"), "close");
+    EXPECT_TRUE(closed);
+  }
+}
+
+TEST_P(HttpServerTest, Rfc9112AbsoluteFormAndOtherValidRequestsAreServed) {
+  duet::test::RawClient client(harness_->address());
+  ASSERT_TRUE(client.sendAll(
+      "GET http://t/a.txt HTTP/1.1\r\nHost: t\r\n\r\n"                           // 3.2.2: MUST accept
+      "GET HTTP://elsewhere.example:8080/a.txt?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"   // its host wins over Host
+      "\r\nGET /a.txt HTTP/1.1\r\nHost: [::1]:8080\r\nX-A:  v \t\r\n\r\n"           // 2.2 empty line, OWS
+      "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"                                    // 3.2.4
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2;a=b;c=\"d e\"\r\nhi\r\n0\r\nX-Trailer: t\r\n\r\n"                            // 7.1.1, 7.1.2
+      "GET /a.txt HTTP/1.9\r\nHost: t\r\n\r\n"));                                  // 2.3: a later 1.x is 1.1
+  const auto r = readResponses(client, 6);
+  ASSERT_EQ(r.size(), 6u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[0].body, "0123456789");
+  EXPECT_EQ(r[1].status, 200);
+  EXPECT_EQ(r[1].body, "0123456789");
+  EXPECT_EQ(r[2].status, 200);
+  EXPECT_EQ(r[3].status, 204);
+  EXPECT_EQ(r[4].status, 200);
+  EXPECT_EQ(r[4].body, "hi");
+  EXPECT_EQ(r[5].status, 200);
+  EXPECT_EQ(r[5].body, "0123456789");
+  EXPECT_FALSE(r[5].has("connection")) << "still keep-alive";
+}
+
 TEST_P(HttpServerTest, TraversalAttemptsNeverServeOutsideTheRoot) {
   ASSERT_EQ(::symlink((outside_.path() / "secret.txt").c_str(), (root_.path() / "escape.txt").c_str()), 0);
   const std::string out = outside_.path().filename().string();

@@ -115,7 +115,9 @@ TEST(RequestParser, ParsesAPipelineOfRequests) {
   EXPECT_TRUE(out.requests[0].keepAlive);
   EXPECT_EQ(out.requests[1].body, "hello");
   EXPECT_EQ(out.requests[2].body, "abcdefg");
-  EXPECT_EQ(out.requests[2].header("x-trailer"), "t");
+  EXPECT_FALSE(out.requests[2].hasHeader("x-trailer"));  // trailers are kept apart (RFC 9110 6.5.1)
+  ASSERT_EQ(out.requests[2].trailers.size(), 1u);
+  EXPECT_EQ(out.requests[2].trailers[0].value, "t");
   EXPECT_EQ(out.requests[3].method, Method::Head);
   EXPECT_TRUE(out.requests[3].isHttp10());
   EXPECT_TRUE(out.requests[3].keepAlive);
@@ -213,6 +215,180 @@ TEST(RequestParser, EndlessWhitespaceInTheHeadIsStillBounded) {
   std::string wire = "GET / HTTP/1.1\r\nHost: a\r\nX: a" + std::string(5000, ' ');
   const Outcome out = feedWhole(wire, limits);
   EXPECT_TRUE(out.error == 431 || out.error == 414) << out.error;
+}
+
+// ---------------------------------------------------------------------------
+// RFC 9112 / RFC 9110 section 5: what a server MUST refuse, and what it MUST
+// accept. apps/http/README.md lists each rule with the case that covers it.
+// The limits are RequestParserErrors' tiny ones (target 64, fields 256 bytes
+// and 8 lines, body 16), and every case is fed whole, byte by byte and in
+// random splits: the status must be the same each time.
+
+const std::string kPost = "POST /echo HTTP/1.1\r\nHost: a\r\n";
+const std::string kChunked = kPost + "Transfer-Encoding: chunked\r\n\r\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Rfc9112, RequestParserErrors,
+    ::testing::Values(
+        // 2.2: a bare CR is invalid; we do not accept a bare LF as a line end either.
+        BadCase{"BareCrInFieldValue", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
+        BadCase{"BareCrEndsTheHead", "GET / HTTP/1.1\r\nHost: a\r\n\r\r\n", 400},
+        BadCase{"BareLfEndsTheRequestLine", "GET / HTTP/1.1\nHost: a\r\n\r\n", 400},
+        BadCase{"BareLfEndsAFieldLine", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400},
+        BadCase{"BareLfEndsTheHead", "GET / HTTP/1.1\r\nHost: a\r\n\n", 400},
+        BadCase{"BareLfBeforeTheRequest", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        // 2.2: whitespace between the start-line and the first field line.
+        BadCase{"WhitespaceBeforeFirstField", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400},
+        // 2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
+        BadCase{"LowercaseHttpName", "GET / http/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"VersionWithoutMinor", "GET / HTTP/1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"VersionTwoDigitMinor", "GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400},
+        BadCase{"Http09", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505},
+        BadCase{"Http3", "GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
+        // 3: request-line = method SP request-target SP HTTP-version, single SPs.
+        BadCase{"TwoSpacesAfterMethod", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"TwoSpacesBeforeVersion", "GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"SpaceAfterVersion", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400},
+        BadCase{"TabAsSeparator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"SpaceInTarget", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"ControlInTarget", "GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"NonAsciiInTarget", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        // 3.1 / RFC 9110 9.1: a method is a token; an unknown one is 501, whatever the split.
+        BadCase{"MethodNotAToken", "BREW!/pot HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"UnknownMethodToken", "BREW! /pot HTTP/1.1\r\nHost: a\r\n\r\n", 501},
+        BadCase{"KnownMethodPrefix", "GETX / HTTP/1.1\r\nHost: a\r\n\r\n", 501},
+        // 3.2: Host missing (1.1), more than once, or invalid: 400.
+        BadCase{"TwoHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        BadCase{"TwoIdenticalHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400},
+        BadCase{"EmptyHost", "GET / HTTP/1.1\r\nHost: \r\n\r\n", 400},
+        BadCase{"HostWithSpace", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+        BadCase{"HostWithPath", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
+        BadCase{"HostWithUserinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400},
+        BadCase{"HostWithBadPort", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400},
+        BadCase{"AbsoluteFormStillNeedsHostIn11", "GET http://a/ HTTP/1.1\r\n\r\n", 400},
+        // 3.2.2-3.2.4: the target forms and the methods they belong to.
+        BadCase{"AsteriskFormWithGet", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"AuthorityFormWithGet", "GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"OriginFormWithConnect", "CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"AbsoluteFormEmptyHost", "GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"AbsoluteFormUserinfo", "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        BadCase{"AbsoluteFormOtherScheme", "GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        // 5.1: no whitespace between field name and colon.
+        BadCase{"SpaceBeforeColon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400},
+        BadCase{"TabBeforeColon", "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 400},
+        BadCase{"SpaceBeforeColonOtherField", "GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n", 400},
+        // 5.2: obs-fold is rejected, not unfolded.
+        BadCase{"ObsFoldSpace", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400},
+        BadCase{"ObsFoldTab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n", 400},
+        // RFC 9110 5.1 / 5.5: field-name = token; CR, LF, NUL and other CTLs in values.
+        BadCase{"EmptyFieldName", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400},
+        BadCase{"FieldNameNotAToken", "GET / HTTP/1.1\r\nHost: a\r\nX(a): b\r\n\r\n", 400},
+        BadCase{"FieldNameControl", "GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n", 400},
+        BadCase{"FieldLineWithoutColon", "GET / HTTP/1.1\r\nHost: a\r\nXb\r\n\r\n", 400},
+        BadCase{"NulInFieldValue", std::string("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 34), 400},
+        BadCase{"ControlInFieldValue", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400},
+        BadCase{"DelInFieldValue", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", 400},
+        // RFC 9110 5.4: a field section larger than we process: 4xx (431), at the
+        // byte where it becomes too large, even if a syntax error follows later.
+        BadCase{"FieldTooLargeThenInvalid", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'v') + "\x01\r\n\r\n", 431},
+        BadCase{"TargetTooLongThenInvalid", "GET /" + std::string(100, 'a') + "\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 414},
+        // 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing; chunked must be final, once.
+        BadCase{"TransferEncodingInHttp10", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        BadCase{"ChunkedTwice", kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        BadCase{"ChunkedThenGzip", kPost + "Transfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        // 6.3: an invalid Content-Length, or a list of them, is 400.
+        BadCase{"ContentLengthList", kPost + "Content-Length: 1, 1\r\n\r\na", 400},
+        BadCase{"ContentLengthPlusSign", kPost + "Content-Length: +1\r\n\r\na", 400},
+        BadCase{"ContentLengthHex", kPost + "Content-Length: 0x1\r\n\r\na", 400},
+        BadCase{"ContentLengthEmpty", kPost + "Content-Length: \r\n\r\n", 400},
+        BadCase{"ContentLengthOverflow", kPost + "Content-Length: 99999999999999999999999\r\n\r\n", 400},
+        BadCase{"DuplicateEqualContentLength", kPost + "Content-Length: 1\r\nContent-Length: 1\r\n\r\na", 400},
+        // 7.1: chunk-size = 1*HEXDIG, guarded against overflow; chunk framing exact.
+        BadCase{"ChunkSizeOverflow", kChunked + "fffffffffffffffff1\r\n", 400},
+        BadCase{"ChunkSizeMissing", kChunked + ";a\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"ChunkDataLongerThanSize", kChunked + "1\r\nxy\r\n0\r\n\r\n", 400},
+        BadCase{"ChunkBareLf", kChunked + "1\nx\n0\n\n", 400},
+        BadCase{"ChunkExtensionControl", kChunked + "1;a\x01\r\nx\r\n0\r\n\r\n", 400},
+        // 7.1.1: a server limits chunk extensions: an endless one is refused, not read forever.
+        BadCase{"EndlessChunkExtension", kChunked + "1;" + std::string(2000, 'e'), 413},
+        // 7.1.2: trailer field lines follow the field-line rules too.
+        BadCase{"ObsFoldInTrailer", kChunked + "0\r\nT: 1\r\n y\r\n\r\n", 400},
+        BadCase{"SpaceBeforeColonInTrailer", kChunked + "0\r\nT : 1\r\n\r\n", 400},
+        BadCase{"ControlInTrailer", kChunked + "0\r\nT: \x01\r\n\r\n", 400},
+        BadCase{"TrailerSectionTooLarge", kChunked + "0\r\nT: " + std::string(300, 't') + "\r\n\r\n", 431}),
+    [](const auto& param) { return std::string(param.param.name); });
+
+// What a server MUST (or, for the robustness rules, does) accept.
+HttpRequest parsedAlike(const std::string& wire) {
+  const Outcome whole = feedWhole(wire);
+  EXPECT_EQ(whole.error, 0) << wire;
+  EXPECT_EQ(whole.requests.size(), 1u) << wire;
+  expectSame(whole, feedByteByByte(wire));
+  for (unsigned seed = 1; seed <= 10; ++seed) expectSame(whole, feedRandomly(wire, seed));
+  return whole.requests.empty() ? HttpRequest{} : whole.requests[0];
+}
+
+TEST(RequestParserRfc9112, AbsoluteFormIsAcceptedAndItsHostWins) {  // 3.2.2
+  HttpRequest r = parsedAlike("GET http://example.com:8080/a.txt?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+  EXPECT_EQ(r.target, "/a.txt?q=1");
+  EXPECT_EQ(r.path(), "/a.txt");
+  EXPECT_EQ(r.authority, "example.com:8080");
+  r = parsedAlike("GET HTTPS://Example.com HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  EXPECT_EQ(r.target, "/");
+  EXPECT_EQ(r.authority, "Example.com");
+  r = parsedAlike("GET http://[::1]:80/x HTTP/1.0\r\n\r\n");  // 1.0 needs no Host
+  EXPECT_EQ(r.target, "/x");
+  EXPECT_EQ(r.authority, "[::1]:80");
+}
+
+TEST(RequestParserRfc9112, OriginFormTakesItsAuthorityFromHost) {  // 3.2.1, RFC 9110 7.2
+  for (const char* host : {"a", "a.example:8080", "127.0.0.1", "[::1]:80", "xn--caf-dma.example", "a_b~c!$&'()*+,;=%41"}) {
+    SCOPED_TRACE(host);
+    const HttpRequest r = parsedAlike(std::string("GET /x HTTP/1.1\r\nHost: ") + host + "\r\n\r\n");
+    EXPECT_EQ(r.authority, host);
+  }
+}
+
+TEST(RequestParserRfc9112, AsteriskFormWithOptionsAndAuthorityFormWithConnect) {  // 3.2.3, 3.2.4
+  HttpRequest r = parsedAlike("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.method, Method::Options);
+  EXPECT_EQ(r.target, "*");
+  r = parsedAlike("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n");
+  EXPECT_EQ(r.method, Method::Connect);
+  EXPECT_EQ(r.target, "a.example:443");
+  EXPECT_FALSE(r.keepAlive);  // we do not tunnel: answer, then close
+}
+
+TEST(RequestParserRfc9112, HigherMinorVersionIsServedAsHttp11) {  // 2.3, RFC 9110 2.5
+  const HttpRequest r = parsedAlike("GET / HTTP/1.7\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.versionMajor, 1);
+  EXPECT_FALSE(r.isHttp10());
+  EXPECT_TRUE(r.keepAlive);
+}
+
+TEST(RequestParserRfc9112, FieldValuesLoseSurroundingWhitespaceAndKeepObsText) {  // RFC 9110 5.5
+  const HttpRequest r = parsedAlike("GET / HTTP/1.1\r\nHost: a \t\r\nX-A:\t b c \t \r\nX-B:\r\nX-C: caf\xe9\r\n\r\n");
+  EXPECT_EQ(r.header("host"), "a");
+  EXPECT_EQ(r.header("x-a"), "b c");
+  EXPECT_TRUE(r.hasHeader("x-b"));
+  EXPECT_EQ(r.header("x-b"), "");
+  EXPECT_EQ(r.header("x-c"), "caf\xe9");
+}
+
+TEST(RequestParserRfc9112, EmptyLinesBeforeARequestAreIgnored) {  // 2.2
+  const HttpRequest r = parsedAlike("\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(r.target, "/x");
+}
+
+TEST(RequestParserRfc9112, ChunkExtensionsAreIgnoredAndTrailersKeptApart) {  // 7.1.1, 7.1.2, RFC 9110 6.5.1
+  const HttpRequest r = parsedAlike(kChunked + "1;a=b;c=\"d e\"\r\nx\r\n02;last\r\nyz\r\n0;end=1\r\nHost: evil\r\nX-T: t\r\n\r\n");
+  EXPECT_EQ(r.body, "xyz");
+  EXPECT_EQ(r.header("host"), "a");
+  EXPECT_FALSE(r.hasHeader("x-t"));
+  ASSERT_EQ(r.trailers.size(), 2u);
+  EXPECT_EQ(r.trailers[1].name, "X-T");
+  EXPECT_EQ(r.trailers[1].value, "t");
+  EXPECT_EQ(r.authority, "a");
 }
 
 }  // namespace
