@@ -88,7 +88,7 @@ void HttpConnection::advance() {
     while (!waiting_.empty() && !stream_ && !shutdownSent_ && outputHasRoom()) {
       HttpRequest request = std::move(waiting_.front());
       waiting_.erase(waiting_.begin());
-      respond(request);
+      if (!respond(request)) waiting_.clear();  // that answer ends the connection
     }
     // 2. Feed the file being streamed.
     if (stream_) pumpStream();
@@ -155,6 +155,11 @@ bool HttpConnection::parseStep() {
     case RequestParser::Result::Request: {
       requestStarted_ = false;
       HttpRequest& request = parser_.request();
+      // A request that ends the connection (Connection: close, HTTP/1.0,
+      // Upgrade, CONNECT) is the last one parsed, whether it is answered now
+      // or queued behind responses still on their way: what follows it is
+      // never a request, however the bytes were split or the output paced.
+      if (!request.keepAlive) stopParsing_ = true;
       if (canAnswerNow()) {
         respond(request);  // the common case: no copy, no queue
       } else {
@@ -185,7 +190,8 @@ void HttpConnection::failRequest(int status) {
   transport_.input().retrieveAll();
 }
 
-void HttpConnection::respond(HttpRequest& request) {
+// Returns whether the connection stays open after this response.
+bool HttpConnection::respond(HttpRequest& request) {
   HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus) : context_.router->handle(request);
   const bool keepAlive = request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
   const bool head = request.method == Method::Head && request.errorStatus == 0;
@@ -202,6 +208,7 @@ void HttpConnection::respond(HttpRequest& request) {
     again_ = true;  // advance() goes round once more to start pumping it
   }
   if (!keepAlive) stopParsing_ = true;
+  return keepAlive;
 }
 
 void HttpConnection::pumpStream() {

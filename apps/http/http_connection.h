@@ -100,7 +100,7 @@ class HttpConnection {
   bool parseStep();
   bool outputHasRoom() const;
   bool canAnswerNow() const;
-  void respond(HttpRequest& request);
+  bool respond(HttpRequest& request);
   void pumpStream();
   void failRequest(int status);
 

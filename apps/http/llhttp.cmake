@@ -31,5 +31,10 @@ add_library(duet_llhttp STATIC
   ${LLHTTP_SOURCE_DIR}/api.c
   ${LLHTTP_SOURCE_DIR}/http.c)
 set_target_properties(duet_llhttp PROPERTIES C_STANDARD 99 POSITION_INDEPENDENT_CODE ON)
+# llhttp.c holds two generated parsers; LLHTTP_STRICT_MODE=1 selects the strict
+# one (it refuses "Host : x", control and non-ASCII bytes in the target, a bare
+# CR after the header section, data after "Connection: close"). PUBLIC so that
+# llhttp.h, where the macro also appears, agrees wherever it is included.
+target_compile_definitions(duet_llhttp PUBLIC LLHTTP_STRICT_MODE=1)
 # SYSTEM: warnings from llhttp.h must not fail our -Werror builds either.
 target_include_directories(duet_llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})

@@ -8,6 +8,12 @@
 // decides whether to take the next one now or leave the bytes in its buffer.
 //
 // The limits of HttpLimits are enforced here, while the bytes stream in.
+//
+// Which status a malformed or oversized request gets never depends on how
+// its bytes were split: every verdict belongs to one byte of the stream (the
+// first bad one, or the first one over a limit), and the earliest wins. The
+// HeadChecker finds those bytes in the head; llhttp is fed only the bytes
+// before them. apps/http/README.md lists the RFC 9112 rules enforced here.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "apps/http/head_checker.h"
 #include "apps/http/http_limits.h"
 #include "apps/http/http_request.h"
 
@@ -36,7 +43,10 @@ class RequestParser {
 
   // Consumes a prefix of `data` (*consumed bytes) and reports what happened.
   // After Request the caller should retrieve *consumed bytes, take the request
-  // and call again with what is left.
+  // and call again with what is left. After a request that ends the
+  // connection (request().keepAlive false: Connection: close, HTTP/1.0,
+  // CONNECT, Upgrade) nothing more is parsed: later bytes are consumed and
+  // ignored (NeedMore).
   Result parse(std::string_view data, std::size_t* consumed);
 
   // The request just completed (after Result::Request). Take it with std::move.
@@ -57,28 +67,35 @@ class RequestParser {
   friend struct Callbacks;
 
   int fail(int status, const char* reason);
-  int onHeadersComplete();
+  Result failWith(int status, const char* reason);
+  int onUrlComplete();
+  int onVersionComplete();
   int onHeaderComplete();
-  void scanMethodToken(std::string_view data);
+  int onHeadersComplete();
+  int onChunkHeader();
+  Result methodVerdict();
 
   const HttpLimits& limits_;
   struct LlhttpState;
   std::unique_ptr<LlhttpState> llhttp_;  // hides llhttp.h from our users
+  HeadChecker checker_;
 
   HttpRequest request_;
-  std::string field_;           // the header name being assembled
-  std::string value_;           // its value
-  std::size_t headerBytes_ = 0; // names + values so far, trailers included
-  std::size_t headRawBytes_ = 0;  // every byte before the end of the headers
-  std::size_t bodyBytes_ = 0;
+  std::string field_;             // the field name being assembled
+  std::string value_;             // its value
+  std::size_t bodyBytes_ = 0;     // decoded body bytes
+  std::size_t chunkedWireBytes_ = 0;  // raw bytes of a chunked body (data, framing) so far
   bool inMessage_ = false;
   bool headersComplete_ = false;
   bool expectContinue_ = false;
-  // Whether the bytes before the first space are a well-formed token: an
-  // unknown method is 501 Not Implemented, garbage is 400 Bad Request.
-  bool methodScanDone_ = false;
-  bool methodIsToken_ = true;
-  std::size_t methodBytes_ = 0;
+  bool trailersNext_ = false;     // the last chunk's line ended: a trailer section follows
+  bool hostSeen_ = false;
+  bool chunkedSeen_ = false;      // "chunked" in a Transfer-Encoding field so far
+  bool absoluteForm_ = false;     // the target was absolute-form: its authority wins over Host
+  // llhttp refused the method before the checker saw where it ends: unknown
+  // token (501) or garbage (400) is decided when it does.
+  bool methodVerdictPending_ = false;
+  bool finished_ = false;         // a request that ends the connection was parsed
 
   int errorStatus_ = 0;
   std::string errorReason_;

@@ -45,6 +45,8 @@ Router::Router(RouterOptions options) : options_(std::move(options)) {
 
 HttpResponse Router::handle(const HttpRequest& request) const {
   if (request.method == Method::Other) return errorResponse(501);
+  // CONNECT asks for a tunnel (RFC 9110 9.3.6): a proxy's job, not ours.
+  if (request.method == Method::Connect) return errorResponse(501);
 
   // "OPTIONS *" asks about the server as a whole (RFC 9110 9.3.7).
   if (request.target == "*") {
@@ -55,7 +57,9 @@ HttpResponse Router::handle(const HttpRequest& request) const {
     return r;
   }
   const std::string_view path = request.path();
-  if (path.empty() || path.front() != '/') return errorResponse(400);  // absolute-form or garbage
+  // The parser hands over origin-form (an absolute-form target reduced to its
+  // path), so anything else here is a bug, not a client's mistake.
+  if (path.empty() || path.front() != '/') return errorResponse(400);
 
   unsigned allowed = 0;
   enum class Route { Hello, Stats, Echo, Static, None } route = Route::None;

@@ -7,7 +7,8 @@
 //   OPTIONS  any route     204 with Allow ("OPTIONS *": what the server supports)
 //
 // A method RFC 9110 defines but the route does not take is 405 with Allow; a
-// method outside RFC 9110 (WebDAV, RTSP, ...) is 501 Not Implemented.
+// method outside RFC 9110 (WebDAV, RTSP, ...) is 501 Not Implemented, and so
+// is CONNECT (we are no proxy).
 //
 // Handlers are synchronous and cheap: they run on the connection's loop.
 #pragma once
