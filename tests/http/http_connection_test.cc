@@ -285,6 +285,20 @@ TEST_F(HttpConnectionTest, SlowHeadersGet408ThenClose) {
   EXPECT_TRUE(transport_.forceClosed);
 }
 
+// RFC 9112 6.3: a body that stops short of its length is an incomplete
+// message: never answered as a request, and the connection closes (408).
+TEST_F(HttpConnectionTest, IncompleteBodyIsNeverAnsweredAndTimesOutWith408) {
+  feed("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_TRUE(transport_.out.empty());
+  transport_.clock += context_.limits.headerTimeout;
+  http().onTimer();
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 408);
+  EXPECT_EQ(r[0].header("connection"), "close");
+  EXPECT_TRUE(transport_.shutdownCalled);
+}
+
 TEST_F(HttpConnectionTest, IdleKeepAliveConnectionIsClosed) {
   feed("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
   transport_.clock += context_.limits.keepAliveTimeout - std::chrono::seconds(1);
