@@ -86,6 +86,23 @@ TEST_P(TimerTest, TimersAndCancelFromAnotherThread) {
   EXPECT_EQ(fired.load(), 10);
 }
 
+TEST_P(TimerTest, CancelOnTheLoopWinsOverAnInsertStillQueuedFromAnotherThread) {
+  // Issue 11, 2.7. Another thread adds a timer (its insert is queued to the
+  // loop); the loop cancels it before that insert has run.
+  bool fired = false;
+  runLoop([&](EventLoop& loop) {
+    loop.queueInLoop([&] {
+      TimerId id;
+      std::thread([&] { id = loop.runAfter(milliseconds(0), [&] { fired = true; }); }).join();
+      loop.cancel(id);  // on the loop thread: takes effect now, before the queued insert
+      // Queued behind the insert, so the victim is in the queue (due at once)
+      // before this later deadline is: it would fire first.
+      loop.queueInLoop([&] { loop.runAfter(milliseconds(1), [&] { loop.quit(); }); });
+    });
+  });
+  EXPECT_FALSE(fired) << "a timer cancelled before its insert ran fired anyway";
+}
+
 TEST_P(TimerTest, QueueInLoopFromManyThreadsRunsEachTaskOnce) {
   auto loop = makeEventLoop(loopOptions());
   constexpr int kThreads = 4;

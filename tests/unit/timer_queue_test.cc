@@ -43,6 +43,33 @@ TEST(TimerQueue, IdsAreNonZeroAndDistinct) {
   EXPECT_FALSE(static_cast<bool>(TimerId{}));
 }
 
+TEST(TimerQueue, CancelBeforeInsertWins) {
+  // Issue 11, 2.7: an id reserved on another thread can be cancelled on the
+  // loop before its insert arrives; the insert must then add nothing.
+  TimerQueue q;
+  bool fired = false;
+  const TimerId id = q.reserveId();
+  q.cancel(id);
+  q.insert(id, at(10), kOnce, [&] { fired = true; });
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_FALSE(q.nextDeadline().has_value());
+  EXPECT_EQ(q.expire(at(100)), 0u);
+  EXPECT_FALSE(fired);
+}
+
+TEST(TimerQueue, CancelBeforeInsertLeavesOtherReservedIdsAlone) {
+  TimerQueue q;
+  std::string order;
+  const TimerId cancelled = q.reserveId();
+  const TimerId kept = q.reserveId();
+  q.cancel(cancelled);
+  q.insert(kept, at(10), kOnce, [&] { order += 'k'; });
+  q.insert(cancelled, at(5), kOnce, [&] { order += 'c'; });
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.expire(at(100)), 1u);
+  EXPECT_EQ(order, "k");
+}
+
 TEST(TimerQueue, FiresInDeadlineOrder) {
   TimerQueue q;
   std::string order;
