@@ -21,7 +21,8 @@ void EventLoop::assertInLoopThread() const {
 void EventLoop::run() {
   assertInLoopThread();
   running_ = true;
-  quit_.store(false, std::memory_order_relaxed);
+  // quit_ is not cleared here: a quit() that came before run() must win (see
+  // event_loop.h). It is cleared on the way out instead.
   while (!quit_.load(std::memory_order_acquire)) {
     // Do not block while functors are waiting: they were queued from this
     // thread (no wake-up was sent for them) or arrived while we were busy.
@@ -35,6 +36,7 @@ void EventLoop::run() {
     runExpiredTimers();
     runQueuedTasks();
   }
+  quit_.store(false, std::memory_order_relaxed);
   running_ = false;
 }
 

@@ -52,8 +52,13 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Runs until quit(). Loop thread only. May be called again after it returns.
+  // A quit() requested before run() starts is not lost: run() then returns at
+  // once, without an iteration (a thread that hands its loop out before
+  // running it can be stopped in between). run() clears the request as it
+  // returns, so the next run() runs until the next quit().
   void run();
-  // Any thread. The current iteration finishes, then run() returns.
+  // Any thread. The current iteration finishes, then run() returns; if run()
+  // has not started yet, it returns as soon as it does.
   void quit();
 
   // Runs `task` now if called on the loop thread, else queues it.
