@@ -1,20 +1,45 @@
 #include "core/timer_queue.h"
 
+#include <cassert>
 #include <vector>
 
 namespace duet {
 
+TimerId TimerQueue::reserveId() {
+  const TimerId id{nextSequence_.fetch_add(1, std::memory_order_relaxed)};
+  std::lock_guard lock(notInsertedMutex_);
+  notInsertedYet_.emplace(id.sequence, /*cancelled=*/false);
+  return id;
+}
+
 void TimerQueue::insert(TimerId id, TimePoint when, Duration interval, Task task) {
+  {
+    std::lock_guard lock(notInsertedMutex_);
+    const auto it = notInsertedYet_.find(id.sequence);
+    assert(it != notInsertedYet_.end() && "insert() of an id not from reserveId(), or inserted twice");
+    const bool cancelledBeforeInsert = it != notInsertedYet_.end() && it->second;
+    if (it != notInsertedYet_.end()) notInsertedYet_.erase(it);
+    if (cancelledBeforeInsert) return;  // `task` is dropped here
+  }
   timers_.emplace(Key{when, id.sequence}, Timer{interval, std::move(task)});
   deadlines_.emplace(id.sequence, when);
+  checkBookkeeping();
 }
 
 void TimerQueue::cancel(TimerId id) {
   if (id.sequence == running_) runningCancelled_ = true;
   const auto it = deadlines_.find(id.sequence);
-  if (it == deadlines_.end()) return;
+  if (it == deadlines_.end()) {
+    // Not in the queue: fired, cancelled, unknown, or its insert has not run
+    // yet. Only the last needs remembering, and only until that insert.
+    std::lock_guard lock(notInsertedMutex_);
+    const auto pending = notInsertedYet_.find(id.sequence);
+    if (pending != notInsertedYet_.end()) pending->second = true;
+    return;
+  }
   timers_.erase(Key{it->second, id.sequence});
   deadlines_.erase(it);
+  checkBookkeeping();
 }
 
 std::size_t TimerQueue::expire(TimePoint now) {
@@ -46,12 +71,19 @@ std::size_t TimerQueue::expire(TimePoint now) {
       deadlines_.erase(key.sequence);
     }
   }
+  checkBookkeeping();
   return fired;
 }
 
 std::optional<TimePoint> TimerQueue::nextDeadline() const {
   if (timers_.empty()) return std::nullopt;
   return timers_.begin()->first.when;
+}
+
+void TimerQueue::checkBookkeeping() const {
+  // Outside expire()'s loop, every queued timer has exactly one deadline
+  // entry (cancel() finds the timer through it), and nothing else does.
+  assert(timers_.size() == deadlines_.size());
 }
 
 }  // namespace duet

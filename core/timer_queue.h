@@ -10,6 +10,7 @@
 #include <functional>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -40,11 +41,16 @@ class TimerQueue {
 
   // Thread-safe: lets another thread name a timer before the loop adds it, so
   // the caller can cancel it by id right away (EventLoop::runAfter off-loop).
-  TimerId reserveId() { return TimerId{nextSequence_.fetch_add(1, std::memory_order_relaxed)}; }
-  // Adds a timer under an id from reserveId().
+  // Every reserved id must be passed to insert() once.
+  TimerId reserveId();
+  // Adds a timer under an id from reserveId(), unless that id was cancelled
+  // in between: then the task is dropped and nothing is added.
   void insert(TimerId id, TimePoint when, Duration interval, Task task);
 
-  // Safe from inside any timer's callback, including the timer's own.
+  // Safe from inside any timer's callback, including the timer's own. Wins
+  // whatever the order: a cancel that comes before the timer's insert (the
+  // loop cancels an id another thread reserved, while its insert is still
+  // queued) makes that insert add nothing.
   void cancel(TimerId id);
 
   // Runs every timer due at `now`, in deadline order (ties: creation order).
@@ -66,9 +72,17 @@ class TimerQueue {
     Task task;
   };
 
+  // Checks that timers_ and deadlines_ describe the same timers (asserts only).
+  void checkBookkeeping() const;
+
   std::map<Key, Timer> timers_;
   std::unordered_map<std::uint64_t, TimePoint> deadlines_;  // sequence -> when, for cancel
   std::atomic<std::uint64_t> nextSequence_{1};
+  // Ids reserved but not yet inserted, each with whether it was cancelled
+  // meanwhile. Bounded by the inserts in flight: insert() removes the entry.
+  // Guarded by its mutex, because reserveId() runs on any thread.
+  std::mutex notInsertedMutex_;
+  std::unordered_map<std::uint64_t, bool> notInsertedYet_;
   std::uint64_t running_ = 0;          // sequence of the callback running now
   bool runningCancelled_ = false;      // it cancelled itself (or was cancelled) while running
 };
