@@ -179,6 +179,45 @@ TEST_P(CloseTest, SendThatFailsClosesAfterTheCallbackNotInsideIt) {
   EXPECT_EQ(downs.load(), 1);
 }
 
+TEST_P(CloseTest, SendOfABufferEmptiesItEvenWhenRefused) {
+  // send(Buffer&&) gives the Buffer up: it ends empty whether the bytes are
+  // sent or refused (write side shut, closing, closed).
+  std::mutex mutex;
+  ConnectionPtr serverSide;
+  std::atomic<bool> answered{false};
+  std::atomic<std::size_t> leftAfterShutdown{0};
+  ConnectionCallbacks cb;
+  cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
+    conn->shutdown();
+    conn->send(std::move(in));  // refused: we are closing our side
+    leftAfterShutdown = in.readableBytes();
+    std::lock_guard lock(mutex);
+    serverSide = conn;
+    answered = true;
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("hello"));
+  ASSERT_TRUE(eventually([&] { return answered.load(); }));
+  EXPECT_EQ(leftAfterShutdown.load(), 0u) << "a refused send(Buffer&&) left the bytes in the caller's Buffer";
+  bool sawEof = false;
+  EXPECT_EQ(client.recvUntilClosed(5000, &sawEof), "");
+  EXPECT_TRUE(sawEof);
+  client.close();
+  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
+  ConnectionPtr conn;
+  {
+    std::lock_guard lock(mutex);
+    conn = std::move(serverSide);
+  }
+  ASSERT_TRUE(conn->disconnected());
+  Buffer late;
+  late.append("after the close");
+  conn->send(std::move(late));  // from this thread, to a closed connection
+  EXPECT_TRUE(late.empty());
+}
+
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(CloseTest);
 
 }  // namespace

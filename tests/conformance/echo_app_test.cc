@@ -1,8 +1,10 @@
 // duet-echo as a user runs it: flags, errors, EMFILE survival, SIGTERM.
 #include <signal.h>
 
+#include <mutex>
 #include <vector>
 
+#include "apps/echo/echo_callbacks.h"
 #include "tests/conformance/conformance_fixture.h"
 #include "tests/support/subprocess.h"
 
@@ -63,6 +65,48 @@ TEST_P(EchoAppTest, SigtermStopsGracefullyWithStats) {
   EXPECT_EQ(echo.wait(), 0) << echo.err();
   EXPECT_NE(echo.out().find("stats loop=main"), std::string::npos) << echo.out();
   EXPECT_NE(echo.out().find("bytes_in=100000"), std::string::npos) << echo.out();
+}
+
+TEST_P(EchoAppTest, InputSentDuringTheDrainDoesNotPileUp) {
+  // duet-echo's own callbacks, in-process, so the test can look at the input
+  // buffer. Once the server drains (SIGTERM: our FIN is sent, reading goes on)
+  // the echo is refused; the bytes must still leave the input buffer.
+  std::mutex mutex;
+  ConnectionPtr serverSide;
+  ConnectionCallbacks cb = echo::callbacks();
+  cb.onConnection = [&](const ConnectionPtr& conn) {
+    std::lock_guard lock(mutex);
+    serverSide = conn->connected() ? conn : nullptr;
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  const std::string before = "before the drain";
+  ASSERT_TRUE(client.echo(before));
+  EventLoop& loop = server->loop();
+  server->runSync([&] { server->server().stop([&loop] { loop.quit(); }); });
+  bool sawEof = false;
+  EXPECT_EQ(client.recvUntilClosed(5000, &sawEof), "");
+  ASSERT_TRUE(sawEof) << "the drain sends our FIN";
+  const std::string during = patternBytes(1 << 20, 9);
+  ASSERT_TRUE(client.sendAll(during));
+  auto bytesIn = [&] {
+    std::uint64_t sum = 0;
+    server->runSync([&] { sum = server->loop().stats().bytesIn.get(); });
+    return sum;
+  };
+  EXPECT_TRUE(eventually([&] { return bytesIn() == before.size() + during.size(); })) << bytesIn();
+  std::size_t held = 0;
+  server->runSync([&] {
+    std::lock_guard lock(mutex);
+    if (serverSide) held = serverSide->inputBuffer().readableBytes();
+  });
+  EXPECT_EQ(held, 0u) << "refused echoes piled up in the input buffer";
+  {
+    std::lock_guard lock(mutex);
+    serverSide.reset();
+  }
+  client.close();  // the drain ends: the server stops and its loop quits
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(EchoAppTest);
