@@ -58,7 +58,10 @@ void Connection::send(std::string&& data) {
 }
 
 void Connection::send(Buffer&& data) {
-  if (state() != State::Connected) return;
+  if (state() != State::Connected) {
+    data.retrieveAll();  // given up even when refused (see connection.h)
+    return;
+  }
   if (loop_.isInLoopThread()) {
     sendInLoop(data);
   } else {

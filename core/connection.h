@@ -52,9 +52,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection& operator=(const Connection&) = delete;
 
   // ---- Any thread ----
+  // Refused, silently, unless connected: after shutdown() or a close the bytes
+  // have nowhere to go.
   void send(std::string_view data);  // copies when called off the loop thread
   void send(std::string&& data);
   void send(const char* text) { send(std::string_view(text)); }  // literals: no ambiguity
+  // The Buffer is given up: it ends empty whatever happens, sent or refused
+  // (closing, closed, write side shut), so a caller that sends its input
+  // buffer (an echo) never finds refused bytes piling up in it.
   void send(Buffer&& data);
   void shutdown();      // half-close (FIN) once pending output is flushed; reading goes on
   void forceClose();    // close now, dropping pending output

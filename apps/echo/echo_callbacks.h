@@ -18,6 +18,8 @@ inline ConnectionCallbacks callbacks() {
   ConnectionCallbacks cb;
   cb.onMessage = [](const ConnectionPtr& conn, Buffer& input) {
     // Hands the bytes over whole: a proactor can send them without a copy.
+    // The Buffer is given up even when the send is refused (the server is
+    // draining), so refused input does not pile up here.
     conn->send(std::move(input));
   };
   cb.onHighWaterMark = [](const ConnectionPtr& conn, std::size_t) { conn->stopReading(); };
