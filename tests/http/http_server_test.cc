@@ -377,6 +377,36 @@ TEST_P(HttpServerTest, Rfc9112AbsoluteFormAndOtherValidRequestsAreServed) {
   EXPECT_FALSE(r[5].has("connection")) << "still keep-alive";
 }
 
+// RFC 9112 7.1.1 and RFC 9110 5.6.3: chunk extensions in every form the
+// grammar allows (BWS around ";" and "=", an unquoted value followed by
+// another extension, quoted-strings, one on the last chunk) are parsed and
+// ignored, and the connection stays usable; what the grammar forbids is 400.
+TEST_P(HttpServerTest, Rfc9112ChunkExtensionsWithBwsAndUnquotedValuesAreIgnored) {
+  duet::test::RawClient client(harness_->address());
+  ASSERT_TRUE(client.sendAll(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3 ; a = b ; c\r\nabc\r\n"
+      "2;x=y;z=\"q ; \\\" r\"\t;w\r\nde\r\n"
+      "0 ;last = 1\r\nX-Trailer: t\r\n\r\n"
+      "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto r = readResponses(client, 2);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[0].body, "abcde");
+  EXPECT_EQ(r[1].status, 200);
+  EXPECT_EQ(r[1].body, "0123456789");
+  EXPECT_FALSE(r[1].has("connection")) << "still keep-alive";
+
+  duet::test::RawClient bad(harness_->address());
+  ASSERT_TRUE(bad.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "1 ; a=\"b\nc\"\r\nx\r\n0\r\n\r\n"));
+  bool closed = false;
+  const auto refused = readResponses(bad, 1, &closed);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].status, 400);
+  EXPECT_TRUE(closed);
+}
+
 TEST_P(HttpServerTest, TraversalAttemptsNeverServeOutsideTheRoot) {
   ASSERT_EQ(::symlink((outside_.path() / "secret.txt").c_str(), (root_.path() / "escape.txt").c_str()), 0);
   const std::string out = outside_.path().filename().string();

@@ -318,6 +318,45 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"TrailerSectionTooLarge", kChunked + "0\r\nT: " + std::string(300, 't') + "\r\n\r\n", 431}),
     [](const auto& param) { return std::string(param.param.name); });
 
+// 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+// chunk-ext-name = token, chunk-ext-val = token / quoted-string. What the
+// grammar does not allow is 400, at its byte, whatever the split; an endless
+// extension still meets the chunked body's wire limit (413) first.
+INSTANTIATE_TEST_SUITE_P(
+    ChunkExt, RequestParserErrors,
+    ::testing::Values(
+        BadCase{"BareCrInExtension", kChunked + "1;a=b\rx\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"BareLfAfterExtension", kChunked + "1;a=b\nx\r\n0\r\n\r\n", 400},
+        BadCase{"BareLfInQuotedValue", kChunked + "1;a=\"b\nc\"\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"UnterminatedQuotedValue", kChunked + "1;a=\"bc\r\nx\r\n0\r\n\r\n", 400},  // CR inside quotes
+        BadCase{"BackslashBeforeLineEnd", kChunked + "1;a=\"b\\\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"NameNotAToken", kChunked + "1;a(b)=c\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"EmptyName", kChunked + "1;=c\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"NothingAfterSemicolon", kChunked + "1;\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"TwoSemicolons", kChunked + "1;;a\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"EmptyValue", kChunked + "1;a=\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"TwoEquals", kChunked + "1;a==b\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"ValueNotAToken", kChunked + "1;a=b(c)\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"ValueWithSpaceInside", kChunked + "1;a=b c\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"TextAfterQuotedValue", kChunked + "1;a=\"b\"c\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"ControlInQuotedValue", kChunked + "1;a=\"\x01\"\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"DelInQuotedValue", kChunked + "1;a=\"\x7f\"\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"ControlInQuotedPair", kChunked + "1;a=\"\\\x01\"\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"NulInName", kChunked + std::string("1;a\0b\r\nx\r\n0\r\n\r\n", 14), 400},
+        // BWS is only allowed before ";" and "=", and after them: not at the line's end.
+        BadCase{"WhitespaceAfterSize", kChunked + "1 \r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"WhitespaceAfterName", kChunked + "1;a \r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"WhitespaceAfterValue", kChunked + "1;a=b\t\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"WhitespaceBeforeSize", kChunked + " 1\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"ExtensionWithoutSemicolon", kChunked + "1 a\r\nx\r\n0\r\n\r\n", 400},
+        BadCase{"BadExtensionOnTheLastChunk", kChunked + "0;a b\r\n\r\n", 400},
+        BadCase{"BadExtensionOnALaterChunk", kChunked + "1;a=b;c\r\nx\r\n1 ;d=\"\x01\r\ny\r\n0\r\n\r\n", 400},
+        // An over-long line meets the existing wire limit, at the byte over it.
+        BadCase{"EndlessWhitespaceInAnExtension", kChunked + "1 ;" + std::string(2000, ' '), 413},
+        BadCase{"EndlessQuotedValue", kChunked + "1;a=\"" + std::string(2000, 'q'), 413},
+        BadCase{"ExtensionTooLongThenInvalid", kChunked + "1;a=" + std::string(2000, 'e') + "\x01\r\n", 413}),
+    [](const auto& param) { return std::string(param.param.name); });
+
 // What a server MUST (or, for the robustness rules, does) accept.
 HttpRequest parsedAlike(const std::string& wire) {
   const Outcome whole = feedWhole(wire);
@@ -389,6 +428,33 @@ TEST(RequestParserRfc9112, ChunkExtensionsAreIgnoredAndTrailersKeptApart) {  // 
   EXPECT_EQ(r.trailers[1].name, "X-T");
   EXPECT_EQ(r.trailers[1].value, "t");
   EXPECT_EQ(r.authority, "a");
+}
+
+// 7.1.1 and RFC 9110 5.6.3: every form the chunk-ext grammar allows is
+// parsed (BWS removed) and ignored, on a data chunk and on the last chunk.
+TEST(RequestParserRfc9112, ChunkExtensionsInEveryFormTheGrammarAllowsAreIgnored) {
+  const std::vector<std::string> extensions = {
+      ";a=b;c",                   // an unquoted value followed by another extension
+      ";a=b;c=d;e",
+      " ;a", "\t;a", "  \t ;a",  // BWS before ";"
+      "; a", ";\ta",              // BWS after ";"
+      ";a =b", ";a= b", ";a \t=\t b",  // BWS around "="
+      " ; a = b ; c = d ; e",
+      ";a ;b", ";a=b ;c", ";a=\"q\" ;c", ";a=\"q\";c",
+      ";a=\"\"",                   // an empty quoted-string
+      ";a=\"x;y=z \\\" \t\"",    // ";", "=", SP, HTAB and a quoted-pair inside quotes
+      ";a=\"\\\t\\\xe9\"",         // quoted-pair of HTAB and of obs-text
+      ";a=\"caf\xe9\"",              // obs-text in a quoted-string
+      ";!#$%&'*+-.^_`|~09AZaz=!#$%&'*+-.^_`|~09AZaz",  // every tchar in name and value
+  };
+  for (const std::string& ext : extensions) {
+    SCOPED_TRACE(ext);
+    const HttpRequest r = parsedAlike(kChunked + "3" + ext + "\r\nabc\r\n0002" + ext + "\r\nde\r\n0" + ext +
+                                      "\r\nX-T: t\r\n\r\n");
+    EXPECT_EQ(r.body, "abcde");
+    ASSERT_EQ(r.trailers.size(), 1u);
+    EXPECT_EQ(r.trailers[0].value, "t");
+  }
 }
 
 }  // namespace
