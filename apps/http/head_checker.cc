@@ -1,24 +1,10 @@
 #include "apps/http/head_checker.h"
 
+#include "apps/http/char_classes.h"
+
 namespace duet::http {
 
 namespace {
-
-// RFC 9110 5.6.2: tchar, the characters of a token (methods, field names).
-bool isTchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool isVchar(unsigned char c) { return c >= 0x21 && c <= 0x7e; }
-bool isObsText(unsigned char c) { return c >= 0x80; }
-bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 // How many bytes of empty lines we skip before a request-line (RFC 9112 2.2
 // asks for "at least one"); more is a client that sends nothing but CRLFs.

@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace duet::http {
 
@@ -107,7 +108,7 @@ struct RequestParser::Callbacks {
   static int onVersionComplete(llhttp_t* p) { return self(p).onVersionComplete(); }
   static int onHeaderValueComplete(llhttp_t* p) { return self(p).onHeaderComplete(); }
   static int onHeadersComplete(llhttp_t* p) { return self(p).onHeadersComplete(); }
-  static int onChunkHeader(llhttp_t* p) { return self(p).onChunkHeader(); }
+  static int onChunkComplete(llhttp_t* p) { return self(p).onChunkComplete(); }
   static int onBody(llhttp_t* p, const char* at, std::size_t len) {
     RequestParser& s = self(p);
     // Chunk data is opaque, so nothing between the byte over the limit and
@@ -124,6 +125,7 @@ struct RequestParser::Callbacks {
     // and the Connection header. CONNECT and Upgrade we answer, then close.
     s.request_.keepAlive = llhttp_should_keep_alive(p) != 0 && !s.request_.upgrade;
     s.inMessage_ = false;
+    s.chunkLine_.stop();  // a CONNECT completes at its head, chunked or not
     // Pause after every request: the caller takes them one by one, and bytes
     // of the next request stay in its buffer until it is ready for them.
     return HPE_PAUSED;
@@ -141,7 +143,7 @@ struct RequestParser::Callbacks {
       st.on_header_value = onHeaderValue;
       st.on_header_value_complete = onHeaderValueComplete;
       st.on_headers_complete = onHeadersComplete;
-      st.on_chunk_header = onChunkHeader;
+      st.on_chunk_complete = onChunkComplete;
       st.on_body = onBody;
       st.on_message_complete = onMessageComplete;
       return st;
@@ -275,6 +277,9 @@ int RequestParser::onHeadersComplete() {
   if (!absoluteForm_) request_.authority = std::string(request_.header("host"));
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > limits_.maxBodyBytes) return fail(413, "body too large");
 
+  // The body's first chunk-size line is ours (chunk_line_checker.h).
+  if (p->flags & F_CHUNKED) chunkLine_.begin();
+
   const std::string_view expect = request_.header("expect");
   if (!expect.empty()) {
     if (!equalsIgnoreCase(trimWhitespace(expect), "100-continue")) return fail(417, "unsupported expectation");
@@ -288,13 +293,37 @@ int RequestParser::onHeadersComplete() {
   return HPE_OK;
 }
 
-// After each chunk-size line. The last chunk (size 0) is followed by the
-// trailer section: pause there, so that parse() knows the byte where it
-// begins and lets the HeadChecker check its field lines.
-int RequestParser::onChunkHeader() {
-  if (llhttp_->parser.content_length != 0) return HPE_OK;
-  trailersNext_ = true;
+// After a chunk's data and its CRLF: the next chunk-size line begins. Pause
+// there, so that parse() knows the byte where it begins and reads it with the
+// ChunkLineChecker. After the last chunk (and its trailers) the message is
+// complete instead: no pause, onMessageComplete follows at once.
+int RequestParser::onChunkComplete() {
+  if (lastChunkSeen_) return HPE_OK;
+  chunkLine_.begin();
   return HPE_PAUSED;
+}
+
+// A chunk-size line ended well: llhttp gets one of our own making, the size
+// alone (the extensions, all unknown to us, are ignored: RFC 9112 7.1.1).
+// false: llhttp refused it (not expected: it is a valid line).
+bool RequestParser::feedChunkSize() {
+  char line[sizeof(std::uint64_t) * 2 + 2];  // 16 hex digits at most, CRLF
+  char* end = std::to_chars(line, line + sizeof line - 2, chunkLine_.size(), 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  llhttp_t* p = &llhttp_->parser;
+  const llhttp_errno_t err = llhttp_execute(p, line, static_cast<std::size_t>(end - line));
+  if (errorStatus_ != 0) return false;
+  if (err != HPE_OK) {
+    const char* reason = llhttp_get_error_reason(p);
+    failWith(400, reason ? reason : llhttp_errno_name(err));
+    return false;
+  }
+  if (chunkLine_.size() == 0) {  // the last chunk: a trailer section follows, checked as field lines
+    lastChunkSeen_ = true;
+    checker_.beginTrailers();
+  }
+  return true;
 }
 
 RequestParser::Result RequestParser::methodVerdict() {
@@ -326,6 +355,18 @@ RequestParser::Result RequestParser::parse(std::string_view data, std::size_t* c
     // byte; a chunked body up to its limit; anything else in full.
     std::size_t feed = rest.size();
     bool chunkedBody = false;
+    if (chunkLine_.active()) {
+      // A chunk-size line: read by us, not by llhttp. It counts toward the
+      // chunked body's wire limit like every other byte of the body.
+      const std::size_t room = chunkedWireLimit - chunkedWireBytes_;
+      if (room == 0) return failWith(413, "chunked body too large");
+      const std::size_t used = chunkLine_.scan(rest.substr(0, room));
+      *consumed += used;
+      chunkedWireBytes_ += used;
+      if (chunkLine_.failed()) return failWith(400, chunkLine_.reason());
+      if (chunkLine_.ended() && !feedChunkSize()) return Result::Error;
+      continue;
+    }
     if (checker_.active()) {
       feed = checker_.scan(rest);
     } else if (headersComplete_ && (p->flags & F_CHUNKED)) {
@@ -354,15 +395,11 @@ RequestParser::Result RequestParser::parse(std::string_view data, std::size_t* c
         continue;  // the head ended (the body follows) or all of `data` is used
       case HPE_PAUSED:
         llhttp_resume(p);
-        if (trailersNext_) {
-          trailersNext_ = false;
-          checker_.beginTrailers();
-          continue;
-        }
         if (expectContinue_ && inMessage_) {
           expectContinue_ = false;
           return Result::ContinueExpected;
         }
+        if (chunkLine_.active()) continue;  // onChunkComplete: a chunk-size line is next
         finished_ = !request_.keepAlive;
         return Result::Request;
       case HPE_PAUSED_UPGRADE:
@@ -394,7 +431,8 @@ void RequestParser::resetRequest() {
   chunkedWireBytes_ = 0;
   headersComplete_ = false;
   expectContinue_ = false;
-  trailersNext_ = false;
+  lastChunkSeen_ = false;
+  chunkLine_.stop();
   hostSeen_ = false;
   chunkedSeen_ = false;
   absoluteForm_ = false;

@@ -12,8 +12,11 @@
 // Which status a malformed or oversized request gets never depends on how
 // its bytes were split: every verdict belongs to one byte of the stream (the
 // first bad one, or the first one over a limit), and the earliest wins. The
-// HeadChecker finds those bytes in the head; llhttp is fed only the bytes
-// before them. apps/http/README.md lists the RFC 9112 rules enforced here.
+// HeadChecker finds those bytes in the head, the ChunkLineChecker in a
+// chunk-size line; llhttp is fed only the bytes before them. Chunk-size lines
+// llhttp never sees at all: it gets "<size>\r\n" in their place, so that every
+// extension RFC 9112 7.1.1 allows is accepted and ignored (chunk_line_checker.h
+// says why). apps/http/README.md lists the RFC 9112 rules enforced here.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "apps/http/chunk_line_checker.h"
 #include "apps/http/head_checker.h"
 #include "apps/http/http_limits.h"
 #include "apps/http/http_request.h"
@@ -72,13 +76,15 @@ class RequestParser {
   int onVersionComplete();
   int onHeaderComplete();
   int onHeadersComplete();
-  int onChunkHeader();
+  int onChunkComplete();
+  bool feedChunkSize();
   Result methodVerdict();
 
   const HttpLimits& limits_;
   struct LlhttpState;
   std::unique_ptr<LlhttpState> llhttp_;  // hides llhttp.h from our users
   HeadChecker checker_;
+  ChunkLineChecker chunkLine_;  // active while a chunk-size line is being read
 
   HttpRequest request_;
   std::string field_;             // the field name being assembled
@@ -88,7 +94,7 @@ class RequestParser {
   bool inMessage_ = false;
   bool headersComplete_ = false;
   bool expectContinue_ = false;
-  bool trailersNext_ = false;     // the last chunk's line ended: a trailer section follows
+  bool lastChunkSeen_ = false;    // the size-0 line has been read: no chunk-size line follows
   bool hostSeen_ = false;
   bool chunkedSeen_ = false;      // "chunked" in a Transfer-Encoding field so far
   bool absoluteForm_ = false;     // the target was absolute-form: its authority wins over Host
