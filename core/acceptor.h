@@ -1,9 +1,9 @@
 // Accepts connections on one listening socket. Created by a loop
 // (EventLoop::createAcceptor) and used only on that loop's thread.
 //
-// Every implementation must survive EMFILE/ENFILE (count it in
-// LoopStats::acceptErrors, log once per burst, back off or shed the pending
-// connection; never spin) and hand each socket to the AcceptCallback.
+// Every implementation must survive EMFILE/ENFILE the same way (shed the
+// pending connection, count, log once per burst, never spin: see
+// core/accept_shedding.h) and hand each socket to the AcceptCallback.
 #pragma once
 
 namespace duet {

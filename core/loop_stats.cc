@@ -44,6 +44,7 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("closed", s.closed.get());
   fn("refused", s.refused.get());
   fn("accept_errors", s.acceptErrors.get());
+  fn("accept_shed", s.acceptShed.get());
   fn("resets", s.resets.get());
   fn("output_overflows", s.outputOverflows.get());
   fn("idle_evictions", s.idleEvictions.get());

@@ -58,6 +58,7 @@ struct LoopStats {
   Counter closed;
   Counter refused;          // over max-connections
   Counter acceptErrors;     // EMFILE/ENFILE/... on accept
+  Counter acceptShed;       // connections closed unaccepted because descriptors ran out
   Counter resets;           // ECONNRESET/EPIPE from a peer
   Counter outputOverflows;  // connections closed for exceeding the output cap
   Counter idleEvictions;

@@ -22,6 +22,7 @@ enum class OpKind : std::uint8_t {
   WakeRead,       // the eventfd read kept armed for cross-thread wake-ups
   MsgRingSent,    // our side of a MSG_RING sent to another loop
   Accept,
+  AcceptReady,    // a poll on the listener while out of descriptors
   Recv,
   Send,
   Connect,

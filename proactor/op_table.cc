@@ -11,6 +11,7 @@ const char* opKindName(OpKind kind) {
     case OpKind::WakeRead: return "wake-read";
     case OpKind::MsgRingSent: return "msg-ring";
     case OpKind::Accept: return "accept";
+    case OpKind::AcceptReady: return "accept-ready";
     case OpKind::Recv: return "recv";
     case OpKind::Send: return "send";
     case OpKind::Connect: return "connect";

@@ -1,10 +1,13 @@
 #include "proactor/uring_acceptor.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
+#include "core/accept_shedding.h"
 #include "core/log.h"
 #include "proactor/completion.h"
 #include "proactor/uring_loop.h"
@@ -13,8 +16,9 @@ namespace duet {
 
 namespace {
 
-// After EMFILE/ENFILE and the like, wait this long before accepting again:
-// retrying at once would spin on an error that only time (closed fds) cures.
+// After an error we cannot act on (or EMFILE with no spare descriptor to
+// shed through), wait this long before accepting again: retrying at once
+// would spin on an error that only time cures.
 constexpr auto kBackOff = std::chrono::milliseconds(50);
 
 // Errors that concern one connection attempt, not the listener: carry on.
@@ -33,7 +37,7 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
 
   void start() {
     started_ = true;
-    arm();
+    armAccept();
   }
 
   void stop() {
@@ -50,27 +54,63 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
     }
   }
 
-  void onCompletion(OpKind /*kind*/, const Completion& c) override {
+  void onCompletion(OpKind kind, const Completion& c) override {
     const bool finished = !c.more();
     if (finished) op_ = 0;
+    if (kind == OpKind::AcceptReady) {
+      // A connection is waiting (or the poll failed): try the accept again.
+      // Still out of descriptors, it fails at once and sheds that connection.
+      if (c.res < 0 && c.res != -ECANCELED) next_ = Next::BackOff;
+    } else {
+      onAccepted(c);
+    }
+    if (!finished) return;
+    if (stopped_) {
+      closeListener();
+      return;
+    }
+    const Next next = std::exchange(next_, Next::Accept);
+    switch (next) {
+      case Next::Accept: armAccept(); break;  // the multishot accept ended (e.g. the CQ was full)
+      case Next::WaitForConnection: armPoll(); break;
+      case Next::BackOff: backOff(); break;
+    }
+  }
 
+ private:
+  // What to arm once the current operation has ended.
+  enum class Next { Accept, WaitForConnection, BackOff };
+
+  void onAccepted(const Completion& c) {
+    const bool finished = !c.more();
     if (c.res >= 0) {
       UniqueFd socket(c.res);
       if (stopped_) {
         socket.reset();  // accepted just before the cancel landed
         loop_.stats().count(Syscall::Close);
-      } else {
-        inErrorBurst_ = false;
-        // The multishot form has no per-connection address buffer (one buffer
-        // would be overwritten by the next accept), so ask the socket.
-        const InetAddress peer = sockets::peerAddress(socket.get());
-        loop_.stats().count(Syscall::Control);
-        onAccept_(std::move(socket), peer);
+        return;
       }
+      inErrorBurst_ = false;
+      shedding_.noteAccepted();
+      // The multishot form has no per-connection address buffer (one buffer
+      // would be overwritten by the next accept), so ask the socket.
+      const InetAddress peer = sockets::peerAddress(socket.get());
+      loop_.stats().count(Syscall::Control);
+      onAccept_(std::move(socket), peer);
     } else if (c.res == -ECANCELED) {
-      // stop(), or our own cancel after an error: handled below.
+      // stop(), or our own cancel after an error: handled by the caller.
     } else if (isTransient(-c.res)) {
       DUET_LOG(Debug) << "accept: " << std::strerror(-c.res);
+    } else if (AcceptShedding::isOutOfDescriptors(-c.res) && !stopped_) {
+      // The connection is still in the backlog: shed it, as the reactor does,
+      // so its client is told at once (core/accept_shedding.h). An accept
+      // armed now would fail again at once, even with nobody waiting (the
+      // kernel wants a descriptor before it looks at the backlog), so wait for
+      // the next connection with a poll, which needs none.
+      shedding_.noteOutOfDescriptors(-c.res, loop_.stats());
+      const AcceptShedding::Shed shed = shedding_.shedOne(listener_.get(), loop_.stats());
+      next_ = shed == AcceptShedding::Shed::Failed ? Next::BackOff : Next::WaitForConnection;
+      if (!finished) loop_.cancelOp(op_);
     } else {
       loop_.stats().acceptErrors.add();
       if (!inErrorBurst_) {
@@ -78,32 +118,36 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
         DUET_LOG(Warn) << "accept: " << std::strerror(-c.res) << "; pausing accepts for "
                        << std::chrono::milliseconds(kBackOff).count() << " ms at a time (logged once per burst)";
       }
-      backOffWanted_ = true;
+      next_ = Next::BackOff;
       if (!finished) loop_.cancelOp(op_);  // do not let it keep failing at full speed
-    }
-
-    if (!finished) return;
-    if (stopped_) {
-      closeListener();
-    } else if (backOffWanted_) {
-      backOffWanted_ = false;
-      retry_ = loop_.runAfter(kBackOff, [weak = weak_from_this()] {
-        if (auto stream = weak.lock()) {
-          stream->retry_ = TimerId{};
-          stream->arm();
-        }
-      });
-    } else {
-      arm();  // the multishot accept ended (e.g. the CQ was full): arm it again
     }
   }
 
- private:
-  void arm() {
+  void armAccept() {
     if (!started_ || stopped_ || op_ != 0 || !listener_) return;
     io_uring_sqe* sqe = loop_.nextSqe();
     io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     op_ = loop_.track(sqe, OpKind::Accept, shared_from_this());
+  }
+
+  // Out of descriptors: completes once a connection is waiting in the backlog.
+  void armPoll() {
+    if (!started_ || stopped_ || op_ != 0 || !listener_) return;
+    io_uring_sqe* sqe = loop_.nextSqe();
+    io_uring_prep_poll_add(sqe, listener_.get(), POLLIN);
+    op_ = loop_.track(sqe, OpKind::AcceptReady, shared_from_this());
+  }
+
+  // No way to make progress now (no spare descriptor to shed through, or an
+  // unknown error): try again a little later instead of spinning.
+  void backOff() {
+    retry_ = loop_.runAfter(kBackOff, [weak = weak_from_this()] {
+      if (auto stream = weak.lock()) {
+        stream->retry_ = TimerId{};
+        stream->shedding_.reopenSpareIfMissing();
+        stream->armAccept();
+      }
+    });
   }
 
   void closeListener() {
@@ -115,12 +159,13 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
   UringLoop& loop_;
   UniqueFd listener_;
   AcceptCallback onAccept_;
-  std::uint64_t op_ = 0;
+  std::uint64_t op_ = 0;  // the accept or the poll in flight, 0 if none
   TimerId retry_;
+  AcceptShedding shedding_;
+  Next next_ = Next::Accept;
   bool started_ = false;
   bool stopped_ = false;
-  bool inErrorBurst_ = false;
-  bool backOffWanted_ = false;
+  bool inErrorBurst_ = false;  // other accept errors: logged once per burst
 };
 
 UringAcceptor::UringAcceptor(UringLoop& loop, UniqueFd listenSocket, AcceptCallback onAccept)

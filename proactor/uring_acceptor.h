@@ -3,6 +3,10 @@
 // One SQE keeps producing a completion per new connection until it ends (a
 // completion without IORING_CQE_F_MORE), after which we arm it again.
 //
+// Out of descriptors, the accept completes with EMFILE and the connection
+// stays in the backlog: it is shed through a spare descriptor, the same
+// policy as the reactor's (core/accept_shedding.h).
+//
 // The accept operation can outlive this object: stop() only *asks* the kernel
 // to cancel it, and TcpServer destroys the acceptor right after stop(). So
 // the state the kernel's completions need lives in a separate, shared object

@@ -1,6 +1,5 @@
 #include "reactor/reactor_acceptor.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -25,21 +24,15 @@ bool isTransient(int error) {
          error == EOPNOTSUPP || error == ENETUNREACH;
 }
 
-bool isOutOfDescriptors(int error) { return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM; }
-
 }  // namespace
 
 ReactorAcceptor::ReactorAcceptor(ReactorLoop& loop, UniqueFd listenSocket, AcceptCallback onAccept)
-    : loop_(loop), listen_(std::move(listenSocket)), channel_(loop, listen_.get(), *this), onAccept_(std::move(onAccept)) {
-  openSpare();
-}
+    : loop_(loop), listen_(std::move(listenSocket)), channel_(loop, listen_.get(), *this), onAccept_(std::move(onAccept)) {}
 
 ReactorAcceptor::~ReactorAcceptor() {
   if (destroyedFlag_) *destroyedFlag_ = true;
   stop();
 }
-
-void ReactorAcceptor::openSpare() { spare_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
 void ReactorAcceptor::start() {
   if (started_ || !listen_) return;
@@ -71,11 +64,7 @@ void ReactorAcceptor::handleReady(unsigned /*ready*/) {
     const int fd = ::accept4(listen_.get(), reinterpret_cast<sockaddr*>(&address), &length,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      if (inErrorBurst_) {
-        DUET_LOG(Warn) << "accept recovered: " << shedInBurst_ << " connection(s) were shed while out of descriptors";
-        inErrorBurst_ = false;
-        shedInBurst_ = 0;
-      }
+      shedding_.noteAccepted();
       const auto peer = InetAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&address), length);
       onAccept_(UniqueFd(fd), peer.value_or(InetAddress()));
       if (destroyed) return;  // the callback destroyed us: touch nothing
@@ -84,43 +73,20 @@ void ReactorAcceptor::handleReady(unsigned /*ready*/) {
     const int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) break;  // backlog empty
     if (isTransient(error)) continue;
-    loop_.stats().acceptErrors.add();
-    if (isOutOfDescriptors(error)) {
-      noteOutOfDescriptors(error);
-      if (shedOneConnection()) continue;
-      backOff();
+    if (AcceptShedding::isOutOfDescriptors(error)) {
+      shedding_.noteOutOfDescriptors(error, loop_.stats());
+      const AcceptShedding::Shed shed = shedding_.shedOne(listen_.get(), loop_.stats());
+      if (shed == AcceptShedding::Shed::One) continue;
+      // BacklogEmpty: the listener reports the next connection as usual.
+      if (shed == AcceptShedding::Shed::Failed) backOff();
       break;
     }
+    loop_.stats().acceptErrors.add();
     DUET_LOG(Error) << "accept on fd " << listen_.get() << " failed: " << std::strerror(error);
     backOff();  // unknown error: do not spin on it either
     break;
   }
   destroyedFlag_ = nullptr;
-}
-
-void ReactorAcceptor::noteOutOfDescriptors(int error) {
-  if (inErrorBurst_) return;
-  inErrorBurst_ = true;
-  DUET_LOG(Warn) << "accept: " << std::strerror(error)
-                 << "; closing new connections at once until descriptors free up (raise the limit with ulimit -n)";
-}
-
-bool ReactorAcceptor::shedOneConnection() {
-  if (!spare_) return false;
-  spare_.reset();
-  loop_.stats().count(Syscall::Close);
-  loop_.stats().count(Syscall::Accept);
-  const int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-  const int error = fd < 0 ? errno : 0;
-  if (fd >= 0) {
-    ::close(fd);
-    loop_.stats().count(Syscall::Close);
-    ++shedInBurst_;
-  }
-  openSpare();  // may fail if another thread took the slot; backOff() covers that next time
-  // EAGAIN: the backlog emptied meanwhile, nothing left to shed. Anything
-  // else (still EMFILE: another thread took the freed slot) is a failure.
-  return fd >= 0 || error == EAGAIN || error == EWOULDBLOCK;
 }
 
 void ReactorAcceptor::backOff() {
@@ -130,7 +96,7 @@ void ReactorAcceptor::backOff() {
     // Cancelled in stop()/the destructor, so `this` is alive here.
     resumeTimer_ = TimerId{};
     if (!listen_) return;
-    if (!spare_) openSpare();
+    shedding_.reopenSpareIfMissing();
     channel_.enableReading();
   });
 }

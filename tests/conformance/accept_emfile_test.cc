@@ -2,8 +2,9 @@
 // backlog: a level-triggered reactor would spin on the readable listener, a
 // proactor whose accept only backs off would leave the client hanging. Every
 // backend must do the same thing (core/accept_shedding.h): shed the pending
-// connection (the client sees it closed at once), count the error, log once
-// per burst, not spin, and accept normally once descriptors are back.
+// connection (the client sees it closed at once), count the error and the
+// connection shed, log once per burst, not spin, and accept normally once
+// descriptors are back.
 //
 // RLIMIT_NOFILE is per process, so the server runs in a forked child; the
 // parent plays the clients and reads the verdict from the child's exit status.
@@ -37,6 +38,7 @@ enum ChildResult {
   kSpun = 13,
   kLoggedTooOften = 14,
   kNotRecovered = 15,
+  kNotCounted = 16,
 };
 
 struct Pipes {
@@ -78,7 +80,7 @@ int runServerChild(const LoopOptions& options, int portPipe, int backPipe) {
   bool shed = false;
   const auto giveUp = Clock::now() + std::chrono::seconds(10);
   loop->runEvery(std::chrono::milliseconds(5), [&] {
-    if (!shed && loop->stats().acceptErrors.get() >= kClients) {
+    if (!shed && loop->stats().acceptShed.get() >= kClients) {
       shed = true;
       errorsAtShed = loop->stats().acceptErrors.get();
       loop->runAfter(std::chrono::milliseconds(200), [&] { loop->quit(); });
@@ -87,6 +89,7 @@ int runServerChild(const LoopOptions& options, int portPipe, int backPipe) {
   });
   loop->run();
   const std::uint64_t errorsAfter = loop->stats().acceptErrors.get();
+  const std::uint64_t shedCount = loop->stats().acceptShed.get();
   const bool acceptedWhileOut = !accepted.empty();
 
   // Descriptors back: the next client must be accepted as usual.
@@ -103,7 +106,8 @@ int runServerChild(const LoopOptions& options, int portPipe, int backPipe) {
   acceptor.reset();
 
   if (acceptedWhileOut) return kAcceptedWhileOut;
-  if (!shed) return kNotShed;
+  if (!shed || shedCount != kClients) return kNotShed;
+  if (errorsAtShed < kClients) return kNotCounted;
   if (errorsAfter != errorsAtShed) return kSpun;
   if (!recovered) return kNotRecovered;
 
