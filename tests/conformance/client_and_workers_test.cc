@@ -10,6 +10,8 @@
 namespace duet::test {
 namespace {
 
+using std::chrono::milliseconds;
+
 class ClientTest : public BackendTest {};
 
 TEST_P(ClientTest, TcpClientEchoesThroughTheEngine) {
@@ -63,6 +65,40 @@ TEST_P(ClientTest, TcpClientRetriesWithBackoffThenGivesUp) {
   loop->run();
   EXPECT_EQ(failure, ECONNREFUSED);
   EXPECT_EQ(client.attempts(), 3);
+}
+
+TEST_P(ClientTest, ClientDestroyedOffLoopWhileItsFailureIsPendingNeverCallsBack) {
+  // Issue 11, 2.5. The refused connect is reported by the loop after the task
+  // that started it; the client is destroyed from another thread inside that
+  // same task, so its destructor's own queued work lands behind the report.
+  std::string error;
+  InetAddress closedPort;
+  {
+    UniqueFd fd = sockets::listenTcp(InetAddress(0, true), false, &error);
+    ASSERT_TRUE(fd) << error;
+    closedPort = sockets::localAddress(fd.get());
+  }
+  auto loop = makeEventLoop(loopOptions());
+  const int baselineFds = openFdCount();
+  ClientOptions options;
+  options.retry = false;
+  auto client = std::make_unique<TcpClient>(*loop, closedPort, ConnectionCallbacks{}, options);
+  bool calledBack = false;
+  client->setConnectFailedCallback([&](int) { calledBack = true; });
+  loop->queueInLoop([&] {
+    client->connect();  // on the loop thread: the attempt starts now
+    std::thread([&] { client.reset(); }).join();
+    // The connecting socket closes once the loop has handled the result.
+    loop->runEvery(milliseconds(1), [&] {
+      if (openFdCount() == baselineFds) loop->quit();
+    });
+  });
+  loop->runAfter(std::chrono::seconds(20), [&] {
+    ADD_FAILURE() << "the connect result never came";
+    loop->quit();
+  });
+  loop->run();
+  EXPECT_FALSE(calledBack) << "a destroyed client's callback ran";
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(ClientTest);
