@@ -15,11 +15,13 @@ struct TcpClient::Shared {
   InetAddress server;
   std::shared_ptr<const ConnectionCallbacks> callbacks;
   ClientOptions options;
-  std::function<void(int)>* onFailed = nullptr;  // points into the TcpClient; cleared by its destructor
 
   mutable std::mutex mutex;
   ConnectionPtr connection;  // guarded by mutex (read from any thread)
   int attempts = 0;          // guarded by mutex
+  // Guarded by mutex: set from any thread, emptied by ~TcpClient, which may
+  // run on another thread while a connect failure is queued on the loop.
+  std::function<void(int)> onConnectFailed;
   std::atomic<bool> stopped{false};
   bool connecting = false;   // loop thread
   Duration backoff{};        // loop thread
@@ -35,26 +37,31 @@ void attemptConnect(const std::shared_ptr<TcpClient::Shared>& shared);
 }
 
 TcpClient::TcpClient(EventLoop& loop, const InetAddress& server, ConnectionCallbacks callbacks, ClientOptions options)
-    : shared_(std::make_shared<Shared>(loop, server, std::move(callbacks), options)) {
-  shared_->onFailed = &onConnectFailed_;
-}
+    : shared_(std::make_shared<Shared>(loop, server, std::move(callbacks), options)) {}
 
 TcpClient::~TcpClient() {
   shared_->stopped = true;
   ConnectionPtr conn;
+  std::function<void(int)> onConnectFailed;  // destroyed below, outside the lock
   {
     std::lock_guard lock(shared_->mutex);
     conn = std::move(shared_->connection);
+    // A connect failure still queued on the loop finds no callback.
+    onConnectFailed = std::move(shared_->onConnectFailed);
+    shared_->onConnectFailed = nullptr;
   }
   if (shared_->loop.isInLoopThread()) {
-    shared_->onFailed = nullptr;
     if (shared_->retryTimer) shared_->loop.cancel(shared_->retryTimer);
     if (conn) conn->closeImmediately();
   } else {
     // Another thread: the loop may be gone already; a queued forceClose is all we can do.
-    shared_->loop.runInLoop([shared = shared_] { shared->onFailed = nullptr; });
     if (conn) conn->forceClose();
   }
+}
+
+void TcpClient::setConnectFailedCallback(std::function<void(int error)> cb) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->onConnectFailed = std::move(cb);
 }
 
 void TcpClient::connect() {
@@ -126,7 +133,15 @@ void connectFailed(const std::shared_ptr<TcpClient::Shared>& shared, int error) 
                       (shared->options.maxAttempts > 0 && attempts >= shared->options.maxAttempts);
   if (giveUp) {
     DUET_LOG(Info) << "connect to " << shared->server.toIpPort() << " failed: " << std::strerror(error);
-    if (shared->onFailed && *shared->onFailed) (*shared->onFailed)(error);
+    // Called outside the lock (the callback may ask for attempts()), on a
+    // copy, so a destructor emptying the original meanwhile cannot pull it
+    // from under the call.
+    std::function<void(int)> onConnectFailed;
+    {
+      std::lock_guard lock(shared->mutex);
+      onConnectFailed = shared->onConnectFailed;
+    }
+    if (onConnectFailed) onConnectFailed(error);
     return;
   }
   DUET_LOG(Debug) << "connect to " << shared->server.toIpPort() << " failed: " << std::strerror(error)

@@ -25,7 +25,9 @@ struct ClientOptions {
 class TcpClient {
  public:
   TcpClient(EventLoop& loop, const InetAddress& server, ConnectionCallbacks callbacks, ClientOptions options = {});
-  // Closes the connection if any. Call on the loop thread, or after the loop stopped.
+  // Closes the connection if any. Call on the loop thread, or after the loop
+  // stopped; from another thread, no connect-failed callback starts after the
+  // destructor returns (one the loop already started may still be finishing).
   ~TcpClient();
   TcpClient(const TcpClient&) = delete;
   TcpClient& operator=(const TcpClient&) = delete;
@@ -35,7 +37,8 @@ class TcpClient {
   void stop();        // any thread: stop retrying; an established connection stays
 
   // Called on the loop when connecting gives up (retry off or attempts exhausted).
-  void setConnectFailedCallback(std::function<void(int error)> cb) { onConnectFailed_ = std::move(cb); }
+  // Any thread.
+  void setConnectFailedCallback(std::function<void(int error)> cb);
 
   ConnectionPtr connection() const;
   int attempts() const;
@@ -45,8 +48,9 @@ class TcpClient {
   struct Shared;
 
  private:
+  // Everything, the callbacks included, lives here: queued work that outlives
+  // the client must never point into it.
   std::shared_ptr<Shared> shared_;
-  std::function<void(int)> onConnectFailed_;
 };
 
 }  // namespace duet
