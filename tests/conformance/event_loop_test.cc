@@ -1,8 +1,12 @@
 // The loop's own life cycle on every backend: a quit() that arrives before
-// run() (issue 11, 2.1).
+// run() (issue 11, 2.1), and a loop destroyed while queued tasks and timers
+// still hold connections (issue 11, 2.8).
+#include <sys/socket.h>
+
 #include <future>
 #include <thread>
 
+#include "core/acceptor.h"
 #include "core/event_loop_thread.h"
 #include "tests/conformance/conformance_fixture.h"
 
@@ -87,6 +91,43 @@ TEST_P(EventLoopModelTest, ServerWithIoThreadsOnABusyPortFailsAndReturns) {
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(EventLoopTest);
 DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(EventLoopModelTest);
+
+// A started connection on `loop` over one end of a socketpair; the other end
+// is returned in *peer.
+ConnectionPtr startedConnection(EventLoop& loop, UniqueFd* peer) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return nullptr;
+  *peer = UniqueFd(fds[1]);
+  ConnectionPtr conn = loop.createConnection(UniqueFd(fds[0]), InetAddress(), InetAddress());
+  if (conn) conn->start();
+  return conn;
+}
+
+TEST_P(EventLoopTest, LoopDestroyedWithConnectionsInQueuedTasksAndTimers) {
+  // The last references to these connections are in a queued task and a
+  // pending timer. Destroying the loop destroys them, and with them the
+  // connections, which unregister from the backend (poller, ring): the
+  // backend must still exist at that point.
+  auto loop = makeEventLoop(loopOptions());
+  UniqueFd peerOfQueued;
+  UniqueFd peerOfTimed;
+  ConnectionPtr queued = startedConnection(*loop, &peerOfQueued);
+  ConnectionPtr timed = startedConnection(*loop, &peerOfTimed);
+  ASSERT_TRUE(queued && timed);
+  // An accepting acceptor too: its destructor stops accepting (poller, ring).
+  std::string error;
+  UniqueFd listener = sockets::listenTcp(InetAddress(0, /*loopbackOnly=*/true), /*reusePort=*/false, &error);
+  ASSERT_TRUE(listener) << error;
+  std::shared_ptr<Acceptor> acceptor = loop->createAcceptor(std::move(listener), [](UniqueFd, const InetAddress&) {});
+  acceptor->start();
+  loop->queueInLoop([queued, acceptor] {});
+  loop->runAfter(std::chrono::hours(1), [timed] {});
+  queued.reset();
+  timed.reset();
+  acceptor.reset();
+  loop.reset();
+  EXPECT_EQ(Connection::liveCount(), 0u);
+}
 
 }  // namespace
 }  // namespace duet::test
