@@ -9,7 +9,25 @@ namespace duet {
 EventLoop::EventLoop(const LoopOptions& options, std::string mode)
     : options_(options), mode_(std::move(mode)), threadId_(std::this_thread::get_id()), iterationTime_(Clock::now()) {}
 
-EventLoop::~EventLoop() = default;
+EventLoop::~EventLoop() {
+  // Backends have called this already; anything left now may only touch core.
+  dropPendingWork();
+}
+
+void EventLoop::dropPendingWork() {
+  // A dying task or timer may queue more work or cancel timers (a connection
+  // closing as its last reference goes): take everything out before
+  // destroying it, outside the lock, and repeat until nothing is left.
+  for (;;) {
+    std::vector<Task> tasks;
+    {
+      std::lock_guard lock(queueMutex_);
+      tasks.swap(queue_);
+    }
+    std::vector<Task> timerTasks = timers_.takeAll();
+    if (tasks.empty() && timerTasks.empty()) break;
+  }
+}
 
 void EventLoop::assertInLoopThread() const {
   if (!isInLoopThread()) {

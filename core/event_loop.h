@@ -111,6 +111,11 @@ class EventLoop {
   virtual void wakeup() = 0;
   // Loop thread: the earliest timer deadline changed (a reactor re-arms its timerfd).
   virtual void timerDeadlineChanged(std::optional<TimePoint> /*deadline*/) {}
+  // Destroys every queued task and timer without running it. A backend's
+  // destructor calls this first: what a task or timer holds (a connection, an
+  // acceptor) unregisters from the backend's poller or ring as it dies, so it
+  // must die while they still exist. ~EventLoop would be too late.
+  void dropPendingWork();
 
  private:
   TimerId addTimer(TimePoint when, Duration interval, Task task);

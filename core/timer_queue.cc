@@ -75,6 +75,16 @@ std::size_t TimerQueue::expire(TimePoint now) {
   return fired;
 }
 
+std::vector<Task> TimerQueue::takeAll() {
+  std::vector<Task> tasks;
+  tasks.reserve(timers_.size());
+  for (auto& [key, timer] : timers_) tasks.push_back(std::move(timer.task));
+  timers_.clear();
+  deadlines_.clear();
+  checkBookkeeping();
+  return tasks;
+}
+
 std::optional<TimePoint> TimerQueue::nextDeadline() const {
   if (timers_.empty()) return std::nullopt;
   return timers_.begin()->first.when;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace duet {
 
@@ -57,6 +58,10 @@ class TimerQueue {
   // A repeating timer is re-armed at the first multiple of its interval after
   // `now`, so a late loop neither replays missed ticks nor drifts. Returns how many fired.
   std::size_t expire(TimePoint now);
+
+  // Removes every timer and hands their tasks to the caller, who destroys
+  // them when the queue is consistent again (a task's destructor may call cancel()).
+  std::vector<Task> takeAll();
 
   std::optional<TimePoint> nextDeadline() const;
   std::size_t size() const { return timers_.size(); }

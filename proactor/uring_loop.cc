@@ -72,6 +72,10 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
 
 UringLoop::~UringLoop() {
   if (currentLoop == this) currentLoop = nullptr;
+  // Queued tasks and timers may hold connections and acceptors that cancel
+  // their operations as they die: they go first, while the ring exists, and
+  // before the drain, so what they cancel is drained too.
+  dropPendingWork();
   drainInFlight();
   const std::size_t stuck = ops_.inFlight();
   ops_.clear();  // connections and acceptors that waited for their last completion die here

@@ -42,6 +42,9 @@ ReactorLoop::ReactorLoop(const LoopOptions& options)
       timer_(*this, stats()) {}
 
 ReactorLoop::~ReactorLoop() {
+  // Queued tasks and timers may hold connections and acceptors whose channels
+  // unregister from the poller as they die: they go first, while it exists.
+  dropPendingWork();
   // Connects still in flight end here without calling back: the contract is
   // "done runs exactly once, unless the loop is destroyed first". Their
   // sockets close as they go.
