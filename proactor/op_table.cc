@@ -1,5 +1,6 @@
 #include "proactor/op_table.h"
 
+#include <cassert>
 #include <utility>
 
 namespace duet {
@@ -24,14 +25,20 @@ std::uint64_t OpTable::add(OpKind kind, std::shared_ptr<CompletionHandler> handl
   if (!free_.empty()) {
     index = free_.back();
     free_.pop_back();
+    // A free slot holds no handler: handing it out twice would route one
+    // operation's completions to another's handler.
+    assert(index < slots_.size() && !slots_[index].handler && slots_[index].kind == OpKind::Untracked);
   } else {
     index = static_cast<std::uint32_t>(slots_.size());
     slots_.emplace_back();
   }
   Slot& slot = slots_[index];
+  assert(handler && "an operation in flight must keep its handler alive");
+  assert(kind != OpKind::Untracked);
   slot.handler = std::move(handler);
   slot.kind = kind;
   ++inFlight_;
+  assertConsistent();
   return user_data::encode(kind, slot.generation, index);
 }
 
@@ -58,9 +65,27 @@ std::shared_ptr<CompletionHandler> OpTable::release(std::uint64_t userData) {
   // A new generation makes any late completion carrying the old user_data stale.
   slot.generation = (slot.generation + 1) & user_data::kGenerationMask;
   slot.kind = OpKind::Untracked;
+  assert(inFlight_ > 0);
   free_.push_back(index);
   --inFlight_;
-  return std::move(slot.handler);
+  std::shared_ptr<CompletionHandler> handler = std::move(slot.handler);
+  assertConsistent();
+  return handler;
+}
+
+void OpTable::assertConsistent() const {
+  // Every slot is either in flight or on the free list, never both.
+  assert(inFlight_ + free_.size() == slots_.size());
+#ifndef NDEBUG
+  // The full check walks the table: only while it is small, so debug builds
+  // of busy tests stay fast. The cheap check above runs every time.
+  if (slots_.size() <= 64) {
+    std::size_t live = 0;
+    for (const Slot& slot : slots_) live += slot.handler ? 1 : 0;
+    assert(live == inFlight_);
+    for (std::uint32_t index : free_) assert(index < slots_.size() && !slots_[index].handler);
+  }
+#endif
 }
 
 void OpTable::clear() {

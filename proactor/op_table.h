@@ -75,6 +75,8 @@ class OpTable {
   };
 
   const Slot* live(std::uint64_t userData) const;
+  // Debug builds: the free list and the live slots account for every slot.
+  void assertConsistent() const;
 
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
