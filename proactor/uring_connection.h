@@ -24,6 +24,8 @@
 // Loop thread only, like every Connection's backend half.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -42,6 +44,12 @@ class UringConnection final : public Connection, public CompletionHandler {
 
   std::size_t pendingOutputBytes() const override { return sending_.readableBytes() + queued_.readableBytes(); }
   void onCompletion(OpKind kind, const Completion& completion) override;
+
+  // Closing while a SEND_ZC's notification is still to come: how long to wait
+  // for it before closing the socket abortively (see closeNow()).
+  static constexpr std::chrono::milliseconds kZeroCopyLinger{10'000};
+  // Tests only: a shorter wait.
+  static void setZeroCopyLingerForTesting(std::chrono::milliseconds wait) { zeroCopyLingerMs_.store(wait.count()); }
 
  protected:
   void beginReading() override;
@@ -79,6 +87,8 @@ class UringConnection final : public Connection, public CompletionHandler {
   bool wantInput_ = false;        // beginReading() without pauseReading() since
   bool heldEof_ = false;          // the peer's FIN arrived while paused
   bool closing_ = false;          // closeNow() ran: no more callbacks, close when idle
+
+  static inline std::atomic<std::int64_t> zeroCopyLingerMs_{kZeroCopyLinger.count()};
 };
 
 }  // namespace duet

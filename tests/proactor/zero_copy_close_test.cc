@@ -1,0 +1,77 @@
+// Closing a connection while a SEND_ZC's notification is still to come
+// (issue 11, 2.9). The notification says the kernel let go of our pages; it
+// comes only once the peer has acknowledged the bytes, so for a peer that
+// stopped reading (or died) it may never come. The socket must still get
+// closed within a bound, and the send's Buffer kept until the notification.
+//
+// Deterministic: the client has a tiny receive buffer and never reads, so the
+// server's 8 MiB zero-copy send stays in its socket, unacknowledged. The
+// client asks for the close only after bytes arrived, so the send is in the
+// kernel by then. Nothing here reads the client's socket: reading would let
+// the bytes flow and the notification come.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "proactor/uring_connection.h"
+#include "tests/proactor/uring_test_fixture.h"
+
+namespace duet::test {
+namespace {
+
+class ZeroCopyCloseTest : public UringTest {
+ protected:
+  void TearDown() override {
+    UringConnection::setZeroCopyLingerForTesting(UringConnection::kZeroCopyLinger);
+    UringTest::TearDown();
+  }
+};
+
+TEST_F(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWithinABound) {
+  UringConnection::setZeroCopyLingerForTesting(std::chrono::milliseconds(200));
+  LoopOptions o = uringOptions();
+  o.sendZeroCopyThreshold = 4096;
+  ConnectionCallbacks cb;
+  cb.onConnection = [](const ConnectionPtr& c) {
+    if (c->connected()) c->send(std::string(8 << 20, 'z'));
+  };
+  cb.onMessage = [](const ConnectionPtr& c, Buffer& in) {
+    in.retrieveAll();
+    c->forceClose();
+  };
+  {
+    ServerHarness server(o, testServerOptions(), cb);
+    ASSERT_TRUE(server.ok()) << server.error();
+
+    UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(client);
+    const int small = 4096;
+    ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    ASSERT_EQ(::connect(client.get(), server.address().sockaddrPtr(), server.address().length()), 0);
+
+    // The send is in the kernel once its first bytes are here (peeked, not read).
+    pollfd in{client.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&in, 1, 5000), 1);
+    ASSERT_EQ(::send(client.get(), "x", 1, MSG_NOSIGNAL), 1);  // "close now"
+
+    // The server must let go of the socket (an abortive close once the bound
+    // has passed: the bytes could never be delivered): we see a reset.
+    pollfd hup{client.get(), POLLRDHUP, 0};
+    int ready = 0;
+    EXPECT_TRUE(eventually(
+        [&] {
+          ready = ::poll(&hup, 1, 0);
+          return ready == 1 && (hup.revents & (POLLHUP | POLLERR | POLLRDHUP));
+        },
+        10000))
+        << "the socket stayed open, waiting for a notification that cannot come";
+    EXPECT_TRUE(eventually([] { return Connection::liveCount() == 0; }, 5000))
+        << "the connection was not released after its notification";
+  }
+}
+
+}  // namespace
+}  // namespace duet::test
