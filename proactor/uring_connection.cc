@@ -185,8 +185,10 @@ void UringConnection::startSend() {
     // completion (IORING_CQE_F_NOTIF) when it has let go of them.
     io_uring_prep_send_zc(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL, 0);
     stats().sendZeroCopy.add();
+    sendIsZeroCopy_ = true;
   } else {
     io_uring_prep_send(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL);
+    sendIsZeroCopy_ = false;
   }
   sendResult_ = 0;
   sendOp_ = loop.track(sqe, OpKind::Send, self());
@@ -250,6 +252,24 @@ void UringConnection::closeNow() {
   } else {
     closeSocketWhenIdle();
   }
+  if (sendOp_ != 0 && sendIsZeroCopy_) {
+    // The cancel cannot take back bytes already in the socket (see the header).
+    loop().runAfter(std::chrono::milliseconds(zeroCopyLingerMs_.load()),
+                    [weak = std::weak_ptr<UringConnection>(self())] {
+                      if (auto conn = weak.lock()) conn->abortLingeringSend();
+                    });
+  }
+}
+
+void UringConnection::abortLingeringSend() {
+  if (sendOp_ == 0 || !socket()) return;  // the notification came in time
+  DUET_LOG(Info) << "connection #" << id() << ": the peer has not acknowledged a zero-copy send in "
+                 << zeroCopyLingerMs_.load() << " ms after close; resetting it";
+  const linger abort{1, 0};
+  ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  stats().count(Syscall::Control);
+  socket().reset();  // RST: the kernel drops the queued bytes and lets go of sending_
+  stats().count(Syscall::Close);
 }
 
 void UringConnection::closeSocketWhenIdle() {

@@ -21,6 +21,13 @@
 // in flight holds a shared_ptr to this object (in the loop's OpTable), which
 // is what keeps it alive that long.
 //
+// A SEND_ZC cannot be cancelled once its bytes are in the socket: its
+// notification (the kernel letting go of sending_'s pages) comes when the
+// peer acknowledges them, which a peer that stopped reading or died never
+// does. So closing waits for it at most kZeroCopyLinger, then resets the
+// connection (SO_LINGER 0): the kernel drops the bytes, the notification
+// comes, and only then does sending_ go. Bounded, and nothing freed early.
+//
 // Loop thread only, like every Connection's backend half.
 #pragma once
 
@@ -77,6 +84,10 @@ class UringConnection final : public Connection, public CompletionHandler {
 
   // Closing and nothing in flight any more: close the socket now.
   void closeSocketWhenIdle();
+  // Closing, and the SEND_ZC notification did not come within the linger:
+  // reset the connection, which frees the bytes the kernel held, so the
+  // notification comes and the send's Buffer can go.
+  void abortLingeringSend();
 
   Buffer sending_;
   Buffer queued_;
@@ -84,6 +95,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   std::uint64_t sendOp_ = 0;      // user_data of the send in flight, 0 if none
   std::size_t heldBytes_ = 0;       // in inputBuffer(), not yet delivered (reading was paused)
   std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
+  bool sendIsZeroCopy_ = false;   // the send in flight is a SEND_ZC
   bool wantInput_ = false;        // beginReading() without pauseReading() since
   bool heldEof_ = false;          // the peer's FIN arrived while paused
   bool closing_ = false;          // closeNow() ran: no more callbacks, close when idle
