@@ -1,5 +1,6 @@
 #include "core/connection.h"
 
+#include <cassert>
 #include <cstring>
 #include <utility>
 
@@ -28,6 +29,7 @@ Connection::~Connection() { liveCount_.fetch_sub(1, std::memory_order_relaxed); 
 
 void Connection::start() {
   loop_.assertInLoopThread();
+  assert(state() == State::Connecting && "start() runs once, right after the backend made the connection");
   state_.store(State::Connected, std::memory_order_release);
   lastActivity_ = loop_.now();
   auto self = shared_from_this();
@@ -135,9 +137,17 @@ void Connection::bytesSent(std::size_t bytes) {
 
 // ---------------------------------------------------------------- closing
 
-void Connection::shutdown() {
+// The state moves one way only: Connecting -> Connected -> Disconnecting ->
+// Disconnected (Disconnecting may be skipped). Connected -> Disconnecting is a
+// compare-and-swap because shutdown() and forceClose() may run on any thread;
+// every other change happens on the loop thread.
+bool Connection::beginDisconnecting() {
   State expected = State::Connected;
-  if (!state_.compare_exchange_strong(expected, State::Disconnecting)) return;
+  return state_.compare_exchange_strong(expected, State::Disconnecting);
+}
+
+void Connection::shutdown() {
+  if (!beginDisconnecting()) return;
   loop_.runInLoop([self = shared_from_this()] { self->shutdownInLoop(); });
 }
 
@@ -155,7 +165,7 @@ void Connection::shutdownInLoop() {
 void Connection::forceClose() {
   State s = state();
   if (s == State::Disconnected) return;
-  if (s == State::Connected) state_.compare_exchange_strong(s, State::Disconnecting);
+  if (s == State::Connected) beginDisconnecting();
   // Queued even on the loop thread: forceClose() is often called from inside a
   // callback of this very connection, which must not see it vanish mid-call.
   loop_.queueInLoop([self = shared_from_this()] { self->closeInLoop(); });
@@ -169,8 +179,7 @@ void Connection::peerClosed() {
   }
   if (outputIsPending()) {
     // Deliver what the application already answered, then close (outputDrained).
-    State s = State::Connected;
-    state_.compare_exchange_strong(s, State::Disconnecting);
+    beginDisconnecting();
   } else {
     closeInLoop();
   }
@@ -204,7 +213,10 @@ void Connection::closeInLoop() {
   loop_.assertInLoopThread();
   if (state() == State::Disconnected) return;
   auto self = shared_from_this();  // the owner drops its reference below
-  state_.store(State::Disconnected, std::memory_order_release);
+  // Only this thread moves the state to Disconnected, and only once (checked
+  // above), so the exchange can only find an earlier state.
+  [[maybe_unused]] const State before = state_.exchange(State::Disconnected, std::memory_order_acq_rel);
+  assert(before != State::Disconnected && "closed twice");
   reading_ = false;
   closeNow();
   stats().closed.add();
@@ -234,6 +246,8 @@ void Connection::stopReading() {
 }
 
 void Connection::deliverInput(std::size_t bytes) {
+  // closeNow() promised no more I/O callbacks from the backend.
+  assert(state() != State::Disconnected && "input delivered after the close");
   stats().bytesIn.add(bytes);
   stats().messagesIn.add();
   lastActivity_ = loop_.now();

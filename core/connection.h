@@ -44,6 +44,8 @@ using ServerCallbacks = ConnectionCallbacks;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  // In the order a connection goes through them, never backwards (asserted in
+  // connection.cc); Disconnecting is skipped by a close straight from Connected.
   enum class State : std::uint8_t { Connecting, Connected, Disconnecting, Disconnected };
 
   Connection(EventLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
@@ -152,6 +154,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void sendInLoop(std::string_view data);
   void sendInLoop(Buffer& data);
   bool canSend() const;
+  // Connected -> Disconnecting (any thread); false if not Connected.
+  bool beginDisconnecting();
   void shutdownInLoop();
   void closeInLoop();
   void logSocketError(int error, const char* during);
