@@ -249,7 +249,7 @@ void Connection::deliverInput(std::size_t bytes) {
   // closeNow() promised no more I/O callbacks from the backend.
   assert(state() != State::Disconnected && "input delivered after the close");
   stats().bytesIn.add(bytes);
-  stats().messagesIn.add();
+  stats().reads.add();
   lastActivity_ = loop_.now();
   if (callbacks_ && callbacks_->onMessage) {
     callbacks_->onMessage(shared_from_this(), input_);

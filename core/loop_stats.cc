@@ -39,7 +39,7 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("timers_fired", s.timersFired.get());
   fn("bytes_in", s.bytesIn.get());
   fn("bytes_out", s.bytesOut.get());
-  fn("messages_in", s.messagesIn.get());
+  fn("reads", s.reads.get());
   fn("accepted", s.accepted.get());
   fn("closed", s.closed.get());
   fn("refused", s.refused.get());
@@ -54,6 +54,7 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("enobufs", s.bufferRingEmpty.get());
   fn("recv_rearms", s.recvRearms.get());
   fn("cq_overflows", s.cqOverflows.get());
+  fn("cqes_dropped", s.cqesDropped.get());
   fn("send_zc", s.sendZeroCopy.get());
 }
 }  // namespace

@@ -52,7 +52,7 @@ struct LoopStats {
 
   Counter bytesIn;
   Counter bytesOut;
-  Counter messagesIn;       // onMessage calls
+  Counter reads;            // onMessage calls: input deliveries (see docs/reading-the-report.md)
 
   Counter accepted;
   Counter closed;
@@ -68,8 +68,9 @@ struct LoopStats {
   Counter cqesReaped;
   Counter enterCalls;       // io_uring_enter (also counted in syscalls[Wait])
   Counter bufferRingEmpty;  // ENOBUFS: recv found no provided buffer and was re-armed
-  Counter recvRearms;       // multishot recv ended (no F_MORE) and was re-armed
-  Counter cqOverflows;
+  Counter recvRearms;       // a multishot recv armed again after the connection's previous one ended
+  Counter cqOverflows;      // episodes of the kernel holding completions back (CQ full)
+  Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
   Counter sendZeroCopy;
 
   void count(Syscall s, std::uint64_t n = 1) { syscalls[static_cast<int>(s)].add(n); }

@@ -79,7 +79,9 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
 
   const int ret = io_uring_enter2(ring_.ring_fd, sqpoll_ ? 0 : toSubmit, waitFor, flags,
                                   reinterpret_cast<sigset_t*>(&arg), sizeof arg);
-  stats_->enterCalls.add();
+  // A wake-up sent to another loop is not work for this one: it is counted
+  // in sys_wakeup only (docs/reading-the-report.md, "Counters").
+  if (purpose != Syscall::Wakeup) stats_->enterCalls.add();
   if (purpose == Syscall::Wakeup) {
     // Other threads count their eventfd writes into this same counter.
     stats_->syscalls[static_cast<int>(purpose)].addShared();

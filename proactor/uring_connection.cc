@@ -73,6 +73,10 @@ void UringConnection::armRecv() {
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = loop.buffers().groupId();
   recvOp_ = loop.track(sqe, OpKind::Recv, self());
+  // Counted where it happens, whatever ended the previous multishot recv (CQ
+  // full, ENOBUFS, a pause). Single-shot recvs end by design: not counted.
+  if (recvArmedBefore_ && loop.options().multishotRecv) stats().recvRearms.add();
+  recvArmedBefore_ = true;
 }
 
 void UringConnection::onRecv(const Completion& c) {
@@ -100,7 +104,6 @@ void UringConnection::onRecv(const Completion& c) {
     if (finished && !closing_) {
       // A multishot recv can end while the socket is fine (e.g. the CQ was
       // full); a single-shot recv always ends. Either way: arm the next one.
-      if (uring().options().multishotRecv) stats().recvRearms.add();
       if (wantInput_) armRecv();
     }
   } else if (c.res == 0) {

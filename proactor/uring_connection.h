@@ -97,6 +97,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
   bool sendIsZeroCopy_ = false;   // the send in flight is a SEND_ZC
   bool wantInput_ = false;        // beginReading() without pauseReading() since
+  bool recvArmedBefore_ = false;  // the next armRecv() is a re-arm (LoopStats::recvRearms)
   bool heldEof_ = false;          // the peer's FIN arrived while paused
   bool closing_ = false;          // closeNow() ran: no more callbacks, close when idle
 

@@ -203,7 +203,6 @@ void UringLoop::poll(bool mayBlock, std::optional<TimePoint> timerDeadline) {
 
   const std::size_t reaped = reapAndDispatch();
   stats().cqesReaped.add(reaped);
-  stats().events.add(reaped);
   if (reaped > 0) stats().wakeups.add();
 }
 
@@ -244,7 +243,7 @@ void UringLoop::noteOverflow() {
   overflowing_ = held;
   const unsigned dropped = ring_->completionsDropped();
   if (dropped != droppedSeen_) {
-    stats().cqOverflows.add(dropped - droppedSeen_);
+    stats().cqesDropped.add(dropped - droppedSeen_);
     DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
                     << " completions (the kernel could not hold them); the operations they ended are lost";
     droppedSeen_ = dropped;
@@ -275,10 +274,15 @@ void UringLoop::dispatch(const RawCompletion& entry) {
     return;
   }
 
+  // `events` counts what the reactor's ready descriptors count: I/O news
+  // handed to a handler. Wake-ups, the eventfd's own read, cancel results and
+  // stale completions are not events (they are in `cqes`).
+  const bool isEvent = kind != OpKind::WakeRead;
   if (c.more()) {
     // More completions will follow: the slot (and its reference) stays.
     CompletionHandler* handler = ops_.find(entry.userData);
     if (!handler) return dropStale(entry);
+    if (isEvent) stats().events.add();
     handler->onCompletion(kind, c);
   } else {
     // The last one: free the slot first, but hold the reference until the
@@ -286,6 +290,7 @@ void UringLoop::dispatch(const RawCompletion& entry) {
     // only after its callback.
     const std::shared_ptr<CompletionHandler> handler = ops_.release(entry.userData);
     if (!handler) return dropStale(entry);
+    if (isEvent) stats().events.add();
     handler->onCompletion(kind, c);
   }
 }

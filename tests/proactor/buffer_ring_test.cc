@@ -69,7 +69,7 @@ TEST_F(BufferRingTest, SingleShotRecvWithTinyRingDeliversEveryByteInOrder) {
   o.multishotRecv = false;
   const PressureResult r = echoFromManyAtOnce(o, 16 * 1024);
   EXPECT_EQ(r.bytesIn, 64u * 16 * 1024);
-  EXPECT_EQ(r.recvRearms, 0u) << "recvRearms counts ended multishot recvs only";
+  EXPECT_EQ(r.recvRearms, 0u) << "recvRearms counts multishot recvs armed again only";
 }
 
 TEST_F(BufferRingTest, CompletionQueueOverflowIsSurvived) {

@@ -146,7 +146,7 @@ TEST_F(UringIoTest, CountersAddUp) {
   ASSERT_TRUE(eventually([&] { return server.server().connectionCount() == 0; }));
   server.runSync([&] {
     const LoopStats& s = server.loop().stats();
-    EXPECT_EQ(s.cqesReaped.get(), s.events.get());
+    EXPECT_LE(s.events.get(), s.cqesReaped.get());  // wake-ups and cancel results are cqes, not events
     EXPECT_GE(s.enterCalls.get(), s.syscalls[static_cast<int>(Syscall::Wait)].get());
     EXPECT_GE(s.sqesSubmitted.get(), 50u);  // at least one send per echo (the multishot recv needs no re-arm)
     EXPECT_EQ(s.bytesIn.get(), 50u * 1000);

@@ -209,9 +209,9 @@ TEST(LoopStats, JsonIsValidAndHasEveryKeyOnce) {
     EXPECT_EQ(obj.at(key), value) << key;
   }
   for (const char* key : {"syscalls", "wakeups", "events", "tasks", "timers_fired", "bytes_in", "bytes_out",
-                          "messages_in", "accepted", "closed", "refused", "accept_errors", "accept_shed", "resets",
+                          "reads", "accepted", "closed", "refused", "accept_errors", "accept_shed", "resets",
                           "output_overflows", "idle_evictions", "sqes", "cqes", "enters", "enobufs",
-                          "recv_rearms", "cq_overflows", "send_zc", "sys_wait", "sys_read", "sys_write",
+                          "recv_rearms", "cq_overflows", "cqes_dropped", "send_zc", "sys_wait", "sys_read", "sys_write",
                           "sys_accept", "sys_close", "sys_control", "sys_wakeup"}) {
     EXPECT_EQ(occurrences(json, std::string("\"") + key + "\":"), 1u) << key;
   }
