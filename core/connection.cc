@@ -1,5 +1,7 @@
 #include "core/connection.h"
 
+#include <sys/socket.h>
+
 #include <cassert>
 #include <cstring>
 #include <utility>
@@ -36,7 +38,7 @@ void Connection::start() {
   reading_ = true;  // the default; onConnection may call stopReading() or close us
   if (callbacks_ && callbacks_->onConnection) callbacks_->onConnection(self);
   ioStarted_ = true;
-  if (reading_ && state() != State::Disconnected) beginReading();
+  if (reading_ && state() != State::Disconnected) ioStartReading();
 }
 
 // ---------------------------------------------------------------- sending
@@ -81,7 +83,7 @@ bool Connection::canSend() const {
 void Connection::sendInLoop(std::string_view data) {
   loop_.assertInLoopThread();
   if (!canSend() || data.empty()) return;
-  writeOrQueue(data);
+  ioWrite(data);
 }
 
 void Connection::sendInLoop(Buffer& data) {
@@ -90,7 +92,7 @@ void Connection::sendInLoop(Buffer& data) {
     data.retrieveAll();
     return;
   }
-  writeOrQueueOwned(data);
+  ioWriteOwned(data);
 }
 
 void Connection::outputQueued(std::size_t before, std::size_t after) {
@@ -123,7 +125,7 @@ void Connection::outputDrained() {
   }
   if (shutdownRequested_ && !writeShutdown_) {
     writeShutdown_ = true;
-    shutdownWriteNow();
+    ioShutdownWrite();
   }
   if (peerFinished_) closeInLoop();
 }
@@ -156,7 +158,7 @@ void Connection::shutdownInLoop() {
   shutdownRequested_ = true;
   if (!outputIsPending()) {
     writeShutdown_ = true;
-    shutdownWriteNow();
+    ioShutdownWrite();
     if (peerFinished_) closeInLoop();
   }
   // else: outputDrained() sends the FIN once the last byte is out.
@@ -175,7 +177,7 @@ void Connection::peerClosed() {
   peerFinished_ = true;
   if (reading_) {
     reading_ = false;
-    pauseReading();  // a readable EOF would otherwise wake a level-triggered loop forever
+    ioStopReading();  // a readable EOF would otherwise wake a level-triggered loop forever
   }
   if (outputIsPending()) {
     // Deliver what the application already answered, then close (outputDrained).
@@ -218,7 +220,7 @@ void Connection::closeInLoop() {
   [[maybe_unused]] const State before = state_.exchange(State::Disconnected, std::memory_order_acq_rel);
   assert(before != State::Disconnected && "closed twice");
   reading_ = false;
-  closeNow();
+  ioClose();
   stats().closed.add();
   if (callbacks_ && callbacks_->onConnection) callbacks_->onConnection(self);
   if (closeHandler_) {
@@ -227,13 +229,26 @@ void Connection::closeInLoop() {
   }
 }
 
+void Connection::closeSocket(bool abortive) {
+  loop_.assertInLoopThread();
+  assert(state() == State::Disconnected && "the socket closes only after ioClose()");
+  if (!socket_) return;
+  if (abortive) {
+    const linger reset{1, 0};
+    ::setsockopt(socket_.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    stats().count(Syscall::Control);
+  }
+  socket_.reset();
+  stats().count(Syscall::Close);
+}
+
 // ---------------------------------------------------------------- reading
 
 void Connection::startReading() {
   loop_.runInLoop([self = shared_from_this()] {
     if (self->reading_ || self->peerFinished_ || self->disconnected()) return;
     self->reading_ = true;
-    if (self->ioStarted_) self->beginReading();
+    if (self->ioStarted_) self->ioStartReading();
   });
 }
 
@@ -241,12 +256,12 @@ void Connection::stopReading() {
   loop_.runInLoop([self = shared_from_this()] {
     if (!self->reading_) return;
     self->reading_ = false;
-    if (self->ioStarted_ && !self->disconnected()) self->pauseReading();
+    if (self->ioStarted_ && !self->disconnected()) self->ioStopReading();
   });
 }
 
 void Connection::deliverInput(std::size_t bytes) {
-  // closeNow() promised no more I/O callbacks from the backend.
+  // ioClose() promised no more I/O callbacks from the backend.
   assert(state() != State::Disconnected && "input delivered after the close");
   stats().bytesIn.add(bytes);
   stats().reads.add();

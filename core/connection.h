@@ -11,6 +11,31 @@
 // Lifetime: owned by shared_ptr. The owner (TcpServer, TcpClient) keeps one
 // reference while it is open; the backend keeps one for as long as any
 // operation is in flight on the socket, so the object outlives every I/O.
+//
+// Who owns what. Each fact has one owner, and the backend asks core instead
+// of keeping a copy:
+//   state (open, closing, closed)   core: state()            backends test disconnected()
+//   the application wants input     core: isReading()        the reactor's read interest and
+//                                                            the proactor's armed recv follow it
+//   the socket descriptor           core: opened here, closed only by closeSocket(), which the
+//                                   backend calls once its I/O on it is over
+//   pending output                  the backend (it alone knows what the kernel holds)
+//
+// The backend half is a family of io*() hooks that core calls on the loop
+// thread, and core's state decides which of them may run:
+//
+//   state          entered by                              io hooks core may call
+//   Connecting     construction                            none
+//   Connected      start()                                 ioStartReading, ioStopReading,
+//                                                          ioWrite, ioWriteOwned
+//   Disconnecting  shutdown(), forceClose(), or the        the same (pending output still
+//                  peer's FIN while output is pending      flushes), then ioShutdownWrite
+//   Disconnected   closeInLoop() (every close ends here)   ioClose, exactly once; then none
+//
+// Closing, from the outside: forceClose() (any thread, queued so the caller's
+// callback finishes first) and closeInLoop() (loop thread, at once: for owners
+// tearing down). Both end in closeInLoop(), which calls ioClose() and then
+// onConnection(down).
 #pragma once
 
 #include <any>
@@ -100,32 +125,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start();
   // Loop thread: close right now (not queued like forceClose()). For owners
   // tearing down (TcpServer stop/destructor); onConnection(down) runs inside.
-  void closeImmediately() { closeInLoop(); }
+  // Every close, whatever started it, ends here.
+  void closeInLoop();
 
   // Connection objects alive in this process: tests check it returns to zero.
   static std::size_t liveCount() { return liveCount_.load(std::memory_order_relaxed); }
 
  protected:
-  // ---- What a backend implements (loop thread) ----
-  virtual void beginReading() = 0;
-  virtual void pauseReading() = 0;
+  // ---- What a backend implements: the io hooks (loop thread; see the table above) ----
+  // The application wants input from now on (isReading() is already true) / no
+  // longer wants it (already false). Input that still arrives is held until
+  // ioStartReading() again.
+  virtual void ioStartReading() = 0;
+  virtual void ioStopReading() = 0;
   // Write what the kernel takes now, or queue it behind pending output. Report
   // with outputQueued()/outputDrained(), a failure with sendFailed(); never
   // call user code directly (this runs inside the application's send()).
-  virtual void writeOrQueue(std::string_view data) = 0;
+  virtual void ioWrite(std::string_view data) = 0;
   // The same for a Buffer the caller gives up (send(Buffer&&)); `data` is left
   // empty. A backend whose sends must own their bytes until the kernel is done
   // (the proactor) takes the storage instead of copying it.
-  virtual void writeOrQueueOwned(Buffer& data) {
-    writeOrQueue(data.view());
+  virtual void ioWriteOwned(Buffer& data) {
+    ioWrite(data.view());
     data.retrieveAll();
   }
   // Pending output is empty: send FIN (shutdown(SHUT_WR) or its io_uring form).
-  virtual void shutdownWriteNow() = 0;
-  // Stop all I/O on the socket: after this no callback may arrive. A reactor
-  // unregisters and closes; a proactor cancels what is in flight and closes the
-  // socket when the cancellations complete (it keeps the object alive till then).
-  virtual void closeNow() = 0;
+  virtual void ioShutdownWrite() = 0;
+  // The connection is Disconnected: stop all I/O on the socket, and call
+  // closeSocket() once nothing can touch it any more. After this no report
+  // (deliverInput, peerClosed, ...) may arrive. A reactor unregisters and
+  // closes at once; a proactor cancels what is in flight and closes the socket
+  // when the cancellations complete (its ops keep the object alive till then).
+  virtual void ioClose() = 0;
 
   // ---- What a backend calls (loop thread) ----
   // Bytes were appended to inputBuffer(): counts them and calls onMessage.
@@ -141,14 +172,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void peerClosed();
   // A socket error (read or write): logged, counted, and the connection closes.
   void socketFailed(int error, const char* during);
-  // A write inside writeOrQueue() failed. Logged and counted like
-  // socketFailed(), but the close is queued like forceClose(): writeOrQueue()
+  // A write inside ioWrite() failed. Logged and counted like
+  // socketFailed(), but the close is queued like forceClose(): ioWrite()
   // runs inside the application's send(), whose caller must not see
   // onConnection(down) run in the middle of its own callback. Later sends are refused.
   void sendFailed(int error);
 
+  // The backend's I/O on the socket is over (after ioClose()): close the
+  // descriptor, once. `abortive`: SO_LINGER 0 first, so the kernel resets the
+  // connection and drops unsent bytes instead of lingering on a dead peer.
+  void closeSocket(bool abortive = false);
+  bool socketOpen() const { return static_cast<bool>(socket_); }
+
   LoopStats& stats() { return loop_.stats(); }
-  UniqueFd& socket() { return socket_; }
 
  private:
   void sendInLoop(std::string_view data);
@@ -157,7 +193,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Connected -> Disconnecting (any thread); false if not Connected.
   bool beginDisconnecting();
   void shutdownInLoop();
-  void closeInLoop();
   void logSocketError(int error, const char* during);
   bool outputIsPending() const { return pendingOutputBytes() > 0; }
 

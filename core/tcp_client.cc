@@ -52,7 +52,7 @@ TcpClient::~TcpClient() {
   }
   if (shared_->loop.isInLoopThread()) {
     if (shared_->retryTimer) shared_->loop.cancel(shared_->retryTimer);
-    if (conn) conn->closeImmediately();
+    if (conn) conn->closeInLoop();
   } else {
     // Another thread: the loop may be gone already; a queued forceClose is all we can do.
     if (conn) conn->forceClose();

@@ -248,7 +248,7 @@ void TcpServer::beginDrain(LoopState& state) {
 void TcpServer::forceCloseAll(LoopState& state) {
   std::vector<ConnectionPtr> open;
   for (const auto& [id, conn] : state.connections) open.push_back(conn);
-  for (const auto& conn : open) conn->closeImmediately();
+  for (const auto& conn : open) conn->closeInLoop();
 }
 
 void TcpServer::maybeFinishStop() {

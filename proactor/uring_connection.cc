@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -33,31 +34,28 @@ void UringConnection::onCompletion(OpKind kind, const Completion& completion) {
   } else if (kind == OpKind::Send) {
     onSend(completion);
   }
-  if (closing_) closeSocketWhenIdle();
+  if (disconnected()) closeSocketWhenIdle();
 }
 
 // ---------------------------------------------------------------- reading
 
-void UringConnection::beginReading() {
-  wantInput_ = true;
-  if (closing_) return;
+void UringConnection::ioStartReading() {
   if (heldBytes_ > 0 || heldEof_) {
-    // Not from here: beginReading() runs inside startReading(), often called
+    // Not from here: ioStartReading() runs inside startReading(), often called
     // from the application's own callback, which must not be re-entered.
     loop().queueInLoop([weak = std::weak_ptr<UringConnection>(self())] {
       if (auto conn = weak.lock()) conn->deliverHeldInput();
     });
   }
   if (recvOp_ == 0 && !heldEof_) armRecv();
-  // else: a recv is still armed (perhaps with a cancel from pauseReading() on
-  // its way); if the cancel wins, its final completion re-arms, as wantInput_ says.
+  // else: a recv is still armed (perhaps with a cancel from ioStopReading() on
+  // its way); if the cancel wins, its final completion re-arms, as isReading() says.
 }
 
-void UringConnection::pauseReading() {
-  wantInput_ = false;
+void UringConnection::ioStopReading() {
   // Stop the kernel from taking more of our input; what it already took still
   // completes and is held. The final completion (-ECANCELED) clears recvOp_.
-  if (recvOp_ != 0 && !closing_) uring().cancelOp(recvOp_);
+  if (recvOp_ != 0) uring().cancelOp(recvOp_);
 }
 
 void UringConnection::armRecv() {
@@ -86,31 +84,31 @@ void UringConnection::onRecv(const Completion& c) {
   std::size_t bytes = 0;
   if (c.hasBuffer()) {
     BufferRing& pool = uring().buffers();
-    if (c.res > 0 && !closing_) {
+    if (c.res > 0 && !disconnected()) {
       bytes = static_cast<std::size_t>(c.res);
       uring().spareBuffers().lendTo(inputBuffer());  // an empty Buffer borrows warm storage
       inputBuffer().append(pool.data(c.bufferId()), bytes);
     }
     pool.recycle(c.bufferId());  // straight back: the pool only has to cover one batch
   }
-  if (closing_) return;
+  if (disconnected()) return;
 
   if (c.res > 0) {
-    if (wantInput_) {
+    if (isReading()) {
       deliverArrived(bytes);  // the application may close us or pause reading in there
     } else {
       heldBytes_ += bytes;
     }
-    if (finished && !closing_) {
+    if (finished && !disconnected()) {
       // A multishot recv can end while the socket is fine (e.g. the CQ was
       // full); a single-shot recv always ends. Either way: arm the next one.
-      if (wantInput_) armRecv();
+      if (isReading()) armRecv();
     }
   } else if (c.res == 0) {
     // Held bytes come before the FIN, even when the FIN overtakes their queued delivery.
-    if (wantInput_ && heldBytes_ > 0) deliverArrived(0);
-    if (closing_) return;
-    if (wantInput_) {
+    if (isReading() && heldBytes_ > 0) deliverArrived(0);
+    if (disconnected()) return;
+    if (isReading()) {
       peerClosed();
     } else {
       heldEof_ = true;  // reported when reading resumes, after the held bytes
@@ -122,9 +120,9 @@ void UringConnection::onRecv(const Completion& c) {
     // try again. Nothing was lost: the data is still queued in the socket.
     stats().bufferRingEmpty.add();
     uring().buffers().grow();
-    if (wantInput_) armRecv();
+    if (isReading()) armRecv();
   } else if (c.res == -ECANCELED) {
-    if (wantInput_) armRecv();  // pauseReading()'s cancel landed after reading resumed
+    if (isReading()) armRecv();  // ioStopReading()'s cancel landed after reading resumed
   } else {
     socketFailed(-c.res, "recv");
   }
@@ -138,17 +136,17 @@ void UringConnection::deliverArrived(std::size_t bytes) {
 }
 
 void UringConnection::deliverHeldInput() {
-  if (closing_ || !wantInput_) return;
+  if (disconnected() || !isReading()) return;
   if (heldBytes_ > 0) deliverArrived(0);
-  if (closing_ || !wantInput_ || !heldEof_) return;
+  if (disconnected() || !isReading() || !heldEof_) return;
   heldEof_ = false;
   peerClosed();
 }
 
 // ---------------------------------------------------------------- writing
 
-void UringConnection::writeOrQueue(std::string_view data) {
-  if (closing_ || data.empty()) return;
+void UringConnection::ioWrite(std::string_view data) {
+  assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
   const std::size_t before = pendingOutputBytes();
   if (sendOp_ == 0) {
     uring().spareBuffers().lendTo(sending_);
@@ -160,14 +158,14 @@ void UringConnection::writeOrQueue(std::string_view data) {
   outputQueued(before, pendingOutputBytes());
 }
 
-// A send owns its bytes until its completion, so writeOrQueue() copies them
+// A send owns its bytes until its completion, so ioWrite() copies them
 // into sending_. A Buffer the caller gives up is taken instead: when nothing
 // is in flight its storage becomes sending_ (a swap, no copy), and the caller
 // gets sending_'s empty storage back. Behind a send in flight it is queued
 // like any bytes.
-void UringConnection::writeOrQueueOwned(Buffer& data) {
-  if (closing_ || sendOp_ != 0 || !sending_.empty()) {
-    writeOrQueue(data.view());
+void UringConnection::ioWriteOwned(Buffer& data) {
+  if (sendOp_ != 0 || !sending_.empty()) {
+    ioWrite(data.view());
     data.retrieveAll();
     return;
   }
@@ -201,7 +199,7 @@ void UringConnection::onSend(const Completion& c) {
   if (!c.notification()) sendResult_ = c.res;
   if (c.more()) return;  // SEND_ZC: sending_ is the kernel's until the notification
   sendOp_ = 0;
-  if (closing_) {
+  if (disconnected()) {
     sending_ = Buffer();
     return;
   }
@@ -232,8 +230,7 @@ void UringConnection::onSend(const Completion& c) {
 
 // ---------------------------------------------------------------- closing
 
-void UringConnection::shutdownWriteNow() {
-  if (closing_ || !socket()) return;
+void UringConnection::ioShutdownWrite() {
   // shutdown(2) rather than IORING_OP_SHUTDOWN: core only asks once output
   // has drained, so nothing is in flight to order against, and a synchronous
   // FIN keeps teardown simple.
@@ -243,10 +240,7 @@ void UringConnection::shutdownWriteNow() {
   stats().count(Syscall::Close);
 }
 
-void UringConnection::closeNow() {
-  if (closing_) return;
-  closing_ = true;
-  wantInput_ = false;
+void UringConnection::ioClose() {
   heldBytes_ = 0;
   heldEof_ = false;
   queued_ = Buffer();  // never seen by the kernel
@@ -265,21 +259,16 @@ void UringConnection::closeNow() {
 }
 
 void UringConnection::abortLingeringSend() {
-  if (sendOp_ == 0 || !socket()) return;  // the notification came in time
+  if (sendOp_ == 0 || !socketOpen()) return;  // the notification came in time
   DUET_LOG(Info) << "connection #" << id() << ": the peer has not acknowledged a zero-copy send in "
                  << zeroCopyLingerMs_.load() << " ms after close; resetting it";
-  const linger abort{1, 0};
-  ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-  stats().count(Syscall::Control);
-  socket().reset();  // RST: the kernel drops the queued bytes and lets go of sending_
-  stats().count(Syscall::Close);
+  closeSocket(/*abortive=*/true);  // RST: the kernel drops the queued bytes and lets go of sending_
 }
 
 void UringConnection::closeSocketWhenIdle() {
-  if (recvOp_ != 0 || sendOp_ != 0 || !socket()) return;
+  if (recvOp_ != 0 || sendOp_ != 0 || !socketOpen()) return;
   sending_ = Buffer();
-  socket().reset();
-  stats().count(Syscall::Close);
+  closeSocket();
 }
 
 }  // namespace duet

@@ -16,7 +16,7 @@
 //
 // Closing: the kernel holds a reference to the socket for each operation in
 // flight, so close(2) alone would not stop them, and our memory (sending_)
-// must outlive them. closeNow() asks the kernel to cancel everything on the
+// must outlive them. ioClose() asks the kernel to cancel everything on the
 // fd, and the socket is closed once the last completion is in. Each operation
 // in flight holds a shared_ptr to this object (in the loop's OpTable), which
 // is what keeps it alive that long.
@@ -53,18 +53,18 @@ class UringConnection final : public Connection, public CompletionHandler {
   void onCompletion(OpKind kind, const Completion& completion) override;
 
   // Closing while a SEND_ZC's notification is still to come: how long to wait
-  // for it before closing the socket abortively (see closeNow()).
+  // for it before closing the socket abortively (see ioClose()).
   static constexpr std::chrono::milliseconds kZeroCopyLinger{10'000};
   // Tests only: a shorter wait.
   static void setZeroCopyLingerForTesting(std::chrono::milliseconds wait) { zeroCopyLingerMs_.store(wait.count()); }
 
  protected:
-  void beginReading() override;
-  void pauseReading() override;
-  void writeOrQueue(std::string_view data) override;
-  void writeOrQueueOwned(Buffer& data) override;
-  void shutdownWriteNow() override;
-  void closeNow() override;
+  void ioStartReading() override;
+  void ioStopReading() override;
+  void ioWrite(std::string_view data) override;
+  void ioWriteOwned(Buffer& data) override;
+  void ioShutdownWrite() override;
+  void ioClose() override;
 
  private:
   UringLoop& uring() const;
@@ -96,10 +96,8 @@ class UringConnection final : public Connection, public CompletionHandler {
   std::size_t heldBytes_ = 0;       // in inputBuffer(), not yet delivered (reading was paused)
   std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
   bool sendIsZeroCopy_ = false;   // the send in flight is a SEND_ZC
-  bool wantInput_ = false;        // beginReading() without pauseReading() since
   bool recvArmedBefore_ = false;  // the next armRecv() is a re-arm (LoopStats::recvRearms)
   bool heldEof_ = false;          // the peer's FIN arrived while paused
-  bool closing_ = false;          // closeNow() ran: no more callbacks, close when idle
 
   static inline std::atomic<std::int64_t> zeroCopyLingerMs_{kZeroCopyLinger.count()};
 };

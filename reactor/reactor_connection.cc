@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <cassert>
 #include <cerrno>
 
 #include "core/log.h"
@@ -23,9 +24,8 @@ bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 ReactorConnection::ReactorConnection(ReactorLoop& loop, UniqueFd socket, const InetAddress& local,
                                      const InetAddress& peer)
     : Connection(loop, std::move(socket), local, peer),
-      channel_(loop, fd(), *this),
-      edgeTriggered_(loop.edgeTriggered()) {
-  channel_.setEdgeTriggered(edgeTriggered_);
+      channel_(loop, fd(), *this) {
+  channel_.setEdgeTriggered(loop.edgeTriggered());
 }
 
 ReactorConnection::~ReactorConnection() {
@@ -43,13 +43,13 @@ void ReactorConnection::watch(bool ok) {
 
 // ---------------------------------------------------------------- reading
 
-void ReactorConnection::beginReading() {
-  if (closed_) return;
+void ReactorConnection::ioStartReading() {
+  assert(!disconnected());
   watch(channel_.enableReading());
 }
 
-void ReactorConnection::pauseReading() {
-  if (closed_) return;
+void ReactorConnection::ioStopReading() {
+  assert(!disconnected());
   channel_.disableReading();
 }
 
@@ -64,15 +64,15 @@ void ReactorConnection::handleReady(unsigned ready) {
   }
   bool handled = false;
   // A FIN or hang-up is "readable": read() returns 0 (or the error) and says so.
-  if ((ready & (ready::kReadable | ready::kPeerHalfClosed | ready::kHangup)) && channel_.wantsRead()) {
+  if ((ready & (ready::kReadable | ready::kPeerHalfClosed | ready::kHangup)) && isReading()) {
     handled = true;
     handleReadable();
-    if (closed_) return;
+    if (disconnected()) return;
   }
   if ((ready & (ready::kWritable | ready::kHangup | ready::kError)) && channel_.wantsWrite()) {
     handled = true;
     handleWritable();
-    if (closed_) return;
+    if (disconnected()) return;
   }
   if (!handled && (ready & (ready::kHangup | ready::kError))) {
     // A hang-up nobody asked about (should not happen: pollers stop watching
@@ -84,7 +84,7 @@ void ReactorConnection::handleReady(unsigned ready) {
 
 void ReactorConnection::handleReadable() {
   for (int reads = 0;; ++reads) {
-    if (edgeTriggered_ && reads == kEdgeReadBudget) {
+    if (edgeTriggered() && reads == kEdgeReadBudget) {
       // Still readable after a fair share: the kernel will not report it
       // again by itself (no new edge), so ask it to look once more.
       channel_.rearm();
@@ -98,14 +98,14 @@ void ReactorConnection::handleReadable() {
     stats().count(Syscall::Read);
     if (n > 0) {
       deliverInput(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
-      if (closed_ || !channel_.wantsRead()) return;
+      if (disconnected() || !isReading()) return;
       // Level-triggered: one read per readiness report keeps connections
       // fair; the poller will report the rest on the next wait.
-      if (!edgeTriggered_) return;
+      if (!edgeTriggered()) return;
       continue;
     }
     if (n == 0) {
-      // FIN: core stops reading (pauseReading) so a readable EOF does not
+      // FIN: core stops reading (ioStopReading) so a readable EOF does not
       // wake a level-triggered loop forever, then flushes and closes.
       peerClosed();
       return;
@@ -119,8 +119,8 @@ void ReactorConnection::handleReadable() {
 
 // ---------------------------------------------------------------- writing
 
-void ReactorConnection::writeOrQueue(std::string_view data) {
-  if (closed_ || data.empty()) return;
+void ReactorConnection::ioWrite(std::string_view data) {
+  assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
   std::size_t written = 0;
   if (output_.empty()) {
     // Nothing queued ahead of us, so order allows writing straight away: no
@@ -161,7 +161,7 @@ void ReactorConnection::handleWritable() {
       output_.retrieve(static_cast<std::size_t>(n));
       bytesSent(static_cast<std::size_t>(n));
       // Level-triggered: one write per report; the poller says when there is room again.
-      if (!edgeTriggered_) break;
+      if (!edgeTriggered()) break;
       continue;
     }
     if (n < 0) {
@@ -184,24 +184,19 @@ void ReactorConnection::handleWritable() {
 
 // ---------------------------------------------------------------- closing
 
-void ReactorConnection::shutdownWriteNow() {
-  if (closed_) return;
+void ReactorConnection::ioShutdownWrite() {
+  if (disconnected()) return;
   stats().count(Syscall::Close);
   // ENOTCONN: the peer already reset; the read side will find out and close.
   ::shutdown(fd(), SHUT_WR);
 }
 
-void ReactorConnection::closeNow() {
-  if (closed_) return;
-  closed_ = true;
+void ReactorConnection::ioClose() {
   // Unregister first: once closed, the fd number can be reused by the very
   // next accept, and the poller must not confuse the two.
   channel_.remove();
   output_ = Buffer();
-  if (socket()) {
-    stats().count(Syscall::Close);
-    socket().reset();
-  }
+  closeSocket();
 }
 
 }  // namespace duet

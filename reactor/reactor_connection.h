@@ -31,7 +31,7 @@ class ReactorLoop;
 class ReactorConnection final : public Connection, private ChannelHandler {
  public:
   ReactorConnection(ReactorLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
-  // Unregisters the channel if closeNow() never ran (an owner that dropped an
+  // Unregisters the channel if ioClose() never ran (an owner that dropped an
   // open connection). Must then run on the loop thread.
   ~ReactorConnection() override;
 
@@ -42,11 +42,11 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   std::size_t pendingOutputBytes() const override { return output_.readableBytes(); }
 
  protected:
-  void beginReading() override;
-  void pauseReading() override;
-  void writeOrQueue(std::string_view data) override;
-  void shutdownWriteNow() override;
-  void closeNow() override;
+  void ioStartReading() override;
+  void ioStopReading() override;
+  void ioWrite(std::string_view data) override;
+  void ioShutdownWrite() override;
+  void ioClose() override;
 
  private:
   void handleReady(unsigned ready) override;
@@ -56,10 +56,14 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   // prevented) refusal, closes instead of hanging.
   void watch(bool ok);
 
+  bool edgeTriggered() const { return channel_.edgeTriggered(); }
+
+  // The poller's registration of our fd: its read interest follows core's
+  // isReading(), its write interest "output_ is not empty", its edge-triggered
+  // flag the loop's mode. The connection keeps no other copy of those facts;
+  // whether we are closed is core's disconnected().
   Channel channel_;
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
-  bool closed_ = false;   // closeNow() ran: the fd is gone, no more I/O or callbacks
-  const bool edgeTriggered_;
 };
 
 }  // namespace duet

@@ -36,7 +36,6 @@ std::string modeName(const LoopOptions& options) {
 ReactorLoop::ReactorLoop(const LoopOptions& options)
     : EventLoop(options, modeName(options)),
       poller_(makePoller(options, stats())),
-      edgeTriggered_(options.backend == Backend::Epoll && options.edgeTriggered),
       descriptorLimit_(poller_->descriptorLimit()),
       waker_(*this, stats()),
       timer_(*this, stats()) {}

@@ -50,8 +50,9 @@ class ReactorLoop final : public EventLoop {
   void removeChannel(Channel& channel);
   // False if the poller cannot watch `fd` (select: fd >= FD_SETSIZE).
   bool canWatch(int fd) const;
-  // Whether connection sockets use edge-triggered epoll.
-  bool edgeTriggered() const { return edgeTriggered_; }
+  // Whether connection sockets use edge-triggered epoll: read from the
+  // options each time (the flag means nothing to poll and select).
+  bool edgeTriggered() const { return backend() == Backend::Epoll && options().edgeTriggered; }
   // A pending connect finished: hands it back so the loop can destroy it.
   std::unique_ptr<PendingConnect> takeConnect(PendingConnect* connect);
 
@@ -63,7 +64,6 @@ class ReactorLoop final : public EventLoop {
  private:
   // Declared first so it is destroyed last: everything below unregisters from it.
   std::unique_ptr<Poller> poller_;
-  const bool edgeTriggered_;
   const std::optional<int> descriptorLimit_;
   // This iteration's ready channels. A handler may remove another channel
   // that is further down the list (closing one connection from another's

@@ -93,7 +93,7 @@ class HeldInputTest : public UringTest {
 
     const std::uint64_t counted = loop->stats().bytesIn.get();
     EXPECT_EQ(counted, seen.bytes.size()) << "bytes_in must count each byte the application saw once";
-    conn->closeImmediately();
+    conn->closeInLoop();
     conn.reset();
     peer.reset();
     loop.reset();

@@ -89,7 +89,7 @@ TEST_F(TeardownTest, CloseOnItsOwnLoopWithRecvAndSendInFlight) {
 
   int fdAfterClose = 0;
   s.harness->runSync([&] {
-    conn->closeImmediately();  // synchronous, on the loop thread
+    conn->closeInLoop();  // synchronous, on the loop thread
     // Cancels were requested, nothing completed yet: the socket must still be
     // open, because the kernel may still be using it.
     fdAfterClose = conn->fd();
