@@ -72,7 +72,7 @@ TEST_F(UringCountersTest, RecvRearmsCountsTheRecvsArmedAgain) {
   EXPECT_EQ(received, payload.size());
   EXPECT_EQ(loop->stats().bufferRingEmpty.get(), 1u);
   EXPECT_EQ(loop->stats().recvRearms.get(), 1u) << "the recv armed again after ENOBUFS was not counted";
-  conn->closeImmediately();
+  conn->closeInLoop();
   conn.reset();
   peer.reset();
   loop.reset();
