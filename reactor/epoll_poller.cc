@@ -1,5 +1,6 @@
 #include "reactor/epoll_poller.h"
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -64,21 +65,31 @@ bool EpollPoller::control(int op, Channel& channel) {
 }
 
 bool EpollPoller::update(Channel& channel) {
+  const bool known = channel.registered();
+  if (known) {
+    checkRegistered(channel);
+    assert(channel.slot() == kDetached || channel.slot() == kInKernel);
+  } else {
+    checkFdFree(channel);  // before epoll_ctl, which would only say EEXIST
+  }
   if (channel.interest() == 0) {
     // Out of the kernel set: epoll reports EPOLLHUP/EPOLLERR whatever the
     // interest, and nobody would handle them (a paused connection).
     if (channel.slot() == kInKernel) control(EPOLL_CTL_DEL, channel);
+    if (!known) noteRegistered(channel);
     channel.setSlot(kDetached);
     return true;
   }
   // MOD also makes the kernel re-check readiness, which is what rearm() relies on.
   const int op = channel.slot() == kInKernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   if (!control(op, channel)) return false;
+  if (!known) noteRegistered(channel);
   channel.setSlot(kInKernel);
   return true;
 }
 
 void EpollPoller::remove(Channel& channel) {
+  noteRemoved(channel);
   if (channel.slot() == kInKernel) control(EPOLL_CTL_DEL, channel);
   channel.setSlot(-1);
 }
@@ -95,6 +106,11 @@ void EpollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
   }
   for (int i = 0; i < n; ++i) {
     auto* channel = static_cast<Channel*>(events_[i].data.ptr);
+    // Only channels in the kernel set can be reported. One that is not (or no
+    // longer registered) means its fd was closed or reused without remove():
+    // data.ptr may point at a destroyed Channel.
+    checkRegistered(*channel);
+    assert(channel->slot() == kInKernel && "epoll reported a channel that is not in its set");
     channel->setReady(fromEpoll(events_[i].events));
     active.push_back(channel);
   }

@@ -42,11 +42,14 @@ bool PollPoller::update(Channel& channel) {
   const short events = toPoll(channel);
   const int fd = events != 0 ? channel.fd() : ignoredFd(channel.fd());
   if (!channel.registered()) {
+    noteRegistered(channel);
     channel.setSlot(static_cast<int>(pollfds_.size()));
     pollfds_.push_back(pollfd{fd, events, 0});
     channels_.push_back(&channel);
     return true;
   }
+  checkRegistered(channel);
+  assert(static_cast<std::size_t>(channel.slot()) < channels_.size());
   pollfd& entry = pollfds_[static_cast<std::size_t>(channel.slot())];
   assert(channels_[static_cast<std::size_t>(channel.slot())] == &channel);
   entry.fd = fd;
@@ -55,6 +58,7 @@ bool PollPoller::update(Channel& channel) {
 }
 
 void PollPoller::remove(Channel& channel) {
+  noteRemoved(channel);
   const auto index = static_cast<std::size_t>(channel.slot());
   assert(index < channels_.size() && channels_[index] == &channel);
   const std::size_t last = channels_.size() - 1;
@@ -62,6 +66,8 @@ void PollPoller::remove(Channel& channel) {
     pollfds_[index] = pollfds_[last];
     channels_[index] = channels_[last];
     channels_[index]->setSlot(static_cast<int>(index));
+    // The entry that moved still watches its own channel's fd.
+    assert(pollfds_[index].fd == channels_[index]->fd() || pollfds_[index].fd == ignoredFd(channels_[index]->fd()));
   }
   pollfds_.pop_back();
   channels_.pop_back();
@@ -69,6 +75,7 @@ void PollPoller::remove(Channel& channel) {
 }
 
 void PollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
+  assert(pollfds_.size() == channels_.size());
   stats_.count(Syscall::Wait);
   int n = ::poll(pollfds_.data(), pollfds_.size(), timeoutMs);
   if (n < 0) {
@@ -83,6 +90,9 @@ void PollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
   for (std::size_t i = 0; i < pollfds_.size() && n > 0; ++i) {
     if (pollfds_[i].revents == 0) continue;
     --n;
+    // poll reports nothing for an ignored (negative) entry: a ready entry is
+    // a watched fd, and it is its channel's.
+    assert(pollfds_[i].fd == channels_[i]->fd() && channels_[i]->slot() == static_cast<int>(i));
     channels_[i]->setReady(fromPoll(pollfds_[i].revents));
     active.push_back(channels_[i]);
   }

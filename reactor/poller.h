@@ -41,6 +41,23 @@ class Poller {
 
   // The first fd this poller cannot watch, if there is such a limit.
   virtual std::optional<int> descriptorLimit() const { return std::nullopt; }
+
+ protected:
+  // Invariant checks shared by every poller, live in builds without NDEBUG
+  // (the sanitizer builds): which channel each registered fd belongs to. Each
+  // poller finds its channels its own way (a pointer in the kernel's epoll
+  // set, a pollfd index, an fd_set bit), and a slip there -- one fd registered
+  // by two channels, a channel removed twice, a ready event for a channel that
+  // is gone -- would not crash, it would deliver readiness to the wrong
+  // object. These turn it into an assertion failure where it happens.
+  // Under NDEBUG they do nothing and the table stays empty.
+  void noteRegistered(const Channel& channel);         // fd had no channel yet
+  void noteRemoved(const Channel& channel);            // fd belonged to `channel`
+  void checkFdFree(const Channel& channel) const;      // no channel has its fd yet
+  void checkRegistered(const Channel& channel) const;  // fd belongs to `channel`
+
+ private:
+  [[maybe_unused]] std::vector<const Channel*> channelByFd_;  // filled only without NDEBUG
 };
 
 // The poller for options.backend (Epoll, Poll or Select). Counts its system

@@ -22,8 +22,13 @@ bool SelectPoller::update(Channel& channel) {
     return false;
   }
   if (!channel.registered()) {
+    noteRegistered(channel);
     channel.setSlot(static_cast<int>(channels_.size()));
     channels_.push_back(&channel);
+  } else {
+    checkRegistered(channel);
+    assert(static_cast<std::size_t>(channel.slot()) < channels_.size() &&
+           channels_[static_cast<std::size_t>(channel.slot())] == &channel);
   }
   if (channel.wantsRead()) {
     FD_SET(fd, &readSet_);
@@ -37,10 +42,14 @@ bool SelectPoller::update(Channel& channel) {
   }
   if (channel.interest() != 0 && fd > maxFd_) maxFd_ = fd;
   if (channel.interest() == 0 && fd == maxFd_) maxFdStale_ = true;
+  // select() looks only at fds below its first argument: one with interest
+  // above maxFd_ would never be reported.
+  assert(channel.interest() == 0 || fd <= maxFd_);
   return true;
 }
 
 void SelectPoller::remove(Channel& channel) {
+  noteRemoved(channel);
   const int fd = channel.fd();
   FD_CLR(fd, &readSet_);  // registered() implies fd < FD_SETSIZE
   FD_CLR(fd, &writeSet_);
@@ -96,6 +105,8 @@ void SelectPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
       --n;
     }
     if (ready == 0) continue;
+    // select reports only what was asked for.
+    assert((!(ready & ready::kReadable) || channel->wantsRead()) && (!(ready & ready::kWritable) || channel->wantsWrite()));
     // select has no separate hang-up or error report: both show up as
     // readable (read returns 0 or the error) or writable (write fails).
     channel->setReady(ready);
