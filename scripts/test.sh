@@ -2,12 +2,15 @@
 # Every test: installs what is missing, then
 #   1. Release build: the whole suite under ctest, then a short soak
 #      (duet-soak against duet-echo and duet-http on every backend);
-#   2. ASan+UBSan build: the whole suite;
+#   2. ASan+UBSan build with asserts live (no NDEBUG): the whole suite, whose
+#      AssertsLive test fails if NDEBUG crept back in;
 #   3. TSan build (only the conformance tests): the multi-threaded models,
 #      timers, the client and the worker pool;
-#   4. libFuzzer build (clang, ASan+UBSan): a bounded run of every fuzz target.
+#   4. libFuzzer build (clang, ASan+UBSan, asserts live): every committed fuzz
+#      input replayed, then a fixed-seed bounded run per target
+#      (tests/fuzz/run.sh). Deterministic: the same code gives the same result
+#      every day. Open-ended exploration is scripts/fuzz.sh, run on demand.
 # Any failure, sanitizer report, fuzzer crash or failed soak fails the command.
-# FUZZ_SECONDS (default 60) sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -20,8 +23,11 @@ bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=ON -DD
 echo "== Short soak (every backend, duet-echo and duet-http)"
 bash scripts/soak.sh --short build
 
-echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
-bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANITIZE=address -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=OFF
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (asserts live) and tests"
+# DUET_ASSERTS: -O2 as in RelWithDebInfo, without its -DNDEBUG, so the
+# engine's invariant checks run (the default with DUET_SANITIZE; said here too).
+bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANITIZE=address -DDUET_ASSERTS=ON \
+  -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=OFF
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j2 --timeout 900)
 
@@ -35,10 +41,10 @@ cmake --build build-tsan -j"$(nproc)" --target duet_conformance_tests
   ./tests/duet_conformance_tests --gtest_filter='*main2*:*reuseport2*:*Timer*:*Client*:*ShutdownUnderLoad*:*WakeupStress*' \
   --gtest_brief=1)
 
-echo "== libFuzzer (clang, ASan+UBSan): bounded runs"
+echo "== libFuzzer (clang, ASan+UBSan): committed inputs and fixed-seed bounded runs"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_FUZZ=ON \
   -DDUET_SANITIZE=address -DDUET_BUILD_TESTS=OFF -DDUET_BUILD_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target duet-fuzz-buffer duet-fuzz-http
-bash tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-60}"
+bash tests/fuzz/run.sh build-fuzz
 
 echo "== all tests passed"
