@@ -99,6 +99,47 @@ bool blockedInIoUringEnter(pid_t tid) {
   return (in >> number) && number == SYS_io_uring_enter;
 }
 
+std::uint64_t wakeupSyscalls(const EventLoop& loop) {
+  return loop.stats().syscalls[static_cast<int>(Syscall::Wakeup)].get();
+}
+
+// A wake-up is charged to the loop it wakes, whichever way it travels
+// (docs/reading-the-report.md, "Counters"): an eventfd write from any thread,
+// and a MSG_RING sent from another loop's ring alike. The sender's own
+// counters do not change: the wake-up is not its work.
+TEST_F(WakeupTest, MsgRingWakeupIsChargedToTheLoopItWakes) {
+  LoopOptions o = uringOptions();
+  o.wakeup = UringWakeup::MsgRing;
+  EventLoopThread target([o] { return makeEventLoop(o); }, "target");
+  EventLoop* loop = target.start();
+  std::atomic<pid_t> targetTid{0};
+  loop->queueInLoop([&] { targetTid = ::gettid(); });  // an eventfd wake-up: this thread has no ring
+  ASSERT_TRUE(eventually([&] { return targetTid.load() != 0; }));
+  ASSERT_TRUE(eventually([&] { return blockedInIoUringEnter(targetTid); }));
+  const std::uint64_t targetBefore = wakeupSyscalls(*loop);
+  EXPECT_GE(targetBefore, 1u) << "the eventfd wake-up above is charged to the target";
+
+  std::atomic<bool> ran{false};
+  std::uint64_t senderWakeups = 0;
+  std::uint64_t senderEnters = 0;
+  std::uint64_t senderSubmitted = 0;
+  std::thread sender([&] {
+    auto own = makeEventLoop(o);  // a ring of its own: the wake-up goes by MSG_RING
+    loop->queueInLoop([&] { ran = true; });
+    senderWakeups = wakeupSyscalls(*own);
+    senderEnters = own->stats().enterCalls.get();
+    senderSubmitted = own->stats().sqesSubmitted.get();
+  });
+  sender.join();  // its counting is done: the target's counter is final
+  ASSERT_TRUE(eventually([&] { return ran.load(); }));
+
+  EXPECT_GT(senderSubmitted, 0u) << "the wake-up did not go out through the sender's ring";
+  EXPECT_EQ(wakeupSyscalls(*loop), targetBefore + 1) << "the MSG_RING wake-up is the woken loop's sys_wakeup";
+  EXPECT_EQ(senderWakeups, 0u) << "the sender was charged for the target's wake-up";
+  EXPECT_EQ(senderEnters, 0u) << "a wake-up sent is not one of the sender's enters";
+  target.stop();
+}
+
 // A MSG_RING that fails is reported on the sender's ring, which the sender's
 // loop may not reap for a long time (here: never, it does not run). The
 // target's "wake-up on its way" flag must not stay set meanwhile: the target
