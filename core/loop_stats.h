@@ -1,10 +1,11 @@
 // What one event loop costs: the counters the compare runner turns into
 // "system calls per request" and "requests per wake-up".
 //
-// Each loop has one LoopStats, written only by its own thread. Other threads
-// (an HTTP /stats handler, the app at exit) may read it at any time, so every
-// counter is a relaxed atomic: a single writer makes load+store as good as an
-// atomic add, and on x86 a relaxed store is a plain mov.
+// Each loop has one LoopStats, written only by its own thread, except
+// sys_wakeup (see count()). Other threads (an HTTP /stats handler, the app at
+// exit) may read it at any time, so every counter is a relaxed atomic: a
+// single writer makes load+store as good as an atomic add, and on x86 a
+// relaxed store is a plain mov.
 #pragma once
 
 #include <array>
@@ -37,7 +38,7 @@ enum class Syscall : int {
   Accept,    // accept4
   Close,     // close, shutdown
   Control,   // epoll_ctl, timerfd_settime, setsockopt, io_uring_register ...
-  Wakeup,    // eventfd write/read done for cross-thread wake-ups
+  Wakeup,    // cross-thread wake-ups (eventfd write/read, MSG_RING enter), charged to the loop woken
   kCount
 };
 std::string_view syscallName(Syscall s);
@@ -73,7 +74,17 @@ struct LoopStats {
   Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
   Counter sendZeroCopy;
 
-  void count(Syscall s, std::uint64_t n = 1) { syscalls[static_cast<int>(s)].add(n); }
+  // sys_wakeup is charged to the loop a wake-up wakes, by whichever thread
+  // sends it (docs/reading-the-report.md, "Counters"): that one counter has
+  // several writers, so it always takes the shared add, or counts would be
+  // lost to a load+store race. Every other counter has one writer.
+  void count(Syscall s, std::uint64_t n = 1) {
+    if (s == Syscall::Wakeup) {
+      syscalls[static_cast<int>(s)].addShared(n);
+    } else {
+      syscalls[static_cast<int>(s)].add(n);
+    }
+  }
   std::uint64_t totalSyscalls() const;
 
   // "key=value" pairs on one line, stable names: the compare runner parses these.

@@ -79,13 +79,10 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
 
   const int ret = io_uring_enter2(ring_.ring_fd, sqpoll_ ? 0 : toSubmit, waitFor, flags,
                                   reinterpret_cast<sigset_t*>(&arg), sizeof arg);
-  // A wake-up sent to another loop is not work for this one: it is counted
-  // in sys_wakeup only (docs/reading-the-report.md, "Counters").
-  if (purpose != Syscall::Wakeup) stats_->enterCalls.add();
-  if (purpose == Syscall::Wakeup) {
-    // Other threads count their eventfd writes into this same counter.
-    stats_->syscalls[static_cast<int>(purpose)].addShared();
-  } else {
+  // A wake-up sent to another loop is not work for this one: the caller
+  // charges it to the loop it wakes (docs/reading-the-report.md, "Counters").
+  if (purpose != Syscall::Wakeup) {
+    stats_->enterCalls.add();
     stats_->count(purpose);
   }
   if (ret > 0 && !sqpoll_) stats_->sqesSubmitted.add(static_cast<unsigned>(ret));

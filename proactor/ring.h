@@ -55,7 +55,8 @@ class Ring {
   // signal arrived. `minWaitUsec` (kernels with IORING_FEAT_MIN_TIMEOUT): after
   // that long, settle for a single completion. Exactly one io_uring_enter, or
   // none when there is nothing to submit, nothing to wait for and nothing to
-  // flush. `purpose` says which syscall counter it lands in.
+  // flush. `purpose` says which syscall counter it lands in; a Wakeup (a
+  // MSG_RING for another loop) is counted by the caller, in the loop it wakes.
   // Returns io_uring_enter's result, or 0 when no call was made.
   int enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned minWaitUsec,
             Syscall purpose = Syscall::Wait);

@@ -140,7 +140,7 @@ void UringLoop::wakeSelf() {
   io_uring_sqe_set_data64(sqe, user_data::kWake);
 }
 
-bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, int* error) {
+bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, LoopStats& targetStats, int* error) {
   if (!msgRing_) return false;
   io_uring_sqe* sqe = nextSqe();
   // The target sees a CQE with res 0 and user_data kWake. CQE_SKIP_SUCCESS:
@@ -151,6 +151,9 @@ bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, int* error
   const std::uint64_t userData = user_data::encode(OpKind::MsgRingSent, ++msgRingsSent_, targetWaker);
   io_uring_sqe_set_data64(sqe, userData);
   const int submitted = ring_->enter(0, nullptr, 0, Syscall::Wakeup);
+  // Charged to the loop it wakes, like an eventfd write; other threads write
+  // that counter too, which count() allows for (shared add) for Wakeup alone.
+  targetStats.count(Syscall::Wakeup);
   if (submitted < 0) {
     // Not submitted (EBUSY, EAGAIN...): it goes with our next enter, which may
     // be long from now. The caller wakes the target another way meanwhile.

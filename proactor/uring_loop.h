@@ -60,6 +60,7 @@ class UringLoop final : public EventLoop {
   void cancelAll(int fd);
 
   BufferRing& buffers() { return *buffers_; }
+  const UringWaker& waker() const { return *waker_; }
   bool zeroCopySendAvailable() const { return zeroCopySend_; }
   int ringFd() const { return ring_->fd(); }
 
@@ -68,8 +69,10 @@ class UringLoop final : public EventLoop {
   // False if the wake-up is not on its way: this kernel cannot do MSG_RING, or
   // it failed at once (its error is then in `*error`); the caller must wake the
   // target another way. `targetWaker` names the target's waker should the
-  // MSG_RING fail later (see UringWaker::msgRingFailed).
-  bool sendWake(int targetRingFd, std::uint32_t targetWaker, int* error);
+  // MSG_RING fail later (see UringWaker::msgRingFailed). The system call is
+  // charged to `targetStats` (sys_wakeup): a wake-up counts for the loop it
+  // wakes, however it travels.
+  bool sendWake(int targetRingFd, std::uint32_t targetWaker, LoopStats& targetStats, int* error);
   // This loop's thread: makes the next wait return at once (a NOP completion).
   void wakeSelf();
 

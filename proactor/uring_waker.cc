@@ -94,7 +94,7 @@ void UringWaker::wake() {
   if (mode_ == UringWakeup::MsgRing && caller) {
     const int targetRing = failMsgRingForTesting_.load() ? eventFd_.get() : loop_.ringFd();
     int error = 0;
-    if (caller->sendWake(targetRing, registryIndex_, &error)) return;
+    if (caller->sendWake(targetRing, registryIndex_, loop_.stats(), &error)) return;
     if (error != 0) logMsgRingFailure(error);
   }
   writeEventFd(true);
@@ -105,6 +105,7 @@ void UringWaker::writeEventFd(bool countIt) {
   // The eventfd counter saturates instead of blocking only at 2^64-2: a write
   // cannot fail for a loop that reads it back, so the result is not checked.
   [[maybe_unused]] const ssize_t n = ::write(eventFd_.get(), &one, sizeof one);
+  eventFdWrites_.fetch_add(1, std::memory_order_relaxed);
   // Called from other threads: the one counter that needs an atomic add.
   if (countIt) loop_.stats().syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
 }

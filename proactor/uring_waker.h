@@ -11,7 +11,7 @@
 //            completion appears in our ring as if we had asked for it, with
 //            user_data kWake. Nothing to re-arm on our side, no eventfd in
 //            between. The sender submits the MSG_RING at once (one
-//            io_uring_enter, counted as its Wakeup syscall) because it cannot
+//            io_uring_enter, charged to the *target's* sys_wakeup) because it cannot
 //            know when its own loop will enter the kernel next. A thread with
 //            no ring, or whose ring cannot do MSG_RING, falls back to the eventfd.
 //            So does a MSG_RING that fails: the failure completion lands in the
@@ -69,6 +69,8 @@ class UringWaker final : public CompletionHandler, public std::enable_shared_fro
   // target's eventfd instead of its ring, so the kernel fails them (EBADFD),
   // the way it fails one the target ring cannot take.
   static void failMsgRingForTesting(bool fail) { failMsgRingForTesting_.store(fail); }
+  // Tests: how many wake-ups went by eventfd (sys_wakeup counts both ways).
+  std::uint64_t eventFdWrites() const { return eventFdWrites_.load(std::memory_order_relaxed); }
 
  private:
   UringWaker(UringLoop& loop, UringWakeup mode);
@@ -82,6 +84,7 @@ class UringWaker final : public CompletionHandler, public std::enable_shared_fro
   std::uint32_t registryIndex_ = 0;
   std::uint64_t counter_ = 0;          // the armed read's destination: the kernel writes it
   std::atomic<bool> pending_{false};   // a wake-up is on its way and not yet reaped
+  std::atomic<std::uint64_t> eventFdWrites_{0};  // any thread
   bool stopping_ = false;
 
   static inline std::atomic<bool> failMsgRingForTesting_{false};

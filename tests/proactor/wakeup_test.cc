@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/event_loop_thread.h"
+#include "proactor/uring_loop.h"
 #include "proactor/uring_waker.h"
 #include "tests/proactor/uring_test_fixture.h"
 
@@ -23,8 +24,10 @@ constexpr int kTasks = 100'000;
 
 struct WakeResult {
   bool allRanOnce = false;
-  std::uint64_t eventFdWrites = 0;  // on the target loop
-  std::uint64_t senderRingWakes = 0;  // MSG_RING submissions counted by the senders' loops
+  std::uint64_t targetWakeups = 0;    // the target's sys_wakeup: every wake-up, however it travelled
+  std::uint64_t eventFdWrites = 0;    // the wake-ups that went by the target's eventfd
+  std::uint64_t senderWakeups = 0;    // the senders' own sys_wakeup (nothing is charged there)
+  std::uint64_t senderSubmitted = 0;  // SQEs the senders' rings submitted (their MSG_RINGs)
 };
 
 // `sendersOwnRings`: each sender thread first makes a UringLoop of its own,
@@ -38,6 +41,7 @@ WakeResult queueFromManyThreads(UringWakeup mode, bool sendersOwnRings) {
   std::vector<std::atomic<int>> runs(kTasks);
   std::atomic<int> total{0};
   std::atomic<std::uint64_t> senderWakes{0};
+  std::atomic<std::uint64_t> senderSubmitted{0};
   std::vector<std::thread> senders;
   for (int t = 0; t < kSenders; ++t) {
     senders.emplace_back([&, t] {
@@ -49,7 +53,10 @@ WakeResult queueFromManyThreads(UringWakeup mode, bool sendersOwnRings) {
           total.fetch_add(1, std::memory_order_relaxed);
         });
       }
-      if (own) senderWakes += own->stats().syscalls[static_cast<int>(Syscall::Wakeup)].get();
+      if (own) {
+        senderWakes += own->stats().syscalls[static_cast<int>(Syscall::Wakeup)].get();
+        senderSubmitted += own->stats().sqesSubmitted.get();
+      }
     });
   }
   for (auto& s : senders) s.join();
@@ -64,8 +71,10 @@ WakeResult queueFromManyThreads(UringWakeup mode, bool sendersOwnRings) {
       break;
     }
   }
-  r.eventFdWrites = loop->stats().syscalls[static_cast<int>(Syscall::Wakeup)].get();
-  r.senderRingWakes = senderWakes.load();
+  r.targetWakeups = loop->stats().syscalls[static_cast<int>(Syscall::Wakeup)].get();
+  r.eventFdWrites = dynamic_cast<UringLoop&>(*loop).waker().eventFdWrites();
+  r.senderWakeups = senderWakes.load();
+  r.senderSubmitted = senderSubmitted.load();
   target.stop();
   return r;
 }
@@ -76,13 +85,16 @@ TEST_F(WakeupTest, EventFdWakeupsRunEveryTaskOnce) {
   const WakeResult r = queueFromManyThreads(UringWakeup::EventFd, false);
   EXPECT_TRUE(r.allRanOnce);
   EXPECT_GT(r.eventFdWrites, 0u);
+  EXPECT_EQ(r.targetWakeups, r.eventFdWrites);
 }
 
 TEST_F(WakeupTest, MsgRingWakeupsRunEveryTaskOnce) {
   const WakeResult r = queueFromManyThreads(UringWakeup::MsgRing, true);
   EXPECT_TRUE(r.allRanOnce);
-  EXPECT_GT(r.senderRingWakes, 0u) << "no wake-up went by MSG_RING";
+  EXPECT_GT(r.senderSubmitted, 0u) << "no wake-up went by MSG_RING";
   EXPECT_EQ(r.eventFdWrites, 0u) << "senders with a ring should not need the eventfd";
+  EXPECT_GT(r.targetWakeups, 0u) << "MSG_RING wake-ups are charged to the loop they wake";
+  EXPECT_EQ(r.senderWakeups, 0u) << "and not to the sender";
 }
 
 TEST_F(WakeupTest, MsgRingFallsBackToEventFdForThreadsWithoutARing) {
