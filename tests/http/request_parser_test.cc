@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+// ""s: a literal with an embedded NUL keeps all its bytes (no hand-counted lengths).
+using namespace std::string_literals;
+
 namespace duet::http {
 namespace {
 
@@ -285,7 +288,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"FieldNameNotAToken", "GET / HTTP/1.1\r\nHost: a\r\nX(a): b\r\n\r\n", 400},
         BadCase{"FieldNameControl", "GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n", 400},
         BadCase{"FieldLineWithoutColon", "GET / HTTP/1.1\r\nHost: a\r\nXb\r\n\r\n", 400},
-        BadCase{"NulInFieldValue", std::string("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 34), 400},
+        BadCase{"NulInFieldValue", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"s, 400},
         BadCase{"ControlInFieldValue", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400},
         BadCase{"DelInFieldValue", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", 400},
         // RFC 9110 5.4: a field section larger than we process: 4xx (431), at the
@@ -342,7 +345,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"ControlInQuotedValue", kChunked + "1;a=\"\x01\"\r\nx\r\n0\r\n\r\n", 400},
         BadCase{"DelInQuotedValue", kChunked + "1;a=\"\x7f\"\r\nx\r\n0\r\n\r\n", 400},
         BadCase{"ControlInQuotedPair", kChunked + "1;a=\"\\\x01\"\r\nx\r\n0\r\n\r\n", 400},
-        BadCase{"NulInName", kChunked + std::string("1;a\0b\r\nx\r\n0\r\n\r\n", 14), 400},
+        BadCase{"NulInName", kChunked + "1;a\0b\r\nx\r\n0\r\n\r\n"s, 400},
         // BWS is only allowed before ";" and "=", and after them: not at the line's end.
         BadCase{"WhitespaceAfterSize", kChunked + "1 \r\nx\r\n0\r\n\r\n", 400},
         BadCase{"WhitespaceAfterName", kChunked + "1;a \r\nx\r\n0\r\n\r\n", 400},
