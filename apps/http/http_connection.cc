@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "apps/http/date_cache.h"
 #include "apps/http/router.h"
 #include "core/log.h"
 
@@ -197,7 +196,7 @@ bool HttpConnection::respond(HttpRequest& request) {
   const bool head = request.method == Method::Head && request.errorStatus == 0;
 
   std::string out;
-  ResponseWriter::write(response, keepAlive, request.isHttp10(), head, DateCache::forThisThread().now(), out);
+  ResponseWriter::write(response, keepAlive, request.isHttp10(), head, transport_.date(), out);
   transport_.send(std::move(out));
   lastActivity_ = transport_.now();
 

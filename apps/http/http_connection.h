@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apps/http/http_limits.h"
@@ -54,6 +55,10 @@ class Transport {
   virtual void startReading() = 0;
   virtual void defer(std::function<void()> task) = 0;  // run later on this loop, if still open
   virtual TimePoint now() const = 0;
+  // The Date header's value for a response made now (RFC 9110 6.6.1). From the
+  // transport, like now(), so a test or fuzz harness can hold it still: the
+  // wall clock would make the answer, and the code paths taken, vary.
+  virtual std::string_view date() = 0;
   virtual std::string peerName() const = 0;         // for the access log
 };
 

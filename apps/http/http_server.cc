@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <sys/stat.h>
 
+#include "apps/http/date_cache.h"
 #include "core/log.h"
 
 namespace duet::http {
@@ -33,6 +34,7 @@ class HttpServer::Session final : public Transport, public std::enable_shared_fr
     });
   }
   TimePoint now() const override { return conn_.loop().now(); }
+  std::string_view date() override { return DateCache::forThisThread().now(); }
   std::string peerName() const override { return conn_.peer().toIpPort(); }
 
   // Intrusive list of the loop's sessions: two pointers per connection, no allocation.

@@ -66,6 +66,7 @@ class ReplayTransport final : public Transport {
   void startReading() override { reading = true; }
   void defer(std::function<void()> task) override { deferred.push_back(std::move(task)); }
   TimePoint now() const override { return clock; }
+  std::string_view date() override { return "Sun, 06 Nov 1994 08:49:37 GMT"; }  // held still
   std::string peerName() const override { return "replay"; }
 
   bool open() const { return !forceClosed; }

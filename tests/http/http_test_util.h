@@ -112,6 +112,7 @@ class FakeTransport final : public Transport {
   }
   void defer(std::function<void()> task) override { deferred.push_back(std::move(task)); }
   TimePoint now() const override { return clock; }
+  std::string_view date() override { return "Sun, 06 Nov 1994 08:49:37 GMT"; }  // held still
   std::string peerName() const override { return "test"; }
 
   // The kernel took everything: what Connection reports with onWriteComplete.
