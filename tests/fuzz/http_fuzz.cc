@@ -93,29 +93,6 @@ std::size_t occurrences(std::string_view text, std::string_view needle) {
   return n;
 }
 
-// Each response: a status line, headers, CRLF CRLF. Bodies are skipped by
-// Content-Length where we can tell it is present (not HEAD, not 1xx/204/304);
-// a HEAD answer carries Content-Length without a body, so on a mismatch we
-// only require that what follows is again a response or the end.
-void checkWellFormed(std::string_view wire) {
-  while (!wire.empty()) {
-    if (!wire.starts_with("HTTP/1.1 ")) fail("output does not start with an HTTP/1.1 status line: " + std::string(wire.substr(0, 40)));
-    const std::size_t end = wire.find("\r\n\r\n");
-    if (end == std::string_view::npos) fail("response head without its blank line");
-    const std::string_view head = wire.substr(0, end);
-    if (head.find('\0') != std::string_view::npos) fail("NUL byte in a response head");
-    std::size_t bodyLen = 0;
-    const std::size_t cl = head.find("\r\nContent-Length: ");
-    if (cl != std::string_view::npos) bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
-    wire.remove_prefix(end + 4);
-    if (bodyLen <= wire.size() && (bodyLen == wire.size() || wire.substr(bodyLen).starts_with("HTTP/1.1 "))) {
-      wire.remove_prefix(bodyLen);
-    } else if (!wire.empty() && !wire.starts_with("HTTP/1.1 ")) {
-      fail("response body does not match its Content-Length");
-    }
-  }
-}
-
 std::string runOnce(std::string_view input, std::uint8_t config, Run mode) {
   Fixture& fx = fixture();
   return replay::runOnce(input, config, mode, config, replay::Routers{fx.router.get(), fx.streamRouter.get()}, kFail);
@@ -143,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t secretsIn = occurrences(input, kSecret);
   for (const std::string* out : {&whole, &split, &timed}) {
     if (occurrences(*out, kSecret) > secretsIn) fail("a file outside the document root was served");
-    checkWellFormed(*out);
+    replay::checkWellFormed(*out, kFail);
   }
   // Strict: the same bytes, whatever the split. (Until issue 11 a final
   // error status was allowed to differ, 400 vs 501 or 414 vs 400; no more.)

@@ -176,6 +176,37 @@ inline std::string runOnce(std::string_view input, std::uint8_t config, Run mode
   return std::move(t.out);
 }
 
+// The output is a sequence of well-formed HTTP/1.1 responses: a status line,
+// headers, CRLF CRLF, then a body as long as its Content-Length. A HEAD answer
+// carries Content-Length without a body, so where the body would not end at
+// the next status line (or the end) we only require that what follows is
+// again a response or the end.
+inline void checkWellFormed(std::string_view wire, const FailFn& fail) {
+  while (!wire.empty()) {
+    if (!wire.starts_with("HTTP/1.1 ")) {
+      fail("output does not start with an HTTP/1.1 status line: " + std::string(wire.substr(0, 40)));
+      return;
+    }
+    const std::size_t end = wire.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      fail("response head without its blank line");
+      return;
+    }
+    const std::string_view head = wire.substr(0, end);
+    if (head.find('\0') != std::string_view::npos) fail("NUL byte in a response head");
+    std::size_t bodyLen = 0;
+    const std::size_t cl = head.find("\r\nContent-Length: ");
+    if (cl != std::string_view::npos) bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
+    wire.remove_prefix(end + 4);
+    if (bodyLen <= wire.size() && (bodyLen == wire.size() || wire.substr(bodyLen).starts_with("HTTP/1.1 "))) {
+      wire.remove_prefix(bodyLen);
+    } else if (!wire.empty() && !wire.starts_with("HTTP/1.1 ")) {
+      fail("response body does not match its Content-Length");
+      return;
+    }
+  }
+}
+
 // Where each response in `wire` starts, where its head ends (at the blank
 // line) and where it ends, walking heads and Content-Length bodies: a body
 // that does not fit before the next status line is taken as absent (a HEAD

@@ -4,7 +4,8 @@
 // the responses must be the same bytes every time (Date values and interim
 // 100 responses aside). This is the fuzz harness's own rule
 // (tests/fuzz/http_replay.h), run on every build: the fuzz target itself is
-// built only by the clang stage.
+// built only by the clang stage. The timed replay (timers between pieces) is
+// checked for well-formed output, the fuzz target's other rule for it.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -78,6 +79,26 @@ TEST_P(SplitIndependence, SameResponsesWholeByteByByteAndInRandomSplits) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     const std::string split = replay::normalize(replay::runOnce(input, config, Run::Split, seed, routers, fail));
     ASSERT_EQ(split, whole);
+  }
+}
+
+// The timed replay (the clock jumps and timer turns run between pieces) is
+// not compared with the others: a timeout legitimately changes the answer.
+// But what it sends is still a sequence of well-formed responses, with the
+// seed the fuzz target uses (the configuration byte) and 64 more.
+TEST_P(SplitIndependence, WellFormedResponsesWhenTimersRunBetweenPieces) {
+  const std::string data = readFile(GetParam());
+  ASSERT_FALSE(data.empty());
+  const std::uint8_t config = static_cast<std::uint8_t>(data[0]);
+  const std::string_view input = std::string_view(data).substr(1);
+  const replay::FailFn fail = [](const std::string& what) { ADD_FAILURE() << what; };
+  const replay::Routers routers{&inline_, &stream_};
+
+  std::vector<std::uint32_t> seeds{config};
+  for (std::uint32_t seed = 0; seed < 64; ++seed) seeds.push_back(seed);
+  for (const std::uint32_t seed : seeds) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    replay::checkWellFormed(replay::runOnce(input, config, Run::Timers, seed, routers, fail), fail);
   }
 }
 
