@@ -19,7 +19,9 @@
 //   - nothing is sent after shutdown() or forceClose();
 //   - a file outside the document root (reached by "..", encodings, or a
 //     symlink inside the root) never appears in the output;
-//   - the output is a sequence of well-formed HTTP/1.1 responses;
+//   - the output is a sequence of well-formed HTTP/1.1 responses (in C, the
+//     last body may be cut short when the send timeout closed a connection
+//     whose peer read nothing for that long: see runOnce in http_replay.h);
 //   - whatever the input, the bytes waiting in the connection stay bounded.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,7 +95,7 @@ std::size_t occurrences(std::string_view text, std::string_view needle) {
   return n;
 }
 
-std::string runOnce(std::string_view input, std::uint8_t config, Run mode) {
+replay::Replayed runOnce(std::string_view input, std::uint8_t config, Run mode) {
   Fixture& fx = fixture();
   return replay::runOnce(input, config, mode, config, replay::Routers{fx.router.get(), fx.streamRouter.get()}, kFail);
 }
@@ -111,16 +113,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t config = data[0];
   const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
 
-  const std::string whole = runOnce(input, config, Run::Whole);
-  const std::string split = runOnce(input, config, Run::Split);
-  const std::string timed = runOnce(input, config, Run::Timers);
+  const replay::Replayed wholeRun = runOnce(input, config, Run::Whole);
+  const replay::Replayed splitRun = runOnce(input, config, Run::Split);
+  const replay::Replayed timedRun = runOnce(input, config, Run::Timers);
+  const std::string& whole = wholeRun.wire;
+  const std::string& split = splitRun.wire;
   // /echo sends request bodies back, and the fuzzer learns the secret's bytes
   // from this very comparison: every copy in the input may come back once,
   // one more means the file was served.
   const std::size_t secretsIn = occurrences(input, kSecret);
-  for (const std::string* out : {&whole, &split, &timed}) {
-    if (occurrences(*out, kSecret) > secretsIn) fail("a file outside the document root was served");
-    replay::checkWellFormed(*out, kFail);
+  for (const replay::Replayed* run : {&wholeRun, &splitRun, &timedRun}) {
+    if (occurrences(run->wire, kSecret) > secretsIn) fail("a file outside the document root was served");
+    replay::checkWellFormed(*run, kFail);
   }
   // Strict: the same bytes, whatever the split. (Until issue 11 a final
   // error status was allowed to differ, 400 vs 501 or 414 vs 400; no more.)
