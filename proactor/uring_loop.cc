@@ -219,7 +219,9 @@ std::size_t UringLoop::reapAndDispatch() {
     // Copy a batch out and hand the CQ slots back before running any handler:
     // handlers then never see ring memory, and the kernel has room again.
     const std::size_t n = ring_->reap(batch);
-    for (std::size_t i = 0; i < n; ++i) dispatch(batch[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!loseForTesting(batch[i])) dispatch(batch[i]);
+    }
     total += n;
     if (n == batch.size()) continue;
     noteOverflow();
@@ -244,13 +246,22 @@ void UringLoop::noteOverflow() {
     }
   }
   overflowing_ = held;
-  const unsigned dropped = ring_->completionsDropped();
+  const unsigned dropped = ring_->completionsDropped() + lostForTesting_;
   if (dropped != droppedSeen_) {
     stats().cqesDropped.add(dropped - droppedSeen_);
     DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
                     << " completions (the kernel could not hold them); the operations they ended are lost";
     droppedSeen_ = dropped;
   }
+}
+
+bool UringLoop::loseForTesting(const RawCompletion& entry) {
+  if (lossesForTesting_ == 0 || entry.completion.more() || user_data::kindOf(entry.userData) != lossKindForTesting_) {
+    return false;
+  }
+  --lossesForTesting_;
+  ++lostForTesting_;
+  return true;
 }
 
 void UringLoop::dispatch(const RawCompletion& entry) {

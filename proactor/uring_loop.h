@@ -76,6 +76,18 @@ class UringLoop final : public EventLoop {
   // This loop's thread: makes the next wait return at once (a NOP completion).
   void wakeSelf();
 
+  // Operations in flight (the op table's live slots).
+  std::size_t opsInFlight() const { return ops_.inFlight(); }
+  // Tests only, loop thread: the next `count` final completions (no F_MORE)
+  // of operations of `kind` are thrown away unseen and counted as dropped, as
+  // the kernel drops completions it cannot even hold in its overflow list
+  // (io_uring_enter then fails with EBADR). A real drop cannot be made on
+  // demand: kernels since 5.5 (IORING_FEAT_NODROP) drop only when out of memory.
+  void loseFinalCompletionsForTesting(OpKind kind, unsigned count) {
+    lossKindForTesting_ = kind;
+    lossesForTesting_ = count;
+  }
+
  protected:
   void poll(bool mayBlock, std::optional<TimePoint> timerDeadline) override;
   void wakeup() override;
@@ -89,6 +101,8 @@ class UringLoop final : public EventLoop {
   // A completion nobody owns any more: give back what it carries.
   void dropStale(const RawCompletion& entry);
   void noteOverflow();
+  // The test hook above: true if `entry` is to be lost.
+  bool loseForTesting(const RawCompletion& entry);
   // Teardown: cancel everything and wait (bounded) until the kernel is done
   // with every buffer it might still write.
   void drainInFlight();
@@ -102,6 +116,9 @@ class UringLoop final : public EventLoop {
   bool draining_ = false;
   bool overflowing_ = false;           // the kernel is holding completions back
   unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
+  OpKind lossKindForTesting_ = OpKind::Untracked;
+  unsigned lossesForTesting_ = 0;      // completions still to lose (test hook)
+  unsigned lostForTesting_ = 0;        // completions lost so far (test hook), counted as dropped
   unsigned waitBatch_ = 1;
   std::uint32_t msgRingsSent_ = 0;     // numbers each MSG_RING, so its failure can be found
 };

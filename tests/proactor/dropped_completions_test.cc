@@ -1,0 +1,111 @@
+// Completions the kernel drops (issue 11, 2.9). When the CQ is full and the
+// kernel cannot even hold the overflowing completions, it throws them away
+// (io_uring_enter then fails with EBADR, and the CQ's overflow counter grows).
+// Whatever operations those completions ended never tell their owners: the
+// op-table slots, and the connections they keep alive, would leak for ever,
+// and a connection whose recv ended unseen would never read again.
+//
+// The loop cannot tell which operations were hit, so it must find out from
+// the kernel and give each lost one a final completion of its own. The test:
+//   - connection A: its peer closes, and the recv's final completion (EOF) is
+//     lost. A must still go down and be released.
+//   - connection B: reading pauses and resumes, and the paused recv's final
+//     completion (-ECANCELED) is lost. B must read again: it echoes.
+// Then, B closed, every Connection is gone and only the waker's eventfd read
+// is left in the op table.
+//
+// Deterministic: the loop runs on the test thread, the peers are socketpairs,
+// and a test hook (UringLoop::loseFinalCompletionsForTesting) loses exactly
+// the two completions, since a real drop happens only when the kernel is out
+// of memory.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+
+#include "core/connection.h"
+#include "proactor/uring_loop.h"
+#include "tests/proactor/uring_test_fixture.h"
+
+namespace duet::test {
+namespace {
+
+// Runs `loop` on this thread until `done()` or 5 s have passed.
+bool runUntil(EventLoop& loop, const std::function<bool()>& done) {
+  const TimerId check = loop.runEvery(std::chrono::milliseconds(1), [&] {
+    if (done()) loop.quit();
+  });
+  const TimerId giveUp = loop.runAfter(std::chrono::seconds(5), [&] { loop.quit(); });
+  loop.run();
+  loop.cancel(check);
+  loop.cancel(giveUp);
+  return done();
+}
+
+class DroppedCompletionsTest : public UringTest {};
+
+TEST_F(DroppedCompletionsTest, LostFinalCompletionsLeakNothingAndOpenConnectionsKeepReading) {
+  const std::size_t liveBefore = Connection::liveCount();
+  auto loop = makeEventLoop(uringOptions());
+  auto& uring = dynamic_cast<UringLoop&>(*loop);
+
+  int a[2];
+  int b[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, b), 0);
+  UniqueFd peerA(a[1]);
+  UniqueFd peerB(b[1]);
+
+  bool aDown = false;
+  auto callbacks = std::make_shared<ConnectionCallbacks>();
+  ConnectionPtr connA;
+  callbacks->onConnection = [&](const ConnectionPtr& c) {
+    if (!c->connected() && c == connA) aDown = true;
+  };
+  callbacks->onMessage = [](const ConnectionPtr& c, Buffer& in) {
+    c->send(in.view());  // echo
+    in.retrieveAll();
+  };
+  connA = loop->createConnection(UniqueFd(a[0]), InetAddress(), InetAddress());
+  ConnectionPtr connB = loop->createConnection(UniqueFd(b[0]), InetAddress(), InetAddress());
+  connA->setCallbacks(callbacks);
+  connB->setCallbacks(callbacks);
+  connA->start();
+  connB->start();
+  // One iteration: both recvs go to the kernel (the waker's read is there already).
+  loop->queueInLoop([&] { loop->quit(); });
+  loop->run();
+  const std::size_t opsIdle = uring.opsInFlight() - 2;  // the waker's read
+
+  // Both final recv completions of the next iteration are lost.
+  uring.loseFinalCompletionsForTesting(OpKind::Recv, 2);
+  peerA.reset();         // A's recv ends with EOF
+  connB->stopReading();  // B's recv is cancelled (ends with -ECANCELED)...
+  connB->startReading(); // ...and reading resumes at once: B re-arms on that final completion
+  EXPECT_TRUE(runUntil(*loop, [&] { return aDown; })) << "A's EOF was lost and A never went down";
+  EXPECT_EQ(loop->stats().cqesDropped.get(), 2u);
+
+  // B reads again: what the peer sends comes back.
+  ASSERT_EQ(::write(peerB.get(), "ping", 4), 4);
+  std::string echoed;
+  EXPECT_TRUE(runUntil(*loop, [&] {
+    char buf[16];
+    const ssize_t n = ::read(peerB.get(), buf, sizeof buf);
+    if (n > 0) echoed.append(buf, static_cast<std::size_t>(n));
+    return echoed == "ping";
+  })) << "B's recv was never armed again (echoed \"" << echoed << "\")";
+
+  connB->forceClose();
+  connA.reset();
+  connB.reset();
+  EXPECT_TRUE(runUntil(*loop, [&] {
+    return Connection::liveCount() == liveBefore && uring.opsInFlight() == opsIdle;
+  })) << "live connections: " << Connection::liveCount() << " (before: " << liveBefore
+      << "), operations in flight: " << uring.opsInFlight() << " (idle: " << opsIdle << ")";
+  peerB.reset();
+  loop.reset();
+}
+
+}  // namespace
+}  // namespace duet::test
