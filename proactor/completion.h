@@ -21,6 +21,8 @@ enum class OpKind : std::uint8_t {
   Wake,           // a wake-up CQE: MSG_RING from another ring, or our own NOP
   WakeRead,       // the eventfd read kept armed for cross-thread wake-ups
   MsgRingSent,    // our side of a MSG_RING sent to another loop
+  LostCheck,      // a cancel asking whether an operation is still in the kernel,
+                  // after completions were dropped (UringLoop::reconcileAfterDroppedCompletions)
   Accept,
   AcceptReady,    // a poll on the listener while out of descriptors
   Recv,
@@ -35,6 +37,9 @@ const char* opKindName(OpKind kind);
 struct Completion {
   std::int32_t res = 0;
   std::uint32_t flags = 0;
+  // Not from the kernel: the loop made this final completion (-ECANCELED) for
+  // an operation whose own was dropped (UringLoop::reconcileAfterDroppedCompletions).
+  bool synthesized = false;
 
   // The operation stays armed and will complete again (multishot, or a
   // SEND_ZC whose notification is still to come). Without it, this is the last.

@@ -11,6 +11,7 @@ const char* opKindName(OpKind kind) {
     case OpKind::Wake: return "wake";
     case OpKind::WakeRead: return "wake-read";
     case OpKind::MsgRingSent: return "msg-ring";
+    case OpKind::LostCheck: return "lost-check";
     case OpKind::Accept: return "accept";
     case OpKind::AcceptReady: return "accept-ready";
     case OpKind::Recv: return "recv";
@@ -71,6 +72,23 @@ std::shared_ptr<CompletionHandler> OpTable::release(std::uint64_t userData) {
   std::shared_ptr<CompletionHandler> handler = std::move(slot.handler);
   assertConsistent();
   return handler;
+}
+
+std::vector<std::uint64_t> OpTable::liveOperations() const {
+  std::vector<std::uint64_t> live;
+  live.reserve(inFlight_);
+  for (std::uint32_t index = 0; index < slots_.size(); ++index) {
+    const Slot& slot = slots_[index];
+    if (slot.handler) live.push_back(user_data::encode(slot.kind, slot.generation, index));
+  }
+  return live;
+}
+
+std::uint64_t OpTable::liveOperation(std::uint32_t generation, std::uint32_t index) const {
+  if (index >= slots_.size()) return 0;
+  const Slot& slot = slots_[index];
+  if (!slot.handler || slot.generation != generation) return 0;
+  return user_data::encode(slot.kind, slot.generation, index);
 }
 
 void OpTable::assertConsistent() const {

@@ -64,6 +64,12 @@ class OpTable {
 
   std::size_t inFlight() const { return inFlight_; }
 
+  // The user_data of every operation in flight.
+  std::vector<std::uint64_t> liveOperations() const;
+  // The user_data of the operation in slot `index` if it is still the one of
+  // `generation`, else 0 (it ended and the slot moved on).
+  std::uint64_t liveOperation(std::uint32_t generation, std::uint32_t index) const;
+
   // Loop teardown: drops every handler reference (objects may die here).
   void clear();
 

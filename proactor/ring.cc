@@ -94,7 +94,8 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
       case EBUSY:   // older kernels: CQ overflow must be reaped first
         break;
       case EBADR:
-        // Reported once after the kernel dropped completions (see completionsDropped()).
+        // Reported once after the kernel dropped completions; the loop sees the
+        // count grow (completionsDropped()) and reconciles (UringLoop::noteOverflow).
         break;
       default:
         DUET_LOG(Error) << "io_uring_enter: " << std::strerror(-ret);

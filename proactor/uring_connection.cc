@@ -6,7 +6,9 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "core/log.h"
 #include "core/socket_ops.h"
@@ -196,6 +198,10 @@ void UringConnection::startSend() {
 }
 
 void UringConnection::onSend(const Completion& c) {
+  if (c.synthesized) {
+    onSendLost();
+    return;
+  }
   if (!c.notification()) sendResult_ = c.res;
   if (c.more()) return;  // SEND_ZC: sending_ is the kernel's until the notification
   sendOp_ = 0;
@@ -205,6 +211,14 @@ void UringConnection::onSend(const Completion& c) {
   }
 
   const int res = sendResult_;
+  if (res == -ECANCELED) {
+    // Only the loop cancels a send on an open connection (after dropped
+    // completions, see UringLoop::reconcileAfterDroppedCompletions), and a
+    // cancelled send sent nothing (the kernel reports any bytes it did send
+    // instead): send the same bytes again.
+    startSend();
+    return;
+  }
   if (res < 0) {
     socketFailed(-res, "send");
     return;
@@ -226,6 +240,34 @@ void UringConnection::onSend(const Completion& c) {
   uring().spareBuffers().takeFrom(sending_);
   uring().spareBuffers().takeFrom(queued_);
   outputDrained();
+}
+
+void UringConnection::onSendLost() {
+  // The send's final completion was dropped by the kernel; the loop ends it
+  // for us. How many bytes went is unknown, so the stream cannot go on: close.
+  sendOp_ = 0;
+  if (sendIsZeroCopy_) {
+    // Lost may be the send's result, its notification, or neither (the
+    // notification is simply still to come: the kernel cannot cancel it, so
+    // it answers the loop's question with ENOENT either way). The kernel may
+    // still read sending_'s pages, and nothing will tell us when it stops.
+    // Resetting the connection would not settle it: the pages are let go
+    // when the last packet referring to them is freed, some time after. So
+    // the Buffer is kept for the life of the process: a deliberate leak,
+    // bounded by one send per dropped completion, and logged.
+    DUET_LOG(Warn) << "connection #" << id() << ": a zero-copy send's completion was lost; keeping its "
+                   << sending_.readableBytes() << "-byte buffer for good, the kernel may still read it";
+    keepForTheKernel(std::move(sending_));  // a move keeps the storage where it is
+  }
+  sending_ = Buffer();
+  if (!disconnected()) socketFailed(ECANCELED, "send (its completion was lost)");
+}
+
+void UringConnection::keepForTheKernel(Buffer&& buffer) {
+  static std::mutex mutex;
+  static auto* kept = new std::vector<Buffer>();  // never freed, on purpose (see onSendLost)
+  std::lock_guard lock(mutex);
+  kept->push_back(std::move(buffer));
 }
 
 // ---------------------------------------------------------------- closing

@@ -81,6 +81,9 @@ class UringConnection final : public Connection, public CompletionHandler {
 
   void startSend();
   void onSend(const Completion& completion);
+  // The kernel dropped the send's final completion (the loop tells us).
+  void onSendLost();
+  static void keepForTheKernel(Buffer&& buffer);
 
   // Closing and nothing in flight any more: close the socket now.
   void closeSocketWhenIdle();

@@ -11,15 +11,32 @@ namespace duet {
 
 void UringConnector::start(UringLoop& loop, UniqueFd socket, const InetAddress& server, ConnectCallback done) {
   auto connector = std::make_shared<UringConnector>(loop, std::move(socket), server, std::move(done));
-  io_uring_sqe* sqe = loop.nextSqe();
-  io_uring_prep_connect(sqe, connector->socket_.get(), connector->server_.sockaddrPtr(), connector->server_.length());
-  loop.track(sqe, OpKind::Connect, connector);
+  connector->submitConnect();
+}
+
+void UringConnector::submitConnect() {
+  polling_ = false;
+  io_uring_sqe* sqe = loop_.nextSqe();
+  io_uring_prep_connect(sqe, socket_.get(), server_.sockaddrPtr(), server_.length());
+  loop_.track(sqe, OpKind::Connect, shared_from_this());
 }
 
 UringConnector::UringConnector(UringLoop& loop, UniqueFd socket, const InetAddress& server, ConnectCallback done)
     : loop_(loop), socket_(std::move(socket)), server_(server), done_(std::move(done)) {}
 
 void UringConnector::onCompletion(OpKind /*kind*/, const Completion& c) {
+  if (c.res == -ECANCELED) {
+    // Only the loop cancels a connect, or ends one whose completion the kernel
+    // dropped (UringLoop::reconcileAfterDroppedCompletions): either way we do
+    // not know where it got to, so connect again and let the kernel tell us
+    // (EALREADY: still in progress; EISCONN: done; or the attempt's result).
+    submitConnect();
+    return;
+  }
+  if (c.res == -EISCONN) {
+    finish(0);  // the earlier attempt connected
+    return;
+  }
   if (polling_) {
     // Writable (or failed): SO_ERROR says how the connect ended.
     finish(c.res < 0 ? -c.res : sockets::socketError(socket_.get()));

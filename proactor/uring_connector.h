@@ -23,6 +23,7 @@ class UringConnector final : public CompletionHandler, public std::enable_shared
   void onCompletion(OpKind kind, const Completion& completion) override;
 
  private:
+  void submitConnect();
   void finish(int error);
 
   UringLoop& loop_;

@@ -23,7 +23,7 @@ namespace {
 thread_local UringLoop* currentLoop = nullptr;
 
 constexpr std::uint16_t kBufferGroup = 0;
-// Completions copied out of the CQ per pass: 256 * 16 bytes of stack.
+// Completions copied out of the CQ per pass: 256 * 24 bytes of stack.
 constexpr std::size_t kReapBatch = 256;
 // How long teardown waits for cancelled operations to complete.
 constexpr auto kDrainTimeout = std::chrono::seconds(2);
@@ -250,9 +250,61 @@ void UringLoop::noteOverflow() {
   if (dropped != droppedSeen_) {
     stats().cqesDropped.add(dropped - droppedSeen_);
     DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
-                    << " completions (the kernel could not hold them); the operations they ended are lost";
+                    << " completions (the kernel could not hold them); asking the kernel which operations they ended";
     droppedSeen_ = dropped;
+    if (!draining_) reconcileAfterDroppedCompletions();
   }
+}
+
+// Why: a completion the kernel drops (no room in the CQ, and no memory to
+// hold it in the overflow list; io_uring_enter reports EBADR once) never
+// reaches its owner. If it was an operation's last one, the owner waits for
+// ever: its op-table slot, and the object that slot keeps alive (a
+// Connection, with its buffers and socket), leak, and a connection whose recv
+// ended unseen never reads again.
+//
+// The kernel does not say which completions it dropped, so we ask it about
+// every operation we believe is in flight: a cancel by its user_data.
+//   0 / -EALREADY  the kernel still has it. Its own final completion follows
+//                  (-ECANCELED, or its result if it won the race), and its
+//                  owner carries on as after any cancel: a recv or an accept
+//                  is armed again, a send that sent nothing is sent again.
+//   -ENOENT        the kernel no longer has it: its final completion was
+//                  posted before our cancel ran. If we reaped it, the slot
+//                  has moved on (new generation) and the answer is ignored;
+//                  if not, it was dropped: we hand the owner a final
+//                  completion ourselves (-ECANCELED, no F_MORE, no buffer,
+//                  `synthesized`), so it clears its state and the slot is freed.
+// The price: every healthy operation is cancelled and re-armed once per
+// drop, which only happens when the kernel is out of memory. What this cannot
+// give back: the provided buffer a lost recv completion named (one per lost
+// completion; the pool grows when it runs dry).
+void UringLoop::reconcileAfterDroppedCompletions() {
+  // A lost wake-up completion would leave "a wake-up is on its way" set, and
+  // every later wake() would return early. The tasks it was for run in this
+  // iteration anyway.
+  waker_->woken();
+  for (const std::uint64_t userData : ops_.liveOperations()) {
+    io_uring_sqe* sqe = nextSqe();
+    io_uring_prep_cancel64(sqe, userData, 0);
+    // The answer names the slot and generation it asked about.
+    io_uring_sqe_set_data64(sqe, user_data::encode(OpKind::LostCheck, user_data::generationOf(userData),
+                                                   user_data::indexOf(userData)));
+  }
+}
+
+void UringLoop::onLostCheck(const RawCompletion& entry) {
+  if (entry.completion.res != -ENOENT || draining_) return;
+  const std::uint64_t lost =
+      ops_.liveOperation(user_data::generationOf(entry.userData), user_data::indexOf(entry.userData));
+  if (lost == 0) return;  // its final completion came after all
+  DUET_LOG(Warn) << "io_uring: the final completion of a " << opKindName(user_data::kindOf(lost))
+                 << " was dropped; ending it as cancelled";
+  RawCompletion ended;
+  ended.userData = lost;
+  ended.completion.res = -ECANCELED;
+  ended.completion.synthesized = true;
+  dispatch(ended);
 }
 
 bool UringLoop::loseForTesting(const RawCompletion& entry) {
@@ -277,6 +329,9 @@ void UringLoop::dispatch(const RawCompletion& entry) {
       // Only failures arrive here (CQE_SKIP_SUCCESS).
       UringWaker::msgRingFailed(user_data::indexOf(entry.userData), c.res);
       return;
+    case OpKind::LostCheck:
+      onLostCheck(entry);
+      return;
     default:
       break;
   }
@@ -291,7 +346,8 @@ void UringLoop::dispatch(const RawCompletion& entry) {
   // `events` counts what the reactor's ready descriptors count: I/O news
   // handed to a handler. Wake-ups, the eventfd's own read, cancel results and
   // stale completions are not events (they are in `cqes`).
-  const bool isEvent = kind != OpKind::WakeRead;
+  // Nor is a completion the loop made for one the kernel dropped.
+  const bool isEvent = kind != OpKind::WakeRead && !c.synthesized;
   if (c.more()) {
     // More completions will follow: the slot (and its reference) stays.
     CompletionHandler* handler = ops_.find(entry.userData);

@@ -101,6 +101,10 @@ class UringLoop final : public EventLoop {
   // A completion nobody owns any more: give back what it carries.
   void dropStale(const RawCompletion& entry);
   void noteOverflow();
+  // The kernel dropped completions: find the operations they ended and end
+  // them ourselves (see the .cc).
+  void reconcileAfterDroppedCompletions();
+  void onLostCheck(const RawCompletion& entry);
   // The test hook above: true if `entry` is to be lost.
   bool loseForTesting(const RawCompletion& entry);
   // Teardown: cancel everything and wait (bounded) until the kernel is done

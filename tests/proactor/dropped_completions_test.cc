@@ -107,5 +107,61 @@ TEST_F(DroppedCompletionsTest, LostFinalCompletionsLeakNothingAndOpenConnections
   loop.reset();
 }
 
+// The reconcile cancels every operation the kernel still has, healthy ones
+// too. A send waiting for room in the peer's socket is one: cancelled, it has
+// sent nothing, and must be sent again, not taken for a failed connection.
+TEST_F(DroppedCompletionsTest, ASendCancelledByTheReconcileIsSentAgainWhole) {
+  const std::size_t liveBefore = Connection::liveCount();
+  auto loop = makeEventLoop(uringOptions());
+  auto& uring = dynamic_cast<UringLoop&>(*loop);
+
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd peer(sv[1]);
+  bool down = false;
+  auto callbacks = std::make_shared<ConnectionCallbacks>();
+  callbacks->onConnection = [&](const ConnectionPtr& c) {
+    if (!c->connected()) down = true;
+  };
+  ConnectionPtr conn = loop->createConnection(UniqueFd(sv[0]), InetAddress(), InetAddress());
+  conn->setCallbacks(callbacks);
+  conn->start();
+
+  // More than the socket holds: the peer does not read yet, so a send stays
+  // in the kernel, waiting for room.
+  std::string payload(4 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
+  conn->send(payload);
+  for (int i = 0; i < 3; ++i) {
+    loop->queueInLoop([&] { loop->quit(); });
+    loop->run();
+  }
+  ASSERT_GT(conn->pendingOutputBytes(), 0u);
+
+  // A dropped completion (the paused recv's end) makes the loop reconcile.
+  uring.loseFinalCompletionsForTesting(OpKind::Recv, 1);
+  conn->stopReading();
+  conn->startReading();
+  ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().cqesDropped.get() == 1; }));
+
+  std::string received;
+  EXPECT_TRUE(runUntil(*loop, [&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(peer.get(), buf, sizeof buf)) > 0) received.append(buf, static_cast<std::size_t>(n));
+    return received.size() >= payload.size() || down;
+  }));
+  EXPECT_FALSE(down) << "the cancelled send was taken for a failed connection";
+  EXPECT_EQ(received.size(), payload.size());
+  EXPECT_TRUE(received == payload) << "bytes lost, repeated or reordered";
+
+  conn->forceClose();
+  conn.reset();
+  EXPECT_TRUE(runUntil(*loop, [&] { return Connection::liveCount() == liveBefore && uring.opsInFlight() == 1; }))
+      << "live connections: " << Connection::liveCount() << ", operations in flight: " << uring.opsInFlight();
+  peer.reset();
+  loop.reset();
+}
+
 }  // namespace
 }  // namespace duet::test
