@@ -248,6 +248,52 @@ TEST_F(HttpConnectionTest, AFastReaderStillYieldsTheLoopBetweenChunks) {
   EXPECT_EQ(r[0].body.size(), 8u * 1024 * 1024);
 }
 
+// The send timeout is for a peer that stopped reading, not for a slow one: a
+// peer that takes part of the output now and then (the kernel never reports
+// the output fully drained, so no onWriteComplete) is making progress, as the
+// engine's idle eviction already counts it.
+TEST_F(HttpConnectionTest, APeerReadingSlowlyIsNotClosedBySendTimeout) {
+  context_.limits.sendTimeout = std::chrono::seconds(60);
+  context_.limits.streamChunkBytes = 1024;
+  context_.limits.streamHighWater = 2048;
+  const std::string content(1024 * 1024, 's');  // over the inline limit: streamed
+  dir_.write("big.bin", content);
+  transport_.holdOutput = true;
+  feed("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_TRUE(http().streaming());
+  for (int sweep = 0; sweep < 10; ++sweep) {  // 300 s, 100 bytes read every 30 s
+    ASSERT_GT(transport_.pending, 100u);
+    transport_.pending -= 100;
+    transport_.clock += std::chrono::seconds(30);
+    http().onTimer();
+    ASSERT_FALSE(transport_.forceClosed) << "closed after " << (sweep + 1) * 30 << " s of slow but steady reading";
+  }
+  transport_.runUntilQuiet(http());
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(r[0].body == content);
+}
+
+TEST_F(HttpConnectionTest, APeerThatStopsReadingIsClosedAfterSendTimeout) {
+  context_.limits.sendTimeout = std::chrono::seconds(60);
+  context_.limits.streamChunkBytes = 1024;
+  context_.limits.streamHighWater = 2048;
+  dir_.write("big.bin", std::string(1024 * 1024, 's'));  // streamed
+  transport_.holdOutput = true;
+  feed("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+  transport_.pending -= 100;  // read a little, then nothing more
+  transport_.clock += std::chrono::seconds(30);
+  http().onTimer();
+  EXPECT_FALSE(transport_.forceClosed);
+  transport_.clock += std::chrono::seconds(59);
+  http().onTimer();
+  EXPECT_FALSE(transport_.forceClosed) << "59 s since the last progress";
+  transport_.clock += std::chrono::seconds(1);
+  http().onTimer();
+  EXPECT_TRUE(transport_.forceClosed) << "60 s without progress";
+  EXPECT_TRUE(http().streaming()) << "the body was cut short, as the client will see";
+}
+
 TEST_F(HttpConnectionTest, PipeliningCapStopsReadingUntilResponsesDrain) {
   context_.limits.maxPipelined = 4;
   context_.limits.outputHighWater = 1;  // any pending output blocks further answers
