@@ -95,7 +95,7 @@ void HttpConnection::advance() {
     // 3. A "100 Continue" that had to wait for earlier responses.
     if (continueOwed_ && waiting_.empty() && !stream_) {
       continueOwed_ = false;
-      if (parser_.inRequest() && !stopParsing_) transport_.send(std::string(ResponseWriter::continueLine()));
+      if (parser_.inRequest() && !stopParsing_) send(std::string(ResponseWriter::continueLine()));
     }
     // 4. Parse what has arrived, up to the pipelining cap. After a close is
     //    decided, input is read and dropped (lingering close).
@@ -146,7 +146,7 @@ bool HttpConnection::parseStep() {
       // Tell the client to send the body, unless earlier responses are still
       // on their way: the 100 must not overtake them.
       if (waiting_.empty() && !stream_) {
-        transport_.send(std::string(ResponseWriter::continueLine()));
+        send(std::string(ResponseWriter::continueLine()));
       } else {
         continueOwed_ = true;
       }
@@ -197,7 +197,7 @@ bool HttpConnection::respond(HttpRequest& request) {
 
   std::string out;
   ResponseWriter::write(response, keepAlive, request.isHttp10(), head, transport_.date(), out);
-  transport_.send(std::move(out));
+  send(std::move(out));
   lastActivity_ = transport_.now();
 
   if (context_.accessLog) context_.accessLog(transport_.peerName(), request, response.status, head ? 0 : response.contentLength());
@@ -247,7 +247,7 @@ void HttpConnection::pumpStream() {
     chunk.resize(static_cast<std::size_t>(n));
     file.offset += static_cast<std::uint64_t>(n);
     file.length -= static_cast<std::uint64_t>(n);
-    transport_.send(std::move(chunk));
+    send(std::move(chunk));
     if (file.length == 0) {
       stream_.reset();
       lastActivity_ = transport_.now();
@@ -256,10 +256,28 @@ void HttpConnection::pumpStream() {
   // Otherwise the output is above streamHighWater: onWriteComplete resumes us.
 }
 
+// Every byte we send goes through here, so pendingSeen_ always includes it.
+void HttpConnection::send(std::string&& bytes) {
+  transport_.send(std::move(bytes));
+  pendingSeen_ = transport_.pendingOutputBytes();
+}
+
+// onWriteComplete tells us only that the output drained completely. A slow
+// reader (a big download over a thin link) may never let it drain within
+// sendTimeout, yet it is reading: less output pending than when we last sent
+// or looked means the peer took some, and that is progress too (as the
+// engine's idle eviction counts it).
+void HttpConnection::noteOutputProgress() {
+  const std::size_t pending = transport_.pendingOutputBytes();
+  if (pending < pendingSeen_) lastActivity_ = transport_.now();
+  pendingSeen_ = pending;
+}
+
 void HttpConnection::onTimer() {
   if (closed_) return;
   const TimePoint now = transport_.now();
   const HttpLimits& limits = context_.limits;
+  noteOutputProgress();
 
   if (shutdownSent_) {
     // Lingering close over: the peer had its time to read our answer and close.

@@ -108,6 +108,8 @@ class HttpConnection {
   bool respond(HttpRequest& request);
   void pumpStream();
   void failRequest(int status);
+  void send(std::string&& bytes);
+  void noteOutputProgress();
 
   Transport& transport_;
   const HttpContext& context_;
@@ -117,7 +119,8 @@ class HttpConnection {
 
   TimePoint requestStartedAt_{};  // first byte of the request being parsed
   TimePoint lastInputAt_{};
-  TimePoint lastActivity_{};      // last request answered or output drained
+  TimePoint lastActivity_{};      // last request answered or output taken by the peer
+  std::size_t pendingSeen_ = 0;   // pending output when we last sent or looked
   TimePoint lingerDeadline_{};
 
   bool requestStarted_ = false;   // requestStartedAt_ is valid

@@ -43,6 +43,7 @@ struct HttpLimits {
   // A keep-alive connection with nothing to do for this long is closed.
   Duration keepAliveTimeout = std::chrono::seconds(30);
   // Output pending with no progress for this long: the peer stopped reading.
+  // Progress is any of the output taken, not only all of it (a slow reader).
   Duration sendTimeout = std::chrono::seconds(60);
   // After our last response and FIN, how long we keep reading (and discarding)
   // before closing hard. Closing at once could turn unread input into a reset
