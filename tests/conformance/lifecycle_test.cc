@@ -82,6 +82,41 @@ TEST_P(GracefulStopTest, StopDeliversPendingOutputThenCloses) {
   EXPECT_FALSE(late.connect(server->address(), 1000) && late.echo("x", 1000));
 }
 
+// stop() may be called again while the first stop is draining (a second
+// signal, another component shutting down): every caller's onStopped runs,
+// once, when the stop finishes; none is dropped.
+TEST_P(GracefulStopTest, EveryStopCallerIsToldWhenTheStopFinishes) {
+  auto server = startServer(echoCallbacks(), options());
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.echo("hold the drain open"));
+  std::atomic<int> first{0}, second{0}, third{0};
+  server->runSync([&] {
+    // The client keeps its side open, so the drain cannot finish yet.
+    server->server().stop([&] { ++first; });
+    server->server().stop([&] { ++second; });
+  });
+  ASSERT_TRUE(eventually([&] {
+    std::size_t open = 0;
+    server->runSync([&] { open = server->server().connectionCount(); });
+    return open == 1;
+  }));
+  EXPECT_EQ(first.load() + second.load(), 0) << "told before the drain finished";
+  // From another thread, too.
+  server->server().stop([&] { ++third; });
+  bool sawEof = false;
+  client.recvUntilClosed(5000, &sawEof);  // our FIN from the drain
+  EXPECT_TRUE(sawEof);
+  client.close();                        // the peer's side: the drain can finish
+  EXPECT_TRUE(eventually([&] { return first.load() == 1 && second.load() == 1 && third.load() == 1; }))
+      << "first " << first.load() << ", second " << second.load() << ", third " << third.load();
+  // A stop after the end is told at once, and nobody twice.
+  server->runSync([&] { server->server().stop([&] { ++first; }); });
+  EXPECT_EQ(first.load(), 2);
+  EXPECT_EQ(second.load(), 1);
+  EXPECT_EQ(third.load(), 1);
+}
+
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(LifecycleTest);
 DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(GracefulStopTest);
 
