@@ -3,6 +3,7 @@
 #include <future>
 #include <ostream>
 #include <sstream>
+#include <utility>
 
 #include "core/acceptor.h"
 #include "core/event_loop_thread.h"
@@ -212,8 +213,8 @@ void TcpServer::stop(std::function<void()> onStopped) {
       if (onStopped) onStopped();
       return;
     }
-    if (stopping_.exchange(true)) return;
-    onStopped_ = std::move(onStopped);
+    if (onStopped) onStopped_.push_back(std::move(onStopped));
+    if (stopping_.exchange(true)) return;  // already draining: told with the first caller
     for (auto& st : loops_) {
       LoopState* state = st.get();
       state->loop->runInLoop([this, state] {
@@ -266,7 +267,7 @@ void TcpServer::finishStop() {
   for (auto& t : threads_) t->stop();
   threads_.clear();
   loops_.resize(1);
-  if (auto done = std::move(onStopped_)) done();
+  for (auto& done : std::exchange(onStopped_, {})) done();
 }
 
 void TcpServer::printStats(std::ostream& out) const {

@@ -67,7 +67,9 @@ class TcpServer {
   // I/O loop cannot be created.
   bool start(std::string* error);
 
-  // Graceful stop (see above). Any thread. `onStopped` runs on the base loop.
+  // Graceful stop (see above). Any thread. `onStopped` runs on the base loop,
+  // once, when the stop has finished: at once if it already has, and for
+  // every caller if stop() is called again while it is in progress.
   void stop(std::function<void()> onStopped = {});
 
   // The bound address: with port 0 in the options, the port the kernel chose.
@@ -106,7 +108,9 @@ class TcpServer {
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
   TimerId drainTimer_;
-  std::function<void()> onStopped_;
+  // Every stop() caller waiting for the stop to finish (a second stop() during
+  // the drain joins the wait of the first instead of being dropped).
+  std::vector<std::function<void()>> onStopped_;
   std::string finalStats_;  // printStats() text captured just before the I/O loops end
 };
 
