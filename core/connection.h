@@ -110,6 +110,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual std::size_t pendingOutputBytes() const = 0;
   // When bytes last moved: input arrived, or the kernel took output (idle eviction).
   TimePoint lastActivity() const { return lastActivity_; }
+  // The application wants input (startReading/stopReading); false once closed.
   bool isReading() const { return reading_; }
 
   // Set by the owner before start().

@@ -138,9 +138,9 @@ void UringConnection::deliverArrived(std::size_t bytes) {
 }
 
 void UringConnection::deliverHeldInput() {
-  if (disconnected() || !isReading()) return;
+  if (!isReading()) return;  // also false once closed (closeInLoop clears it)
   if (heldBytes_ > 0) deliverArrived(0);
-  if (disconnected() || !isReading() || !heldEof_) return;
+  if (!isReading() || !heldEof_) return;
   heldEof_ = false;
   peerClosed();
 }

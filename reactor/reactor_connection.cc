@@ -98,7 +98,7 @@ void ReactorConnection::handleReadable() {
     stats().count(Syscall::Read);
     if (n > 0) {
       deliverInput(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
-      if (disconnected() || !isReading()) return;
+      if (!isReading()) return;  // also false once closed (closeInLoop clears it)
       // Level-triggered: one read per readiness report keeps connections
       // fair; the poller will report the rest on the next wait.
       if (!edgeTriggered()) return;
