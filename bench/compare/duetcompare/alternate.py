@@ -32,8 +32,14 @@ from . import loads, procs, runner, servers
 LOAD_FD_BUDGET = 18000
 
 
-def groups(configs, case):
-    """Splits configs into groups whose connections fit in one load process."""
+def groups(configs, case, per_slice=False):
+    """Splits configs into groups whose connections fit in one load process.
+
+    per_slice: the load opens a server's connections only for its slices
+    (duet-load --connect-per-slice), so one group holds them all.
+    """
+    if per_slice:
+        return [configs]
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         limit = min(hard if hard != resource.RLIM_INFINITY else 10 ** 6, 1 << 20)
@@ -91,8 +97,9 @@ def _fresh_round(ctx, case, configs, rnd, perf):
                                               stderr=subprocess.DEVNULL), out)
         time.sleep(0.3)   # let perf attach before the first request
     try:
-        for group in groups(started, case):
-            for config, row in _round(ctx, case, group, rnd):
+        per_slice = connect_per_slice(ctx, started, case)
+        for group in groups(started, case, per_slice):
+            for config, row in _round(ctx, case, group, rnd, per_slice):
                 rows[config.name] = row
     finally:
         for name, (p, out) in perfs.items():
@@ -111,10 +118,16 @@ def _fresh_round(ctx, case, configs, rnd, perf):
     return [rows[c.name] for c in configs if c.name in rows]
 
 
-def _round(ctx, case, group, rnd):
+def connect_per_slice(ctx, configs, case):
+    """True when every server's connections at once would not fit and duet-load can connect per slice."""
+    return "--connect-per-slice" in ctx.load_features and len(groups(configs, case)) > 1
+
+
+def _round(ctx, case, group, rnd, per_slice=False):
     """One duet-load run over `group` [(config, server)]; returns [(config, row)]."""
     a = ctx.args
-    cmd = loads.alternate_command(ctx.build, ctx.load_cpus, ctx.server_cpus, [s for _, s in group], case, a)
+    cmd = loads.alternate_command(ctx.build, ctx.load_cpus, ctx.server_cpus, [s for _, s in group], case, a,
+                                  per_slice)
     out_rows = []
     for config, server in group:
         row = runner.base_row(config, case, rnd)
@@ -173,7 +186,9 @@ def _derive_counters(row, stats, case, config):
         if row["status"] == "ok":
             row.update(status="error", error="the server printed no stats")
         return
-    if case.workload == "echo":
+    if case.churn:
+        served = stats.get("accepted", 0)        # one request per connection: per connection is the unit
+    elif case.workload == "echo":
         served = stats.get("bytes_in", 0) / case.size if case.size else 0
     else:
         size = row.get("response_bytes")

@@ -7,6 +7,7 @@ requests, rps, p50_us ... max_us, load_errors, plus what else the tool says.
 import json
 import math
 import os
+import subprocess
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_SCRIPT = os.path.join(HERE, "wrk_json.lua")
@@ -21,14 +22,39 @@ def echo_command(build, load_cpus, port, case, duration, warmup):
     return cmd
 
 
-def alternate_command(build, load_cpus, server_cpus, servers, case, a):
-    """One duet-load loading every server in `servers` in alternating slices (see alternate.py)."""
+def features(build):
+    """The duet-load options this build knows among the ones duet-compare can use (read from its --help).
+
+    --churn (connect, one request, close) and --connect-per-slice (open a
+    server's connections when its slice starts, close them when it ends, so
+    10,000 connections fit for every server) came later than the rest: an
+    older duet-load skips the churn cases with a note, and 10,000 connections
+    fall back to groups of servers.
+    """
+    path = os.path.join(build, "bench", "load", "duet-load")
+    try:
+        r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10)
+        text = r.stdout + r.stderr
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {f for f in ("--churn", "--connect-per-slice") if f in text}
+
+
+def alternate_command(build, load_cpus, server_cpus, servers, case, a, per_slice=False):
+    """One duet-load loading every server in `servers` in alternating slices (see alternate.py).
+
+    per_slice: each server's connections exist only during its slices (--connect-per-slice).
+    """
     cmd = ["taskset", "-c", load_cpus, os.path.join(build, "bench", "load", "duet-load"),
            "--host", "127.0.0.1", "--port", ",".join(str(s.port) for s in servers),
            "--server-pid", ",".join(str(s.pid) for s in servers), "--server-cpus", server_cpus,
            "-c", str(case.connections), "-k", str(case.inflight), "-d", f"{a.duration:g}", "-w", f"{a.warmup:g}",
            "--slice", f"{a.slice:g}", "--slice-warmup", f"{a.slice_warmup:g}"]
     cmd += ["--http", case.path] if case.workload == "http" else ["-s", str(case.size)]
+    if case.churn:
+        cmd += ["--churn"]
+    if per_slice:
+        cmd += ["--connect-per-slice"]
     if case.load_threads > 1:
         cmd += ["-t", str(case.load_threads)]
     return cmd
@@ -44,7 +70,7 @@ def parse_alternate(stdout):
             for k in ("server_cpu_s", "load_cpu_s", "server_cpus_busy_s", "server_cpus_softirq_s", "slices"):
                 if k in r:
                     m[k] = r[k]
-            if r.get("mode") == "http":
+            if r.get("mode") in ("http", "http-churn"):
                 m["response_bytes"] = r.get("response_bytes", 0)
             m["measured_s"] = r.get("duration_s")
             out[r["port"]] = m
@@ -78,8 +104,12 @@ def parse_echo(stdout):
 
 def _metrics(r):
     errors = r.get("errors", 0) + r.get("mismatches", 0) + r.get("connect_errors", 0)
+    # Churn counts whole connections (connect, one request, close): per connection is the unit.
+    churn = str(r.get("mode", "")).endswith("-churn")
+    requests = r.get("connections_made", 0) if churn else r.get("messages", 0)
+    rate = r.get("connections_per_s", 0.0) if churn else r.get("msgs_per_s", 0.0)
     return {
-        "requests": r.get("messages", 0), "rps": r.get("msgs_per_s", 0.0), "bytes_per_s": r.get("bytes_per_s", 0.0),
+        "requests": requests, "rps": rate, "bytes_per_s": r.get("bytes_per_s", 0.0),
         "p50_us": r.get("p50_us"), "p90_us": r.get("p90_us"), "p99_us": r.get("p99_us"),
         "p999_us": r.get("p999_us"), "max_us": r.get("max_us"),
         "load_errors": errors, "mismatches": r.get("mismatches", 0), "connect_errors": r.get("connect_errors", 0),

@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 
-from . import machine, plan, plots, procs, repeat, report, runner
+from . import loads, machine, plan, plots, procs, repeat, report, runner, variants, verdict
 from .summary import Summary
 
 
@@ -25,8 +25,13 @@ def main(argv=None):
     top = repo_top()
     build = plan.find_build(a.build, top)
     cases, hold_cases = plan.make_cases(a)
-    configs, notes = plan.make_configs(a)
+    configs, notes = plan.make_configs(a, variants.server_help(build))
     ctx = runner.Context(a, build)
+    ctx.load_features = loads.features(build)
+    if "--churn" not in ctx.load_features and any(c.churn for c in cases):
+        notes.append("this duet-load has no --churn: the connection-churn cases are skipped (rebuild duet-load)"
+                     + ("; --dry-run shows them anyway" if a.dry_run else ""))
+        cases = cases if a.dry_run else [c for c in cases if not c.churn]
 
     missing = [p for p in (os.path.join(build, "apps", "echo", "duet-echo"),
                            os.path.join(build, "bench", "load", "duet-load")) if not os.access(p, os.X_OK)]
@@ -53,13 +58,22 @@ def main(argv=None):
 
     if a.dry_run:
         print(f"build: {build}")
+        print(f"suite: {a.suite}, {len(cases)} timed cases x {a.rounds} rounds")
         print("configs: " + ", ".join(c.name for c in configs))
+        for n in notes:
+            print("note: " + n)
         for case in cases + hold_cases:
             for cfg in configs:
                 why = cfg.skip_reason(case)
                 print(f"{case.id:<24} {cfg.name:<14} " + (f"SKIP {why}" if why else
                       " ".join(plan_cmd(cfg, case, ctx))))
+            if case.workload != "hold":
+                runnable = [c for c in configs if not c.skip_reason(case)]
+                print(f"{case.id:<24} {'(load)':<14} " + " ".join(load_cmd(case, runnable, ctx)))
         return 0
+
+    configs, more = variants.screen_start(configs, build, a.server_cpus)
+    notes += more
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     outdir = os.path.abspath(a.out or os.path.join(top, "results", stamp))
@@ -99,10 +113,18 @@ def main(argv=None):
         notes += problems
     cmdline = ["bench/compare/duet-compare"] + [shlex.quote(x) for x in argv]
     changes = repeat.compare(previous, rows, configs, cases) if previous is not None else None
+    uring = report.main_uring(configs)
+    vrows = verdict.rows(summary, cases, configs, uring)
+    chart = None
+    if not a.no_plots and not interrupted:
+        chart, problem = plots.verdict_chart(outdir, vrows, uring or "uring")
+        notes += [problem] if problem else []
     report.write_markdown(os.path.join(outdir, "report.md"), ctx, info, rows, cases, hold_cases, configs, notes,
-                          wall, cmdline, made, interrupted, changes)
+                          wall, cmdline, made, interrupted, changes,
+                          verdict_md=verdict.markdown(vrows, uring or "uring", chart=chart))
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(report.console_summary(summary, cases, configs, skipped, wall))
+    print("\n" + verdict.text(vrows, uring or "uring"))
     if changes is not None:
         print(f"\nagainst {a.compare_with}: {repeat.summary_line(changes)}")
     errors = [r for r in rows if r["status"] == "error"]
@@ -115,6 +137,19 @@ def main(argv=None):
 def plan_cmd(cfg, case, ctx):
     from . import servers
     return servers.command(cfg, case, ctx.build, ctx.server_cpus, None)
+
+
+def load_cmd(case, configs, ctx):
+    """The alternating load's command, with placeholder ports and pids (known only once the servers run)."""
+    from . import alternate
+
+    class Placeholder:
+        def __init__(self, i):
+            self.port, self.pid = f"PORT{i}", f"PID{i}"
+    per_slice = alternate.connect_per_slice(ctx, configs, case)
+    group = alternate.groups(configs, case, per_slice)[0]
+    return loads.alternate_command(ctx.build, ctx.load_cpus, ctx.server_cpus,
+                                   [Placeholder(i + 1) for i in range(len(group))], case, ctx.args, per_slice)
 
 
 def _which(name):

@@ -6,43 +6,16 @@ flags, a raw baseline, nginx). Every config runs every case it can, and the
 runner interleaves configs inside each case, round after round.
 """
 import argparse
+import dataclasses
 import itertools
 import os
-from dataclasses import dataclass
 
+from . import suites, variants
+from .case import Case  # noqa: F401  (plan.Case: the tests and callers name it here)
 from .servers import Config, find_nginx
 
 DUET_BACKENDS = ("epoll", "poll", "select", "uring")
 RAW_BASELINES = ("raw-epoll", "raw-uring")
-
-
-@dataclass
-class Case:
-    workload: str          # "echo" | "http" | "hold"
-    connections: int
-    size: int = 0          # echo message bytes
-    inflight: int = 1      # echo messages outstanding per connection
-    threads: int = 0       # server I/O threads (0: one loop)
-    accept: str = "main"
-    load_threads: int = 1
-    path: str = "/hello"
-
-    @property
-    def id(self):
-        t = f" t{self.threads}-{self.accept}" if self.threads else ""
-        if self.workload == "echo":
-            k = f" k{self.inflight}" if self.inflight > 1 else ""
-            return f"echo c{self.connections} s{self.size}{k}{t}"
-        if self.workload == "http":
-            return f"http{self.path} c{self.connections}{t}"
-        return f"hold c{self.connections}{t}"
-
-    @property
-    def kind(self):
-        """For grouping in plots: echo cases of one size and inflight form a curve."""
-        if self.workload == "echo":
-            return f"echo s{self.size} k{self.inflight}" + (f" t{self.threads}" if self.threads else "")
-        return self.workload + (f" t{self.threads}" if self.threads else "")
 
 
 def int_list(text):
@@ -72,9 +45,9 @@ def size_list(text):
 
 
 def stream_spec(text):
-    """"CONNS:INFLIGHT:SIZE" or "off"."""
+    """"CONNS:INFLIGHT:SIZE" or "off" (an empty tuple: no streaming case)."""
     if text in ("off", "none", ""):
-        return None
+        return ()
     try:
         c, k, s = text.split(":")
         return int(c), int(k), size_list(s)[0]
@@ -87,8 +60,9 @@ def parser():
         prog="duet-compare",
         description="Interleaved comparison of duet's backends (epoll, poll, select, io_uring) against each "
                     "other and against raw baselines: throughput, latency, server CPU per request, system calls "
-                    "per request, events per wake-up, RSS per idle connection. With no arguments: the default "
-                    "sweep (about 3 minutes on 2 cores).",
+                    "per request, events per wake-up, RSS per idle connection. The report opens with a verdict: "
+                    "per regime, which model wins on CPU per request and on p99, by how much, how sure. With no "
+                    "arguments: the default suite (about 4 minutes on 2 cores).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("where")
     g.add_argument("--build", default=None, help="build directory holding apps/ and bench/ (default: build/ at the "
@@ -111,12 +85,20 @@ def parser():
     g.add_argument("--quick", action="store_true", help="CI smoke run: 1 round, short runs, few cases (seconds)")
 
     g = p.add_argument_group("what (cases)")
-    g.add_argument("--connections", type=int_list, default=[1, 100, 1000], help="echo connection counts")
-    g.add_argument("--sizes", type=size_list, default=[128, 16384], help="echo message sizes (128,16k)")
-    g.add_argument("--stream", type=stream_spec, default=(100, 16, 1024),
-                   help="streaming echo case CONNS:INFLIGHT:SIZE, or off")
-    g.add_argument("--http-connections", type=int_list, default=[100, 1000], help="wrk connection counts (empty: no HTTP)")
-    g.add_argument("--hold", type=int, default=10000, help="idle connections held for RSS per connection (0: off)")
+    g.add_argument("--suite", default="default", choices=suites.SUITES,
+                   help="default: every regime once at a modest size (about 4 min on 2 cores); full: every regime "
+                        "at every size, 10,000 connections, every engine switch flipped as a variant column")
+    g.add_argument("--connections", type=int_list, default=None,
+                   help="echo connection counts: the echo cases become --connections x --sizes instead of the "
+                        "suite's (default with --sizes: 1,100,1000)")
+    g.add_argument("--sizes", type=size_list, default=None,
+                   help="echo message sizes (128,16k,256k), with --connections (default with --connections: 128,16k)")
+    g.add_argument("--stream", type=stream_spec, default=None,
+                   help="the streaming echo case CONNS:INFLIGHT:SIZE instead of the suite's, or off")
+    g.add_argument("--http-connections", type=int_list, default=None,
+                   help="HTTP keep-alive connection counts instead of the suite's (empty: none)")
+    g.add_argument("--hold", type=int, default=None, help="idle connections held for RSS per connection (0: off; "
+                   "default: the suite's, 10000)")
     g.add_argument("--hold-seconds", type=float, default=0.3, help="how long the idle connections are held")
     g.add_argument("--threads", type=int_list, default=[0], help="server I/O thread counts, e.g. 0,2 (0: one loop)")
     g.add_argument("--accept", default="main", choices=["main", "reuseport"], help="threading model with --threads")
@@ -124,11 +106,16 @@ def parser():
     g.add_argument("--http-load", default="duet-load", choices=["duet-load", "wrk"],
                    help="HTTP load: duet-load's HTTP mode (alternating like echo) or wrk (one server at a time, "
                         "whole seconds)")
-    g.add_argument("--only", type=str_list, default=[], help="workloads to run, from echo,stream,http,hold")
+    g.add_argument("--only", type=str_list, default=[],
+                   help="case groups to run, from " + ",".join(suites.GROUPS))
 
     g = p.add_argument_group("which servers (configs)")
     g.add_argument("--backends", type=str_list, default=list(DUET_BACKENDS + RAW_BASELINES),
                    help="duet backends and raw baselines; epoll-et adds edge-triggered epoll")
+    g.add_argument("--variant", type=variants.parse, action="append", default=[], metavar="NAME=SERVER-FLAGS",
+                   help="repeatable: a config running the duet app with these flags, a column in every table, "
+                        "e.g. \"uring-bundle=--backend uring --recv-bundle on\"; skipped with a note if the server "
+                        "does not know a flag or will not start with them")
     g.add_argument("--taskrun", type=str_list, default=["auto"],
                    help="uring task-run modes, each its own config (e.g. defer,coop,plain -> uring-defer ...)")
     g.add_argument("--wakeup", type=str_list, default=["eventfd"], help="uring wake-ups: eventfd,msgring")
@@ -139,52 +126,71 @@ def parser():
                    help="uring provided-buffer sizes, e.g. 4k,16k (0: the server's default, 16 KiB)")
     g.add_argument("--sqpoll", action="store_true", help="also run uring with SQPOLL (a kernel thread polls)")
     g.add_argument("--raw-taskrun", type=str_list, default=["auto"], help="raw-uring task-run modes")
-    g.add_argument("--nginx", action="store_true", help="add nginx (1 worker, return 200) as an HTTP reference")
+    g.add_argument("--nginx", action="store_true", help="insist on nginx (1 worker, return 200) as an HTTP "
+                   "reference: a note if it is not installed (every suite adds it when installed)")
+    g.add_argument("--no-nginx", action="store_true", help="leave nginx out even when it is installed")
 
     g = p.add_argument_group("checks and output")
     g.add_argument("--perf", action="store_true", help="in round 1, count system calls with perf stat "
                    "(raw_syscalls:sys_enter) beside the loops' own counters")
     g.add_argument("--compare-with", default=None, metavar="DIR",
                    help="an earlier run's results directory (or results.csv): report how far each ratio moved")
+    g.add_argument("--targets", action="store_true", help="add the issue's targets (our goals, each met or missed "
+                   "by how much) to the report")
     g.add_argument("--no-plots", action="store_true", help="skip gnuplot")
     g.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
     return p
 
 
 def apply_quick(a):
+    """CI smoke run: one small case per group, one round, short slices."""
     a.rounds = 1
     a.duration = min(a.duration, 0.3)
     a.warmup = min(a.warmup, 0.1)
     a.slice = min(a.slice, 0.1)
-    a.connections = [100]
-    a.sizes = [128]
-    a.stream = (10, 4, 128)
-    a.http_connections = [100]
-    a.hold = min(a.hold, 1000)
+    a.connections = a.connections or [100]
+    a.sizes = a.sizes or [128]
+    a.stream = a.stream if a.stream is not None else (10, 4, 128)
+    a.http_connections = a.http_connections if a.http_connections is not None else [100]
+    a.quick_groups = {"large": [], "pipeline": [suites.http(10, 4)],
+                      "churn": [suites.churn_echo(10), suites.churn_http(10)]}
+    a.hold = min(a.hold if a.hold is not None else 1000, 1000)
     a.hold_seconds = 0.1
 
 
 def make_cases(a):
-    want = set(a.only) if a.only else {"echo", "stream", "http", "hold"}
+    """The suite's cases, with each group an option names replaced by the option's; then --only, --threads."""
+    groups, hold = suites.cases(a.suite)
+    groups.update(getattr(a, "quick_groups", {}))
+    if a.connections is not None or a.sizes is not None:
+        groups["echo"] = [suites.echo(c, s) for s in (a.sizes or [128, 16384]) for c in (a.connections or [1, 100, 1000])]
+        groups["large"] = []
+    if a.stream is not None:
+        groups["stream"] = [suites.echo(a.stream[0], a.stream[2], a.stream[1])] if a.stream else []
+    if a.http_connections is not None:
+        groups["http"] = [suites.http(c) for c in a.http_connections]
+    if a.hold is not None:
+        hold = a.hold
+    unknown = set(a.only) - set(suites.GROUPS)
+    if unknown:
+        raise SystemExit(f"duet-compare: --only {','.join(sorted(unknown))}: choose from {','.join(suites.GROUPS)}")
+    want = set(a.only) if a.only else set(suites.GROUPS)
     cases = []
     for threads in a.threads:
-        common = dict(threads=threads, accept=a.accept, load_threads=a.load_threads)
-        if "echo" in want:
-            for size in a.sizes:
-                for c in a.connections:
-                    cases.append(Case("echo", c, size=size, **common))
-        if "stream" in want and a.stream:
-            c, k, s = a.stream
-            cases.append(Case("echo", c, size=s, inflight=k, **common))
-        if "http" in want:
-            for c in a.http_connections:
-                cases.append(Case("http", c, **common))
-    hold = [Case("hold", a.hold, size=128)] if ("hold" in want and a.hold > 0) else []
-    return cases, hold
+        for group in suites.GROUPS:
+            if group in want and group in groups:
+                cases += [dataclasses.replace(c, threads=threads, accept=a.accept, load_threads=a.load_threads)
+                          for c in groups[group]]
+    holds = [Case("hold", hold, size=128)] if ("hold" in want and hold > 0) else []
+    return cases, holds
 
 
-def make_configs(a):
-    """The configs in column order. epoll first: everything is compared with it."""
+def make_configs(a, help_text=""):
+    """The configs in column order. epoll first: everything is compared with it.
+
+    `help_text` is the server's --help: the full suite's switch variants read
+    their defaults from it, and variants whose flags it lacks are skipped.
+    """
     configs, notes = [], []
     for name in a.backends:
         if name in ("epoll", "poll", "select"):
@@ -203,12 +209,25 @@ def make_configs(a):
         else:
             raise SystemExit(f"duet-compare: unknown backend {name!r} (choose from "
                              f"{','.join(DUET_BACKENDS + RAW_BASELINES)},epoll-et)")
-    if a.nginx:
+    if (a.nginx or suites.wants_nginx(a.suite)) and not a.no_nginx:
         path = find_nginx()
         if path:
             configs.append(Config("nginx", "nginx", path, workloads=("http",)))
         else:
-            notes.append("--nginx: nginx is not installed (apt-get install nginx-light); no nginx reference.")
+            notes.append("nginx is not installed (apt-get install nginx-light): no nginx reference beside HTTP.")
+    wanted = list(a.variant)
+    if suites.wants_switch_variants(a.suite):
+        switched, more = variants.switch_variants(help_text)
+        notes += more
+        wanted += [v for v in switched if v.name not in {w.name for w in wanted}]
+    kept, more = variants.screen_flags(wanted, help_text)
+    notes += more
+    taken = {c.name for c in configs}
+    for v in kept:
+        if v.name in taken:
+            raise SystemExit(f"duet-compare: --variant {v.name}: that name is already a config")
+        taken.add(v.name)
+        configs.append(v)
     configs.sort(key=lambda c: c.name != "epoll")  # stable: epoll first, the rest in the order asked
     return configs, notes
 

@@ -3,6 +3,7 @@
   throughput against connections    one plot per echo message size, one for HTTP
   p99 latency against connections   the same groups
   system calls per request          clustered bars, every case
+  the verdict's chart               uring/epoll CPU per request per regime, min-max error bars, a line at 1.0
 
 The data files (*.dat) sit next to the plots, so anyone can re-plot them.
 """
@@ -10,7 +11,10 @@ import os
 import shutil
 import subprocess
 
+from . import verdict
 from .summary import is_num
+
+VERDICT_CHART = "verdict_cpu_ratio"
 
 
 def _groups(cases):
@@ -75,6 +79,38 @@ def make(outdir, summary, cases, configs):
         else:
             made.append(name)
     return made, problems
+
+
+def verdict_chart(outdir, vrows, a="uring", b="epoll"):
+    """The verdict's chart -> (name or None, problem or "")."""
+    if not vrows or not any(r.cpu.rounds for r in vrows):
+        return None, ""
+    dat = os.path.join(outdir, VERDICT_CHART + ".dat")
+    with open(dat, "w") as f:
+        f.write(verdict.chart_data(vrows))
+    if not shutil.which("gnuplot"):
+        return None, "gnuplot not found: no verdict chart (apt-get install gnuplot-nox); its data is in " + dat
+    measured = [r.cpu for r in vrows if r.cpu.rounds]
+    lo = min([c.lo for c in measured] + [1.0])
+    hi = max([c.hi for c in measured] + [1.0])
+    pad = (hi - lo) * 0.1 or 0.05
+    lines = []
+    for term, out in _terminals(VERDICT_CHART):
+        lines += [term.replace("900,540", "1000,600"), f"set output '{out}'", "set datafile missing '?'",
+                  f"set title '{a} / {b}: server CPU per request per regime (median, error bars: min–max of the "
+                  f"per-round pairs)' noenhanced",
+                  f"set ylabel '{a} / {b} CPU per request (below 1.0: {a} cheaper)' noenhanced",
+                  "set xtics rotate by -35 noenhanced", "set grid ytics",
+                  "set key outside top center horizontal noenhanced",
+                  f"set xrange [-0.5:{len(vrows) - 0.5}]", f"set yrange [{lo - pad:.4g}:{hi + pad:.4g}]",
+                  "set bmargin 10",
+                  f"plot '{os.path.basename(dat)}' using 1:3:4:5:xtic(2) with yerrorbars pt 7 ps 1.3 lw 2 "
+                  f"title '{a}/{b}', 1 with lines dt 2 lw 2 lc rgb 'black' title 'equal (1.0)'",
+                  "unset output"]
+    err = _run(outdir, "\n".join(lines) + "\n")
+    if err:
+        return None, f"gnuplot {VERDICT_CHART}: {err}"
+    return VERDICT_CHART, ""
 
 
 def _terminals(name):

@@ -1,16 +1,17 @@
 """--compare-with DIR: how far this run's ratios moved from an earlier run's.
 
 A comparison is only worth reading if running it again gives the same
-answer. This puts the two ratio columns of the summary tables (req/s ×epoll
-and CPU/req ×epoll) of two runs side by side and says which moved by more
-than the tolerance.
+answer. This puts every ratio against epoll of two runs side by side (req/s,
+CPU per request and p99, the last two the verdict's figures) and says, ratio
+by ratio, whether the second run agrees within the tolerance (10%).
 """
 import csv
 import os
 
 from .summary import Summary, is_num
 
-METRICS = (("rps", "req/s ×epoll"), ("cpu_us_per_req", "CPU/req ×epoll"))
+METRICS = (("rps", "req/s ×epoll"), ("cpu_us_per_req", "CPU/req ×epoll"), ("p99_us", "p99 ×epoll"))
+TOLERANCE = 0.10
 
 
 def load_rows(path):
@@ -40,7 +41,7 @@ def _number(v):
         return v
 
 
-def compare(previous_rows, rows, configs, cases, tolerance=0.10):
+def compare(previous_rows, rows, configs, cases):
     """[(case, config, label, old, new, change)] for every ratio both runs have; change = new/old - 1."""
     old, new = Summary(previous_rows, configs, cases), Summary(rows, configs, cases)
     out = []
@@ -56,10 +57,21 @@ def compare(previous_rows, rows, configs, cases, tolerance=0.10):
     return out
 
 
-def summary_line(changes, tolerance=0.10):
+def agrees(change, tolerance=TOLERANCE):
+    """Whether one ratio of the second run is within the tolerance of the first's."""
+    return abs(change[5]) <= tolerance
+
+
+def table(changes):
+    """Every ratio, largest change first: [case, config, ratio, earlier, now, change, agrees]."""
+    return [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%",
+             "yes" if agrees(c) else "**no**"] for c in sorted(changes, key=lambda c: -abs(c[5]))]
+
+
+def summary_line(changes, tolerance=TOLERANCE):
     if not changes:
         return "no ratio in common with the earlier run"
-    beyond = [c for c in changes if abs(c[5]) > tolerance]
+    beyond = [c for c in changes if not agrees(c, tolerance)]
     worst = max(changes, key=lambda c: abs(c[5]))
     return (f"{len(changes) - len(beyond)} of {len(changes)} ratios within {tolerance * 100:.0f}% of the earlier "
             f"run; largest change {worst[5] * 100:+.1f}% ({worst[2]}, {worst[1]}, {worst[0]})")

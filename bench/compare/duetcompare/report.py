@@ -187,10 +187,24 @@ def targets(s, cases, configs):
     return out
 
 
+def targets_markdown(s, cases, configs):
+    """The issue's targets (--targets): our goals, not the reader's question, so not in the default report."""
+    md = ["## Targets\n"]
+    goals = targets(s, cases, configs)
+    if not goals:
+        md.append("Not enough configurations ran to check the targets (they need epoll, uring and the raw baselines).\n")
+    for title, head, lines in goals:
+        missed = sum(1 for l in lines if "missed" in l[-1])
+        md.append(f"### {title}\n")
+        md.append(f"{'All met.' if not missed else f'Missed in {missed} of {len(lines)}.'}\n")
+        md.append(render(head, lines, True) + "\n")
+    return "\n".join(md)
+
+
 # ---------------------------------------------------------------- report.md
 
 def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wall, argv, plots, interrupted,
-                   changes=None):
+                   changes=None, verdict_md=""):
     s = Summary(rows, configs, cases + hold_cases)
     a = ctx.args
     uring = main_uring(configs)
@@ -201,6 +215,8 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
         md.append("**Interrupted before the end: the tables hold the runs that finished.**\n")
     md.append(f"Command: `{' '.join(argv)}`  \nWall time: {wall / 60:.1f} min ({wall:.0f} s)  \n"
               f"Read with [docs/reading-the-report.md](../../docs/reading-the-report.md).\n")
+    if verdict_md:
+        md.append(verdict_md)
 
     md.append("## Machine and method\n")
     md.append(f"- CPU: {info['cpu']} ({info['cpus']} CPUs), memory {info['memory']}; {info['distro']}; "
@@ -266,27 +282,17 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
             md.append(render(["case"] + others, lines, True) + "\n")
 
     if changes is not None:
-        from .repeat import summary_line
+        from . import repeat
         md.append("## Against the earlier run\n")
-        md.append(f"`--compare-with {a.compare_with}`: {summary_line(changes)}.\n")
+        md.append(f"`--compare-with {a.compare_with}`: {repeat.summary_line(changes)}. Ratio by ratio "
+                  f"(medians of the per-round pairs), largest change first; \"agrees\" means within "
+                  f"{repeat.TOLERANCE * 100:.0f}%.\n")
         if changes:
-            ordered = sorted(changes, key=lambda c: -abs(c[5]))
-            lines = [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%"]
-                     for c in ordered if abs(c[5]) > 0.10] or \
-                    [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%"] for c in ordered[:5]]
-            md.append(("Ratios that moved by more than 10%:\n" if abs(ordered[0][5]) > 0.10
-                       else "The five largest changes:\n"))
-            md.append(render(["case", "config", "ratio", "earlier", "now", "change"], lines, True) + "\n")
+            md.append(render(["case", "config", "ratio", "earlier", "now", "change", "agrees"],
+                             repeat.table(changes), True) + "\n")
 
-    md.append("## Targets\n")
-    goals = targets(s, cases, configs)
-    if not goals:
-        md.append("Not enough configurations ran to check the targets (they need epoll, uring and the raw baselines).\n")
-    for title, head, lines in goals:
-        missed = sum(1 for l in lines if "missed" in l[-1])
-        md.append(f"### {title}\n")
-        md.append(f"{'All met.' if not missed else f'Missed in {missed} of {len(lines)}.'}\n")
-        md.append(render(head, lines, True) + "\n")
+    if a.targets:
+        md.append(targets_markdown(s, cases, configs))
 
     rl = rss_lines(s, configs)
     if rl:

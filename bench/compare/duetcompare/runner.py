@@ -29,6 +29,7 @@ class Context:
         self.build = build
         self.server_cpus = args.server_cpus
         self.load_cpus = args.load_cpus
+        self.load_features = set()   # duet-load options this build knows (loads.features)
 
 
 def base_row(config, case, rnd):
@@ -290,8 +291,12 @@ def expected_seconds(case, a):
 
 
 def alternates(case, a):
-    """Echo always, HTTP with duet-load's HTTP mode: all servers up, one load alternating."""
-    return case.workload == "echo" or (case.workload == "http" and a.http_load == "duet-load")
+    """Echo always, HTTP with duet-load's HTTP mode: all servers up, one load alternating.
+
+    Churn and pipelined HTTP are duet-load's alone (wrk does neither), so they alternate whatever --http-load says.
+    """
+    return (case.workload == "echo" or case.churn or case.inflight > 1
+            or (case.workload == "http" and a.http_load == "duet-load"))
 
 
 def run_all(ctx, cases, hold_cases, configs, on_row):

@@ -33,6 +33,7 @@ class Config:
     backend: str = ""         # duet: --backend value; raw: "epoll" | "uring"
     args: list = field(default_factory=list)   # extra server flags
     workloads: tuple = ("echo", "http", "hold")
+    variant: bool = False     # from --variant or a suite's switch list: skipped, not failed, if it cannot run
 
     def fd_limit(self):
         return FD_SETSIZE if (self.kind == "duet" and self.backend == "select") else None

@@ -2,6 +2,7 @@
 
 Run: python3 -m unittest discover -s bench/compare/tests (ctest runs it too).
 """
+import argparse
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from duetcompare import alternate, loads, plan, repeat, report  # noqa: E402
+from duetcompare import alternate, loads, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
 from duetcompare.servers import Config  # noqa: E402
 from duetcompare.summary import Summary  # noqa: E402
 
@@ -92,6 +93,21 @@ class RepeatTest(unittest.TestCase):
         self.assertAlmostEqual(got["CPU/req ×epoll"][5], 1.2 / 0.9 - 1)
         self.assertIn("1 of 2 ratios within 10%", repeat.summary_line(list(got.values())))
 
+    def test_every_ratio_says_whether_the_second_run_agrees_within_10_percent(self):
+        cid = self.cases[0].id
+        before = [row(cid, "epoll", 1, rps=100.0, cpu_us_per_req=10.0, p99_us=100.0),
+                  row(cid, "uring", 1, rps=110.0, cpu_us_per_req=9.0, p99_us=80.0)]
+        after = [row(cid, "epoll", 1, rps=100.0, cpu_us_per_req=10.0, p99_us=100.0),
+                 row(cid, "uring", 1, rps=120.0, cpu_us_per_req=9.8, p99_us=80.0)]
+        got = {t[2]: t for t in repeat.table(repeat.compare(before, after, self.configs, self.cases))}
+        self.assertEqual(sorted(got), ["CPU/req ×epoll", "p99 ×epoll", "req/s ×epoll"])
+        self.assertEqual(got["req/s ×epoll"][5:], ["+9.1%", "yes"])      # 1.10 -> 1.20
+        self.assertEqual(got["CPU/req ×epoll"][5:], ["+8.9%", "yes"])    # 0.90 -> 0.98
+        self.assertEqual(got["p99 ×epoll"][5:], ["+0.0%", "yes"])
+        after[1]["cpu_us_per_req"] = 10.0                                  # 0.90 -> 1.00: +11%
+        got = {t[2]: t for t in repeat.table(repeat.compare(before, after, self.configs, self.cases))}
+        self.assertEqual(got["CPU/req ×epoll"][6], "**no**")
+
     def test_round_trip_through_results_csv(self):
         with tempfile.TemporaryDirectory() as d:
             report.write_csv(os.path.join(d, "results.csv"), self.before)
@@ -103,20 +119,280 @@ class RepeatTest(unittest.TestCase):
 
 
 class PlanTest(unittest.TestCase):
-    def test_default_sweep_is_the_issues_list(self):
-        a = plan.parser().parse_args([])
-        cases, hold = plan.make_cases(a)
-        ids = [c.id for c in cases]
-        for want in ("echo c1 s128", "echo c100 s128", "echo c1000 s128", "echo c1 s16384", "echo c100 s16384",
-                     "echo c1000 s16384", "echo c100 s1024 k16", "http/hello c100", "http/hello c1000"):
-            self.assertIn(want, ids)
-        self.assertEqual(hold[0].connections, 10000)
-
     def test_select_is_skipped_where_its_limit_does_not_allow(self):
         sel = Config("select", "duet", "select")
         self.assertIsNone(sel.skip_reason(plan.Case("echo", 100, size=128)))
         self.assertIsNone(sel.skip_reason(plan.Case("echo", 1000, size=128)))   # 1,000 + its own fds fit
         self.assertIn("FD_SETSIZE", sel.skip_reason(plan.Case("echo", 2000, size=128)))
+
+
+def case_ids(argv):
+    a = plan.parser().parse_args(argv)
+    if a.quick:
+        plan.apply_quick(a)
+    cases, hold = plan.make_cases(a)
+    return [c.id for c in cases], hold
+
+
+class SuiteTest(unittest.TestCase):
+    # One case per regime the issue names, at a modest size: what the default suite must cover.
+    REGIMES = ("echo c1 s128", "echo c100 s128", "echo c1000 s128", "echo c100 s16384", "echo c10 s262144",
+               "echo c100 s1024 k16", "http/hello c100", "http/hello c1000", "http/hello c100 k16",
+               "churn echo c100 s128", "churn http/hello c100")
+
+    def test_default_covers_every_regime_once_and_not_10000_connections(self):
+        ids, hold = case_ids([])
+        self.assertEqual(ids, list(self.REGIMES))
+        self.assertEqual(hold[0].connections, 10000)      # RSS per idle connection stays
+
+    def test_full_holds_the_default_and_every_size(self):
+        ids, hold = case_ids(["--suite", "full"])
+        self.assertLessEqual(set(self.REGIMES), set(ids))
+        for want in ("echo c10000 s128", "http/hello c10000", "echo c1 s262144", "echo c100 s262144",
+                     "echo c1000 s16384", "echo c100 s16384 k16", "http/hello c1000 k16", "churn echo c10 s128",
+                     "churn http/hello c10"):
+            self.assertIn(want, ids)
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertEqual(hold[0].connections, 10000)
+
+    def test_case_options_replace_only_their_group(self):
+        ids, _ = case_ids(["--connections", "10,20", "--sizes", "64"])
+        self.assertEqual([i for i in ids if i.startswith("echo") and " k" not in i], ["echo c10 s64", "echo c20 s64"])
+        self.assertIn("http/hello c100 k16", ids)          # the other groups stay the suite's
+        self.assertIn("churn echo c100 s128", ids)
+        ids, _ = case_ids(["--stream", "off", "--http-connections", ""])
+        self.assertFalse([i for i in ids if i.startswith("echo") and " k" in i])
+        self.assertNotIn("http/hello c100", ids)
+
+    def test_only_picks_groups_and_rejects_unknown_ones(self):
+        ids, hold = case_ids(["--only", "pipeline,churn"])
+        self.assertEqual(ids, ["http/hello c100 k16", "churn echo c100 s128", "churn http/hello c100"])
+        self.assertEqual(hold, [])
+        with self.assertRaises(SystemExit):
+            case_ids(["--only", "pipelines"])
+
+    def test_quick_runs_one_small_case_per_group(self):
+        ids, hold = case_ids(["--quick"])
+        self.assertEqual(ids, ["echo c100 s128", "echo c10 s128 k4", "http/hello c100", "http/hello c10 k4",
+                               "churn echo c10 s128", "churn http/hello c10"])
+        self.assertEqual(hold[0].connections, 1000)
+
+
+# What a server's --help shows once the switches exist (CLI11 prints the default after '=').
+HELP_ALL = """
+  --backend TEXT=epoll        I/O backend: epoll|poll|select|uring
+  --threads INT:INT in [0 - 256]=0
+  --accept TEXT=main          with --threads: main (one acceptor hands out) or reuseport
+  --gather-writes TEXT=on     reactor: one write for a read's output
+  --recv-bundle TEXT=off      uring: recv bundles (6.10)
+  --buffer-ring-inc TEXT=off  uring: incremental buffer ring (6.12)
+  --adaptive-recv TEXT=on     uring: adaptive receive
+  --vectored-send TEXT=on     uring: vectored send
+  --register-ring-fd TEXT=off uring: registered ring fd
+  --no-iowait TEXT=on         uring: NO_IOWAIT waits (6.15)
+  --direct-fds TEXT=off       uring: direct descriptors
+  --msgring-handoff TEXT=off  uring: MSG_RING handoff
+"""
+
+
+def configs_for(argv, help_text):
+    a = plan.parser().parse_args(argv + ["--no-nginx"])
+    return plan.make_configs(a, help_text)
+
+
+class VariantTest(unittest.TestCase):
+    def test_a_variant_is_the_duet_app_with_those_flags(self):
+        v = variants.parse("uring-bundle=--backend uring --recv-bundle on")
+        self.assertEqual((v.name, v.kind, v.backend, v.args, v.variant),
+                         ("uring-bundle", "duet", "uring", ["--recv-bundle", "on"], True))
+        cmd = servers.command(v, plan.Case("echo", 100, size=128), "/b", "0", None)
+        self.assertEqual(cmd[cmd.index("--backend") + 1], "uring")
+        self.assertEqual(cmd[-2:], ["--recv-bundle", "on"])
+        self.assertEqual(variants.parse("et=--edge-triggered").backend, "epoll")    # the server's default
+        self.assertEqual(variants.parse("u=--backend=uring --no-iowait off").backend, "uring")
+
+    def test_malformed_variants_are_refused(self):
+        for bad in ("--backend uring", "=--backend uring", "a b=--backend uring", "x=--backend kqueue",
+                    "x=--recv-bundle 'on"):
+            with self.assertRaises(argparse.ArgumentTypeError, msg=bad):
+                variants.parse(bad)
+
+    def test_variants_repeat_and_become_columns(self):
+        configs, notes = configs_for(["--variant", "uring-bundle=--backend uring --recv-bundle on",
+                                      "--variant", "epoll-nogather=--gather-writes off"], HELP_ALL)
+        names = [c.name for c in configs]
+        self.assertEqual(names[0], "epoll")
+        self.assertEqual(names[-2:], ["uring-bundle", "epoll-nogather"])
+        self.assertEqual(notes, [])
+
+    def test_a_flag_the_server_does_not_know_skips_the_variant_with_a_note(self):
+        old_help = "\n".join(l for l in HELP_ALL.splitlines() if "--recv-bundle" not in l)
+        configs, notes = configs_for(["--variant", "uring-bundle=--backend uring --recv-bundle on",
+                                      "--variant", "uring-regfd=--backend uring --register-ring-fd on"], old_help)
+        names = [c.name for c in configs]
+        self.assertNotIn("uring-bundle", names)
+        self.assertIn("uring-regfd", names)
+        self.assertEqual(len(notes), 1)
+        self.assertIn("uring-bundle", notes[0])
+        self.assertIn("--recv-bundle", notes[0])
+
+    def test_a_variant_may_not_take_an_existing_name(self):
+        with self.assertRaises(SystemExit):
+            configs_for(["--variant", "uring=--backend uring --recv-bundle on"], HELP_ALL)
+
+    def test_full_suite_flips_every_switch_from_the_default_help_shows(self):
+        configs, notes = configs_for(["--suite", "full"], HELP_ALL)
+        got = {c.name: c.args for c in configs if c.variant}
+        self.assertEqual(got, {
+            "epoll-nogather": ["--gather-writes", "off"], "uring-bundle": ["--recv-bundle", "on"],
+            "uring-inc": ["--buffer-ring-inc", "on"], "uring-noadaptive": ["--adaptive-recv", "off"],
+            "uring-novsend": ["--vectored-send", "off"], "uring-regfd": ["--register-ring-fd", "on"],
+            "uring-iowait": ["--no-iowait", "off"], "uring-direct": ["--direct-fds", "on"],
+            "uring-handoff": ["--msgring-handoff", "on", "--threads", "1", "--accept", "main"]})
+        self.assertEqual(notes, [])
+        self.assertEqual({c.backend for c in configs if c.name == "epoll-nogather"}, {"epoll"})
+
+    def test_default_suite_adds_no_switch_variants(self):
+        configs, _ = configs_for([], HELP_ALL)
+        self.assertFalse([c for c in configs if c.variant])
+
+    def test_full_suite_on_an_older_server_skips_every_switch_with_a_note(self):
+        configs, notes = configs_for(["--suite", "full"], "  --backend TEXT=epoll\n")
+        self.assertFalse([c for c in configs if c.variant])
+        self.assertEqual(len(notes), len(suites.SWITCHES))
+
+    def test_defaults_are_read_from_help(self):
+        self.assertEqual(variants.default_of(HELP_ALL, "--no-iowait"), "on")
+        self.assertEqual(variants.default_of(HELP_ALL, "--recv-bundle"), "off")
+        self.assertIsNone(variants.default_of(HELP_ALL, "--sqpoll"))
+        self.assertFalse(variants.knows(HELP_ALL, "--recv"))              # a prefix is not the flag
+
+
+class LoadCommandTest(unittest.TestCase):
+    class S:
+        def __init__(self, port):
+            self.port, self.pid = port, port + 1
+
+    def cmd(self, case, per_slice=False):
+        a = plan.parser().parse_args([])
+        return loads.alternate_command("/b", "1", "0", [self.S(5001), self.S(6001)], case, a, per_slice)
+
+    def test_churn_and_pipelining_and_connect_per_slice(self):
+        churn = self.cmd(suites.churn_http(100))
+        self.assertIn("--churn", churn)
+        self.assertEqual(churn[churn.index("--http") + 1], "/hello")
+        piped = self.cmd(suites.http(100, 16))
+        self.assertEqual(piped[piped.index("-k") + 1], "16")
+        self.assertNotIn("--churn", piped)
+        self.assertNotIn("--connect-per-slice", piped)
+        self.assertIn("--connect-per-slice", self.cmd(suites.echo(10000, 128), per_slice=True))
+
+    def test_churn_lines_count_connections(self):
+        line = json.dumps({"mode": "echo-churn", "port": 5001, "connections_made": 4000, "connections_per_s": 16000.0,
+                           "messages": 4000, "msgs_per_s": 16000.0, "p50_us": 50.0, "p99_us": 90.0, "errors": 0,
+                           "server_cpu_s": 0.1, "load_cpu_s": 0.1})
+        got = loads.parse_alternate(line)[5001]
+        self.assertEqual((got["requests"], got["rps"], got["p99_us"]), (4000, 16000.0, 90.0))
+
+    def test_connect_per_slice_puts_every_server_in_one_group(self):
+        configs = [Config(n, "duet", n) for n in ("epoll", "poll", "uring")]
+        case = plan.Case("echo", 10000, size=128)
+        self.assertEqual(alternate.groups(configs, case, per_slice=True), [configs])
+
+
+def verdict_rows(ratios_cpu, ratios_p99=None, case_id="echo c100 s128"):
+    """Synthetic rows whose per-round uring/epoll ratios are the given ones (epoll at 10 µs and 100 µs)."""
+    rows = []
+    for rnd, r in enumerate(ratios_cpu, 1):
+        p = (ratios_p99 or ratios_cpu)[rnd - 1]
+        rows += [row(case_id, "epoll", rnd, cpu_us_per_req=10.0, p99_us=100.0),
+                 row(case_id, "uring", rnd, cpu_us_per_req=10.0 * r, p99_us=100.0 * p)]
+    return rows
+
+
+class VerdictTest(unittest.TestCase):
+    configs = [Config("epoll", "duet", "epoll"), Config("uring", "duet", "uring")]
+
+    def vrows(self, cpu, p99=None, cases=None):
+        cases = cases or [plan.Case("echo", 100, size=128)]
+        rows = []
+        for c in cases:
+            rows += verdict_rows(cpu, p99, c.id)
+        return verdict.rows(Summary(rows, self.configs, cases), cases, self.configs)
+
+    def test_uring_wins_when_every_round_says_so(self):
+        r = self.vrows([0.80, 0.85, 0.90, 0.84])[0]
+        self.assertEqual(r.cpu.winner, "uring")
+        self.assertAlmostEqual(r.cpu.factor, 1 / 0.845)
+        self.assertEqual(r.cpu.words, "**uring** by 1.18×")
+        self.assertEqual(r.cpu.ratio_text, "0.84× [0.80–0.90]")
+
+    def test_epoll_wins_when_every_round_says_so(self):
+        r = self.vrows([1.10, 1.30, 1.20])[0]
+        self.assertEqual((r.cpu.winner, r.cpu.words), ("epoll", "**epoll** by 1.20×"))
+
+    def test_a_range_straddling_one_is_too_close_to_call_whatever_the_median(self):
+        for ratios in ([0.80, 0.85, 1.01], [0.99, 1.20, 1.30], [1.0, 1.0], [0.9, 1.0]):
+            r = self.vrows(ratios)[0]
+            self.assertEqual((r.cpu.winner, r.cpu.words), ("", "too close to call"), ratios)
+
+    def test_cpu_and_p99_are_called_separately(self):
+        r = self.vrows([0.8, 0.9], p99=[0.95, 1.05])[0]
+        self.assertEqual(r.cpu.winner, "uring")
+        self.assertEqual(r.p99.words, "too close to call")
+
+    def test_one_round_says_it_has_no_spread(self):
+        self.assertEqual(self.vrows([0.5])[0].cpu.words, "**uring** by 2.00× (1 round: no spread)")
+
+    def test_section_tallies_and_names_every_regime(self):
+        cases = [plan.Case("echo", 100, size=128), suites.http(100, 16), suites.churn_echo(100)]
+        rows = verdict_rows([0.8, 0.9], None, cases[0].id) + verdict_rows([1.1, 1.2], None, cases[1].id) + \
+            verdict_rows([0.9, 1.1], None, cases[2].id)
+        vr = verdict.rows(Summary(rows, self.configs, cases), cases, self.configs)
+        md = verdict.markdown(vr, chart="verdict_cpu_ratio")
+        self.assertTrue(md.startswith("## Verdict"))
+        self.assertIn("CPU per request: uring wins 1, epoll wins 1, 1 too close to call", md)
+        self.assertIn("HTTP /hello pipelined 16 deep, 100 connections", md)
+        self.assertIn("churn (connect, one request, close): echo 128 B, 100 at a time", md)
+        self.assertIn("verdict_cpu_ratio.svg", md)
+
+    def test_no_verdict_without_both_models(self):
+        cases = [plan.Case("echo", 100, size=128)]
+        rows = [r for r in verdict_rows([0.8]) if r["config"] == "epoll"]
+        self.assertEqual(verdict.rows(Summary(rows, self.configs, cases), cases, self.configs), [])
+        self.assertIn("no verdict", verdict.markdown([]))
+
+    def test_chart_data_has_median_min_max_per_regime(self):
+        cases = [plan.Case("echo", 100, size=128), plan.Case("echo", 1, size=128)]
+        rows = verdict_rows([0.8, 0.9, 1.0], None, cases[0].id) + verdict_rows([1.5], None, cases[1].id)
+        vr = verdict.rows(Summary(rows, self.configs, cases), cases, self.configs)
+        lines = verdict.chart_data(vr).splitlines()
+        self.assertTrue(lines[0].startswith("#"))
+        self.assertEqual(lines[1:], ['0 "echo c100 s128" 0.9 0.8 1', '1 "echo c1 s128" 1.5 1.5 1.5'])
+
+
+class ReportTest(unittest.TestCase):
+    INFO = {k: "x" for k in ("cpu", "cpus", "memory", "distro", "kernel", "io_uring_disabled", "liburing",
+                             "compiler", "wrk", "nofile", "git")}
+
+    def write(self, argv):
+        configs = [Config("epoll", "duet", "epoll"), Config("uring", "duet", "uring")]
+        cases = [plan.Case("echo", 100, size=128)]
+        rows = verdict_rows([0.8, 0.9])
+        ctx = runner.Context(plan.parser().parse_args(argv), "/b")
+        vr = verdict.rows(Summary(rows, configs, cases), cases, configs)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "report.md")
+            report.write_markdown(path, ctx, self.INFO, rows, cases, [], configs, [], 60, ["duet-compare"], [],
+                                  False, verdict_md=verdict.markdown(vr))
+            with open(path) as f:
+                return f.read()
+
+    def test_the_verdict_opens_the_report_and_the_targets_wait_for_the_option(self):
+        md = self.write([])
+        self.assertLess(md.index("## Verdict"), md.index("## Machine and method"))
+        self.assertNotIn("## Targets", md)
+        self.assertIn("## Targets", self.write(["--targets"]))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""A case: one load shape (echo 100 connections x 128 B, HTTP /hello pipelined 16 deep, connection churn...).
+
+Every config (server set-up) runs every case it can; the id is the case's
+name in the tables, results.csv and --compare-with.
+"""
+from dataclasses import dataclass
+
+
+@dataclass
+class Case:
+    workload: str          # "echo" | "http" | "hold"
+    connections: int
+    size: int = 0          # echo message bytes
+    inflight: int = 1      # echo: messages outstanding per connection; HTTP: requests pipelined per connection
+    threads: int = 0       # server I/O threads (0: one loop)
+    accept: str = "main"
+    load_threads: int = 1
+    path: str = "/hello"
+    churn: bool = False    # connect, one request, close, again: the rate is connections, not requests
+
+    @property
+    def id(self):
+        t = f" t{self.threads}-{self.accept}" if self.threads else ""
+        k = f" k{self.inflight}" if self.inflight > 1 else ""
+        churn = "churn " if self.churn else ""
+        if self.workload == "echo":
+            return f"{churn}echo c{self.connections} s{self.size}{k}{t}"
+        if self.workload == "http":
+            return f"{churn}http{self.path} c{self.connections}{k}{t}"
+        return f"hold c{self.connections}{t}"
+
+    @property
+    def kind(self):
+        """For grouping in plots: cases that differ only in their connection count form a curve."""
+        t = f" t{self.threads}" if self.threads else ""
+        k = f" k{self.inflight}" if self.inflight > 1 else ""
+        churn = "churn " if self.churn else ""
+        if self.workload == "echo":
+            return f"{churn}echo s{self.size}{k}{t}"
+        return f"{churn}{self.workload}{k}{t}"
+
+    @property
+    def unit(self):
+        """What one counted request is: churn counts whole connections (connect, one request, close)."""
+        return "connection" if self.churn else "request"

@@ -1,0 +1,163 @@
+"""The verdict: the report's opening section, read in ten seconds.
+
+For each regime (timed case), which model wins on server CPU per request and
+on p99 latency, by how much, and how sure. Both come from ratios taken pair
+by pair inside a round (uring / epoll, the two servers measured in the same
+alternating slices), so "how sure" is the min-max of those per-round ratios:
+a range that straddles 1.0 is too close to call, whatever its median says.
+
+Lower is better for both figures, so a ratio below 1.0 is a uring win. "By
+how much" is the loser's figure over the winner's (the median ratio or its
+inverse, always >= 1), which reads the same way for either winner.
+"""
+import math
+from dataclasses import dataclass
+
+from .summary import is_num
+
+TOO_CLOSE = "too close to call"
+
+
+@dataclass
+class Call:
+    """One figure's verdict for one regime."""
+    winner: str          # the model name, or "" (too close to call, or not measured)
+    factor: float        # the loser's figure over the winner's (>= 1), nan if no winner
+    median: float        # ratio a/b, median of the per-round pairs
+    lo: float
+    hi: float
+    rounds: int          # how many per-round pairs
+
+    @property
+    def words(self):
+        if not self.rounds:
+            return "not measured"
+        if not self.winner:
+            return TOO_CLOSE
+        one = " (1 round: no spread)" if self.rounds == 1 else ""
+        return f"**{self.winner}** by {self.factor:.2f}×{one}"
+
+    @property
+    def ratio_text(self):
+        if not self.rounds:
+            return "–"
+        if self.rounds == 1:
+            return f"{self.median:.2f}×"
+        return f"{self.median:.2f}× [{self.lo:.2f}–{self.hi:.2f}]"
+
+
+def call(values, a, b):
+    """values: per-round ratios a/b of a lower-is-better figure -> Call."""
+    values = sorted(v for v in values if is_num(v) and v > 0)
+    if not values:
+        return Call("", math.nan, math.nan, math.nan, math.nan, 0)
+    n = len(values)
+    median = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    lo, hi = values[0], values[-1]
+    if lo <= 1.0 <= hi:
+        return Call("", math.nan, median, lo, hi, n)
+    if hi < 1.0:
+        return Call(a, 1 / median, median, lo, hi, n)
+    return Call(b, median, median, lo, hi, n)
+
+
+@dataclass
+class Row:
+    case_id: str
+    regime: str
+    cpu: Call
+    p99: Call
+
+
+def regime(case):
+    """A case's name in words ("echo, 100 connections × 128 B")."""
+    t = f", {case.threads} I/O threads" if case.threads else ""
+    if case.churn:
+        what = "echo 128 B" if case.workload == "echo" else f"HTTP {case.path} with Connection: close"
+        return f"churn (connect, one request, close): {what}, {case.connections} at a time{t}"
+    if case.workload == "echo":
+        k = f" × {case.inflight} in flight" if case.inflight > 1 else ""
+        return f"echo, {case.connections:,} connections × {_bytes(case.size)}{k}{t}"
+    if case.inflight > 1:
+        return f"HTTP {case.path} pipelined {case.inflight} deep, {case.connections:,} connections{t}"
+    return f"HTTP {case.path} keep-alive, {case.connections:,} connections{t}"
+
+
+def _bytes(n):
+    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MiB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} B"
+
+
+def rows(summary, cases, configs, a=None, b="epoll"):
+    """One Row per timed case both models ran; a is the main uring config (report.main_uring)."""
+    names = [c.name for c in configs]
+    a = a or ("uring" if "uring" in names else next((n for n in names if n.startswith("uring")), None))
+    if not a or not summary.has(a) or not summary.has(b):
+        return []
+    out = []
+    for case in cases:
+        if case.workload == "hold":
+            continue
+        cpu = call(summary.ratio(case.id, a, b, "cpu_us_per_req").values, a, b)
+        p99 = call(summary.ratio(case.id, a, b, "p99_us").values, a, b)
+        if cpu.rounds or p99.rounds:
+            out.append(Row(case.id, regime(case), cpu, p99))
+    return out
+
+
+def headline(vrows, a="uring", b="epoll"):
+    """One sentence: how many regimes each model wins, per figure."""
+    def tally(pick):
+        calls = [pick(r) for r in vrows if pick(r).rounds]
+        wins_a = sum(1 for c in calls if c.winner == a)
+        wins_b = sum(1 for c in calls if c.winner == b)
+        return f"{a} wins {wins_a}, {b} wins {wins_b}, {len(calls) - wins_a - wins_b} too close to call"
+    return (f"Of {len(vrows)} regimes: CPU per request: {tally(lambda r: r.cpu)}; "
+            f"p99 latency: {tally(lambda r: r.p99)}.")
+
+
+def markdown(vrows, a="uring", b="epoll", chart=None):
+    """The verdict section of report.md."""
+    out = ["## Verdict\n"]
+    if not vrows:
+        out.append(f"Needs both {a} and {b} in the run: no verdict.\n")
+        return "\n".join(out)
+    out.append(headline(vrows, a, b) + "\n")
+    out.append(f"Per regime, the winner on server CPU per request (churn: per connection) and on p99 latency, by "
+               f"how much (the loser's figure over the winner's), and the {a}/{b} ratio: median [min–max] of the "
+               f"per-round pairs. A range that straddles 1.0 is {TOO_CLOSE}.\n")
+    out.append("| regime | CPU per request | " + f"{a}/{b}" + " | p99 | " + f"{a}/{b}" + " |")
+    out.append("|---|---|---|---|---|")
+    for r in vrows:
+        out.append(f"| {r.regime} (`{r.case_id}`) | {r.cpu.words} | {r.cpu.ratio_text} | {r.p99.words} | "
+                   f"{r.p99.ratio_text} |")
+    out.append("")
+    if chart:
+        out.append(f"![{a}/{b} CPU per request per regime]({chart}.svg)  ([PNG]({chart}.png), data "
+                   f"[{chart}.dat]({chart}.dat))\n")
+    return "\n".join(out)
+
+
+def text(vrows, a="uring", b="epoll"):
+    """The verdict for the console."""
+    if not vrows:
+        return f"verdict: needs both {a} and {b}"
+    lines = ["== verdict (" + headline(vrows, a, b) + ")"]
+    width = max(len(r.case_id) for r in vrows)
+    for r in vrows:
+        lines.append(f"{r.case_id:<{width}}  CPU: {r.cpu.words.replace('**', ''):<34} {r.cpu.ratio_text:<22} "
+                     f"p99: {r.p99.words.replace('**', ''):<34} {r.p99.ratio_text}")
+    return "\n".join(lines)
+
+
+def chart_data(vrows):
+    """The chart's data file: one line per regime with the CPU ratio's median, min and max ('?' if missing)."""
+    lines = ["# index case median min max (uring/epoll server CPU per request, per-round pairs)"]
+    for i, r in enumerate(vrows):
+        c = r.cpu
+        vals = [f"{v:.6g}" if c.rounds else "?" for v in (c.median, c.lo, c.hi)]
+        lines.append(f'{i} "{r.case_id}" ' + " ".join(vals))
+    return "\n".join(lines) + "\n"
