@@ -93,7 +93,7 @@ def verdict_chart(outdir, vrows, a="uring", b="epoll"):
     measured = [r.cpu for r in vrows if r.cpu.rounds]
     lo = min([c.lo for c in measured] + [1.0])
     hi = max([c.hi for c in measured] + [1.0])
-    pad = (hi - lo) * 0.1 or 0.05
+    # A log scale: 0.5x and 2x sit equally far from 1.0, as they should for a ratio.
     lines = []
     for term, out in _terminals(VERDICT_CHART):
         lines += [term.replace("900,540", "1000,600"), f"set output '{out}'", "set datafile missing '?'",
@@ -102,7 +102,8 @@ def verdict_chart(outdir, vrows, a="uring", b="epoll"):
                   f"set ylabel '{a} / {b} CPU per request (below 1.0: {a} cheaper)' noenhanced",
                   "set xtics rotate by -35 noenhanced", "set grid ytics",
                   "set key outside top center horizontal noenhanced",
-                  f"set xrange [-0.5:{len(vrows) - 0.5}]", f"set yrange [{lo - pad:.4g}:{hi + pad:.4g}]",
+                  f"set xrange [-0.5:{len(vrows) - 0.5}]", f"set yrange [{lo / 1.15:.4g}:{hi * 1.15:.4g}]",
+                  "set logscale y 2", "set ytics (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4)",
                   "set bmargin 10",
                   f"plot '{os.path.basename(dat)}' using 1:3:4:5:xtic(2) with yerrorbars pt 7 ps 1.3 lw 2 "
                   f"title '{a}/{b}', 1 with lines dt 2 lw 2 lc rgb 'black' title 'equal (1.0)'",

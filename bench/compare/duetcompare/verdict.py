@@ -75,12 +75,13 @@ def regime(case):
     if case.churn:
         what = "echo 128 B" if case.workload == "echo" else f"HTTP {case.path} with Connection: close"
         return f"churn (connect, one request, close): {what}, {case.connections} at a time{t}"
+    conns = f"{case.connections:,} connection" + ("s" if case.connections != 1 else "")
     if case.workload == "echo":
         k = f" × {case.inflight} in flight" if case.inflight > 1 else ""
-        return f"echo, {case.connections:,} connections × {_bytes(case.size)}{k}{t}"
+        return f"echo, {conns} × {_bytes(case.size)}{k}{t}"
     if case.inflight > 1:
-        return f"HTTP {case.path} pipelined {case.inflight} deep, {case.connections:,} connections{t}"
-    return f"HTTP {case.path} keep-alive, {case.connections:,} connections{t}"
+        return f"HTTP {case.path} pipelined {case.inflight} deep, {conns}{t}"
+    return f"HTTP {case.path} keep-alive, {conns}{t}"
 
 
 def _bytes(n):

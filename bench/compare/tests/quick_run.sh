@@ -7,6 +7,7 @@ out=$(mktemp -d /tmp/duet-compare-quick.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 "$compare" --quick --build "$build" --out "$out" --no-plots
 test -s "$out/report.md"
+grep -q "^## Verdict" "$out/report.md"   # the report opens with the verdict
 python3 - "$out/results.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
