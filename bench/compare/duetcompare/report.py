@@ -187,6 +187,27 @@ def targets(s, cases, configs):
     return out
 
 
+def variant_tables(s, cases, configs):
+    """Each variant against the default config of its backend (uring-bundle / uring), pair by pair.
+
+    This is the table a switch's default is chosen from: one switch flipped,
+    everything else the same, both measured in the same slices.
+    """
+    pairs = [(c.name, c.backend) for c in configs if c.variant and s.has(c.name) and s.has(c.backend)]
+    if not pairs:
+        return []
+    md = ["## Variants against their backend's default\n",
+          "Each variant's figure over its backend's default config's (the same round, the same slices): "
+          "median [min–max] over rounds; below 1.0 the variant is cheaper (CPU) or quicker (p99).\n"]
+    for metric, title in (("cpu_us_per_req", "CPU per request"), ("p99_us", "p99 latency")):
+        head = ["case"] + [f"{v} / {b}" for v, b in pairs]
+        lines = [[case.id] + [fmt_ratio(s.ratio(case.id, v, b, metric)) for v, b in pairs]
+                 for case in cases if case.workload != "hold"]
+        md.append(f"### {title}\n")
+        md.append(render(head, lines, True) + "\n")
+    return md
+
+
 def targets_markdown(s, cases, configs):
     """The issue's targets (--targets): our goals, not the reader's question, so not in the default report."""
     md = ["## Targets\n"]
@@ -280,6 +301,8 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
             lines = [[case.id] + [fmt_ratio(s.ratio(case.id, o, "epoll", "cpu_us_per_req"), spread=False)
                                   for o in others] for case in cases]
             md.append(render(["case"] + others, lines, True) + "\n")
+
+    md += variant_tables(s, cases, configs)
 
     if changes is not None:
         from . import repeat

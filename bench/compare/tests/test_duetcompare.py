@@ -388,6 +388,17 @@ class ReportTest(unittest.TestCase):
             with open(path) as f:
                 return f.read()
 
+    def test_variants_are_compared_with_their_backends_default(self):
+        configs = [Config("epoll", "duet", "epoll"), Config("uring", "duet", "uring"),
+                   variants.parse("uring-bundle=--backend uring --recv-bundle on")]
+        cases = [plan.Case("echo", 100, size=128)]
+        rows = verdict_rows([0.8, 0.9]) + [row(cases[0].id, "uring-bundle", 1, cpu_us_per_req=4.0, p99_us=80.0),
+                                           row(cases[0].id, "uring-bundle", 2, cpu_us_per_req=4.5, p99_us=90.0)]
+        md = "\n".join(report.variant_tables(Summary(rows, configs, cases), cases, configs))
+        self.assertIn("| case | uring-bundle / uring |", md)
+        self.assertIn("| echo c100 s128 | 0.50× [0.50–0.50] |", md)     # 4.0/8.0 and 4.5/9.0
+        self.assertEqual(report.variant_tables(Summary(rows, configs[:2], cases), cases, configs[:2]), [])
+
     def test_the_verdict_opens_the_report_and_the_targets_wait_for_the_option(self):
         md = self.write([])
         self.assertLess(md.index("## Verdict"), md.index("## Machine and method"))
