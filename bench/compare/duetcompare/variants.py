@@ -61,8 +61,8 @@ def knows(help_text, flag):
 
 
 def default_of(help_text, flag):
-    """The on|off default --help shows for `flag` ("--recv-bundle TEXT=off"), or None."""
-    m = re.search(r"(?:^|[\s,])" + re.escape(flag) + r"(?![\w-])[^\n=]*=(on|off)\b", help_text, re.M)
+    """The on|off|auto default --help shows for `flag` ("--recv-bundle TEXT=off"), or None."""
+    m = re.search(r"(?:^|[\s,])" + re.escape(flag) + r"(?![\w-])[^\n=]*=(on|off|auto)\b", help_text, re.M)
     return m.group(1) if m else None
 
 
@@ -80,17 +80,23 @@ def switch_variants(help_text):
     """One variant per engine switch, flipped from the default --help shows -> (configs, notes).
 
     Named like the conformance configs: uring-bundle (turned on), uring-noinc (turned off).
-    A switch that needs I/O threads (suites.NEEDS_THREADS) runs with one.
+    "auto" (on where the kernel has the feature) flips to off. A switch whose
+    --help shows no default gets both an on and an off variant: one of them is
+    the default, and the reader still sees the flip. A switch that needs I/O
+    threads (suites.NEEDS_THREADS) runs with one.
     """
     configs, notes = [], []
     for flag, backend, on_name, off_name in suites.SWITCHES:
         default = default_of(help_text, flag)
         if default is None and knows(help_text, flag):
-            notes.append(f"{flag}: --help shows no on|off default; the variant turns it on")
-        flipped = "on" if default != "on" else "off"
-        name = f"{backend}-{on_name if flipped == 'on' else off_name}"
-        args = [flag, flipped] + suites.NEEDS_THREADS.get(flag, [])
-        configs.append(Config(name, "duet", backend, args, variant=True))
+            notes.append(f"{flag}: duet-echo --help shows no default, so both its on and off variants run")
+            values = ["on", "off"]
+        else:
+            values = ["on" if default in (None, "off") else "off"]
+        for value in values:
+            name = f"{backend}-{on_name if value == 'on' else off_name}"
+            args = [flag, value] + suites.NEEDS_THREADS.get(flag, [])
+            configs.append(Config(name, "duet", backend, args, variant=True))
     return configs, notes
 
 

@@ -261,6 +261,16 @@ class VariantTest(unittest.TestCase):
         self.assertFalse([c for c in configs if c.variant])
         self.assertEqual(len(notes), len(suites.SWITCHES))
 
+    def test_auto_flips_to_off_and_a_hidden_default_runs_both_ways(self):
+        text = HELP_ALL.replace("--no-iowait TEXT=on ", "--no-iowait TEXT=auto").replace(
+            "--recv-bundle TEXT=off", "--recv-bundle TEXT    ")
+        configs, notes = configs_for(["--suite", "full"], text)
+        got = {c.name: c.args for c in configs if c.variant}
+        self.assertEqual(got["uring-iowait"], ["--no-iowait", "off"])
+        self.assertEqual((got["uring-bundle"], got["uring-nobundle"]), (["--recv-bundle", "on"], ["--recv-bundle", "off"]))
+        self.assertEqual(len(notes), 1)
+        self.assertIn("--recv-bundle", notes[0])
+
     def test_defaults_are_read_from_help(self):
         self.assertEqual(variants.default_of(HELP_ALL, "--no-iowait"), "on")
         self.assertEqual(variants.default_of(HELP_ALL, "--recv-bundle"), "off")
