@@ -1,21 +1,39 @@
-// duet-raw-uring: the smallest honest io_uring echo server, no framework.
+// duet-raw-uring: the smallest honest io_uring echo server, no framework, on
+// the best path the kernel offers.
 //
 // One thread, one ring. The floor a proactor backend is measured against:
 //
-//   accept:  one multishot accept; every connection arrives as a completion
-//   recv:    one multishot recv per connection, picking buffers from a
-//            provided buffer ring, so idle connections pin no memory
+//   accept:  one multishot accept; every connection arrives as a completion.
+//            --direct-fds: straight into the ring's file table (no process
+//            fd), closed through the ring
+//   recv:    one multishot recv per connection, picking buffers from ONE
+//            provided buffer ring shared by all connections, so an idle
+//            connection pins no memory.
+//            --recv-bundle: one completion may fill several buffers
+//            --buffer-ring-inc: few large buffers, each consumed in parts
+//   echo:    the received buffer itself is sent back: nothing is copied in
+//            user space. It returns to the ring when the send that carries
+//            its last byte completes.
 //   send:    at most one send in flight per connection (two would race for
-//            the order of bytes on the wire); what arrives meanwhile is queued
-//   loop:    io_uring_submit_and_wait(1): submissions and the wait for the
-//            next completion share one io_uring_enter per iteration
+//            the order of bytes on the wire); what arrives meanwhile queues
+//            behind it, in order, as (buffer, offset, length) slices.
+//            --vectored-send: one SENDMSG carries every queued slice
+//   loop:    one io_uring_enter per iteration submits and waits.
+//            --register-ring-fd: the enter names a registered ring index
+//            --no-iowait: the wait is idle time, not iowait
 //
 // The task-run mode matters more than anything else here (docs/measuring.md):
 // without COOP_TASKRUN or DEFER_TASKRUN, every completion interrupts the
 // thread to run task work. DEFER_TASKRUN runs it only inside our own
 // io_uring_enter, batched. We ask for it and fall back if the kernel refuses.
 //
-// Usage: duet-raw-uring [--port P] [--cpu C] [--stats] [--taskrun defer|coop|plain]
+// Every switch takes on|off; without it the default below applies, when the
+// kernel has the feature. An explicit "on" the kernel lacks exits 2 with one
+// line naming the kernel version needed.
+//
+// Usage: duet-raw-uring [--port P] [--cpu C] [--stats] [--taskrun auto|defer|coop|plain]
+//                       [--recv-bundle on|off] [--buffer-ring-inc on|off] [--vectored-send on|off]
+//                       [--direct-fds on|off] [--register-ring-fd on|off] [--no-iowait on|off]
 //                       [--buf-size B] [--buf-count N]
 
 #include <arpa/inet.h>
@@ -28,62 +46,146 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
-// liburing 2.3's headers predate some flags the running kernel knows.
+// liburing 2.3's headers predate what the running kernel knows; the values
+// are the kernel's include/uapi/linux/io_uring.h.
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)     // 5.19
+#endif
 #ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)   // 6.0
 #endif
 #ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)   // 6.1
 #endif
-#ifndef IORING_SETUP_COOP_TASKRUN
-#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4)        // 6.10: sqe->ioprio
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)  // 6.10
+#endif
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2                     // 6.12: io_uring_buf_reg.flags (2.3 calls it `pad`)
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)         // 6.12: the buffer stays with the kernel
+#endif
+#ifndef IORING_ENTER_NO_IOWAIT
+#define IORING_ENTER_NO_IOWAIT (1U << 7)        // 6.15
+#endif
+#ifndef IORING_FEAT_NO_IOWAIT
+#define IORING_FEAT_NO_IOWAIT (1U << 17)        // 6.15
 #endif
 
 namespace {
 
-// What a completion is about: the low byte of user_data; the fd above it.
+// ---- Options ----------------------------------------------------------------
+
+// A switch's value: what the user said, or nothing (then the default applies
+// if the kernel has the feature).
+enum class Switch { kDefault, kOn, kOff };
+
+struct Options {
+  Switch recvBundle = Switch::kDefault;
+  Switch incrementalBuffers = Switch::kDefault;
+  Switch vectoredSend = Switch::kDefault;
+  Switch directFds = Switch::kDefault;
+  Switch registerRingFd = Switch::kDefault;
+  Switch noIowait = Switch::kDefault;
+};
+
+// What runs, once the kernel has been asked.
+struct Path {
+  bool bundle = false, inc = false, vectored = false, direct = false, ringFd = false, noIowait = false;
+} path;
+
+// Decides one switch: the user's word, else the default when the kernel can.
+// An "on" the kernel cannot do ends the program with one line (exit 2).
+bool decide(Switch s, bool byDefault, bool kernelCan, const char* what) {
+  if (s == Switch::kOn && !kernelCan) {
+    std::fprintf(stderr, "raw-uring: %s\n", what);
+    std::exit(2);
+  }
+  if (s == Switch::kOff || !kernelCan) return false;
+  return s == Switch::kOn || byDefault;
+}
+
+struct Stats {
+  uint64_t syscalls = 0, wakeups = 0, enters = 0, sqes = 0, cqes = 0, bytesIn = 0, bytesOut = 0, starved = 0;
+} st;
+
+io_uring ring;
+
+// ---- Completion tags: the low byte says which operation, the rest whose ----
+
 enum Op : uint64_t { kAccept = 1, kRecv, kSend, kClose, kCancel, kSignal, kAcceptRetry };
 uint64_t tag(Op op, int fd) { return (static_cast<uint64_t>(fd) << 8) | op; }
 
-struct Stats {
-  uint64_t syscalls = 0, wakeups = 0, enters = 0, sqes = 0, cqes = 0, bytesIn = 0, bytesOut = 0;
-} st;
+// ---- The provided buffer ring -------------------------------------------------
+//
+// One ring of bufCount buffers of bufSize bytes for every connection. A
+// buffer is either with the kernel (in the ring, or being filled in parts
+// under --buffer-ring-inc) or ours (holding received bytes until they are
+// sent). It goes back to the ring when both are done: the kernel has
+// finished filling it and no queued slice still points into it.
+// Set up by hand: liburing 2.3 has no io_uring_setup_buf_ring.
 
-struct Conn {
-  int fd = -1;
-  bool recvArmed = false;   // a multishot recv is live (its last CQE lacks F_MORE)
-  bool sending = false;     // the one send in flight
-  bool closing = false;
-  bool cancelled = false;
-  int sendBid = -1;         // provided buffer the send reads from, or -1: `out`
-  const char* sendPtr = nullptr;
-  size_t sendLen = 0;
-  std::string out;          // bytes of the in-flight send when not a ring buffer
-  std::string queued;       // bytes received while a send was in flight
-};
-
-io_uring ring;
-std::vector<Conn*> conns;   // indexed by fd
-
-// ---- Provided buffer ring, set up by hand (liburing 2.3 has no
-// io_uring_setup_buf_ring): the kernel picks a buffer per recv completion,
-// we hand it back once its bytes are sent or copied.
 constexpr int kGroup = 0;
 io_uring_buf_ring* bufRing = nullptr;
 char* bufBase = nullptr;
-unsigned bufCount = 1024, bufSize = 16384, held = 0;
+unsigned bufCount = 1024, bufSize = 16384;
 
-bool setupBufRing() {
+struct BufferState {
+  uint16_t slot = 0;         // ring index it was last added at (bundles find their neighbours by it)
+  bool withKernel = false;   // in the ring, or still being filled (BUF_MORE)
+  uint32_t filled = 0;       // --buffer-ring-inc: bytes the kernel has written so far
+  uint32_t slices = 0;       // queued slices still pointing into it
+};
+std::vector<BufferState> buffers;
+uint16_t ringTail = 0;       // our copy of bufRing->tail
+unsigned inRing = 0;         // buffers the kernel can still pick
+
+char* bufferData(unsigned bid) { return bufBase + size_t{bid} * bufSize; }
+
+void giveToKernel(unsigned bid) {
+  BufferState& b = buffers[bid];
+  b.slot = ringTail;
+  b.withKernel = true;
+  b.filled = 0;
+  io_uring_buf_ring_add(bufRing, bufferData(bid), bufSize, static_cast<unsigned short>(bid),
+                        io_uring_buf_ring_mask(bufCount), 0);
+  io_uring_buf_ring_advance(bufRing, 1);
+  ++ringTail;
+  ++inRing;
+}
+
+void releaseSlice(unsigned bid) {
+  BufferState& b = buffers[bid];
+  if (--b.slices == 0 && !b.withKernel) giveToKernel(bid);
+}
+
+// The kernel has finished with `bid` (it is full, or a recv without
+// --buffer-ring-inc used it): it comes back once its slices are sent.
+void kernelDone(unsigned bid) {
+  BufferState& b = buffers[bid];
+  b.withKernel = false;
+  --inRing;
+  if (b.slices == 0) giveToKernel(bid);
+}
+
+bool setupBufRing(bool incremental) {
   const size_t ringBytes = bufCount * sizeof(io_uring_buf);
   void* r = mmap(nullptr, ringBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   void* b = mmap(nullptr, size_t{bufCount} * bufSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -94,24 +196,75 @@ bool setupBufRing() {
   reg.ring_addr = reinterpret_cast<uint64_t>(bufRing);
   reg.ring_entries = bufCount;
   reg.bgid = kGroup;
+  reg.pad = incremental ? IOU_PBUF_RING_INC : 0;   // the kernel's `flags` field
   ++st.syscalls;
   if (const int e = io_uring_register_buf_ring(&ring, &reg, 0); e < 0) {
+    if (incremental && e == -EINVAL) {
+      std::fprintf(stderr, "raw-uring: --buffer-ring-inc on needs kernel 6.12 (IOU_PBUF_RING_INC)\n");
+      std::exit(2);
+    }
     std::fprintf(stderr, "raw-uring: io_uring_register_buf_ring: %s\n", std::strerror(-e));
     return false;
   }
   io_uring_buf_ring_init(bufRing);
-  const int mask = io_uring_buf_ring_mask(bufCount);
-  for (unsigned i = 0; i < bufCount; ++i)
-    io_uring_buf_ring_add(bufRing, bufBase + size_t{i} * bufSize, bufSize, static_cast<unsigned short>(i), mask, static_cast<int>(i));
-  io_uring_buf_ring_advance(bufRing, static_cast<int>(bufCount));
+  buffers.assign(bufCount, BufferState{});
+  for (unsigned i = 0; i < bufCount; ++i) giveToKernel(i);
   return true;
 }
 
-void recycle(unsigned bid) {
-  io_uring_buf_ring_add(bufRing, bufBase + size_t{bid} * bufSize, bufSize, static_cast<unsigned short>(bid),
-                        io_uring_buf_ring_mask(bufCount), 0);
-  io_uring_buf_ring_advance(bufRing, 1);
+// ---- Queued output: slices of received buffers, linked per connection ------
+//
+// A pool shared by all connections, so a connection with nothing queued
+// owns no memory for it.
+
+struct Slice {
+  uint32_t bid, offset, len;
+  int32_t next;   // next slice of the same connection, or -1
+};
+std::vector<Slice> slices;
+std::vector<int32_t> freeSlices;
+
+int32_t newSlice(unsigned bid, uint32_t offset, uint32_t len) {
+  int32_t i;
+  if (!freeSlices.empty()) {
+    i = freeSlices.back();
+    freeSlices.pop_back();
+  } else {
+    i = static_cast<int32_t>(slices.size());
+    slices.push_back({});
+  }
+  slices[static_cast<size_t>(i)] = {bid, offset, len, -1};
+  ++buffers[bid].slices;
+  return i;
 }
+
+// --vectored-send: the msghdr and iovecs of a SENDMSG must stay put until it
+// is submitted, so each send in flight borrows one of these.
+constexpr size_t kMaxIov = 64;
+struct SendVector {
+  msghdr msg{};
+  iovec iov[kMaxIov];
+};
+std::vector<std::unique_ptr<SendVector>> spareVectors;
+
+// ---- Connections ----------------------------------------------------------------
+
+struct Conn {
+  int fd = -1;                 // the socket, or its index in the ring's file table (--direct-fds)
+  bool recvArmed = false;      // a multishot recv is live (its last CQE lacks F_MORE)
+  bool cancelSent = false;     // we asked the kernel to end that recv
+  bool paused = false;         // stopped reading: too much queued for a peer that does not read
+  bool starved = false;        // the recv ended on an empty buffer ring: re-armed when buffers return
+  bool sending = false;        // the one send in flight
+  bool closing = false;
+  int32_t head = -1, tail = -1;   // queued slices, oldest first; the send in flight covers a prefix
+  size_t queuedBytes = 0;
+  SendVector* vec = nullptr;   // the in-flight SENDMSG's vector
+};
+
+std::vector<Conn*> conns;      // indexed by fd (or file-table index)
+std::vector<int> starvedConns; // fds whose recv waits for buffers
+size_t maxQueuedBytes = 0;     // per connection; above it we stop reading that peer
 
 // An SQE, submitting early only if the submission queue is full.
 io_uring_sqe* sqe() {
@@ -125,113 +278,257 @@ io_uring_sqe* sqe() {
   return s;
 }
 
+// The socket operand of an SQE: a file-table index needs IOSQE_FIXED_FILE.
+void onSocket(io_uring_sqe* s) {
+  if (path.direct) s->flags |= IOSQE_FIXED_FILE;
+}
+
 void armAccept(int lfd) {
   io_uring_sqe* s = sqe();
-  io_uring_prep_multishot_accept(s, lfd, nullptr, nullptr, 0);
+  if (path.direct)
+    io_uring_prep_multishot_accept_direct(s, lfd, nullptr, nullptr, 0);
+  else
+    io_uring_prep_multishot_accept(s, lfd, nullptr, nullptr, 0);
   io_uring_sqe_set_data64(s, tag(kAccept, lfd));
 }
 
 void armRecv(Conn& c) {
   io_uring_sqe* s = sqe();
   io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
+  onSocket(s);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = kGroup;
+  if (path.bundle) s->ioprio |= IORING_RECVSEND_BUNDLE;
   io_uring_sqe_set_data64(s, tag(kRecv, c.fd));
   c.recvArmed = true;
+  c.cancelSent = false;
 }
 
-void submitSend(Conn& c) {
+void cancelRecv(Conn& c) {
+  if (!c.recvArmed || c.cancelSent) return;
   io_uring_sqe* s = sqe();
-  io_uring_prep_send(s, c.fd, c.sendPtr, c.sendLen, MSG_NOSIGNAL);
+  io_uring_prep_cancel64(s, tag(kRecv, c.fd), 0);
+  io_uring_sqe_set_data64(s, tag(kCancel, c.fd));
+  c.cancelSent = true;
+}
+
+// Sends the head of the queue: the first slice, or (--vectored-send) every
+// queued slice up to kMaxIov in one SENDMSG.
+void sendQueued(Conn& c) {
+  const Slice& first = slices[static_cast<size_t>(c.head)];
+  io_uring_sqe* s = sqe();
+  if (path.vectored && first.next >= 0) {
+    if (spareVectors.empty()) spareVectors.push_back(std::make_unique<SendVector>());
+    c.vec = spareVectors.back().release();
+    spareVectors.pop_back();
+    size_t n = 0;
+    for (int32_t i = c.head; i >= 0 && n < kMaxIov; i = slices[static_cast<size_t>(i)].next, ++n) {
+      const Slice& sl = slices[static_cast<size_t>(i)];
+      c.vec->iov[n] = {bufferData(sl.bid) + sl.offset, sl.len};
+    }
+    c.vec->msg = {};
+    c.vec->msg.msg_iov = c.vec->iov;
+    c.vec->msg.msg_iovlen = n;
+    io_uring_prep_sendmsg(s, c.fd, &c.vec->msg, MSG_NOSIGNAL);
+  } else {
+    io_uring_prep_send(s, c.fd, bufferData(first.bid) + first.offset, first.len, MSG_NOSIGNAL);
+  }
+  onSocket(s);
   io_uring_sqe_set_data64(s, tag(kSend, c.fd));
   c.sending = true;
+}
+
+// Queues `len` received bytes at `offset` in buffer `bid` behind what is
+// already queued, and sends at once if nothing is in flight.
+void queueEcho(Conn& c, unsigned bid, uint32_t offset, uint32_t len) {
+  const int32_t i = newSlice(bid, offset, len);
+  if (c.tail >= 0) slices[static_cast<size_t>(c.tail)].next = i; else c.head = i;
+  c.tail = i;
+  c.queuedBytes += len;
+  if (!c.sending) sendQueued(c);
+  if (c.queuedBytes > maxQueuedBytes && !c.paused) {   // the peer does not read its echoes
+    c.paused = true;
+    cancelRecv(c);
+  }
+}
+
+// Forgets the first `bytes` queued bytes: they are on the wire.
+void consumeSent(Conn& c, size_t bytes) {
+  c.queuedBytes -= bytes;
+  while (bytes > 0) {
+    Slice& sl = slices[static_cast<size_t>(c.head)];
+    const size_t take = std::min<size_t>(bytes, sl.len);
+    bytes -= take;
+    sl.offset += static_cast<uint32_t>(take);
+    sl.len -= static_cast<uint32_t>(take);
+    if (sl.len > 0) break;   // a short send: the rest goes next
+    const int32_t done = c.head;
+    c.head = sl.next;
+    releaseSlice(sl.bid);
+    freeSlices.push_back(done);
+  }
+  if (c.head < 0) c.tail = -1;
+}
+
+void dropQueue(Conn& c) {
+  while (c.head >= 0) {
+    const int32_t done = c.head;
+    c.head = slices[static_cast<size_t>(done)].next;
+    releaseSlice(slices[static_cast<size_t>(done)].bid);
+    freeSlices.push_back(done);
+  }
+  c.tail = -1;
+  c.queuedBytes = 0;
 }
 
 // Teardown waits until no operation of the connection is in flight, so no
 // completion can ever name a freed Conn: cancel the recv, let the send
 // finish, then close on the ring.
 void maybeClose(Conn& c) {
-  if (c.recvArmed && !c.cancelled) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_cancel64(s, tag(kRecv, c.fd), 0);
-    io_uring_sqe_set_data64(s, tag(kCancel, c.fd));
-    c.cancelled = true;
-  }
+  cancelRecv(c);
   if (c.recvArmed || c.sending) return;
   io_uring_sqe* s = sqe();
-  io_uring_prep_close(s, c.fd);
+  if (path.direct)
+    io_uring_prep_close_direct(s, static_cast<unsigned>(c.fd));
+  else
+    io_uring_prep_close(s, c.fd);
   io_uring_sqe_set_data64(s, tag(kClose, c.fd));
   conns[static_cast<size_t>(c.fd)] = nullptr;
   delete &c;
 }
 
 void startClose(Conn& c) {
+  if (c.closing) return;
   c.closing = true;
-  c.queued.clear();
+  if (!c.sending) dropQueue(c);   // else: the send in flight still reads the head; dropped when it ends
   maybeClose(c);
+}
+
+// Takes the bytes of one recv completion: which buffers they are in
+// depends on the mode.
+void takeReceived(Conn& c, const io_uring_cqe* cqe) {
+  const unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+  const uint32_t len = static_cast<uint32_t>(cqe->res);
+  st.bytesIn += len;
+  if (path.inc) {
+    // The bytes start where the previous fill of this buffer ended; the
+    // kernel keeps the buffer while BUF_MORE says it has room left.
+    BufferState& b = buffers[bid];
+    const uint32_t offset = b.filled;
+    b.filled += len;
+    if (!c.closing) queueEcho(c, bid, offset, len);
+    if (!(cqe->flags & IORING_CQE_F_BUF_MORE)) kernelDone(bid);
+    return;
+  }
+  if (!path.bundle) {
+    if (!c.closing) queueEcho(c, bid, 0, len);
+    kernelDone(bid);
+    return;
+  }
+  // A bundle: the kernel filled consecutive ring entries starting at the
+  // one that held `bid`, each whole but the last.
+  const uint16_t first = buffers[bid].slot;
+  const unsigned mask = static_cast<unsigned>(io_uring_buf_ring_mask(bufCount));
+  uint32_t left = len;
+  for (uint16_t k = 0; left > 0; ++k) {
+    const uint16_t slot = static_cast<uint16_t>(first + k);
+    const unsigned b = bufRing->bufs[slot & mask].bid;
+    if (buffers[b].slot != slot || !buffers[b].withKernel) {
+      // Ring entries are only rewritten after we return their buffer, which
+      // needs this completion first: this cannot happen. Fail loudly if it does.
+      std::fprintf(stderr, "raw-uring: bundle buffer %u at slot %u was reused before its completion\n", b, slot);
+      std::abort();
+    }
+    const uint32_t part = std::min(left, bufSize);
+    if (!c.closing) queueEcho(c, b, 0, part);
+    kernelDone(b);
+    left -= part;
+  }
 }
 
 void onRecv(Conn& c, const io_uring_cqe* cqe) {
   if (!(cqe->flags & IORING_CQE_F_MORE)) c.recvArmed = false;
   if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
-    const unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-    const char* data = bufBase + size_t{bid} * bufSize;
-    const size_t len = static_cast<size_t>(cqe->res);
-    st.bytesIn += len;
-    if (c.closing) {
-      recycle(bid);
-    } else if (!c.sending && held < bufCount / 2) {
-      // Fast path: send straight from the kernel-filled buffer, no copy. Only
-      // while at most half the ring is held by sends, so recv never starves.
-      c.sendBid = static_cast<int>(bid);
-      ++held;
-      c.sendPtr = data;
-      c.sendLen = len;
-      submitSend(c);
-    } else {
-      c.queued.append(data, len);   // order: behind the send in flight
-      recycle(bid);
-      if (!c.sending) {
-        c.out.swap(c.queued);
-        c.sendPtr = c.out.data();
-        c.sendLen = c.out.size();
-        submitSend(c);
-      }
-    }
+    takeReceived(c, cqe);
   } else if (cqe->res == -ENOBUFS) {
     // Every buffer was taken when data arrived: the multishot recv stopped.
-    // Buffers come back as this batch's sends complete; re-arm (below).
-    static bool logged = false;
-    if (!logged) { std::fprintf(stderr, "raw-uring: buffer ring empty (ENOBUFS), re-arming\n"); logged = true; }
-  } else if (cqe->res <= 0 && !c.closing) {
-    startClose(c);   // 0: peer closed; <0: reset or cancelled
+    // Buffers come back as sends complete; the loop re-arms us then.
+    ++st.starved;
+    if (c.closing) {
+      maybeClose(c);
+    } else if (!c.starved) {
+      c.starved = true;
+      starvedConns.push_back(c.fd);
+    }
+    return;
+  } else if (cqe->res == -ECANCELED && !c.closing) {
+    // We ended it to stop reading a peer that does not read (paused); if its
+    // queue drained meanwhile, the recv is armed again below.
+  } else if (cqe->res <= 0) {
+    startClose(c);   // 0: peer closed; <0: reset
     return;
   }
   if (c.recvArmed) return;
-  if (c.closing) maybeClose(c); else armRecv(c);   // ended without error (ENOBUFS, overflow): re-arm
+  if (c.closing) maybeClose(c);
+  else if (!c.paused) armRecv(c);   // ended without error (e.g. CQ overflow): re-arm
 }
 
-void onSend(Conn& c, int res) {
+void onSend(Conn& c, const io_uring_cqe* cqe) {
   c.sending = false;
-  if (res > 0) {
-    st.bytesOut += static_cast<uint64_t>(res);
-    if (static_cast<size_t>(res) < c.sendLen && !c.closing) {   // short send: the rest goes next
-      c.sendPtr += res;
-      c.sendLen -= static_cast<size_t>(res);
-      submitSend(c);
-      return;
-    }
+  if (c.vec) {
+    spareVectors.emplace_back(c.vec);
+    c.vec = nullptr;
   }
-  if (c.sendBid >= 0) { recycle(static_cast<unsigned>(c.sendBid)); c.sendBid = -1; --held; }
-  c.out.clear();
-  if (res < 0 && !c.closing) { startClose(c); return; }
-  if (c.closing) { maybeClose(c); return; }
-  if (!c.queued.empty()) {
-    c.out.swap(c.queued);
-    c.sendPtr = c.out.data();
-    c.sendLen = c.out.size();
-    submitSend(c);
+  if (cqe->res > 0) {
+    st.bytesOut += static_cast<uint64_t>(cqe->res);
+    consumeSent(c, static_cast<size_t>(cqe->res));
   }
+  if (cqe->res < 0 || c.closing) {
+    dropQueue(c);
+    if (!c.closing) startClose(c); else maybeClose(c);
+    return;
+  }
+  if (c.head >= 0) sendQueued(c);
+  if (c.paused && c.queuedBytes <= maxQueuedBytes / 2) {   // the peer reads again
+    c.paused = false;
+    if (!c.recvArmed) armRecv(c);
+  }
+}
+
+// Re-arms recvs that found the buffer ring empty, once a quarter of it is back.
+void feedStarved() {
+  if (starvedConns.empty() || inRing * 4 < bufCount) return;
+  for (const int fd : starvedConns) {
+    Conn* c = conns[static_cast<size_t>(fd)];
+    if (!c || !c->starved) continue;   // closed (the slot may hold a newer connection)
+    c->starved = false;
+    if (!c->closing && !c->paused && !c->recvArmed) armRecv(*c);
+  }
+  starvedConns.clear();
+}
+
+// ---- The wait -------------------------------------------------------------------
+//
+// liburing 2.3's io_uring_submit_and_wait cannot pass IORING_ENTER_NO_IOWAIT,
+// so the loop makes the call itself: publish the new SQEs, then enter.
+
+bool ringFdRegistered = false;
+
+int submitAndWait() {
+  io_uring_sq& sq = ring.sq;
+  const unsigned toSubmit = sq.sqe_tail - sq.sqe_head;
+  if (toSubmit) {
+    sq.sqe_head = sq.sqe_tail;
+    io_uring_smp_store_release(sq.ktail, sq.sqe_tail);   // the kernel sees the SQEs before the tail
+  }
+  unsigned flags = IORING_ENTER_GETEVENTS;
+  if (path.noIowait) flags |= IORING_ENTER_NO_IOWAIT;
+  int fd = ring.ring_fd;
+  if (ringFdRegistered) {
+    flags |= IORING_ENTER_REGISTERED_RING;
+    fd = ring.enter_ring_fd;
+  }
+  return io_uring_enter(static_cast<unsigned>(fd), toSubmit, 1, flags, nullptr);
 }
 
 // Ring flags per --taskrun choice; "auto" tries them best first.
@@ -241,21 +538,36 @@ unsigned flagsFor(const std::string& mode) {
   return 0;
 }
 
+void addSwitch(CLI::App& app, const char* name, Switch& value, const char* help) {
+  app.add_option_function<std::string>(
+         name, [&value](const std::string& v) { value = v == "on" ? Switch::kOn : Switch::kOff; }, help)
+      ->check(CLI::IsMember({"on", "off"}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int port = 0, cpu = -1;
   bool stats = false;
   std::string taskrun = "auto";
+  Options opt;
+  bool bufSizeGiven = false, bufCountGiven = false;
   CLI::App app{"duet-raw-uring: single-threaded io_uring echo server"};
   app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")->check(CLI::Range(0, 65535));
   app.add_option("--cpu", cpu, "pin to this CPU");
   app.add_flag("--stats", stats, "print the loop's counters at exit");
   app.add_option("--taskrun", taskrun, "ring task-run mode")->check(CLI::IsMember({"auto", "defer", "coop", "plain"}))->capture_default_str();
-  app.add_option("--buf-size", bufSize, "bytes per provided buffer")->check(CLI::Range(64u, 1u << 20))->capture_default_str();
-  app.add_option("--buf-count", bufCount, "provided buffers (power of two)")->check(CLI::Range(1u, 32768u))->capture_default_str();
+  addSwitch(app, "--recv-bundle", opt.recvBundle, "one recv completion spans several buffers (kernel 6.10)");
+  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, "large provided buffers consumed in parts (kernel 6.12)");
+  addSwitch(app, "--vectored-send", opt.vectoredSend, "one SENDMSG carries every queued slice");
+  addSwitch(app, "--direct-fds", opt.directFds, "accepted sockets live in the ring's file table; closed through the ring");
+  addSwitch(app, "--register-ring-fd", opt.registerRingFd, "io_uring_enter names a registered ring index");
+  addSwitch(app, "--no-iowait", opt.noIowait, "waits count as idle, not iowait (kernel 6.15)");
+  app.add_option("--buf-size", bufSize, "bytes per provided buffer (default 16384; 65536 with --buffer-ring-inc)")
+      ->check(CLI::Range(64u, 1u << 20))->each([&](const std::string&) { bufSizeGiven = true; });
+  app.add_option("--buf-count", bufCount, "provided buffers, a power of two (default 1024; 256 with --buffer-ring-inc)")
+      ->check(CLI::Range(1u, 32768u))->each([&](const std::string&) { bufCountGiven = true; });
   CLI11_PARSE(app, argc, argv);
-  if (bufCount & (bufCount - 1)) { std::fprintf(stderr, "raw-uring: --buf-count must be a power of two\n"); return 2; }
 
   if (cpu >= 0) {
     cpu_set_t set;
@@ -270,21 +582,70 @@ int main(int argc, char** argv) {
   std::vector<std::string> tries = taskrun == "auto" ? std::vector<std::string>{"defer", "coop", "plain"}
                                                      : std::vector<std::string>{taskrun};
   std::string mode;
+  unsigned features = 0;
   for (const auto& t : tries) {
     io_uring_params p{};
     p.flags = flagsFor(t) | IORING_SETUP_CQSIZE;
     p.cq_entries = 65536;
-    if (const int e = io_uring_queue_init_params(4096, &ring, &p); e == 0) { mode = t; break; }
-    else if (taskrun != "auto" || t == "plain") {
+    if (const int e = io_uring_queue_init_params(4096, &ring, &p); e == 0) {
+      mode = t;
+      features = p.features;
+      break;
+    } else if (taskrun != "auto" || t == "plain") {
       std::fprintf(stderr, "raw-uring: io_uring setup (%s) failed: %s\n", t.c_str(), std::strerror(-e));
       return 1;
     }
   }
-  if (!setupBufRing()) return 1;
+
+  // Which path runs (defaults: see the measurements in the header).
+  path.bundle = decide(opt.recvBundle, false, features & IORING_FEAT_RECVSEND_BUNDLE,
+                       "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
+  path.inc = decide(opt.incrementalBuffers, false, true, "");   // the kernel answers at registration
+  if (path.bundle && path.inc) {
+    std::fprintf(stderr, "raw-uring: --recv-bundle and --buffer-ring-inc exclude each other here: "
+                         "with large buffers consumed in parts one buffer already covers a recv\n");
+    return 2;
+  }
+  path.vectored = decide(opt.vectoredSend, false, true, "");
+  path.direct = decide(opt.directFds, false, true, "");
+  path.ringFd = decide(opt.registerRingFd, false, true, "");
+  path.noIowait = decide(opt.noIowait, false, features & IORING_FEAT_NO_IOWAIT,
+                         "--no-iowait on needs kernel 6.15 (IORING_ENTER_NO_IOWAIT)");
+  if (path.inc) {
+    if (!bufSizeGiven) bufSize = 65536;
+    if (!bufCountGiven) bufCount = 256;
+  }
+  if (bufCount & (bufCount - 1)) { std::fprintf(stderr, "raw-uring: --buf-count must be a power of two\n"); return 2; }
+  // One peer that does not read its echoes may hold an eighth of the ring.
+  maxQueuedBytes = std::max<size_t>(size_t{bufCount} * bufSize / 8, bufSize);
+
+  if (!setupBufRing(path.inc)) return 1;
+  if (path.direct) {
+    ++st.syscalls;
+    // One slot per descriptor the process could have had: the table is
+    // bounded by RLIMIT_NOFILE like the fd table it replaces.
+    const unsigned slots = static_cast<unsigned>(std::min<rlim_t>(rl.rlim_cur, 65536));
+    if (const int e = io_uring_register_files_sparse(&ring, slots); e < 0) {
+      std::fprintf(stderr, "raw-uring: --direct-fds: io_uring_register_files_sparse: %s\n", std::strerror(-e));
+      return 2;
+    }
+  }
+  if (path.ringFd) {
+    ++st.syscalls;
+    if (const int e = io_uring_register_ring_fd(&ring); e < 0) {
+      std::fprintf(stderr, "raw-uring: --register-ring-fd on needs kernel 5.18: %s\n", std::strerror(-e));
+      return 2;
+    }
+    ringFdRegistered = true;
+  }
 
   const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Echo replies are small and immediate: no Nagle delay. Accepted sockets
+  // inherit this from the listener, so no system call per connection (and a
+  // direct descriptor could not take a plain setsockopt anyway).
+  setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -319,7 +680,7 @@ int main(int argc, char** argv) {
   for (bool running = true; running;) {
     ++st.enters;
     ++st.syscalls;
-    const int r = io_uring_submit_and_wait(&ring, 1);
+    const int r = submitAndWait();
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
       std::fprintf(stderr, "raw-uring: io_uring_enter: %s\n", std::strerror(-r));
       return 1;
@@ -334,16 +695,14 @@ int main(int argc, char** argv) {
       switch (static_cast<Op>(ud & 0xff)) {
         case kAccept:
           if (cqe->res >= 0) {
-            const int cfd = cqe->res;
-            ++st.syscalls;   // plain setsockopt: once per connection, not per message
-            setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            const int cfd = cqe->res;   // a descriptor, or a file-table index
             if (static_cast<size_t>(cfd) >= conns.size()) conns.resize(static_cast<size_t>(cfd) * 2 + 1, nullptr);
             Conn* c = new Conn;
             c->fd = cfd;
             conns[static_cast<size_t>(cfd)] = c;
             armRecv(*c);
           } else {
-            static bool logged = false;   // e.g. EMFILE: never fatal
+            static bool logged = false;   // e.g. EMFILE, or ENFILE for a full file table: never fatal
             if (!logged) { std::fprintf(stderr, "raw-uring: accept: %s\n", std::strerror(-cqe->res)); logged = true; }
           }
           if (!(cqe->flags & IORING_CQE_F_MORE)) {
@@ -364,7 +723,7 @@ int main(int argc, char** argv) {
           if (Conn* c = conns[static_cast<size_t>(fd)]) onRecv(*c, cqe);
           break;
         case kSend:
-          if (Conn* c = conns[static_cast<size_t>(fd)]) onSend(*c, cqe->res);
+          if (Conn* c = conns[static_cast<size_t>(fd)]) onSend(*c, cqe);
           break;
         case kSignal:
           running = false;
@@ -375,16 +734,23 @@ int main(int argc, char** argv) {
       }
     }
     io_uring_cq_advance(&ring, n);
+    feedStarved();
     if (n > 0) ++st.wakeups;
     st.cqes += n;
   }
 
   if (stats) {
-    std::printf("stats loop=raw mode=raw-uring-%s syscalls=%llu wakeups=%llu events=%llu enters=%llu sqes=%llu cqes=%llu bytes_in=%llu bytes_out=%llu\n",
-                mode.c_str(), static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
+    std::string m = "raw-uring-" + mode;
+    for (auto [on, name] : {std::pair{path.bundle, "bundle"}, {path.inc, "inc"}, {path.vectored, "vec"},
+                            {path.direct, "direct"}, {path.ringFd, "ringfd"}, {path.noIowait, "noiowait"}})
+      if (on) m += std::string("+") + name;
+    std::printf("stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu enters=%llu sqes=%llu cqes=%llu "
+                "bytes_in=%llu bytes_out=%llu starved=%llu\n",
+                m.c_str(), static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
                 static_cast<unsigned long long>(st.cqes), static_cast<unsigned long long>(st.enters),
                 static_cast<unsigned long long>(st.sqes), static_cast<unsigned long long>(st.cqes),
-                static_cast<unsigned long long>(st.bytesIn), static_cast<unsigned long long>(st.bytesOut));
+                static_cast<unsigned long long>(st.bytesIn), static_cast<unsigned long long>(st.bytesOut),
+                static_cast<unsigned long long>(st.starved));
     std::fflush(stdout);
   }
   // Exiting tears the ring down and closes every socket.
