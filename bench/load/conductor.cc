@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <cstdio>
+
+#include "fd_count.h"
+#include "json_line.h"
 #include "server_cpu.h"
 
 namespace duetload {
@@ -33,6 +37,7 @@ void Conductor::run() {
   const int n = slicesPerTarget();
   const double length = cfg_.duration / n;
   const int targets = static_cast<int>(cfg_.targets.size());
+  if (cfg_.traceFds) baselineFds_ = openDescriptorCount();
   // Serpentine order (A B C, C B A, ...): no target always follows the same one.
   for (int round = 0; round < n; ++round) {
     for (int i = 0; i < targets; ++i) {
@@ -41,24 +46,44 @@ void Conductor::run() {
     }
   }
   shared_.phase.store(Shared::kStop);
+  publish();
+}
+
+void Conductor::publish() {
   shared_.sliceGen.fetch_add(1, std::memory_order_release);
   shared_.sliceGen.notify_all();
 }
 
+uint64_t Conductor::connectTarget(int target) {
+  shared_.sliceTarget = target;
+  publish();
+  // Every worker's connecting has its own deadline, so this wait is bounded.
+  int done;
+  while ((done = shared_.sliceConnectedWorkers.load()) < workers_) shared_.sliceConnectedWorkers.wait(done);
+  shared_.sliceConnectedWorkers.store(0);
+  return shared_.sliceConnections.exchange(0);
+}
+
 void Conductor::runSlice(int target, double warmupSeconds, double measureSeconds) {
+  TargetTotals& tot = totals_[static_cast<size_t>(target)];
+  if (cfg_.connectPerSlice) {
+    // Connecting is not part of the slice's time: the warmup starts once
+    // the connections are open, however long 10,000 connects took.
+    const auto open = static_cast<int64_t>(connectTarget(target));
+    tot.minSliceConnections = tot.minSliceConnections < 0 ? open : std::min(tot.minSliceConnections, open);
+  }
   const int64_t start = nowNs();
   shared_.sliceTarget = target;
   shared_.measureStart = start + toNs(warmupSeconds);
   shared_.measureEnd = shared_.measureStart + toNs(measureSeconds);
-  shared_.sliceGen.fetch_add(1, std::memory_order_release);
-  shared_.sliceGen.notify_all();
+  publish();
 
-  TargetTotals& tot = totals_[static_cast<size_t>(target)];
   const int pid = cfg_.targets[static_cast<size_t>(target)].serverPid;
   sleepUntil(shared_.measureStart);
   const int64_t cpu0 = processCpuNs(pid);
   const int64_t self0 = processCpuNs(getpid());
   const CpuBusy busy0 = readCpuBusy(cfg_.serverCpus);
+  const int fdsMeasuring = cfg_.traceFds ? openDescriptorCount() : -1;
   sleepUntil(shared_.measureEnd);
   const int64_t cpu1 = processCpuNs(pid);
   const int64_t self1 = processCpuNs(getpid());
@@ -77,6 +102,14 @@ void Conductor::runSlice(int target, double warmupSeconds, double measureSeconds
   int drained;
   while ((drained = shared_.drainedWorkers.load()) < workers_) shared_.drainedWorkers.wait(drained);
   shared_.drainedWorkers.store(0);
+  if (cfg_.traceFds) {
+    // Test hook: with every worker drained (and, per slice, disconnected),
+    // the open descriptors must be back to what they were before the slices.
+    std::fprintf(stderr, "%s\n",
+                 JsonLine().add("event", "fds").add("port", static_cast<int>(cfg_.targets[static_cast<size_t>(target)].port))
+                     .add("slice", tot.slices).add("baseline", baselineFds_).add("measuring", fdsMeasuring)
+                     .add("drained", openDescriptorCount()).str().c_str());
+  }
   if (progress_) progress_(nowNs());
 }
 

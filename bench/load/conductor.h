@@ -26,6 +26,9 @@ struct TargetTotals {
   int64_t loadCpuNs = 0;        // duet-load's own CPU inside the windows (who saturates first?)
   int64_t cpuBusyNs = 0;        // the server CPUs' busy time inside the windows (ticks)
   int64_t softirqNs = 0;
+  // --connect-per-slice: the fewest connections that were open when one of
+  // this target's windows started (-1: no slice yet).
+  int64_t minSliceConnections = -1;
 };
 
 class Conductor {
@@ -40,12 +43,17 @@ class Conductor {
 
  private:
   void runSlice(int target, double warmupSeconds, double measureSeconds);
+  // --connect-per-slice: has the workers open `target`'s connections, waits
+  // for them, and returns how many are open.
+  uint64_t connectTarget(int target);
+  void publish();   // hands the slice fields to the workers
 
   const Config& cfg_;
   Shared& shared_;
   int workers_;
   std::function<void(int64_t)> progress_;
   std::vector<TargetTotals> totals_;
+  int baselineFds_ = -1;   // --trace-fds: descriptors open between slices
 };
 
 }  // namespace duetload

@@ -54,6 +54,11 @@ HttpResponseReader::Result HttpResponseReader::feed(const char* p, size_t len, s
     head_.clear();
     inBody_ = true;
   }
+  if (bodyUntilClose_) {   // everything up to the close is body
+    bytes_ += len - i;
+    used += len;
+    return Result::kNeedMore;
+  }
   const size_t n = std::min(bodyLeft_, len - i);
   bodyLeft_ -= n;
   i += n;
@@ -101,10 +106,20 @@ bool HttpResponseReader::parseHead() {
   }
   // 1xx, 204 and 304 have no body by definition.
   if (!framed && !(status_ < 200 || status_ == 204 || status_ == 304)) {
-    error_ = "response without Content-Length";
-    return false;
+    if (!bodyUntilCloseAllowed_) {
+      error_ = "response without Content-Length";
+      return false;
+    }
+    bodyUntilClose_ = true;
   }
   if (!framed) bodyLeft_ = 0;
+  return true;
+}
+
+bool HttpResponseReader::finishAtClose() {
+  if (!inBody_ || !bodyUntilClose_) return false;
+  inBody_ = false;
+  bodyUntilClose_ = false;
   return true;
 }
 

@@ -32,6 +32,9 @@ struct Config {
   double connectTimeout = 10.0;   // seconds allowed to connect everything
   std::string httpPath;           // non-empty: HTTP/1.1 keep-alive GET of this path instead of echo
   std::vector<int> serverCpus;    // CPUs whose busy time (incl. softirq) is read per window
+  bool churn = false;             // connect, one request, whole reply, close, again (per connection slot)
+  bool connectPerSlice = false;   // open a target's connections at its slice's start, close them at its end
+  bool traceFds = false;          // test hook: open descriptor counts at every slice edge, on stderr
 
   bool http() const { return !httpPath.empty(); }
   int totalConnections() const { return connections * static_cast<int>(targets.size()); }

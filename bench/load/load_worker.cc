@@ -40,6 +40,7 @@ void Counters::add(const Counters& o) {
   shortEof += o.shortEof;
   otherErrors += o.otherErrors;
   roundTrips += o.roundTrips;
+  serverClosedFirst += o.serverClosedFirst;
 }
 
 namespace {
@@ -50,6 +51,16 @@ bool retryableConnectError(int err) {
   return err == ECONNREFUSED || err == EAGAIN || err == ETIMEDOUT || err == ECONNRESET;
 }
 
+in_addr hostAddress(const std::string& host) {
+  in_addr a{};
+  if (inet_pton(AF_INET, host.c_str(), &a) != 1) a.s_addr = 0;
+  return a;
+}
+
+// Churn: how long a slot waits before reconnecting after a failed cycle, so a
+// server that refuses or resets everything is not hammered in a tight loop.
+constexpr int64_t kRetryDelayNs = 10'000'000;
+
 }  // namespace
 
 LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>& share,
@@ -59,6 +70,8 @@ LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>
       byTarget_(cfg.targets.size()),
       hist_(cfg.targets.size()),
       counters_(cfg.targets.size()),
+      sources_(hostAddress(cfg.host)),
+      inEvents_(EPOLLIN | (cfg.churn ? EPOLLRDHUP : 0u)),
       threadRate_(threadRate) {
   for (size_t t = 0; t < share.size(); ++t) {
     for (int i = 0; i < share[t]; ++i) {
@@ -69,7 +82,21 @@ LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>
       conns_.push_back(std::move(c));
     }
   }
-  if (cfg.http()) request_ = "GET " + cfg.httpPath + " HTTP/1.1\r\nHost: " + cfg.host + "\r\n\r\n";
+  if (cfg.http()) {
+    request_ = "GET " + cfg.httpPath + " HTTP/1.1\r\nHost: " + cfg.host + "\r\n";
+    if (cfg.churn) request_ += "Connection: close\r\n";   // one request per connection, and the server knows it
+    request_ += "\r\n";
+  }
+  in_addr host{};
+  if (inet_pton(AF_INET, cfg.host.c_str(), &host) == 1) {
+    for (const Target& t : cfg.targets) {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(t.port);
+      a.sin_addr = host;
+      addrs_.push_back(a);
+    }
+  }
   messageSize_ = cfg.http() ? request_.size() : cfg.size;
   // Big enough to write every in-flight message of a connection in one call.
   const size_t io = std::max<size_t>(256 * 1024, messageSize_);
@@ -82,11 +109,17 @@ LoadWorker::~LoadWorker() { closeAll(); }
 
 void LoadWorker::run() {
   ep_ = epoll_create1(EPOLL_CLOEXEC);
-  if (ep_ < 0) {
-    std::perror("epoll_create1");
+  if (ep_ < 0) std::perror("epoll_create1");
+  if (addrs_.empty()) std::fprintf(stderr, "duet-load: bad IPv4 address '%s'\n", cfg_.host.c_str());
+  ready_ = ep_ >= 0 && !addrs_.empty();
+  if (!ready_) {
     for (auto& c : conns_) ++counters_[static_cast<size_t>(c.target)].connectOther;
-  } else {
-    connectAll();
+  } else if (!cfg_.churn && !cfg_.connectPerSlice) {
+    // Connections live through the whole run. (Churn opens its own per
+    // cycle; --connect-per-slice opens a target's at each of its slices.)
+    std::vector<size_t> all(conns_.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+    connectSet(all);
   }
   shared_.connectedWorkers.fetch_add(1);
   shared_.connectedWorkers.notify_all();
@@ -95,56 +128,50 @@ void LoadWorker::run() {
   int phase;
   while ((phase = shared_.phase.load()) == Shared::kConnecting) shared_.phase.wait(phase);
 
-  if (phase == Shared::kRun && ep_ >= 0) {
-    if (cfg_.hold) runHold(); else runSlices();
+  if (phase == Shared::kRun && cfg_.hold && ready_) {
+    runHold();
+  } else if (phase == Shared::kRun && !cfg_.hold) {
+    runSlices();   // even when not ready: the conductor counts on every worker at every slice
   } else {
     shared_.readyWorkers.fetch_add(1);
   }
   closeAll();
 }
 
-// ---- Connect phase ----------------------------------------------------------
+// ---- Connecting -------------------------------------------------------------
 // Non-blocking connects, at most kParallel outstanding per worker: firing
 // 10,000 SYNs at once overflows the server's accept backlog and the dropped
 // ones only come back after the kernel's 1 s SYN retransmit.
-void LoadWorker::connectAll() {
+uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
   constexpr size_t kParallel = 256;
-  std::vector<sockaddr_in> addrs(cfg_.targets.size());
-  for (size_t t = 0; t < addrs.size(); ++t) {
-    addrs[t].sin_family = AF_INET;
-    addrs[t].sin_port = htons(cfg_.targets[t].port);
-    if (inet_pton(AF_INET, cfg_.host.c_str(), &addrs[t].sin_addr) != 1) {
-      std::fprintf(stderr, "duet-load: bad IPv4 address '%s'\n", cfg_.host.c_str());
-      for (auto& c : conns_) ++counters_[static_cast<size_t>(c.target)].connectOther;
-      return;
-    }
-  }
   const int64_t deadline = nowNs() + static_cast<int64_t>(cfg_.connectTimeout * 1e9);
   struct Retry { size_t idx; int64_t at; int lastErr; };
   std::deque<Retry> todo;
-  for (size_t i = 0; i < conns_.size(); ++i) todo.push_back({i, 0, 0});
+  for (size_t i : which) todo.push_back({i, 0, 0});
   size_t pending = 0;
+  uint64_t up = 0;
   std::vector<epoll_event> events(kParallel);
 
   auto start = [&](size_t idx) -> int {   // returns 0, EINPROGRESS or an errno
     Conn& c = conns_[idx];
-    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    freshStream(c);
+    c.fd = openSocket();
     if (c.fd < 0) return errno;
-    int one = 1;   // ping-pong of small messages: never wait for Nagle
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const sockaddr_in& addr = addrs[static_cast<size_t>(c.target)];
+    const sockaddr_in& addr = addrs_[static_cast<size_t>(c.target)];
     if (connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return 0;
     return errno;
   };
   auto established = [&](size_t idx) {
     Conn& c = conns_[idx];
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = inEvents_;
     ev.data.u64 = idx;
     epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
     c.up = true;
+    c.out = false;
     ++counters_[static_cast<size_t>(c.target)].connected;
     ++alive_;
+    ++up;
   };
   auto failed = [&](size_t idx, int err, int64_t now) {
     Conn& c = conns_[idx];
@@ -200,17 +227,172 @@ void LoadWorker::connectAll() {
       ++counters_[static_cast<size_t>(c.target)].connectTimeout;
     }
   }
+  return up;
+}
+
+int LoadWorker::openSocket() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;   // ping-pong of small messages: never wait for Nagle
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sources_.bindNext(fd);
+  return fd;
+}
+
+void LoadWorker::freshStream(Conn& c) {
+  c.sendOff = 0;
+  c.recvOff = 0;
+  c.bad = false;
+  c.peerClosed = false;
+  c.http = HttpResponseReader();
+  if (cfg_.churn) c.http.allowBodyUntilClose();   // nothing follows the one response
+}
+
+// A connect completes when the kernel has the handshake, not when the server
+// has accepted the connection: 10,000 fresh connections may wait in the
+// accept queue for a while. One unmeasured round trip on each proves the
+// server holds every one of them before the slice's warmup starts.
+uint64_t LoadWorker::connectAndGreet(int target) {
+  const auto& mine = byTarget_[static_cast<size_t>(target)];
+  connectSet(mine);
+  active_ = target;
+  measureStart_ = measureEnd_ = 0;   // nothing is measured or replaced
+  const int64_t now = nowNs();
+  for (size_t idx : mine) {
+    Conn& c = conns_[idx];
+    if (c.fd < 0) continue;
+    makeDue(c, now);
+    trySend(c);
+  }
+  pump(now + static_cast<int64_t>(cfg_.connectTimeout * 1e9), [this] { return inFlight_ == 0; });
+  uint64_t up = 0;
+  for (size_t idx : mine) {
+    Conn& c = conns_[idx];
+    if (c.fd >= 0 && c.recvSeq < c.dueSeq) {   // never answered: as good as never connected
+      ++counters_[static_cast<size_t>(target)].connectTimeout;
+      fail(c, ETIMEDOUT, false);
+    }
+    if (c.fd >= 0) ++up;
+  }
+  active_ = -1;
+  return up;
+}
+
+void LoadWorker::closeTarget(int target) {
+  for (size_t idx : byTarget_[static_cast<size_t>(target)]) {
+    Conn& c = conns_[idx];
+    if (c.fd < 0) continue;
+    close(c.fd);
+    c.fd = -1;
+    c.up = false;
+    c.out = false;
+    --alive_;
+  }
+}
+
+// ---- Churn: connect, one request, the whole reply, close --------------------
+// The cycle is one message in flight from the moment its connect starts, so
+// its latency covers the handshake and the drain waits for connects too.
+void LoadWorker::startCycle(Conn& c, int64_t now) {
+  freshStream(c);
+  makeDue(c, now);
+  c.fd = openSocket();
+  if (c.fd < 0) {
+    connectFailed(c, errno, now);
+    return;
+  }
+  const sockaddr_in& addr = addrs_[static_cast<size_t>(c.target)];
+  const int r = connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+  if (r != 0 && r != EINPROGRESS) {
+    connectFailed(c, r, now);
+    return;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLOUT;   // writable = connected (or failed: EPOLLERR comes regardless)
+  ev.data.u64 = static_cast<uint64_t>(&c - conns_.data());
+  epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
+  c.out = true;
+  c.connecting = true;
+  if (r == 0) onConnectDone(c, now);
+}
+
+void LoadWorker::onConnectDone(Conn& c, int64_t now) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    connectFailed(c, err, now);
+    return;
+  }
+  c.connecting = false;
+  c.up = true;
+  ++counters_[static_cast<size_t>(c.target)].connected;
+  trySend(c);   // the request; setOut() then switches the interest to reading
+}
+
+void LoadWorker::connectFailed(Conn& c, int err, int64_t now) {
+  Counters& k = counters_[static_cast<size_t>(c.target)];
+  if (err == ECONNREFUSED) {
+    ++k.connectRefused;
+  } else if (err == ETIMEDOUT) {
+    ++k.connectTimeout;
+  } else if (k.connectOther++ == 0) {
+    std::fprintf(stderr, "duet-load: port %u: connect: %s\n", cfg_.targets[static_cast<size_t>(c.target)].port,
+                 std::strerror(err));
+  }
+  progressErrors.fetch_add(1, std::memory_order_relaxed);
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+  c.connecting = false;
+  c.up = false;
+  c.out = false;
+  // The request was never sent: the cycle leaves flight without a reply.
+  inFlight_ -= c.dueSeq - c.recvSeq;
+  c.recvSeq = c.sendSeq = c.dueSeq;
+  c.stamps.clear();
+  retryLater(c, now);
+}
+
+// The reply is complete (and checked): close our end and start over. The
+// close is an ordinary FIN (see source_address.h for why that cannot run
+// the ports out).
+void LoadWorker::endCycle(Conn& c, int64_t now) {
+  if (c.peerClosed && c.target == active_ && now >= measureStart_ && now < measureEnd_)
+    ++counters_[static_cast<size_t>(c.target)].serverClosedFirst;
+  close(c.fd);
+  c.fd = -1;
+  c.up = false;
+  c.out = false;
+  if (windowOpenFor(c, now)) startCycle(c, now);
+}
+
+void LoadWorker::retryLater(Conn& c, int64_t now) {
+  if (windowOpenFor(c, now)) retries_.emplace_back(now + kRetryDelayNs, static_cast<size_t>(&c - conns_.data()));
 }
 
 // ---- Slices -----------------------------------------------------------------
 void LoadWorker::runSlices() {
   uint64_t seen = 0;
-  for (;;) {
+  auto nextPublication = [&] {   // false: the run is over
     uint64_t gen;
     while ((gen = shared_.sliceGen.load(std::memory_order_acquire)) == seen) shared_.sliceGen.wait(gen);
     seen = gen;
-    if (shared_.phase.load() == Shared::kStop) return;
-    runSlice(shared_.sliceTarget, shared_.measureStart, shared_.measureEnd);
+    return shared_.phase.load() != Shared::kStop;
+  };
+  for (;;) {
+    if (!nextPublication()) return;
+    const int target = shared_.sliceTarget;
+    if (cfg_.connectPerSlice) {
+      // Open this target's connections before its window is even set: the
+      // conductor starts the warmup clock once every worker is connected.
+      const uint64_t up = ready_ ? connectAndGreet(target) : 0;
+      shared_.sliceConnections.fetch_add(up);
+      shared_.sliceConnectedWorkers.fetch_add(1);
+      shared_.sliceConnectedWorkers.notify_all();
+      if (!nextPublication()) return;
+    }
+    if (ready_) runSlice(target, shared_.measureStart, shared_.measureEnd);
+    if (cfg_.connectPerSlice) closeTarget(target);
     shared_.drainedWorkers.fetch_add(1);
     shared_.drainedWorkers.notify_all();
   }
@@ -225,7 +407,9 @@ void LoadWorker::runSlice(int target, int64_t measureStart, int64_t measureEnd) 
   measureEnd_ = measureEnd;
   const auto& mine = byTarget_[static_cast<size_t>(target)];
   const int64_t start = nowNs();
-  if (threadRate_ > 0) {
+  if (cfg_.churn) {
+    for (size_t idx : mine) startCycle(conns_[idx], start);
+  } else if (threadRate_ > 0) {
     scheduling_ = true;
     nextDue_ = start;
   } else {
@@ -251,6 +435,7 @@ void LoadWorker::runSlice(int target, int64_t measureStart, int64_t measureEnd) 
       }
     }
   }
+  retries_.clear();   // churn: slots waiting to reconnect wait for the target's next slice
   active_ = -1;
 }
 
@@ -275,7 +460,14 @@ void LoadWorker::pump(int64_t until, Done done) {
   for (;;) {
     const int64_t now = nowNs();
     if (now >= until || done()) break;
-    if (alive_ == 0 && until != INT64_MAX) break;
+    if (!cfg_.churn && alive_ == 0 && until != INT64_MAX) break;   // churn reconnects: never "all dead"
+
+    // Churn: slots whose cycle failed reconnect once their delay is over.
+    while (!retries_.empty() && retries_.front().first <= now) {
+      Conn& c = conns_[retries_.front().second];
+      retries_.pop_front();
+      if (c.fd < 0 && windowOpenFor(c, now)) startCycle(c, now);
+    }
 
     // Open loop: make every message whose scheduled time has come due, on the
     // connections in turn. Its latency is counted from the schedule, not from
@@ -297,6 +489,7 @@ void LoadWorker::pump(int64_t until, Done done) {
 
     int64_t waitNs = std::min<int64_t>(until - now, 100'000'000);
     if (scheduling_) waitNs = std::min<int64_t>(waitNs, std::max<int64_t>(0, nextDue_ - now));
+    if (!retries_.empty()) waitNs = std::min<int64_t>(waitNs, std::max<int64_t>(0, retries_.front().first - now));
     timespec ts{static_cast<time_t>(waitNs / 1'000'000'000), static_cast<long>(waitNs % 1'000'000'000)};
     const int n = epoll_pwait2(ep_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
     if (n < 0) {
@@ -308,6 +501,11 @@ void LoadWorker::pump(int64_t until, Done done) {
       const epoll_event& ev = events[static_cast<size_t>(i)];
       Conn& c = conns_[ev.data.u64];
       if (c.fd < 0) continue;   // closed earlier in this batch
+      if (c.connecting) {
+        onConnectDone(c, nowNs());
+        continue;
+      }
+      if (ev.events & EPOLLRDHUP) c.peerClosed = true;
       if (ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) onReadable(c);
       if (c.fd >= 0 && (ev.events & EPOLLOUT)) trySend(c);
     }
@@ -323,7 +521,7 @@ void LoadWorker::makeDue(Conn& c, int64_t stamp) {
 void LoadWorker::setOut(Conn& c, bool on) {
   if (c.out == on) return;
   epoll_event ev{};
-  ev.events = EPOLLIN | (on ? EPOLLOUT : 0u);
+  ev.events = inEvents_ | (on ? EPOLLOUT : 0u);
   ev.data.u64 = static_cast<uint64_t>(&c - conns_.data());
   epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
   c.out = on;
@@ -374,7 +572,18 @@ void LoadWorker::trySend(Conn& c) {
 
 void LoadWorker::onReadable(Conn& c) {
   const ssize_t r = read(c.fd, recvBuf_.data(), recvBuf_.size());
-  if (r == 0) { fail(c, 0, true); return; }
+  if (r == 0) {
+    // Churn over HTTP: a body without Content-Length ends at the server's close.
+    if (cfg_.churn && c.http.finishAtClose()) {
+      const int64_t now = nowNs();
+      c.peerClosed = true;
+      complete(c, now, c.http.status() == 200, c.http.bytes());
+      endCycle(c, now);
+      return;
+    }
+    fail(c, 0, true);
+    return;
+  }
   if (r < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     fail(c, errno, false);
@@ -383,7 +592,12 @@ void LoadWorker::onReadable(Conn& c) {
   const int64_t now = nowNs();   // after the read: the message is back when we have its bytes
   if (cfg_.http()) readHttp(c, recvBuf_.data(), static_cast<size_t>(r), now);
   else readEcho(c, recvBuf_.data(), static_cast<size_t>(r), now);
-  if (c.fd >= 0) trySend(c);
+  if (c.fd < 0) return;
+  if (cfg_.churn && c.recvSeq == c.dueSeq) {   // the one reply is in: this cycle is done
+    endCycle(c, now);
+    return;
+  }
+  trySend(c);
 }
 
 void LoadWorker::readEcho(Conn& c, const char* p, size_t left, int64_t now) {
@@ -454,7 +668,8 @@ void LoadWorker::complete(Conn& c, int64_t now, bool ok, size_t bytes) {
   if (cfg_.hold) ++k.roundTrips;
   progressMessages.fetch_add(1, std::memory_order_relaxed);
   // Closed loop: replace it while the window is open.
-  if (!cfg_.hold && threadRate_ <= 0 && c.target == active_ && now < measureEnd_) makeDue(c, now);
+  // (Churn replaces the whole connection instead: endCycle.)
+  if (!cfg_.hold && !cfg_.churn && threadRate_ <= 0 && windowOpenFor(c, now)) makeDue(c, now);
 }
 
 void LoadWorker::fail(Conn& c, int err, bool eof) {
@@ -469,16 +684,23 @@ void LoadWorker::fail(Conn& c, int err, bool eof) {
   progressErrors.fetch_add(1, std::memory_order_relaxed);
   close(c.fd);
   c.fd = -1;
+  c.up = false;
+  c.out = false;
   inFlight_ -= c.dueSeq - c.recvSeq;
   c.recvSeq = c.sendSeq = c.dueSeq;
   c.stamps.clear();
-  --alive_;
+  if (cfg_.churn) {
+    retryLater(c, nowNs());   // a slot never dies: it reconnects after a pause
+  } else {
+    --alive_;
+  }
 }
 
 void LoadWorker::closeAll() {
   for (auto& c : conns_) {
     if (c.fd >= 0) { close(c.fd); c.fd = -1; }
   }
+  retries_.clear();
   if (ep_ >= 0) { close(ep_); ep_ = -1; }
 }
 

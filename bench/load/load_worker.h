@@ -7,17 +7,29 @@
 // measured window -- and each worker loads that target's connections, stops
 // replacing messages when the window closes, and lets what is in flight come
 // back before it reports the slice drained.
+//
+// Two variations on who holds which connection when:
+// - --connect-per-slice: a target's connections are opened when its slice
+//   starts and closed when it ends, so only one target's are open at a time
+//   (10,000 connections to each of two servers exceed one process's files).
+// - --churn: no connection outlives one request. Each connection slot loops
+//   connect -> one request -> whole reply -> close -> connect at once; the
+//   slot is idle between slices.
 #pragma once
+
+#include <netinet/in.h>
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "histogram.h"
 #include "http_response.h"
 #include "load_config.h"
+#include "source_address.h"
 
 namespace duetload {
 
@@ -29,6 +41,11 @@ struct Shared {
   std::atomic<int> connectedWorkers{0};   // workers done with their connect phase
   std::atomic<int> readyWorkers{0};       // hold mode: workers done with their round trip
   std::atomic<int> drainedWorkers{0};     // workers done with the current slice
+  // --connect-per-slice: a slice is published twice. First with only its
+  // target (the workers connect, add what they opened to sliceConnections
+  // and count themselves in sliceConnectedWorkers), then with its window.
+  std::atomic<int> sliceConnectedWorkers{0};
+  std::atomic<uint64_t> sliceConnections{0};
   // The current slice: written by the conductor before it bumps sliceGen
   // (release), read by workers after they see the new value (acquire).
   std::atomic<uint64_t> sliceGen{0};
@@ -54,6 +71,7 @@ struct Counters {
   uint64_t shortEof = 0;          // the server closed in the middle of a message
   uint64_t otherErrors = 0;
   uint64_t roundTrips = 0;        // hold mode: connections that did their round trip
+  uint64_t serverClosedFirst = 0; // churn: cycles where the server's FIN had come before duet-load closed
 
   uint64_t errors() const { return reset + eof + shortEof + otherErrors + badStatus + protocolErrors + drainTimeouts; }
   uint64_t connectErrors() const { return connectRefused + connectTimeout + connectOther; }
@@ -87,6 +105,8 @@ class LoadWorker {
     bool up = false;           // connected
     bool out = false;          // EPOLLOUT interest currently registered
     bool bad = false;          // echo: current incoming message already failed its check
+    bool connecting = false;   // churn: a non-blocking connect is in progress
+    bool peerClosed = false;   // churn: the server's FIN has been seen (EPOLLRDHUP)
     uint64_t dueSeq = 0;       // messages that became due (may be sent)
     uint64_t sendSeq = 0;      // message being written
     size_t sendOff = 0;        //   and how much of it is written
@@ -96,7 +116,22 @@ class LoadWorker {
     std::deque<int64_t> stamps;  // due time of each message in [recvSeq, dueSeq)
   };
 
-  void connectAll();
+  // Connects conns_[i] for every i in `which`, retrying refusals until the
+  // connect timeout; returns how many are up.
+  uint64_t connectSet(const std::vector<size_t>& which);
+  int openSocket();     // a non-blocking TCP socket, bound to the next source address
+  // --connect-per-slice: open a target's connections and do one round trip
+  // on each; returns how many are up. closeTarget() closes them again.
+  uint64_t connectAndGreet(int target);
+  void closeTarget(int target);
+  void freshStream(Conn& c);      // a new connection: no bytes of it seen or sent yet
+  // Churn: one cycle per connection.
+  void startCycle(Conn& c, int64_t now);
+  void onConnectDone(Conn& c, int64_t now);
+  void connectFailed(Conn& c, int err, int64_t now);
+  void endCycle(Conn& c, int64_t now);
+  void retryLater(Conn& c, int64_t now);
+  bool windowOpenFor(const Conn& c, int64_t now) const { return c.target == active_ && now < measureEnd_; }
   void runSlices();
   void runSlice(int target, int64_t measureStart, int64_t measureEnd);
   void runHold();
@@ -117,10 +152,15 @@ class LoadWorker {
   const Config& cfg_;
   Shared& shared_;
   int ep_ = -1;
+  bool ready_ = false;                          // epoll and the address are fine: the worker can load
   std::vector<Conn> conns_;
   std::vector<std::vector<size_t>> byTarget_;   // indices into conns_, per target
   std::vector<Histogram> hist_;                 // per target
   std::vector<Counters> counters_;              // per target; connect counts are kept in [target] too
+  std::vector<sockaddr_in> addrs_;              // per target; empty if --host is not an IPv4 address
+  SourceAddresses sources_;
+  uint32_t inEvents_;                           // the read interest: EPOLLIN (+ EPOLLRDHUP when churning)
+  std::deque<std::pair<int64_t, size_t>> retries_;   // churn: (when, slot) to reconnect after a failure
   int alive_ = 0;
   uint64_t inFlight_ = 0;                       // due but unanswered messages, all connections
   double threadRate_;

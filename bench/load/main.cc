@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "conductor.h"
+#include "fd_count.h"
 #include "histogram.h"
 #include "json_line.h"
 #include "load_config.h"
@@ -103,7 +105,13 @@ int main(int argc, char** argv) {
   app.add_option("--cpu", cpus, "pin the generator to these CPUs: 1 | 0,1 | 0-1");
   app.add_option("--connect-timeout", cfg.connectTimeout, "seconds allowed to connect everything")->capture_default_str()->check(CLI::Range(0.1, 600.0));
   app.add_flag("--hold", cfg.hold, "idle mode: connect, one round trip each, hold for --duration, close");
+  app.add_flag("--churn", cfg.churn,
+               "connection churn: every connection slot loops connect, one request, whole reply, close");
+  app.add_flag("--connect-per-slice", cfg.connectPerSlice,
+               "open a server's connections when its slice starts and close them when it ends");
   app.add_flag("--progress", progress, "a progress line per second on stderr");
+  // Test hook (tests/load): descriptor counts at every slice edge, on stderr.
+  app.add_flag("--trace-fds", cfg.traceFds)->group("");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<int> portList, pidList, cpuList;
@@ -116,6 +124,11 @@ int main(int argc, char** argv) {
   if (cfg.hold && portList.size() > 1) return usage("--hold takes one port");
   if (cfg.hold && cfg.http()) return usage("--hold is an echo mode; drop --http");
   if (cfg.http() && cfg.httpPath[0] != '/') return usage("--http takes a path starting with '/'");
+  if (cfg.churn && cfg.hold) return usage("--churn and --hold exclude each other");
+  if (cfg.churn && cfg.rate > 0) return usage("--churn is a closed loop; drop --rate");
+  if (cfg.churn && cfg.inflight != 1) return usage("--churn sends one request per connection; drop -k");
+  if (cfg.churn && cfg.connectPerSlice) return usage("--churn already connects per request; drop --connect-per-slice");
+  if (cfg.connectPerSlice && cfg.hold) return usage("--connect-per-slice and --hold exclude each other");
   for (size_t i = 0; i < portList.size(); ++i)
     cfg.targets.push_back({static_cast<uint16_t>(portList[i]), pidList.empty() ? 0 : pidList[i]});
   cfg.threads = std::min(cfg.threads, cfg.connections);
@@ -125,6 +138,7 @@ int main(int argc, char** argv) {
   if (!cpus.empty() && (!parseIntList(cpus, cpuList) || !pinTo(cpuList)))
     return usage(("cannot pin to CPUs '" + cpus + "'").c_str());
 
+  const int fdsAtStart = cfg.traceFds ? openDescriptorCount() : -1;
   // Split every target's connections evenly over the threads; connection ids
   // are global so message contents differ across threads and targets.
   const size_t nTargets = cfg.targets.size();
@@ -147,7 +161,10 @@ int main(int argc, char** argv) {
   Counters total;
   for (auto& w : workers)
     for (size_t t = 0; t < nTargets; ++t) total.add(w->counters(t));
-  const bool anyone = total.connected > 0;
+  // Churn and --connect-per-slice connect inside the slices: whether anyone
+  // could connect is known only after the run.
+  const bool connectsLater = cfg.churn || cfg.connectPerSlice;
+  bool anyone = total.connected > 0 || connectsLater;
   if (progress)
     std::fprintf(stderr, "[load] connected %llu/%d (connect errors %llu)\n",
                  static_cast<unsigned long long>(total.connected), cfg.totalConnections(),
@@ -196,9 +213,18 @@ int main(int argc, char** argv) {
     conductor.run();
   }
   for (auto& th : threads) th.join();
+  if (connectsLater) {
+    uint64_t connectedInRun = 0;
+    for (auto& w : workers)
+      for (size_t t = 0; t < nTargets; ++t) connectedInRun += w->counters(t).connected;
+    anyone = connectedInRun > 0;
+  }
 
   // One line per target.
-  const char* mode = cfg.hold ? "hold" : cfg.http() ? "http" : (cfg.rate > 0 ? "echo-rate" : "echo");
+  const char* mode = cfg.hold    ? "hold"
+                     : cfg.churn ? (cfg.http() ? "http-churn" : "echo-churn")
+                     : cfg.http() ? "http"
+                     : (cfg.rate > 0 ? "echo-rate" : "echo");
   for (size_t t = 0; t < nTargets; ++t) {
     Histogram hist;
     Counters k;
@@ -211,7 +237,9 @@ int main(int argc, char** argv) {
     out.add("mode", mode)
         .add("port", static_cast<int>(cfg.targets[t].port))
         .add("connections", cfg.connections)
-        .add("connected", k.connected)
+        // --connect-per-slice: the fewest open when a window started.
+        .add("connected", cfg.connectPerSlice ? static_cast<uint64_t>(std::max<int64_t>(0, tot.minSliceConnections))
+                                              : k.connected)
         .add("size", static_cast<uint64_t>(cfg.http() ? 0 : cfg.size))
         .add("inflight", cfg.inflight)
         .add("threads", cfg.threads)
@@ -226,6 +254,11 @@ int main(int argc, char** argv) {
           .add("messages", k.messages)
           .add("msgs_per_s", static_cast<double>(k.messages) / secs, 0)
           .add("bytes_per_s", static_cast<double>(cfg.http() ? k.responseBytes : k.messages * cfg.size) / secs, 0);
+      if (cfg.churn)   // one request per connection: every message is a whole connection
+        out.add("connections_made", k.messages)
+            .add("connections_per_s", static_cast<double>(k.messages) / secs, 0)
+            .add("server_closed_first", k.serverClosedFirst);
+      if (cfg.connectPerSlice) out.add("connect_per_slice", true);
       if (cfg.http())
         out.add("response_bytes", k.messages ? static_cast<double>(k.responseBytes) / static_cast<double>(k.messages) : 0.0, 1);
       if (tot.serverCpuKnown) out.add("server_cpu_s", seconds(tot.serverCpuNs), 6);
@@ -254,6 +287,11 @@ int main(int argc, char** argv) {
     std::printf("%s\n", out.str().c_str());
   }
   std::fflush(stdout);
+  if (cfg.traceFds) {
+    workers.clear();   // their destructors close whatever they still hold
+    std::fprintf(stderr, "%s\n", JsonLine().add("event", "fds").add("start", fdsAtStart)
+                                      .add("end", openDescriptorCount()).str().c_str());
+  }
   if (!anyone) {
     std::fprintf(stderr, "duet-load: no connection could be established to %s port %s\n", cfg.host.c_str(),
                  ports.c_str());

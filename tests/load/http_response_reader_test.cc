@@ -206,5 +206,46 @@ TEST(HttpResponseReader, HeadJustUnderTheLimitIsAccepted) {
   EXPECT_EQ(fed.bytes, (std::vector<size_t>{head.size() + 2, kOk.size()}));
 }
 
+// Churn mode (one request per connection): a body without Content-Length
+// runs until the server closes, and only then is the response complete.
+TEST(HttpResponseReader, BodyUntilCloseEndsAtTheClose) {
+  const std::string head = "HTTP/1.1 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n";
+  const std::string body = "body until close";
+  const std::string input = head + body;
+  for (bool byteByByte : {false, true}) {
+    HttpResponseReader reader;
+    reader.allowBodyUntilClose();
+    EXPECT_FALSE(reader.finishAtClose()) << "nothing read yet: a close here is no response";
+    const Fed fed = feedInPieces(reader, input, byteByByte ? std::vector<size_t>(input.size(), 1) : std::vector<size_t>{});
+    ASSERT_EQ(fed.last, Result::kNeedMore) << fed.error;
+    EXPECT_TRUE(fed.statuses.empty()) << "complete before the close";
+    EXPECT_FALSE(reader.idle());
+    ASSERT_TRUE(reader.finishAtClose());
+    EXPECT_EQ(reader.status(), 200);
+    EXPECT_EQ(reader.bytes(), input.size());
+    EXPECT_TRUE(reader.idle());
+    EXPECT_FALSE(reader.finishAtClose()) << "the response ends once";
+  }
+}
+
+TEST(HttpResponseReader, BodyUntilCloseStillTakesContentLengthWhenThereIsOne) {
+  HttpResponseReader reader;
+  reader.allowBodyUntilClose();
+  const Fed fed = feedInPieces(reader, kOk, {});
+  ASSERT_EQ(fed.last, Result::kComplete) << fed.error;
+  EXPECT_EQ(fed.bytes, (std::vector<size_t>{kOk.size()}));
+  EXPECT_FALSE(reader.finishAtClose()) << "a close after a framed response completes nothing";
+}
+
+TEST(HttpResponseReader, CloseInsideAFramedBodyIsNotAResponse) {
+  HttpResponseReader reader;
+  reader.allowBodyUntilClose();
+  const std::string cut = kOk.substr(0, kOk.size() - 3);
+  const Fed fed = feedInPieces(reader, cut, {});
+  ASSERT_EQ(fed.last, Result::kNeedMore) << fed.error;
+  EXPECT_FALSE(reader.finishAtClose()) << "Content-Length promised 3 more bytes";
+  EXPECT_FALSE(reader.idle());
+}
+
 }  // namespace
 }  // namespace duetload
