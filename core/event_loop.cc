@@ -89,6 +89,22 @@ std::size_t EventLoop::queuedTaskCount() const {
   return queue_.size();
 }
 
+void EventLoop::handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) {
+  // std::function must be copyable; the descriptor travels in a shared holder
+  // (and closes with it if the target's queue is dropped unrun).
+  auto held = std::make_shared<UniqueFd>(std::move(socket));
+  target.queueInLoop([&target, held, peer] { target.receiveSocket(std::move(*held), peer); });
+}
+
+void EventLoop::receiveSocket(UniqueFd socket, const InetAddress& peer) {
+  assertInLoopThread();
+  if (socketReceiver_) {
+    socketReceiver_(std::move(socket), peer);
+  } else {
+    stats().count(Syscall::Close);  // nobody takes it: `socket` closes here
+  }
+}
+
 void EventLoop::runQueuedTasks() {
   {
     std::lock_guard lock(queueMutex_);

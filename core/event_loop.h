@@ -103,7 +103,22 @@ class EventLoop {
   // any thread: it only reads options. The new loop belongs to the calling thread.
   virtual std::unique_ptr<EventLoop> createSibling() const = 0;
 
+  // ---- Handing accepted sockets to another loop (TcpServer's main acceptor) ----
+
+  // Loop thread, before any socket is handed to this loop: who takes them.
+  // Sockets that arrive with no receiver set are closed.
+  void setSocketReceiver(AcceptCallback receiver) { socketReceiver_ = std::move(receiver); }
+  // Loop thread: passes `socket` to `target`'s receiver, which runs on the
+  // target's thread. Here: a queued task and a wake-up. A backend may carry it
+  // in one message instead (io_uring: MSG_RING, LoopOptions::msgRingHandoff).
+  // The target must outlive the hand-off (TcpServer stops accepting before it
+  // ends its I/O loops).
+  virtual void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer);
+
  protected:
+  // Loop thread: a socket handed to this loop arrived: to the receiver, or closed.
+  void receiveSocket(UniqueFd socket, const InetAddress& peer);
+
   // Waits for I/O and dispatches it. If `mayBlock` is false, must not block.
   // Otherwise may block until I/O, a wakeup(), or `timerDeadline` if set.
   virtual void poll(bool mayBlock, std::optional<TimePoint> timerDeadline) = 0;
@@ -140,6 +155,7 @@ class EventLoop {
   std::vector<Task> runningQueue_;
 
   LoopStats stats_;
+  AcceptCallback socketReceiver_;  // loop thread
 };
 
 // Makes a loop for `options.backend` on the calling thread. Declared in core/,

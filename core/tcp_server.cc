@@ -73,7 +73,18 @@ bool TcpServer::start(std::string* error) {
     EventLoop* loop = thread->start();  // throws BackendUnavailable if the backend cannot run
     threads_.push_back(std::move(thread));
     loops_.push_back(std::make_unique<LoopState>());
-    loops_.back()->loop = loop;
+    LoopState* state = loops_.back().get();
+    state->loop = loop;
+    // Where the main acceptor's hand-offs land (EventLoop::handOff). Set on the
+    // loop's own thread, and waited for: the first socket may follow at once.
+    std::promise<void> receiverSet;
+    auto set = receiverSet.get_future();
+    loop->runInLoop([this, state, &receiverSet] {
+      state->loop->setSocketReceiver(
+          [this, state](UniqueFd socket, const InetAddress& peer) { adoptConnection(*state, std::move(socket), peer); });
+      receiverSet.set_value();
+    });
+    set.wait();
   }
 
   // The listeners: one for the base loop, or one per I/O loop with SO_REUSEPORT.
@@ -160,8 +171,7 @@ void TcpServer::onAccepted(LoopState& acceptingLoop, UniqueFd socket, const Inet
   if (&target == &acceptingLoop) {
     adoptConnection(target, std::move(socket), peer);
   } else {
-    auto held = std::make_shared<UniqueFd>(std::move(socket));
-    target.loop->queueInLoop([this, &target, held, peer] { adoptConnection(target, std::move(*held), peer); });
+    acceptingLoop.loop->handOff(*target.loop, std::move(socket), peer);  // the target's receiver adopts it
   }
 }
 
