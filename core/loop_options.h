@@ -47,6 +47,11 @@ struct LoopOptions {
   unsigned waitBatch = 1;             // completions to wait for per io_uring_enter
   std::chrono::microseconds waitBatchTimeout{0};  // ...or until this much time passed
   bool multishotRecv = true;          // false: one recv SQE per read, re-armed each time
+  // With I/O threads and the main acceptor, a socket accepted on one ring
+  // reaches its I/O loop's ring as one IORING_OP_MSG_RING (Linux 5.18)
+  // carrying the descriptor, instead of a queued task plus a wake-up.
+  // (proactor/socket_handoff.h). Default: see the measurement below.
+  bool msgRingHandoff = false;
 };
 
 }  // namespace duet

@@ -28,6 +28,8 @@ enum class OpKind : std::uint8_t {
   Recv,
   Send,
   Connect,
+  SocketHandedIn,     // a socket another loop handed to us by MSG_RING (socket_handoff.h)
+  SocketHandoffSent,  // our side of such a MSG_RING: only its failure completes
 };
 
 const char* opKindName(OpKind kind);

@@ -17,6 +17,8 @@ const char* opKindName(OpKind kind) {
     case OpKind::Recv: return "recv";
     case OpKind::Send: return "send";
     case OpKind::Connect: return "connect";
+    case OpKind::SocketHandedIn: return "socket-handed-in";
+    case OpKind::SocketHandoffSent: return "socket-handoff";
   }
   return "?";
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "proactor/socket_handoff.h"
 #include "proactor/uring_acceptor.h"
 #include "proactor/uring_connection.h"
 #include "proactor/uring_connector.h"
@@ -56,6 +57,11 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
     io_uring_free_probe(probe);
   }
   stats().count(Syscall::Control);  // io_uring_register (probe)
+  if (options.msgRingHandoff && !msgRing_) {
+    throw BackendUnavailable(
+        "--msgring-handoff on needs IORING_OP_MSG_RING (Linux 5.18), which this kernel lacks; run with "
+        "--msgring-handoff off");
+  }
 
   waitBatch_ = std::max(options.waitBatch, 1u);
   if (waitBatch_ > 1 && options.waitBatchTimeout.count() <= 0) {
@@ -109,6 +115,80 @@ void UringLoop::connect(UniqueFd socket, const InetAddress& server, ConnectCallb
 }
 
 std::unique_ptr<EventLoop> UringLoop::createSibling() const { return std::make_unique<UringLoop>(options()); }
+
+// ---------------------------------------------------------------- hand-offs
+
+void UringLoop::handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) {
+  assertInLoopThread();
+  auto* targetRing = dynamic_cast<UringLoop*>(&target);
+  if (!options().msgRingHandoff || !targetRing || !msgRing_) {
+    EventLoop::handOff(target, std::move(socket), peer);
+    return;
+  }
+  const int fd = socket.get();
+  io_uring_sqe* sqe = nextSqe();
+  const int targetFd = failHandoffForTesting_.load() ? -1 : targetRing->ringFd();
+  io_uring_prep_msg_ring(sqe, targetFd, static_cast<unsigned>(fd), socket_handoff::encode(peer), 0);
+  // No completion of our own unless it failed: a success needs no bookkeeping.
+  io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+  const std::uint64_t mine = socket_handoff::senderData(fd);
+  io_uring_sqe_set_data64(sqe, mine);
+  // Submitted now, as a wake-up is (see sendWake): the target may be asleep,
+  // and only now is it certain to still exist (TcpServer stops accepting
+  // before it ends the I/O loops). Charged to the target's sys_wakeup: it
+  // replaces the wake-up of the default path.
+  const int submitted = ring_->enter(0, nullptr, 0, Syscall::Wakeup);
+  target.stats().count(Syscall::Wakeup);
+  if (submitted >= 0) {
+    // The kernel runs a MSG_RING during the submit, so a failure is normally
+    // in our CQ already: then the socket is still ours, and the target still
+    // exists, so it goes the default way instead.
+    if (const auto res = ring_->takeReady(mine, user_data::kUntracked); res && *res < 0) {
+      logHandoffFailure(*res);
+      EventLoop::handOff(target, std::move(socket), peer);
+      return;
+    }
+  }
+  // On its way (or, if the enter failed, going with our next one): the
+  // socket is the target's now, or comes back as a failure completion.
+  (void)socket.release();
+}
+
+void UringLoop::onSocketHandedIn(const RawCompletion& entry) {
+  UniqueFd socket(entry.completion.res);
+  if (entry.completion.res < 0) return;  // not a descriptor (cannot happen: we send only sockets)
+  if (draining_) {
+    stats().count(Syscall::Close);  // the loop is ending: nobody will serve it; it closes here
+    return;
+  }
+  std::optional<InetAddress> peer = socket_handoff::decodePeer(entry.userData);
+  if (!peer) {
+    peer = sockets::peerAddress(socket.get());  // an IPv6 peer did not fit in the message
+    stats().count(Syscall::Control);
+  }
+  receiveSocket(std::move(socket), *peer);
+}
+
+void UringLoop::onSocketHandoffFailed(const RawCompletion& entry) {
+  // A MSG_RING whose failure came after handOff() returned (e.g. it was
+  // submitted later, or ran asynchronously). The target may be gone by now,
+  // so the socket cannot follow it: close it, so it is not leaked. Its
+  // client sees the connection close.
+  logHandoffFailure(entry.completion.res);
+  ::close(socket_handoff::fdOfSenderData(entry.userData));
+  stats().count(Syscall::Close);
+  stats().acceptErrors.add();
+  DUET_LOG(Warn) << "a socket handed to another loop by MSG_RING did not arrive ("
+                 << std::strerror(-entry.completion.res) << "); closed it";
+}
+
+void UringLoop::logHandoffFailure(int error) {
+  static std::atomic<bool> logged{false};
+  if (!logged.exchange(true)) {
+    DUET_LOG(Warn) << "IORING_OP_MSG_RING socket hand-off failed (" << std::strerror(-error)
+                   << "); such sockets go by the task queue instead (logged once)";
+  }
+}
 
 // ---------------------------------------------------------------- submissions
 
@@ -332,6 +412,12 @@ void UringLoop::dispatch(const RawCompletion& entry) {
     case OpKind::LostCheck:
       onLostCheck(entry);
       return;
+    case OpKind::SocketHandedIn:
+      onSocketHandedIn(entry);
+      return;
+    case OpKind::SocketHandoffSent:
+      onSocketHandoffFailed(entry);  // only failures arrive (CQE_SKIP_SUCCESS)
+      return;
     default:
       break;
   }
@@ -380,6 +466,9 @@ void UringLoop::dropStale(const RawCompletion& entry) {
 void UringLoop::drainInFlight() {
   draining_ = true;
   waker_->stop();
+  // The waker's read is always in flight, so the loop below always runs and
+  // also reaps completions nobody asked for: sockets other loops handed us by
+  // MSG_RING, which onSocketHandedIn() closes while draining.
   if (ops_.inFlight() == 0) return;
   // One request cancels everything this ring has in flight.
   io_uring_sqe* sqe = nextSqe();

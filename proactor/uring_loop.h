@@ -18,6 +18,7 @@
 
 #include <liburing.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,6 +43,9 @@ class UringLoop final : public EventLoop {
   ConnectionPtr createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
+  // With LoopOptions::msgRingHandoff and a UringLoop target: one MSG_RING
+  // (socket_handoff.h); otherwise the queued task of EventLoop::handOff.
+  void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) override;
 
   // The UringLoop created on the calling thread, if any (for MSG_RING wake-ups).
   static UringLoop* current();
@@ -83,6 +87,10 @@ class UringLoop final : public EventLoop {
   // the kernel drops completions it cannot even hold in its overflow list
   // (io_uring_enter then fails with EBADR). A real drop cannot be made on
   // demand: kernels since 5.5 (IORING_FEAT_NODROP) drop only when out of memory.
+  // Tests only: MSG_RING hand-offs sent while this is on are aimed at no ring
+  // (descriptor -1), so the kernel fails them as it fails one the target
+  // ring cannot take, and the fallback is exercised.
+  static void failSocketHandoffForTesting(bool fail) { failHandoffForTesting_.store(fail); }
   void loseFinalCompletionsForTesting(OpKind kind, unsigned count) {
     lossKindForTesting_ = kind;
     lossesForTesting_ = count;
@@ -107,6 +115,10 @@ class UringLoop final : public EventLoop {
   void onLostCheck(const RawCompletion& entry);
   // The test hook above: true if `entry` is to be lost.
   bool loseForTesting(const RawCompletion& entry);
+  // A socket another loop sent us by MSG_RING / our MSG_RING that failed.
+  void onSocketHandedIn(const RawCompletion& entry);
+  void onSocketHandoffFailed(const RawCompletion& entry);
+  static void logHandoffFailure(int error);  // once per process
   // Teardown: cancel everything and wait (bounded) until the kernel is done
   // with every buffer it might still write.
   void drainInFlight();
@@ -125,6 +137,8 @@ class UringLoop final : public EventLoop {
   unsigned lostForTesting_ = 0;        // completions lost so far (test hook), counted as dropped
   unsigned waitBatch_ = 1;
   std::uint32_t msgRingsSent_ = 0;     // numbers each MSG_RING, so its failure can be found
+
+  static inline std::atomic<bool> failHandoffForTesting_{false};
 };
 
 }  // namespace duet

@@ -44,6 +44,10 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
       ->capture_default_str();
   app.add_option("--wait-timeout-us", f.waitTimeoutMicros, "uring: ...or at most this many microseconds");
   app.add_flag("--single-shot-recv", f.singleShotRecv, "uring: one recv per read instead of multishot");
+  app.add_option("--msgring-handoff", f.msgRingHandoff,
+                 "uring, --threads N, main acceptor: hand accepted sockets to I/O loops by MSG_RING (on|off)")
+      ->transform(CLI::IsMember({"on", "off"}))
+      ->default_str(f.msgRingHandoff ? "on" : "off");
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
@@ -93,6 +97,7 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   loop->waitBatch = f.waitBatch == 0 ? 1 : f.waitBatch;
   loop->waitBatchTimeout = std::chrono::microseconds(f.waitTimeoutMicros);
   loop->multishotRecv = !f.singleShotRecv;
+  loop->msgRingHandoff = f.msgRingHandoff;
 
   std::string addrError;
   const auto addr = InetAddress::parse(f.host + ":" + std::to_string(f.port), &addrError);

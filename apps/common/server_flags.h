@@ -36,6 +36,7 @@ struct ServerFlags {
   unsigned waitBatch = 1;
   unsigned waitTimeoutMicros = 0;
   bool singleShotRecv = false;
+  bool msgRingHandoff = LoopOptions{}.msgRingHandoff;
 };
 
 // Registers the flags on `app`.

@@ -18,6 +18,12 @@ const std::vector<BackendConfig>& testBackends() {
         o.edgeTriggered = true;
         out.push_back({"epoll_et", o});
       }
+      if (b == Backend::IoUring) {
+        // Each io_uring switch flipped from its default, one at a time.
+        LoopOptions handoff = o;
+        handoff.msgRingHandoff = !handoff.msgRingHandoff;
+        out.push_back({handoff.msgRingHandoff ? "uring_handoff" : "uring_nohandoff", handoff});
+      }
     }
     return out;
   }();
