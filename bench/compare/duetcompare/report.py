@@ -284,6 +284,9 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
         if not any(s.runs(case.id, c.name) for c in configs):
             continue
         md.append(f"### {case.id}\n")
+        if case.churn:
+            md.append("Counted per connection (connect, one request, close): req/s is connections per second, "
+                      "CPU and system calls are per connection.\n")
         md.append(case_table(s, case, configs, markdown=True) + "\n")
 
     if uring and s.has("epoll") and s.has(uring):
