@@ -102,6 +102,9 @@ def switch_variants(help_text):
 
 def screen_flags(configs, help_text):
     """Drops variants whose flags the server does not know -> (kept, notes)."""
+    if not help_text:   # no server to ask (a --dry-run before building): keep them, and say so
+        named = [c.name for c in configs if c.variant]
+        return configs, ([f"duet-echo --help did not run: variants {', '.join(named)} not checked"] if named else [])
     kept, notes = [], []
     for c in configs:
         unknown = [f for f in flags_of(c) if not knows(help_text, f)] if c.variant else []

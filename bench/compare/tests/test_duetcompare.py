@@ -236,6 +236,11 @@ class VariantTest(unittest.TestCase):
         self.assertIn("uring-bundle", notes[0])
         self.assertIn("--recv-bundle", notes[0])
 
+    def test_without_a_server_to_ask_variants_are_kept_with_a_note(self):
+        configs, notes = configs_for(["--variant", "uring-bundle=--backend uring --recv-bundle on"], "")
+        self.assertIn("uring-bundle", [c.name for c in configs])
+        self.assertIn("not checked", notes[0])
+
     def test_a_variant_may_not_take_an_existing_name(self):
         with self.assertRaises(SystemExit):
             configs_for(["--variant", "uring=--backend uring --recv-bundle on"], HELP_ALL)
