@@ -42,8 +42,13 @@ class Call:
         if not self.rounds:
             return "–"
         if self.rounds == 1:
-            return f"{self.median:.2f}×"
-        return f"{self.median:.2f}× [{self.lo:.2f}–{self.hi:.2f}]"
+            return f"{_ratio(self.median)}×"
+        return f"{_ratio(self.median)}× [{_ratio(self.lo)}–{_ratio(self.hi)}]"
+
+
+def _ratio(v):
+    """Two decimals, or three where two would print 1.00 for a value that is not 1.0 (a call hinges on it)."""
+    return f"{v:.3f}" if f"{v:.2f}" == "1.00" and v != 1.0 else f"{v:.2f}"
 
 
 def call(values, a, b):

@@ -351,6 +351,11 @@ class VerdictTest(unittest.TestCase):
             r = self.vrows(ratios)[0]
             self.assertEqual((r.cpu.winner, r.cpu.words), ("", "too close to call"), ratios)
 
+    def test_a_bound_just_below_one_shows_why_the_call_was_made(self):
+        r = self.vrows([0.80, 0.90, 0.998])[0]
+        self.assertEqual(r.cpu.winner, "uring")
+        self.assertEqual(r.cpu.ratio_text, "0.90× [0.80–0.998]")
+
     def test_cpu_and_p99_are_called_separately(self):
         r = self.vrows([0.8, 0.9], p99=[0.95, 1.05])[0]
         self.assertEqual(r.cpu.winner, "uring")
