@@ -186,9 +186,9 @@ def _derive_counters(row, stats, case, config):
         if row["status"] == "ok":
             row.update(status="error", error="the server printed no stats")
         return
-    if case.churn:
-        served = stats.get("accepted", 0)        # one request per connection: per connection is the unit
-    elif case.workload == "echo":
+    if case.churn and stats.get("accepted"):
+        served = stats["accepted"]                # one request per connection: per connection is the unit
+    elif case.workload == "echo":                 # (the raw baselines count no accepts: one message each)
         served = stats.get("bytes_in", 0) / case.size if case.size else 0
     else:
         size = row.get("response_bytes")

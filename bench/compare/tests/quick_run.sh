@@ -19,5 +19,7 @@ assert {"epoll", "poll", "select", "uring", "raw-epoll", "raw-uring"} <= configs
 timed = [r for r in ran if r["workload"] in ("echo", "http")]
 assert timed and all(float(r["requests"]) > 0 and float(r["cpu_us_per_req"]) > 0 for r in timed), timed
 assert all(float(r["syscalls_per_req"]) > 0 for r in timed if r["kind"] != "nginx"), timed
+cases = {r["case"] for r in timed}
+assert {"churn echo c10 s128", "churn http/hello c10", "http/hello c10 k4"} <= cases, cases   # every regime ran
 print(f"ok: {len(ran)} runs, configs {sorted(configs)}")
 PY
