@@ -402,6 +402,35 @@ TEST(DuetLoad, HttpChurnTakesABodyEndedByTheServersClose) {
   expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err), 1);
 }
 
+// A server that refuses every connect: its slots count the refusals and wait
+// before retrying, and the other server is measured as if it were alone.
+TEST(DuetLoad, ChurnAgainstARefusingPortCountsRefusalsAndKeepsMeasuringTheOther) {
+  Server live = startServer(DUET_ECHO_PATH, "epoll");
+  ASSERT_GT(live.port, 0) << live.process->err();
+  const int dead = unusedPort();
+  ASSERT_GT(dead, 0);
+  const LoadRun run = runLoad({"--churn", "--port", joinPorts({dead, live.port}), "-c", "3", "-d", "0.3", "-w",
+                               "0.05", "--slice", "0.1", "--trace-fds"});
+  ASSERT_EQ(run.status, 0) << run.err;
+  ASSERT_EQ(run.lines.size(), 2u) << run.out;
+  const std::string refused = lineForPort(run.lines, dead);
+  EXPECT_GT(num(refused, "connect_refused"), 0) << refused;
+  EXPECT_EQ(num(refused, "connect_errors"), num(refused, "connect_refused")) << refused;
+  EXPECT_EQ(num(refused, "connected"), 0) << refused;
+  EXPECT_EQ(num(refused, "connections_made"), 0) << refused;
+  EXPECT_EQ(num(refused, "errors"), 0) << "refusals are connect errors, not errors: " << refused;
+  const std::string ok = lineForPort(run.lines, live.port);
+  EXPECT_GT(num(ok, "connections_made"), 0) << ok;
+  EXPECT_EQ(num(ok, "errors"), 0) << ok;
+  EXPECT_EQ(num(ok, "connect_errors"), 0) << ok;
+  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err), 2 * static_cast<size_t>(expectedSlices(0.3, 0.1)));
+
+  // Nobody at all: exit 1, as when nothing connects up front.
+  const LoadRun none = runLoad({"--churn", "--port", std::to_string(dead), "-c", "2", "-d", "0.1", "-w", "0.05"});
+  EXPECT_EQ(none.status, 1) << none.err;
+  EXPECT_NE(none.err.find("no connection could be established"), std::string::npos) << none.err;
+}
+
 // ---- Connections opened per slice -------------------------------------------
 
 TEST(DuetLoad, ConnectPerSliceHoldsOnlyTheLoadedServersConnections) {
