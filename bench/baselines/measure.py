@@ -8,6 +8,9 @@ system calls per message from the server's own counters).
 
   measure.py --bin build/bench [--rounds 3] [--servers raw-epoll,raw-uring]
              -- <extra duet-load flags, e.g. --connections 100 --size 128 --duration 5>
+
+A server name may carry raw-uring's task-run mode and switches:
+raw-uring:coop, raw-uring+recv-bundle, raw-uring+vectored-send=off:defer.
 """
 import argparse, json, os, re, signal, statistics, subprocess, sys, time
 
@@ -21,10 +24,15 @@ def cpu_seconds(pid):
 
 
 def server_cmd(bindir, name):
-    path = os.path.join(bindir, "baselines", "duet-" + name.split(":")[0])
-    cmd = ["taskset", "-c", "0", path, "--port", "0", "--stats"]
-    if ":" in name:   # raw-uring:coop -> --taskrun coop
-        cmd += ["--taskrun", name.split(":")[1]]
+    """raw-uring:coop -> --taskrun coop; raw-uring+recv-bundle+direct-fds -> --recv-bundle on --direct-fds on."""
+    base, _, taskrun = name.partition(":")
+    binary, *switches = base.split("+")
+    cmd = ["taskset", "-c", "0", os.path.join(bindir, "baselines", "duet-" + binary), "--port", "0", "--stats"]
+    if taskrun:
+        cmd += ["--taskrun", taskrun]
+    for sw in switches:   # raw-uring+no-iowait=off -> --no-iowait off
+        flag, _, value = sw.partition("=")
+        cmd += ["--" + flag, value or "on"]
     return cmd
 
 

@@ -31,6 +31,33 @@
 // kernel has the feature. An explicit "on" the kernel lacks exits 2 with one
 // line naming the kernel version needed.
 //
+// The default path, from alternating runs, one server per column (kernel 6.18, a shared
+// 2-core machine, so only ratios inside one run mean anything): server CPU
+// per message against this file before the switches (old, at 0645f49: copied what
+// arrived during a send into a string, one send of it; 16 KiB buffers),
+// min-max over three rounds (six, from two runs, where a column ran twice):
+//
+//   case                       vec+bundle  vec+inc     vec only    vec+direct  bundle+vec+direct+ringfd+noiowait
+//   1,000 conns x 128 B        0.96-1.04   0.99-1.04   0.97-1.10   0.91-1.05   1.03-1.11
+//   100 x 16 KiB, 16 in flight 0.69-0.75   0.67-0.76   0.75-0.88   0.78-0.84   0.68-0.82
+//   10 x 256 KiB               0.64-0.80   0.81-0.83   0.76-0.84   0.73-0.90   0.66-0.86
+//   churn, 50 slots x 128 B    0.98-1.05   -           -           0.97-1.04   0.99-1.02
+//   1 conn x 128 B             within +-10% for every path: the shared machine's noise
+//
+// Without --vectored-send the uncopied path is WORSE than the old copy for
+// large or pipelined messages (1.34-1.47x at 16 KiB x 16 and 256 KiB): one
+// send per 16 KiB buffer costs more than one memcpy and one big send.
+// So the default is --vectored-send on and --recv-bundle on (bundles and
+// incremental buffers tie; bundles keep the ring in 16 KiB pieces, so a slow
+// peer pins less). --direct-fds and --register-ring-fd showed no gain in any
+// case, churn included (one thread: its fd table is unshared, so the fd
+// lookups they skip are already cheap): off. --no-iowait changes no CPU
+// figure, only how the wait is accounted: on, so waits show as idle.
+// The command, per case (CPU per message = server_cpu_s / messages of each port):
+//   taskset -c 0 duet-raw-uring --port 0 --stats [switches]     (one server per column)
+//   taskset -c 1 duet-load --port P1,P2,.. --server-pid PID1,PID2,.. --slice 0.25 --slice-warmup 0.05
+//                -d 2 -w 0.5 -c 1000 -s 128   (| -c 100 -s 16384 -k 16 | -c 10 -s 262144 | --churn -c 50 -s 128)
+//
 // Usage: duet-raw-uring [--port P] [--cpu C] [--stats] [--taskrun auto|defer|coop|plain]
 //                       [--recv-bundle on|off] [--buffer-ring-inc on|off] [--vectored-send on|off]
 //                       [--direct-fds on|off] [--register-ring-fd on|off] [--no-iowait on|off]
@@ -96,6 +123,14 @@ namespace {
 // A switch's value: what the user said, or nothing (then the default applies
 // if the kernel has the feature).
 enum class Switch { kDefault, kOn, kOff };
+
+// The defaults: raw-uring's best path, chosen from the measurements in the
+// header.
+struct Defaults {
+  bool recvBundle = false, incrementalBuffers = false, vectoredSend = false, directFds = false,
+       registerRingFd = false, noIowait = false;
+};
+constexpr Defaults kDefaults{.recvBundle = true, .vectoredSend = true, .noIowait = true};
 
 struct Options {
   Switch recvBundle = Switch::kDefault;
@@ -185,11 +220,13 @@ void kernelDone(unsigned bid) {
   if (b.slices == 0) giveToKernel(bid);
 }
 
-bool setupBufRing(bool incremental) {
+// 0, or the registration's negative errno (-EINVAL: the kernel lacks
+// --buffer-ring-inc).
+int setupBufRing(bool incremental) {
   const size_t ringBytes = bufCount * sizeof(io_uring_buf);
   void* r = mmap(nullptr, ringBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   void* b = mmap(nullptr, size_t{bufCount} * bufSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r == MAP_FAILED || b == MAP_FAILED) return false;
+  if (r == MAP_FAILED || b == MAP_FAILED) return -ENOMEM;
   bufRing = static_cast<io_uring_buf_ring*>(r);
   bufBase = static_cast<char*>(b);
   io_uring_buf_reg reg{};
@@ -199,17 +236,14 @@ bool setupBufRing(bool incremental) {
   reg.pad = incremental ? IOU_PBUF_RING_INC : 0;   // the kernel's `flags` field
   ++st.syscalls;
   if (const int e = io_uring_register_buf_ring(&ring, &reg, 0); e < 0) {
-    if (incremental && e == -EINVAL) {
-      std::fprintf(stderr, "raw-uring: --buffer-ring-inc on needs kernel 6.12 (IOU_PBUF_RING_INC)\n");
-      std::exit(2);
-    }
-    std::fprintf(stderr, "raw-uring: io_uring_register_buf_ring: %s\n", std::strerror(-e));
-    return false;
+    munmap(r, ringBytes);
+    munmap(b, size_t{bufCount} * bufSize);
+    return e;
   }
   io_uring_buf_ring_init(bufRing);
   buffers.assign(bufCount, BufferState{});
   for (unsigned i = 0; i < bufCount; ++i) giveToKernel(i);
-  return true;
+  return 0;
 }
 
 // ---- Queued output: slices of received buffers, linked per connection ------
@@ -538,10 +572,13 @@ unsigned flagsFor(const std::string& mode) {
   return 0;
 }
 
-void addSwitch(CLI::App& app, const char* name, Switch& value, const char* help) {
+// --help shows each switch's default ("--recv-bundle TEXT:{on,off}=off"), the
+// convention duet's servers follow, so duet-compare can read it.
+void addSwitch(CLI::App& app, const char* name, Switch& value, bool byDefault, const char* help) {
   app.add_option_function<std::string>(
          name, [&value](const std::string& v) { value = v == "on" ? Switch::kOn : Switch::kOff; }, help)
-      ->check(CLI::IsMember({"on", "off"}));
+      ->check(CLI::IsMember({"on", "off"}))
+      ->default_str(byDefault ? "on" : "off");
 }
 
 }  // namespace
@@ -557,12 +594,12 @@ int main(int argc, char** argv) {
   app.add_option("--cpu", cpu, "pin to this CPU");
   app.add_flag("--stats", stats, "print the loop's counters at exit");
   app.add_option("--taskrun", taskrun, "ring task-run mode")->check(CLI::IsMember({"auto", "defer", "coop", "plain"}))->capture_default_str();
-  addSwitch(app, "--recv-bundle", opt.recvBundle, "one recv completion spans several buffers (kernel 6.10)");
-  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, "large provided buffers consumed in parts (kernel 6.12)");
-  addSwitch(app, "--vectored-send", opt.vectoredSend, "one SENDMSG carries every queued slice");
-  addSwitch(app, "--direct-fds", opt.directFds, "accepted sockets live in the ring's file table; closed through the ring");
-  addSwitch(app, "--register-ring-fd", opt.registerRingFd, "io_uring_enter names a registered ring index");
-  addSwitch(app, "--no-iowait", opt.noIowait, "waits count as idle, not iowait (kernel 6.15)");
+  addSwitch(app, "--recv-bundle", opt.recvBundle, kDefaults.recvBundle, "one recv completion spans several buffers (kernel 6.10)");
+  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, kDefaults.incrementalBuffers, "large provided buffers consumed in parts (kernel 6.12)");
+  addSwitch(app, "--vectored-send", opt.vectoredSend, kDefaults.vectoredSend, "one SENDMSG carries every queued slice");
+  addSwitch(app, "--direct-fds", opt.directFds, kDefaults.directFds, "accepted sockets live in the ring's file table; closed through the ring");
+  addSwitch(app, "--register-ring-fd", opt.registerRingFd, kDefaults.registerRingFd, "io_uring_enter names a registered ring index");
+  addSwitch(app, "--no-iowait", opt.noIowait, kDefaults.noIowait, "waits count as idle, not iowait (kernel 6.15)");
   app.add_option("--buf-size", bufSize, "bytes per provided buffer (default 16384; 65536 with --buffer-ring-inc)")
       ->check(CLI::Range(64u, 1u << 20))->each([&](const std::string&) { bufSizeGiven = true; });
   app.add_option("--buf-count", bufCount, "provided buffers, a power of two (default 1024; 256 with --buffer-ring-inc)")
@@ -597,29 +634,47 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Which path runs (defaults: see the measurements in the header).
-  path.bundle = decide(opt.recvBundle, false, features & IORING_FEAT_RECVSEND_BUNDLE,
-                       "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
-  path.inc = decide(opt.incrementalBuffers, false, true, "");   // the kernel answers at registration
-  if (path.bundle && path.inc) {
+  // Which path runs: the user's word, else the default when the kernel can.
+  if (opt.recvBundle == Switch::kOn && opt.incrementalBuffers == Switch::kOn) {
     std::fprintf(stderr, "raw-uring: --recv-bundle and --buffer-ring-inc exclude each other here: "
                          "with large buffers consumed in parts one buffer already covers a recv\n");
     return 2;
   }
-  path.vectored = decide(opt.vectoredSend, false, true, "");
-  path.direct = decide(opt.directFds, false, true, "");
-  path.ringFd = decide(opt.registerRingFd, false, true, "");
-  path.noIowait = decide(opt.noIowait, false, features & IORING_FEAT_NO_IOWAIT,
+  // One asked for explicitly turns the other's default off.
+  if (opt.recvBundle == Switch::kOn && opt.incrementalBuffers == Switch::kDefault) opt.incrementalBuffers = Switch::kOff;
+  if (opt.incrementalBuffers == Switch::kOn && opt.recvBundle == Switch::kDefault) opt.recvBundle = Switch::kOff;
+  path.bundle = decide(opt.recvBundle, kDefaults.recvBundle, features & IORING_FEAT_RECVSEND_BUNDLE,
+                       "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
+  path.inc = decide(opt.incrementalBuffers, kDefaults.incrementalBuffers && !path.bundle, true, "");   // asked at registration
+  path.vectored = decide(opt.vectoredSend, kDefaults.vectoredSend, true, "");
+  path.direct = decide(opt.directFds, kDefaults.directFds, true, "");
+  path.ringFd = decide(opt.registerRingFd, kDefaults.registerRingFd, true, "");
+  path.noIowait = decide(opt.noIowait, kDefaults.noIowait, features & IORING_FEAT_NO_IOWAIT,
                          "--no-iowait on needs kernel 6.15 (IORING_ENTER_NO_IOWAIT)");
-  if (path.inc) {
+  if (bufCount & (bufCount - 1)) { std::fprintf(stderr, "raw-uring: --buf-count must be a power of two\n"); return 2; }
+
+  const unsigned plainSize = bufSize, plainCount = bufCount;
+  if (path.inc) {   // few large buffers, each shared by many recvs
     if (!bufSizeGiven) bufSize = 65536;
     if (!bufCountGiven) bufCount = 256;
   }
-  if (bufCount & (bufCount - 1)) { std::fprintf(stderr, "raw-uring: --buf-count must be a power of two\n"); return 2; }
+  int ringError = setupBufRing(path.inc);
+  if (ringError == -EINVAL && path.inc) {   // a kernel before 6.12
+    if (opt.incrementalBuffers == Switch::kOn) {
+      std::fprintf(stderr, "raw-uring: --buffer-ring-inc on needs kernel 6.12 (IOU_PBUF_RING_INC)\n");
+      return 2;
+    }
+    path.inc = false;
+    bufSize = plainSize;
+    bufCount = plainCount;
+    ringError = setupBufRing(false);
+  }
+  if (ringError < 0) {
+    std::fprintf(stderr, "raw-uring: io_uring_register_buf_ring: %s\n", std::strerror(-ringError));
+    return 1;
+  }
   // One peer that does not read its echoes may hold an eighth of the ring.
   maxQueuedBytes = std::max<size_t>(size_t{bufCount} * bufSize / 8, bufSize);
-
-  if (!setupBufRing(path.inc)) return 1;
   if (path.direct) {
     ++st.syscalls;
     // One slot per descriptor the process could have had: the table is
