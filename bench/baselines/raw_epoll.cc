@@ -44,6 +44,8 @@ struct Stats {
   uint64_t events = 0;     // events those returns carried
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
+  uint64_t accepted = 0;   // connections: churn is counted per connection
+  uint64_t closed = 0;
 } st;
 
 // Per connection: only the bytes write() did not take. A connection that
@@ -72,6 +74,7 @@ void closeConn(int fd) {
   delete conns[static_cast<size_t>(fd)];
   conns[static_cast<size_t>(fd)] = nullptr;
   ++st.syscalls;
+  ++st.closed;
   close(fd);   // closing removes it from the epoll set too
 }
 
@@ -96,6 +99,7 @@ void onAccept(int lfd) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;   // EAGAIN: backlog drained
     }
+    ++st.accepted;
     int one = 1;   // echo replies are small and immediate: no Nagle delay
     ++st.syscalls;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -235,10 +239,12 @@ int main(int argc, char** argv) {
   for (size_t fd = 0; fd < conns.size(); ++fd)
     if (conns[fd]) closeConn(static_cast<int>(fd));
   if (stats) {
-    std::printf("stats loop=raw mode=raw-epoll syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu bytes_out=%llu\n",
+    std::printf("stats loop=raw mode=raw-epoll syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu bytes_out=%llu "
+                "accepted=%llu closed=%llu\n",
                 static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
                 static_cast<unsigned long long>(st.events), static_cast<unsigned long long>(st.bytesIn),
-                static_cast<unsigned long long>(st.bytesOut));
+                static_cast<unsigned long long>(st.bytesOut), static_cast<unsigned long long>(st.accepted),
+                static_cast<unsigned long long>(st.closed));
     std::fflush(stdout);
   }
   return 0;

@@ -159,6 +159,7 @@ bool decide(Switch s, bool byDefault, bool kernelCan, const char* what) {
 
 struct Stats {
   uint64_t syscalls = 0, wakeups = 0, enters = 0, sqes = 0, cqes = 0, bytesIn = 0, bytesOut = 0, starved = 0;
+  uint64_t accepted = 0, closed = 0;   // connections: churn is counted per connection
 } st;
 
 io_uring ring;
@@ -427,6 +428,7 @@ void maybeClose(Conn& c) {
   else
     io_uring_prep_close(s, c.fd);
   io_uring_sqe_set_data64(s, tag(kClose, c.fd));
+  ++st.closed;
   conns[static_cast<size_t>(c.fd)] = nullptr;
   delete &c;
 }
@@ -751,6 +753,7 @@ int main(int argc, char** argv) {
         case kAccept:
           if (cqe->res >= 0) {
             const int cfd = cqe->res;   // a descriptor, or a file-table index
+            ++st.accepted;
             if (static_cast<size_t>(cfd) >= conns.size()) conns.resize(static_cast<size_t>(cfd) * 2 + 1, nullptr);
             Conn* c = new Conn;
             c->fd = cfd;
@@ -800,12 +803,13 @@ int main(int argc, char** argv) {
                             {path.direct, "direct"}, {path.ringFd, "ringfd"}, {path.noIowait, "noiowait"}})
       if (on) m += std::string("+") + name;
     std::printf("stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu enters=%llu sqes=%llu cqes=%llu "
-                "bytes_in=%llu bytes_out=%llu starved=%llu\n",
+                "bytes_in=%llu bytes_out=%llu starved=%llu accepted=%llu closed=%llu\n",
                 m.c_str(), static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
                 static_cast<unsigned long long>(st.cqes), static_cast<unsigned long long>(st.enters),
                 static_cast<unsigned long long>(st.sqes), static_cast<unsigned long long>(st.cqes),
                 static_cast<unsigned long long>(st.bytesIn), static_cast<unsigned long long>(st.bytesOut),
-                static_cast<unsigned long long>(st.starved));
+                static_cast<unsigned long long>(st.starved), static_cast<unsigned long long>(st.accepted),
+                static_cast<unsigned long long>(st.closed));
     std::fflush(stdout);
   }
   // Exiting tears the ring down and closes every socket.
