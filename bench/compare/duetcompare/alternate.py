@@ -52,9 +52,9 @@ def groups(configs, case, per_slice=False):
 
 def expected_seconds(case, configs, a):
     """A rough wall-time guess for one round of `case` (for the progress ETA)."""
-    slices = max(1, round(a.duration / a.slice)) if a.slice > 0 else 1
+    t = loads.slicing(case, a)
     drain = 0.005 + case.connections * 2e-5 * (case.size / 4096 + 1)
-    per_config = a.warmup + a.duration + (slices - 1) * a.slice_warmup + slices * drain
+    per_config = t.warmup + t.duration + (t.slices - 1) * t.slice_warmup + t.slices * drain
     connect = case.connections / 15000 * len(configs)
     return len(configs) * per_config + connect + 0.1 * len(groups(configs, case))
 
@@ -126,6 +126,7 @@ def connect_per_slice(ctx, configs, case):
 def _round(ctx, case, group, rnd, per_slice=False):
     """One duet-load run over `group` [(config, server)]; returns [(config, row)]."""
     a = ctx.args
+    t = loads.slicing(case, a)
     cmd = loads.alternate_command(ctx.build, ctx.load_cpus, ctx.server_cpus, [s for _, s in group], case, a,
                                   per_slice)
     out_rows = []
@@ -133,10 +134,11 @@ def _round(ctx, case, group, rnd, per_slice=False):
         row = runner.base_row(config, case, rnd)
         row["server_command"] = " ".join(server.command)
         row["load_command"] = " ".join(cmd)
-        row["duration_s"], row["warmup_s"] = a.duration, a.warmup
+        row["duration_s"], row["warmup_s"] = t.duration, t.warmup
         out_rows.append((config, server, row))
-    slices = max(1, round(a.duration / a.slice)) if a.slice > 0 else 1
-    limit = len(group) * (a.warmup + a.duration + slices * (a.slice_warmup + 1.0)) + 60
+    # --connect-per-slice connects every connection again in each slice (~3 s for 10,000 here).
+    connect = case.connections / 2000 if per_slice else 0
+    limit = len(group) * (t.warmup + t.duration + t.slices * (t.slice_warmup + 1.0 + connect)) + 60
     load = procs.spawn(cmd, stderr=subprocess.PIPE)
     problem = ""
     try:
@@ -169,7 +171,7 @@ def _round(ctx, case, group, rnd, per_slice=False):
             if runner.is_number(m.get("server_cpus_busy_s")):
                 row["cpu_busy_us_per_req"] = m["server_cpus_busy_s"] * 1e6 / messages
                 row["softirq_us_per_req"] = m["server_cpus_softirq_s"] * 1e6 / messages
-        row["load_wall_s"] = m.get("measured_s", a.duration)
+        row["load_wall_s"] = m.get("measured_s", t.duration)
         if not messages and row["status"] == "ok":
             row.update(status="error", error="no request completed in the measured windows (stalled)")
         if m["load_errors"] and row["status"] == "ok":

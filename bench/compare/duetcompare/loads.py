@@ -8,6 +8,7 @@ import json
 import math
 import os
 import subprocess
+from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRK_SCRIPT = os.path.join(HERE, "wrk_json.lua")
@@ -40,16 +41,43 @@ def features(build):
     return {f for f in ("--churn", "--connect-per-slice") if f in text}
 
 
+# From this many connections a closed-loop round trip takes longer than a 0.25 s slice (10,000 messages in
+# flight at ~20,000/s: 0.5 s), so no message would start and end inside one window: slices become 1 s.
+MANY_CONNECTIONS = 5000
+
+
+@dataclass
+class Slicing:
+    """How one server's time in a round is cut: measured seconds, warm-up, slice length, each slice's ramp."""
+    duration: float
+    warmup: float
+    slice: float
+    slice_warmup: float
+
+    @property
+    def slices(self):
+        return max(1, round(self.duration / self.slice)) if self.slice > 0 else 1
+
+
+def slicing(case, a):
+    """The options' slicing, stretched for a case with MANY_CONNECTIONS or more."""
+    if case.connections < MANY_CONNECTIONS:
+        return Slicing(a.duration, a.warmup, a.slice, a.slice_warmup)
+    cut = max(a.slice, 1.0) if a.slice > 0 else 0
+    return Slicing(max(a.duration, cut), max(a.warmup, 0.2), cut, max(a.slice_warmup, 0.2))
+
+
 def alternate_command(build, load_cpus, server_cpus, servers, case, a, per_slice=False):
     """One duet-load loading every server in `servers` in alternating slices (see alternate.py).
 
     per_slice: each server's connections exist only during its slices (--connect-per-slice).
     """
+    t = slicing(case, a)
     cmd = ["taskset", "-c", load_cpus, os.path.join(build, "bench", "load", "duet-load"),
            "--host", "127.0.0.1", "--port", ",".join(str(s.port) for s in servers),
            "--server-pid", ",".join(str(s.pid) for s in servers), "--server-cpus", server_cpus,
-           "-c", str(case.connections), "-k", str(case.inflight), "-d", f"{a.duration:g}", "-w", f"{a.warmup:g}",
-           "--slice", f"{a.slice:g}", "--slice-warmup", f"{a.slice_warmup:g}"]
+           "-c", str(case.connections), "-k", str(case.inflight), "-d", f"{t.duration:g}", "-w", f"{t.warmup:g}",
+           "--slice", f"{t.slice:g}", "--slice-warmup", f"{t.slice_warmup:g}"]
     cmd += ["--http", case.path] if case.workload == "http" else ["-s", str(case.size)]
     if case.churn:
         cmd += ["--churn"]

@@ -2,6 +2,7 @@
 import csv
 import os
 
+from . import loads
 from .summary import Stat, Summary, fmt, fmt_ratio, fmt_stat, is_num
 
 # CSV columns in a stable order; anything else a row has is appended after them.
@@ -260,7 +261,10 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
               f"drifts by several times over seconds, so servers measured one after another are measured on "
               f"different machines; alternating every {a.slice:g} s gives them the same mix. A case whose "
               f"connections for every server exceed what one load process may open (18,000 descriptors here, "
-              f"e.g. 10,000 connections) alternates among as many servers as fit, group after group. "
+              f"e.g. 10,000 connections) opens each server's connections only for its slices "
+              f"(duet-load --connect-per-slice), or with an older duet-load alternates among as many servers "
+              f"as fit, group after group; from {loads.MANY_CONNECTIONS:,} connections a slice is at least 1 s "
+              f"(a closed-loop round trip with 10,000 connections takes longer than 0.25 s). "
               f"{http_how}.")
     md.append("- Medians with [min–max] over rounds. Ratios (×epoll, uring/epoll, duet/raw) are taken pair by pair "
               "inside a round, then the median [min–max].")

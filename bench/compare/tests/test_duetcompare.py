@@ -302,6 +302,12 @@ class LoadCommandTest(unittest.TestCase):
         self.assertNotIn("--connect-per-slice", piped)
         self.assertIn("--connect-per-slice", self.cmd(suites.echo(10000, 128), per_slice=True))
 
+    def test_10000_connections_get_slices_long_enough_for_a_round_trip(self):
+        many = self.cmd(suites.echo(10000, 128), per_slice=True)
+        self.assertEqual([many[many.index(f) + 1] for f in ("--slice", "-d")], ["1", "1"])
+        few = self.cmd(suites.echo(1000, 128))
+        self.assertEqual([few[few.index(f) + 1] for f in ("--slice", "-d")], ["0.25", "0.5"])
+
     def test_churn_lines_count_connections(self):
         line = json.dumps({"mode": "echo-churn", "port": 5001, "connections_made": 4000, "connections_per_s": 16000.0,
                            "messages": 4000, "msgs_per_s": 16000.0, "p50_us": 50.0, "p99_us": 90.0, "errors": 0,
