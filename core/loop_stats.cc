@@ -40,6 +40,7 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("bytes_in", s.bytesIn.get());
   fn("bytes_out", s.bytesOut.get());
   fn("reads", s.reads.get());
+  fn("send_ops", s.sendOps.get());
   fn("accepted", s.accepted.get());
   fn("closed", s.closed.get());
   fn("refused", s.refused.get());

@@ -54,6 +54,11 @@ struct LoopStats {
   Counter bytesIn;
   Counter bytesOut;
   Counter reads;            // onMessage calls: input deliveries (see docs/reading-the-report.md)
+  // Output handed to the kernel, counted the same way on both models so they
+  // can be compared: one per write/send system call on a reactor (also in
+  // syscalls[Write]), one per send SQE on a proactor (submitted in batches by
+  // io_uring_enter, so not a system call of its own).
+  Counter sendOps;
 
   Counter accepted;
   Counter closed;

@@ -193,6 +193,7 @@ void UringConnection::startSend() {
     io_uring_prep_send(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL);
     sendIsZeroCopy_ = false;
   }
+  stats().sendOps.add();
   sendResult_ = 0;
   sendOp_ = loop.track(sqe, OpKind::Send, self());
 }

@@ -129,6 +129,7 @@ void ReactorConnection::ioWrite(std::string_view data) {
     for (;;) {
       const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
       stats().count(Syscall::Write);
+      stats().sendOps.add();
       if (n >= 0) {
         written = static_cast<std::size_t>(n);
         bytesSent(written);
@@ -157,6 +158,7 @@ void ReactorConnection::handleWritable() {
   while (!output_.empty()) {
     const ssize_t n = ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
     stats().count(Syscall::Write);
+    stats().sendOps.add();
     if (n > 0) {
       output_.retrieve(static_cast<std::size_t>(n));
       bytesSent(static_cast<std::size_t>(n));

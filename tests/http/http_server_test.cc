@@ -264,6 +264,57 @@ TEST_P(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   }
 }
 
+// Adds up one counter over every loop in a /stats page ("name":N per loop).
+std::uint64_t sumOfCounter(const std::string& statsJson, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  std::uint64_t sum = 0;
+  for (std::size_t at = statsJson.find(key); at != std::string::npos; at = statsJson.find(key, at + 1)) {
+    sum += std::stoull(statsJson.substr(at + key.size()));
+  }
+  return sum;
+}
+
+// Sixteen pipelined requests in one segment are one read for the server, and
+// their sixteen responses should reach the kernel together (one write on a
+// reactor, which gathers the output of a read; at most two send SQEs on the
+// proactor, whose first send goes alone and the rest queue behind it), not
+// one write per response. Counted by the server's own loops through /stats.
+TEST_P(HttpServerTest, PipelinedResponsesToOneReadAreWrittenTogether) {
+  constexpr int kPipelined = 16;
+  duet::test::RawClient statsClient(harness_->address());
+  duet::test::RawClient client(harness_->address());
+  ASSERT_TRUE(statsClient.isOpen());
+  ASSERT_TRUE(client.isOpen());
+  const std::string statsRequest = "GET /stats HTTP/1.1\r\nHost: t\r\n\r\n";
+  auto stats = [&] {
+    if (!statsClient.sendAll(statsRequest)) return std::string();
+    const auto r = readResponses(statsClient, 1);
+    return r.size() == 1 ? r[0].body : std::string();
+  };
+
+  const std::string before = stats();
+  ASSERT_NE(before.find("\"send_ops\":"), std::string::npos) << before;
+  std::string burst;
+  for (int i = 0; i < kPipelined; ++i) burst += "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_TRUE(client.sendAll(burst));
+  const auto responses = readResponses(client, kPipelined);
+  ASSERT_EQ(responses.size(), static_cast<std::size_t>(kPipelined));
+  for (const auto& r : responses) EXPECT_EQ(r.body, Router::kHelloBody);
+  const std::string after = stats();
+
+  // Between the two snapshots: the burst's read and the second /stats
+  // request's read; the first /stats response and the burst's responses.
+  ASSERT_EQ(sumOfCounter(after, "reads") - sumOfCounter(before, "reads"), 2u)
+      << "the burst should have been one read";
+  const std::uint64_t sendOps = sumOfCounter(after, "send_ops") - sumOfCounter(before, "send_ops");
+  const std::uint64_t forTheBurst = sendOps - 1;  // one for the first /stats response
+  if (isReactorBackend(GetParam())) {
+    EXPECT_EQ(forTheBurst, 1u) << kPipelined << " pipelined responses took " << forTheBurst << " writes";
+  } else {
+    EXPECT_LE(forTheBurst, 2u) << kPipelined << " pipelined responses took " << forTheBurst << " send SQEs";
+  }
+}
+
 TEST_P(HttpServerTest, ExpectContinue) {
   duet::test::RawClient client(harness_->address());
   ASSERT_TRUE(client.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));

@@ -15,8 +15,15 @@ const std::vector<BackendConfig>& testBackends() {
       o.backend = b;
       out.push_back({std::string(backendName(b)), o});
       if (b == Backend::Epoll) {
-        o.edgeTriggered = true;
-        out.push_back({"epoll_et", o});
+        LoopOptions et = o;
+        et.edgeTriggered = true;
+        out.push_back({"epoll_et", et});
+        // Every send() written on its own, as before gathering. One reactor
+        // config is enough: the gathering code is the same whichever poller
+        // reports readiness.
+        LoopOptions noGather = o;
+        noGather.gatherWrites = false;
+        out.push_back({"epoll_nogather", noGather});
       }
       if (b == Backend::IoUring) {
         // Each io_uring switch flipped from its default, one at a time.

@@ -1,0 +1,160 @@
+// Several send() calls from one onMessage (pipelined responses) reach the
+// kernel together: a reactor gathers the output of one read and writes it
+// with one system call when the handler returns, and a proactor queues it
+// behind its one send in flight. Whatever the backend does, the peer gets
+// every byte in order, a shutdown() after the sends still puts the FIN after
+// them, and a forceClose() after them on a reactor still lets them out.
+//
+// The count comes from the loop's own counter, LoopStats::sendOps: one per
+// write/send system call on a reactor, one per send SQE on a proactor.
+#include <string>
+
+#include "tests/conformance/conformance_fixture.h"
+
+namespace duet::test {
+namespace {
+
+class GatheredWritesTest : public BackendTest {};
+
+constexpr int kRepliesPerRead = 16;
+
+// The replies to input byte `tag`: numbered, so a lost, doubled or reordered
+// reply shows up in the comparison.
+std::string reply(char tag, int i) { return std::string("reply ") + tag + " #" + std::to_string(i) + "\n"; }
+
+std::string repliesTo(char tag) {
+  std::string all;
+  for (int i = 0; i < kRepliesPerRead; ++i) all += reply(tag, i);
+  return all;
+}
+
+// One input byte, kRepliesPerRead replies, each with its own send().
+ConnectionCallbacks manyRepliesPerRead() {
+  ConnectionCallbacks cb;
+  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) {
+    for (char tag : in.view()) {
+      for (int i = 0; i < kRepliesPerRead; ++i) conn->send(reply(tag, i));
+    }
+    in.retrieveAll();
+  };
+  return cb;
+}
+
+struct Counts {
+  std::uint64_t reads = 0;
+  std::uint64_t sendOps = 0;
+};
+
+Counts countsOf(ServerHarness& server) {
+  Counts c;
+  server.runSync([&] {
+    c.reads = server.loop().stats().reads.get();
+    c.sendOps = server.loop().stats().sendOps.get();
+  });
+  return c;
+}
+
+TEST_P(GatheredWritesTest, RepliesToOneReadReachTheKernelTogether) {
+  auto server = startServer(manyRepliesPerRead());
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.isOpen());
+
+  const std::string tags = "abcd";
+  const Counts before = countsOf(*server);
+  for (char tag : tags) {
+    // One byte is one read on the server. Waiting for every reply before the
+    // next byte keeps the reads apart.
+    ASSERT_TRUE(client.sendAll(std::string(1, tag)));
+    ASSERT_EQ(client.recvExactly(repliesTo(tag).size()), repliesTo(tag)) << "replies to '" << tag << "'";
+  }
+  const Counts after = countsOf(*server);
+
+  const auto rounds = static_cast<std::uint64_t>(tags.size());
+  ASSERT_EQ(after.reads - before.reads, rounds) << "each input byte should have been one onMessage";
+  const std::uint64_t sendOps = after.sendOps - before.sendOps;
+  const LoopOptions& o = loopOptions();
+  if (!isReactorBackend(o.backend)) {
+    // The proactor's first send goes out alone (nothing was in flight); the
+    // other replies queue behind it and leave together when it completes.
+    EXPECT_GE(sendOps, rounds);
+    EXPECT_LE(sendOps, 2 * rounds) << "the replies to one read took more than two send SQEs";
+  } else if (o.gatherWrites) {
+    EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one write";
+  } else {
+    // Switched off: every send() is its own write, as before gathering.
+    EXPECT_EQ(sendOps, rounds * kRepliesPerRead);
+  }
+}
+
+TEST_P(GatheredWritesTest, ShutdownAfterTheRepliesSendsTheFinAfterThem) {
+  ConnectionCallbacks cb = manyRepliesPerRead();
+  const auto reply = cb.onMessage;
+  cb.onMessage = [reply](const ConnectionPtr& conn, Buffer& in) {
+    reply(conn, in);
+    conn->shutdown();
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("x"));
+  bool sawEof = false;
+  EXPECT_EQ(client.recvUntilClosed(5000, &sawEof), repliesTo('x'));
+  EXPECT_TRUE(sawEof) << "no FIN after the replies";
+  client.close();
+  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
+}
+
+TEST_P(GatheredWritesTest, ForceCloseAfterTheRepliesDropsOnlyWhatTheKernelHasNotTaken) {
+  // forceClose() drops pending output (connection.h), but it is queued: on a
+  // reactor the replies sent before it in the same callback have all reached
+  // the kernel by the time the connection closes (written at once, or
+  // gathered and written when the handler returns), so the peer gets them
+  // all. The proactor still had all but its first send queued, and drops them.
+  ConnectionCallbacks cb = manyRepliesPerRead();
+  const auto reply = cb.onMessage;
+  cb.onMessage = [reply](const ConnectionPtr& conn, Buffer& in) {
+    reply(conn, in);
+    conn->forceClose();
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("y"));
+  bool sawEof = false;
+  const std::string received = client.recvUntilClosed(5000, &sawEof);
+  EXPECT_TRUE(sawEof);
+  if (isReactorBackend(loopOptions().backend)) {
+    EXPECT_EQ(received, repliesTo('y'));
+  } else {
+    EXPECT_EQ(received, repliesTo('y').substr(0, received.size())) << "not a prefix of the replies";
+  }
+  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
+}
+
+TEST_P(GatheredWritesTest, OutputBeyondWhatIsGatheredArrivesWholeAndInOrder) {
+  // One onMessage sending far more than a reactor gathers (it writes when its
+  // gathered bytes would pass a limit) and more than the socket buffer takes:
+  // the rest waits for writability, in order.
+  constexpr std::size_t kChunk = 48 * 1024;
+  constexpr int kChunks = 64;  // 3 MiB
+  ConnectionCallbacks cb;
+  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) {
+    in.retrieveAll();
+    for (int i = 0; i < kChunks; ++i) conn->send(patternBytes(kChunk, static_cast<unsigned>(i)));
+    conn->send("small tail");
+  };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  ASSERT_TRUE(client.sendAll("go"));
+  std::string expected;
+  for (int i = 0; i < kChunks; ++i) expected += patternBytes(kChunk, static_cast<unsigned>(i));
+  expected += "small tail";
+  EXPECT_EQ(client.recvExactly(expected.size(), 30000), expected);
+}
+
+DUET_INSTANTIATE_FOR_EVERY_BACKEND(GatheredWritesTest);
+
+}  // namespace
+}  // namespace duet::test
