@@ -17,6 +17,11 @@ namespace {
 // connections (then the channel is re-armed so the rest is not forgotten).
 constexpr int kEdgeReadBudget = 16;
 
+// The most output one read handler may gather before it is written anyway:
+// beyond this one more system call costs little next to copying the bytes,
+// and the connection should not hold more memory than one spare buffer.
+constexpr std::size_t kGatherLimit = 64 * 1024;
+
 bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
 }  // namespace
@@ -97,7 +102,7 @@ void ReactorConnection::handleReadable() {
     const ssize_t n = inputBuffer().readFd(fd(), &error);
     stats().count(Syscall::Read);
     if (n > 0) {
-      deliverInput(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
+      deliverGathering(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
       if (!isReading()) return;  // also false once closed (closeInLoop clears it)
       // Level-triggered: one read per readiness report keeps connections
       // fair; the poller will report the rest on the next wait.
@@ -121,6 +126,19 @@ void ReactorConnection::handleReadable() {
 
 void ReactorConnection::ioWrite(std::string_view data) {
   assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
+  if (gathering_) {
+    if (output_.readableBytes() + data.size() <= kGatherLimit) {
+      gather(data);
+      return;
+    }
+    // Too much to hold back: what was gathered goes first, then these bytes
+    // the ordinary way (written at once if the kernel takes them).
+    if (!flushGathered()) return;
+  }
+  writeOrQueue(data);
+}
+
+void ReactorConnection::writeOrQueue(std::string_view data) {
   std::size_t written = 0;
   if (output_.empty()) {
     // Nothing queued ahead of us, so order allows writing straight away: no
@@ -152,6 +170,68 @@ void ReactorConnection::ioWrite(std::string_view data) {
   output_.append(data.substr(written));
   if (!channel_.wantsWrite()) watch(channel_.enableWriting());
   outputQueued(before, output_.readableBytes());
+}
+
+// ---------------------------------------------------------------- gathering
+//
+// Why only while handling a read: that is where several sends per system
+// call come from (pipelined requests answered in one onMessage), and its end
+// is a point we own, right after deliverInput() returns. Sends from timers or
+// queued functors would need a flush at the end of the loop turn, i.e. a list
+// of connections with gathered bytes kept by the loop, for output that
+// rarely comes in bunches; not worth the extra owner of that state.
+
+void ReactorConnection::deliverGathering(std::size_t bytes) {
+  if (!loop().options().gatherWrites) {
+    deliverInput(bytes);
+    return;
+  }
+  gathering_ = true;
+  deliverInput(bytes);  // onMessage: its sends land in output_
+  gathering_ = false;
+  if (!disconnected()) flushGathered();
+}
+
+// Gathered bytes are pending output like any other: pendingOutputBytes()
+// counts them (an application pacing itself by it sees them), the high-water
+// mark and the output cap apply, and once they reach the kernel
+// onWriteComplete follows, as connection.h promises for output that waited
+// in our buffer. They wait only until the handler returns.
+void ReactorConnection::gather(std::string_view data) {
+  const std::size_t before = output_.readableBytes();
+  loop().spareBuffers().lendTo(output_);  // a Buffer with storage keeps it
+  output_.append(data);
+  outputQueued(before, output_.readableBytes());
+}
+
+bool ReactorConnection::flushGathered() {
+  // Bytes the kernel refused earlier are already waiting for writability, and
+  // the gathered ones queued behind them: handleWritable() sends all in order.
+  if (output_.empty() || channel_.wantsWrite()) return true;
+  for (;;) {
+    const ssize_t n = ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
+    stats().count(Syscall::Write);
+    stats().sendOps.add();
+    if (n >= 0) {
+      output_.retrieve(static_cast<std::size_t>(n));
+      bytesSent(static_cast<std::size_t>(n));
+      break;
+    }
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (wouldBlock(error)) break;
+    // Queued like a failure inside send(): we may still be inside one.
+    sendFailed(error);
+    return false;
+  }
+  if (!output_.empty()) {
+    // The send buffer is full: the rest waits for writability, as in writeOrQueue().
+    watch(channel_.enableWriting());
+    return true;
+  }
+  loop().spareBuffers().takeFrom(output_);
+  outputDrained();  // onWriteComplete (the bytes did wait), a pending half-close
+  return true;
 }
 
 void ReactorConnection::handleWritable() {
@@ -194,6 +274,14 @@ void ReactorConnection::ioShutdownWrite() {
 }
 
 void ReactorConnection::ioClose() {
+  if (gathering_ && !output_.empty() && !channel_.wantsWrite()) {
+    // Closed from inside the read handler (an owner tearing down): without
+    // gathering these bytes would have been written as they were sent, so
+    // give them the same one chance before the descriptor goes.
+    ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
+    stats().count(Syscall::Write);
+    stats().sendOps.add();
+  }
   // Unregister first: once closed, the fd number can be reused by the very
   // next accept, and the poller must not confuse the two.
   channel_.remove();

@@ -6,11 +6,16 @@
 // spill area (Buffer::readFd), so an idle connection holds no heap buffer
 // and one system call can still take a large burst.
 //
-// Writing: send() tries the kernel at once when nothing is queued (most
-// replies never touch the output buffer); whatever the kernel does not take
-// waits in output_, and only then does the connection ask for write readiness. It stops asking the moment output_ drains: a level-triggered
-// poller reports an idle socket as writable on every wait, so leaving write
+// Writing: outside a read handler, send() tries the kernel at once when
+// nothing is queued (no copy); whatever the kernel does not take waits in
+// output_, and only then does the connection ask for write readiness. It
+// stops asking the moment output_ drains: a level-triggered poller reports an idle socket as writable on every wait, so leaving write
 // interest on would spin an idle server at 100% CPU.
+//
+// Gathering (LoopOptions::gatherWrites): while the connection handles a read,
+// its sends are appended to output_ instead, and written with one system call
+// when onMessage returns. Sixteen pipelined responses then cost one write, not
+// sixteen, as on the proactor, whose sends queue behind the one in flight.
 //
 // Edge-triggered epoll reports each change of readiness once, so the
 // handlers keep reading (or writing) until EAGAIN; a connection that is still
@@ -52,6 +57,14 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   void handleReady(unsigned ready) override;
   void handleReadable();
   void handleWritable();
+  // deliverInput() with gathering on: sends during onMessage are held, then flushed.
+  void deliverGathering(std::size_t bytes);
+  void gather(std::string_view data);
+  // Writes what was gathered (one send); false if that failed (the
+  // connection is closing, nothing more may be written).
+  bool flushGathered();
+  // The ungathered write: at once if nothing is queued, else behind the queue.
+  void writeOrQueue(std::string_view data);
   // Asks for more read/write readiness; on the (select-only, normally
   // prevented) refusal, closes instead of hanging.
   void watch(bool ok);
@@ -64,6 +77,7 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   // whether we are closed is core's disconnected().
   Channel channel_;
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
+  bool gathering_ = false;  // inside deliverGathering(): ioWrite() appends to output_
 };
 
 }  // namespace duet

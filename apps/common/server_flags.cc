@@ -48,6 +48,10 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
                  "uring, --threads N, main acceptor: hand accepted sockets to I/O loops by MSG_RING (on|off)")
       ->transform(CLI::IsMember({"on", "off"}))
       ->default_str(f.msgRingHandoff ? "on" : "off");
+  app.add_option("--gather-writes", f.gatherWrites,
+                 "reactor: write the output of one read handler with one system call (on|off)")
+      ->transform(CLI::IsMember({"on", "off"}))
+      ->default_str(f.gatherWrites ? "on" : "off");
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
@@ -72,6 +76,7 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   }
   loop->backend = *backend;
   loop->edgeTriggered = f.edgeTriggered;
+  loop->gatherWrites = f.gatherWrites;
   if (f.taskRun == "auto") loop->taskRun = UringTaskRun::Auto;
   else if (f.taskRun == "defer") loop->taskRun = UringTaskRun::Defer;
   else if (f.taskRun == "coop") loop->taskRun = UringTaskRun::Coop;

@@ -37,6 +37,7 @@ struct ServerFlags {
   unsigned waitTimeoutMicros = 0;
   bool singleShotRecv = false;
   bool msgRingHandoff = LoopOptions{}.msgRingHandoff;
+  bool gatherWrites = LoopOptions{}.gatherWrites;
 };
 
 // Registers the flags on `app`.
