@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, and runs duet-compare's
-# default sweep: echo (1, 100, 1,000 connections; 128 B and 16 KiB; one
-# streaming case) and HTTP /hello (100 and 1,000 connections) on every
-# backend and the raw baselines, server pinned to CPU 0 and load to CPU 1,
-# all servers of a case taking turns of 0.25 s under one duet-load, 4 rounds,
-# plus RSS per idle connection with 10,000 held. About 2.5 minutes here.
-# Results land in results/<timestamp>/ (results.csv, report.md, plots).
+# default suite: every regime once at a modest size (echo 128 B at 1, 100 and
+# 1,000 connections; 16 KiB; 256 KiB; streaming 16 in flight; HTTP /hello
+# keep-alive at 100 and 1,000 connections and pipelined 16 deep; connection
+# churn, echo and HTTP Connection: close) on every backend and the raw
+# baselines (nginx beside HTTP when installed), server pinned to CPU 0 and
+# load to CPU 1, all servers of a case taking turns of 0.25 s under one
+# duet-load, 4 rounds, plus RSS per idle connection with 10,000 held.
+# About 3.5 minutes on this 2-core VM (205 s measured); `--suite full`
+# (every size, 10,000 connections, every engine switch as a column) about
+# 9.5 minutes with one switch variant (565 s measured), about 20 with all nine.
+# Results land in results/<timestamp>/: report.md opens with the verdict
+# (per regime, which model wins on CPU per request and p99, by how much, how
+# sure) and its chart; results.csv; plots.
 # Arguments pass through to duet-compare, e.g.
 #   bash scripts/run.sh --quick
-#   bash scripts/run.sh --rounds 10 --taskrun defer,coop,plain
-#   bash scripts/run.sh --compare-with results/<earlier run>
+#   bash scripts/run.sh --suite full
+#   bash scripts/run.sh --variant "uring-bundle=--backend uring --recv-bundle on"
+#   bash scripts/run.sh --compare-with results/<earlier run>   # does a second run agree within 10%?
 #   bash scripts/run.sh --help
 set -euo pipefail
 cd "$(dirname "$0")/.."
