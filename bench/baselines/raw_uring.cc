@@ -31,33 +31,49 @@
 // kernel has the feature. An explicit "on" the kernel lacks exits 2 with one
 // line naming the kernel version needed.
 //
-// The default path, from alternating runs, one server per column (kernel 6.18, a shared
-// 2-core machine, so only ratios inside one run mean anything): server CPU
-// per message against this file before the switches (old, at 0645f49: copied what
-// arrived during a send into a string, one send of it; 16 KiB buffers),
-// min-max over three rounds (six, from two runs, where a column ran twice):
+// The default path, from alternating runs, one server per column (kernel
+// 6.18, a shared 2-core machine, so only ratios inside one run mean
+// anything). Server CPU per message against this file before the switches
+// (old, at 0645f49: copied what arrived during a send into a string and sent
+// that; 16 KiB buffers), min-max over three rounds.
 //
-//   case                       vec+bundle  vec+inc     vec only    vec+direct  bundle+vec+direct+ringfd+noiowait
+// Run 1 (16 KiB buffers unless said):
+//   case                       vec+bundle  vec+inc64k  vec only    vec+direct  bundle+vec+direct+ringfd+noiowait
 //   1,000 conns x 128 B        0.96-1.04   0.99-1.04   0.97-1.10   0.91-1.05   1.03-1.11
 //   100 x 16 KiB, 16 in flight 0.69-0.75   0.67-0.76   0.75-0.88   0.78-0.84   0.68-0.82
 //   10 x 256 KiB               0.64-0.80   0.81-0.83   0.76-0.84   0.73-0.90   0.66-0.86
 //   churn, 50 slots x 128 B    0.98-1.05   -           -           0.97-1.04   0.99-1.02
 //   1 conn x 128 B             within +-10% for every path: the shared machine's noise
-//
 // Without --vectored-send the uncopied path is WORSE than the old copy for
 // large or pipelined messages (1.34-1.47x at 16 KiB x 16 and 256 KiB): one
 // send per 16 KiB buffer costs more than one memcpy and one big send.
-// So the default is --vectored-send on and --recv-bundle on (bundles and
-// incremental buffers tie; bundles keep the ring in 16 KiB pieces, so a slow
-// peer pins less). --direct-fds and --register-ring-fd showed no gain in any
-// case, churn included (one thread: its fd table is unshared, so the fd
-// lookups they skip are already cheap): off. --no-iowait changes no CPU
-// figure, only how the wait is accounted: on, so waits show as idle.
-// A second run, the chosen default against old alone (-d 3, three rounds):
-// 1 conn 0.94-1.04, 1,000 conns 0.97-1.07, 16 KiB x 16 0.72-0.76,
-// 256 KiB 0.78-0.81, churn 0.95-1.00.
-// RSS per idle connection (duet-load --hold): about 50 B (its Conn and table
-// slot) plus a fixed ~4 MiB once each ring buffer's first page is touched.
+// --direct-fds and --register-ring-fd showed no gain in any case, churn
+// included (one thread: its fd table is unshared, so the fd lookups they
+// skip are already cheap).
+//
+// Run 2, the default (vec + incremental 64 x 256 KiB buffers + no-iowait)
+// against the runners-up:
+//   case                       default     vec+bundle  vec+inc 256 x 64 KiB
+//   1,000 conns x 128 B        1.02-1.04   1.03-1.07   0.96-1.11
+//   100 x 16 KiB, 16 in flight 0.60-0.68   0.68-0.81   0.69-0.79
+//   10 x 256 KiB               0.64-0.73   0.72-0.84   0.73-0.86
+//   churn, 50 slots x 128 B    0.94-1.02   0.98-1.01   0.95-1.01
+//   1 conn x 128 B             0.97        0.99        0.98 (one round)
+// In that run raw-epoll (256 KiB reads) took 0.88-0.96x the default's CPU at
+// 16 KiB x 16 and 256 KiB: the readiness loop still wins there, on its best
+// path too.
+//
+// So the default: --buffer-ring-inc on with 64 buffers of 256 KiB (one recv
+// takes what the socket holds, up to the buffer's rest; one slice, one send),
+// --vectored-send on, --recv-bundle on only where incremental buffers are
+// unavailable, --direct-fds and --register-ring-fd off (no gain measured),
+// --no-iowait on (it changes no CPU figure, only how the wait is counted:
+// as idle, not iowait).
+// RSS per idle connection (duet-load --hold, 5,000 and 10,000 held): 190 B,
+// its Conn and table slot plus the ring pages its one 128 B echo touched
+// (incremental buffers pack the echoes side by side); nothing is held per
+// idle connection. (16 KiB buffers: ~50 B plus up to 4 MiB, one page of
+// each buffer, whatever the connection count.)
 // The command, per case (CPU per message = server_cpu_s / messages of each port):
 //   taskset -c 0 duet-raw-uring --port 0 --stats [switches]     (one server per column)
 //   taskset -c 1 duet-load --port P1,P2,.. --server-pid PID1,PID2,.. --slice 0.25 --slice-warmup 0.05
@@ -135,7 +151,10 @@ struct Defaults {
   bool recvBundle = false, incrementalBuffers = false, vectoredSend = false, directFds = false,
        registerRingFd = false, noIowait = false;
 };
-constexpr Defaults kDefaults{.recvBundle = true, .vectoredSend = true, .noIowait = true};
+constexpr Defaults kDefaults{.incrementalBuffers = true, .vectoredSend = true, .noIowait = true};
+// Without incremental buffers (a kernel before 6.12, or --buffer-ring-inc off),
+// 16 KiB buffers and bundles are the next best.
+constexpr bool kBundleWithoutInc = true;
 
 struct Options {
   Switch recvBundle = Switch::kDefault;
@@ -603,15 +622,15 @@ int main(int argc, char** argv) {
   app.add_option("--cpu", cpu, "pin to this CPU");
   app.add_flag("--stats", stats, "print the loop's counters at exit");
   app.add_option("--taskrun", taskrun, "ring task-run mode")->check(CLI::IsMember({"auto", "defer", "coop", "plain"}))->capture_default_str();
-  addSwitch(app, "--recv-bundle", opt.recvBundle, kDefaults.recvBundle, "one recv completion spans several buffers (kernel 6.10)");
-  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, kDefaults.incrementalBuffers, "large provided buffers consumed in parts (kernel 6.12)");
+  addSwitch(app, "--recv-bundle", opt.recvBundle, kDefaults.recvBundle, "one recv completion spans several buffers (kernel 6.10; on by default when incremental buffers are off)");
+  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, kDefaults.incrementalBuffers, "large provided buffers consumed in parts (kernel 6.12): 64 x 256 KiB instead of 1024 x 16 KiB");
   addSwitch(app, "--vectored-send", opt.vectoredSend, kDefaults.vectoredSend, "one SENDMSG carries every queued slice");
   addSwitch(app, "--direct-fds", opt.directFds, kDefaults.directFds, "accepted sockets live in the ring's file table; closed through the ring");
   addSwitch(app, "--register-ring-fd", opt.registerRingFd, kDefaults.registerRingFd, "io_uring_enter names a registered ring index");
   addSwitch(app, "--no-iowait", opt.noIowait, kDefaults.noIowait, "waits count as idle, not iowait (kernel 6.15)");
-  app.add_option("--buf-size", bufSize, "bytes per provided buffer (default 16384; 65536 with --buffer-ring-inc)")
+  app.add_option("--buf-size", bufSize, "bytes per provided buffer (default 16384; 262144 with --buffer-ring-inc)")
       ->check(CLI::Range(64u, 1u << 20))->each([&](const std::string&) { bufSizeGiven = true; });
-  app.add_option("--buf-count", bufCount, "provided buffers, a power of two (default 1024; 256 with --buffer-ring-inc)")
+  app.add_option("--buf-count", bufCount, "provided buffers, a power of two (default 1024; 64 with --buffer-ring-inc)")
       ->check(CLI::Range(1u, 32768u))->each([&](const std::string&) { bufCountGiven = true; });
   CLI11_PARSE(app, argc, argv);
 
@@ -652,9 +671,7 @@ int main(int argc, char** argv) {
   // One asked for explicitly turns the other's default off.
   if (opt.recvBundle == Switch::kOn && opt.incrementalBuffers == Switch::kDefault) opt.incrementalBuffers = Switch::kOff;
   if (opt.incrementalBuffers == Switch::kOn && opt.recvBundle == Switch::kDefault) opt.recvBundle = Switch::kOff;
-  path.bundle = decide(opt.recvBundle, kDefaults.recvBundle, features & IORING_FEAT_RECVSEND_BUNDLE,
-                       "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
-  path.inc = decide(opt.incrementalBuffers, kDefaults.incrementalBuffers && !path.bundle, true, "");   // asked at registration
+  path.inc = decide(opt.incrementalBuffers, kDefaults.incrementalBuffers, true, "");   // asked at registration
   path.vectored = decide(opt.vectoredSend, kDefaults.vectoredSend, true, "");
   path.direct = decide(opt.directFds, kDefaults.directFds, true, "");
   path.ringFd = decide(opt.registerRingFd, kDefaults.registerRingFd, true, "");
@@ -664,8 +681,8 @@ int main(int argc, char** argv) {
 
   const unsigned plainSize = bufSize, plainCount = bufCount;
   if (path.inc) {   // few large buffers, each shared by many recvs
-    if (!bufSizeGiven) bufSize = 65536;
-    if (!bufCountGiven) bufCount = 256;
+    if (!bufSizeGiven) bufSize = 262144;
+    if (!bufCountGiven) bufCount = 64;
   }
   int ringError = setupBufRing(path.inc);
   if (ringError == -EINVAL && path.inc) {   // a kernel before 6.12
@@ -682,6 +699,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "raw-uring: io_uring_register_buf_ring: %s\n", std::strerror(-ringError));
     return 1;
   }
+  path.bundle = decide(opt.recvBundle, kBundleWithoutInc && !path.inc, features & IORING_FEAT_RECVSEND_BUNDLE,
+                       "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
   // One peer that does not read its echoes may hold an eighth of the ring.
   maxQueuedBytes = std::max<size_t>(size_t{bufCount} * bufSize / 8, bufSize);
   if (path.direct) {

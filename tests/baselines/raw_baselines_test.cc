@@ -120,7 +120,8 @@ TEST_P(RawBaseline, EchoesEveryByteUnderLoad) {
 }
 
 // The default and each switch flipped from it (so both sides of every
-// switch run; the default is bundle, vectored send and no-iowait on), plus
+// switch run; the default is incremental buffers, vectored send and no-iowait
+// on; bundles replace incremental buffers when those are off), plus
 // tiny buffer rings that run out under the
 // 16 KiB and 256 KiB shapes: the recv re-arms after ENOBUFS, and a peer with
 // more queued than its share (an eighth of the ring) is paused and resumed.
@@ -131,8 +132,8 @@ INSTANTIATE_TEST_SUITE_P(
         Mode{"uring", DUET_RAW_URING_PATH, {}},
         Mode{"uring_coop", DUET_RAW_URING_PATH, {"--taskrun", "coop"}},
         Mode{"uring_plain", DUET_RAW_URING_PATH, {"--taskrun", "plain"}},
-        Mode{"uring_nobundle", DUET_RAW_URING_PATH, {"--recv-bundle", "off"}},
-        Mode{"uring_inc", DUET_RAW_URING_PATH, {"--buffer-ring-inc", "on"}},
+        Mode{"uring_bundle", DUET_RAW_URING_PATH, {"--recv-bundle", "on"}},   // turns incremental buffers off
+        Mode{"uring_noinc", DUET_RAW_URING_PATH, {"--buffer-ring-inc", "off"}},   // 16 KiB buffers, bundles
         Mode{"uring_novectored", DUET_RAW_URING_PATH, {"--vectored-send", "off"}},
         Mode{"uring_direct", DUET_RAW_URING_PATH, {"--direct-fds", "on"}},
         Mode{"uring_ringfd", DUET_RAW_URING_PATH, {"--register-ring-fd", "on"}},
