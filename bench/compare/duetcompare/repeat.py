@@ -73,5 +73,11 @@ def summary_line(changes, tolerance=TOLERANCE):
         return "no ratio in common with the earlier run"
     beyond = [c for c in changes if not agrees(c, tolerance)]
     worst = max(changes, key=lambda c: abs(c[5]))
+    per_metric = []
+    for _, label in METRICS:
+        of = [c for c in changes if c[2] == label]
+        if of:
+            per_metric.append(f"{label} {sum(1 for c in of if agrees(c, tolerance))} of {len(of)}")
     return (f"{len(changes) - len(beyond)} of {len(changes)} ratios within {tolerance * 100:.0f}% of the earlier "
-            f"run; largest change {worst[5] * 100:+.1f}% ({worst[2]}, {worst[1]}, {worst[0]})")
+            f"run ({', '.join(per_metric)}); largest change {worst[5] * 100:+.1f}% ({worst[2]}, {worst[1]}, "
+            f"{worst[0]})")

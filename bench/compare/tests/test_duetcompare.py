@@ -91,7 +91,9 @@ class RepeatTest(unittest.TestCase):
         got = {c[2]: c for c in repeat.compare(self.before, self.after, self.configs, self.cases)}
         self.assertAlmostEqual(got["req/s ×epoll"][5], 0.0)       # 1.10 -> 1.10 although both halved
         self.assertAlmostEqual(got["CPU/req ×epoll"][5], 1.2 / 0.9 - 1)
-        self.assertIn("1 of 2 ratios within 10%", repeat.summary_line(list(got.values())))
+        line = repeat.summary_line(list(got.values()))
+        self.assertIn("1 of 2 ratios within 10%", line)
+        self.assertIn("(req/s ×epoll 1 of 1, CPU/req ×epoll 0 of 1)", line)
 
     def test_every_ratio_says_whether_the_second_run_agrees_within_10_percent(self):
         cid = self.cases[0].id
