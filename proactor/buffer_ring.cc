@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "core/backend.h"
+#include "proactor/uring_compat.h"
 
 namespace duet {
 
@@ -29,12 +30,15 @@ void* mapAnonymous(std::size_t bytes, const char* what) {
 
 }  // namespace
 
-BufferRing::BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint16_t groupId)
+BufferRing::BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint16_t groupId, bool incremental)
     : ring_(ring),
       count_(std::min(roundUpToPowerOfTwo(std::max(count, 1u)), 32768u)),  // the kernel's limit
       size_(std::max(size, 1u)),
       mask_(count_ - 1),
-      groupId_(groupId) {
+      groupId_(groupId),
+      incremental_(incremental),
+      next_(count_, 0),
+      consumed_(count_, 0) {
   // The descriptor ring must be page-aligned: mmap gives us that. The buffers
   // are mapped too, so their pages are only touched (and counted in RSS) when
   // the kernel first writes into them.
@@ -53,10 +57,16 @@ BufferRing::BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint1
   reg.ring_addr = reinterpret_cast<std::uint64_t>(descriptors_);
   reg.ring_entries = count_;
   reg.bgid = groupId_;
+  // liburing 2.3 names the flags field `pad`; same offset, same size.
+  if (incremental_) reg.pad = IOU_PBUF_RING_INC;
   const int ret = io_uring_register_buf_ring(&ring_, &reg, 0);
   if (ret < 0) {
     ::munmap(buffers_, bufferBytes_);
     ::munmap(descriptors_, descriptorBytes_);
+    if (incremental_) {
+      throw BackendUnavailable(std::string("incremental provided buffers are unavailable: io_uring_register_buf_ring: ") +
+                               std::strerror(-ret) + " (IOU_PBUF_RING_INC needs Linux 6.12); run with --buffer-ring-inc off");
+    }
     throw BackendUnavailable(std::string("io_uring is unavailable: io_uring_register_buf_ring: ") +
                              std::strerror(-ret) +
                              " (provided buffer rings need Linux 5.19); run with --backend epoll");
@@ -69,19 +79,27 @@ BufferRing::BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint1
 
 bool BufferRing::grow() {
   if (provided_ == count_) return false;
-  // The first batch is small; each later one doubles what the kernel has.
-  constexpr unsigned kInitial = 64;
-  const unsigned add = std::min(count_ - provided_, std::max(provided_, kInitial));
+  // The first batch is small (1 MiB: 64 buffers of 16 KiB, 4 of 256 KiB);
+  // each later one doubles what the kernel has.
+  const unsigned initial = static_cast<unsigned>(std::max<std::size_t>(1, (std::size_t{1} << 20) / size_));
+  const unsigned add = std::min(count_ - provided_, std::max(provided_, initial));
   // Fill the descriptors past the tail, then publish them with one tail update.
-  for (unsigned i = 0; i < add; ++i) {
-    const unsigned id = provided_ + i;
-    io_uring_buf_ring_add(descriptors_, buffers_ + std::size_t{id} * size_, size_, static_cast<unsigned short>(id),
-                          static_cast<int>(mask_), static_cast<int>(i));
-  }
-  io_uring_buf_ring_advance(descriptors_, static_cast<int>(add));
+  for (unsigned i = 0; i < add; ++i) place(static_cast<std::uint16_t>(provided_ + i), i);
+  publish(add);
   provided_ += add;
   return true;
 }
+
+void BufferRing::place(std::uint16_t id, unsigned offset) {
+  io_uring_buf_ring_add(descriptors_, buffers_ + std::size_t{id} * size_, size_, id, static_cast<int>(mask_),
+                        static_cast<int>(offset));
+  if (placedAny_) next_[lastPlaced_] = id;
+  lastPlaced_ = id;
+  placedAny_ = true;
+  consumed_[id] = 0;
+}
+
+void BufferRing::publish(unsigned added) { io_uring_buf_ring_advance(descriptors_, static_cast<int>(added)); }
 
 BufferRing::~BufferRing() {
   if (registered_) io_uring_unregister_buf_ring(&ring_, groupId_);
@@ -90,8 +108,9 @@ BufferRing::~BufferRing() {
 }
 
 void BufferRing::recycle(std::uint16_t id) {
-  io_uring_buf_ring_add(descriptors_, buffers_ + std::size_t{id} * size_, size_, id, static_cast<int>(mask_), 0);
-  io_uring_buf_ring_advance(descriptors_, 1);
+  place(id, 0);
+  publish(1);
+  ++recycled_;
 }
 
 }  // namespace duet

@@ -51,6 +51,10 @@ struct Completion {
   // The kernel picked a provided buffer (recv with IOSQE_BUFFER_SELECT).
   bool hasBuffer() const { return flags & IORING_CQE_F_BUFFER; }
   std::uint16_t bufferId() const { return static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT); }
+  // Incremental buffer ring: the kernel will put more into this buffer.
+  bool bufferMore() const { return flags & IORING_CQE_F_BUF_MORE; }
+  // A recv: the socket still had data after this one.
+  bool socketNonEmpty() const { return flags & IORING_CQE_F_SOCK_NONEMPTY; }
 };
 
 struct RawCompletion {

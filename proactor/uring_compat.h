@@ -21,3 +21,29 @@
 #ifndef IORING_CQE_F_NOTIF
 #define IORING_CQE_F_NOTIF (1U << 3)
 #endif
+
+// io_uring_params::features: recv and send take IORING_RECVSEND_BUNDLE.
+// Linux 6.10.
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
+
+// sqe->ioprio of a recv with IOSQE_BUFFER_SELECT: one completion may fill
+// several provided buffers; cqe->res is the total, the CQE names the first
+// buffer and the rest are the ring entries that followed it. Linux 6.10.
+#ifndef IORING_RECVSEND_BUNDLE
+#define IORING_RECVSEND_BUNDLE (1U << 4)
+#endif
+
+// io_uring_buf_reg::flags (liburing 2.3 calls that u16 `pad`): the ring's
+// buffers are consumed in part, each completion continuing where the last one
+// in that buffer ended. Linux 6.12.
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+
+// On a completion from an incremental ring: the buffer is not used up, the
+// kernel will put more into it, so it must not be given back yet. Linux 6.12.
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
