@@ -25,6 +25,11 @@ enum class UringWakeup {
   MsgRing,  // IORING_OP_MSG_RING from the sender's own ring when it has one, else eventfd
 };
 
+// A switch for a kernel feature some kernels lack. Auto uses it where the
+// kernel has it; On demands it (the loop's constructor throws
+// BackendUnavailable naming the kernel version it needs); Off never uses it.
+enum class KernelFeature { Auto, On, Off };
+
 struct LoopOptions {
   Backend backend = Backend::Epoll;
 
@@ -58,6 +63,22 @@ struct LoopOptions {
   // carrying the descriptor, instead of a queued task plus a wake-up.
   // (proactor/socket_handoff.h). Default: see the measurement below.
   bool msgRingHandoff = false;
+  // Recv bundles (IORING_RECVSEND_BUNDLE, Linux 6.10): one recv completion
+  // may fill several provided buffers, so a large message costs one
+  // completion instead of one per buffer. Default: off (measurement pending).
+  KernelFeature recvBundle = KernelFeature::Off;
+  // Incremental provided buffers (IOU_PBUF_RING_INC, Linux 6.12): a few large
+  // buffers (256 KiB, the same 16 MiB in all at most), each filled in pieces
+  // by successive recvs, so small messages share pages instead of each taking
+  // a 16 KiB buffer. Default: off (measurement pending).
+  KernelFeature incrementalBuffers = KernelFeature::Off;
+  // Adaptive receive: when a recv completion fills its buffer or the kernel
+  // says the socket has more (IORING_CQE_F_SOCK_NONEMPTY), the multishot recv
+  // is cancelled and the connection receives straight into its own input
+  // Buffer (a plain recv, MSG_DONTWAIT, into a doubling writable space, as a
+  // reactor's read does), then arms the multishot recv again after a short
+  // read. No kernel requirement. Default: off (measurement pending).
+  bool adaptiveRecv = false;
 };
 
 }  // namespace duet

@@ -57,6 +57,7 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("cq_overflows", s.cqOverflows.get());
   fn("cqes_dropped", s.cqesDropped.get());
   fn("send_zc", s.sendZeroCopy.get());
+  fn("recv_direct", s.recvDirect.get());
 }
 }  // namespace
 

@@ -78,6 +78,7 @@ struct LoopStats {
   Counter cqOverflows;      // episodes of the kernel holding completions back (CQ full)
   Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
   Counter sendZeroCopy;
+  Counter recvDirect;       // adaptive receive: plain recvs straight into a connection's input Buffer
 
   // sys_wakeup is charged to the loop a wake-up wakes, by whichever thread
   // sends it (docs/reading-the-report.md, "Counters"): that one counter has

@@ -19,10 +19,14 @@ namespace duet {
 namespace {
 // sqe->len is 32 bits; larger sends go out in pieces (as short sends).
 constexpr std::size_t kMaxSendChunk = std::size_t{1} << 30;
+// Adaptive receive: the first direct recv fills a 64 KiB storage (what the
+// loop's spares keep warm); each full one doubles the next, up to 1 MiB.
+constexpr std::size_t kFirstDirectRecv = (std::size_t{64} << 10) - Buffer::kCheapPrepend;
+constexpr std::size_t kMaxDirectRecv = std::size_t{1} << 20;
 }  // namespace
 
 UringConnection::UringConnection(UringLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer)
-    : Connection(loop, std::move(socket), local, peer) {}
+    : Connection(loop, std::move(socket), local, peer), directSize_(kFirstDirectRecv) {}
 
 UringLoop& UringConnection::uring() const { return static_cast<UringLoop&>(loop()); }
 
@@ -72,61 +76,154 @@ void UringConnection::armRecv() {
   }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = loop.buffers().groupId();
+  // A bundle: as many ring buffers as the bytes waiting need, one completion.
+  if (loop.recvBundle()) sqe->ioprio |= IORING_RECVSEND_BUNDLE;
   recvOp_ = loop.track(sqe, OpKind::Recv, self());
+  recvDirect_ = false;
+  wantDirect_ = false;
   // Counted where it happens, whatever ended the previous multishot recv (CQ
   // full, ENOBUFS, a pause). Single-shot recvs end by design: not counted.
   if (recvArmedBefore_ && loop.options().multishotRecv) stats().recvRearms.add();
   recvArmedBefore_ = true;
 }
 
+void UringConnection::armDirectRecv() {
+  UringLoop& loop = uring();
+  Buffer& input = inputBuffer();
+  loop.spareBuffers().lendTo(input);
+  input.ensureWritable(directSize_);
+  const std::size_t len = std::min(input.writableBytes(), kMaxSendChunk);
+  receiving_.swap(input);  // inputBuffer() is left without storage until the completion
+  io_uring_sqe* sqe = loop.nextSqe();
+  io_uring_prep_recv(sqe, fd(), receiving_.beginWrite(), len, MSG_DONTWAIT);
+  recvOp_ = loop.track(sqe, OpKind::Recv, self());
+  recvDirect_ = true;
+  wantDirect_ = false;
+  stats().recvDirect.add();
+}
+
+void UringConnection::armNextRecv() {
+  // Held input (or a held FIN) is delivered from inputBuffer() by a queued
+  // deliverHeldInput(): a direct recv must not take that storage away meanwhile.
+  if (wantDirect_ && heldBytes_ == 0 && !heldEof_) {
+    armDirectRecv();
+  } else {
+    wantDirect_ = false;
+    armRecv();
+  }
+}
+
 void UringConnection::onRecv(const Completion& c) {
+  if (recvDirect_) {
+    onDirectRecv(c);
+    return;
+  }
   const bool finished = !c.more();
   if (finished) recvOp_ = 0;
 
   std::size_t bytes = 0;
+  bool filledBuffer = false;
   if (c.hasBuffer()) {
-    BufferRing& pool = uring().buffers();
-    if (c.res > 0 && !disconnected()) {
-      bytes = static_cast<std::size_t>(c.res);
+    const std::size_t filled = c.res > 0 ? static_cast<std::size_t>(c.res) : 0;
+    const bool keep = filled > 0 && !disconnected();
+    if (keep) {
+      bytes = filled;
       uring().spareBuffers().lendTo(inputBuffer());  // an empty Buffer borrows warm storage
-      inputBuffer().append(pool.data(c.bufferId()), bytes);
+      inputBuffer().ensureWritable(bytes);           // one allocation for a whole bundle
     }
-    pool.recycle(c.bufferId());  // straight back: the pool only has to cover one batch
+    // Every buffer goes straight back (but one an incremental ring still
+    // fills): the pool only has to cover one batch.
+    filledBuffer = uring().buffers().consume(c.bufferId(), filled, c.bufferMore(), [&](const char* data, std::size_t n) {
+      if (keep) inputBuffer().append(data, n);
+    });
   }
   if (disconnected()) return;
 
   if (c.res > 0) {
-    if (isReading()) {
-      deliverArrived(bytes);  // the application may close us or pause reading in there
-    } else {
-      heldBytes_ += bytes;
-    }
-    if (finished && !disconnected()) {
-      // A multishot recv can end while the socket is fine (e.g. the CQ was
-      // full); a single-shot recv always ends. Either way: arm the next one.
-      if (isReading()) armRecv();
-    }
-  } else if (c.res == 0) {
-    // Held bytes come before the FIN, even when the FIN overtakes their queued delivery.
-    if (isReading() && heldBytes_ > 0) deliverArrived(0);
+    received(bytes);  // the application may close us or pause reading in there
     if (disconnected()) return;
-    if (isReading()) {
-      peerClosed();
-    } else {
-      heldEof_ = true;  // reported when reading resumes, after the held bytes
+    if (uring().adaptiveRecv() && (filledBuffer || c.socketNonEmpty()) && isReading() && !wantDirect_) {
+      // More is coming: receive it straight into inputBuffer(). A multishot
+      // recv still armed must end first (one recv in flight).
+      wantDirect_ = true;
+      if (!finished) uring().cancelOp(recvOp_);
     }
+    // A multishot recv can end while the socket is fine (e.g. the CQ was
+    // full); a single-shot recv always ends. Either way: arm the next one.
+    if (finished && isReading()) armNextRecv();
+  } else if (c.res == 0) {
+    receivedEof();
   } else if (c.res == -ENOBUFS) {
     // The buffer ring was empty when data came: this loop has more
     // completions in flight than provided buffers. Give the kernel more if
     // the pool has any left; ours come back every batch anyway, so simply
-    // try again. Nothing was lost: the data is still queued in the socket.
+    // try again. Nothing was lost: the data is still queued in the socket
+    // (so an adaptive receive takes it directly).
     stats().bufferRingEmpty.add();
     uring().buffers().grow();
-    if (isReading()) armRecv();
+    if (uring().adaptiveRecv()) wantDirect_ = true;
+    if (isReading()) armNextRecv();
   } else if (c.res == -ECANCELED) {
-    if (isReading()) armRecv();  // ioStopReading()'s cancel landed after reading resumed
+    // Our own cancel: ioStopReading()'s (armed again if reading resumed
+    // since) or the adaptive receive's (a direct recv now).
+    if (isReading()) armNextRecv();
   } else {
     socketFailed(-c.res, "recv");
+  }
+}
+
+void UringConnection::onDirectRecv(const Completion& c) {
+  recvOp_ = 0;  // a plain recv completes once
+  recvDirect_ = false;
+  inputBuffer().swap(receiving_);  // the storage (and any bytes the application left) comes back
+  uring().spareBuffers().takeFrom(receiving_);
+  if (disconnected()) return;  // closeSocketWhenIdle() frees inputBuffer()'s storage with the rest
+
+  if (c.res > 0) {
+    const auto bytes = static_cast<std::size_t>(c.res);
+    const bool full = bytes == inputBuffer().writableBytes();
+    inputBuffer().hasWritten(bytes);
+    received(bytes);
+    if (disconnected() || !isReading()) return;
+    if (full) {
+      // The socket may hold more than we asked for: ask for twice as much.
+      directSize_ = std::min(directSize_ * 2, kMaxDirectRecv);
+      wantDirect_ = true;
+    }
+    armNextRecv();  // after a short read: back to the multishot recv
+    return;
+  }
+  // Nothing arrived: inputBuffer() holds no new bytes, so it holds no storage
+  // unless the application kept some input.
+  if (inputBuffer().empty()) uring().spareBuffers().takeFrom(inputBuffer());
+  if (c.res == 0) {
+    receivedEof();
+  } else if (c.res == -EAGAIN || c.res == -EWOULDBLOCK || c.res == -ECANCELED) {
+    // Drained before we asked, or a cancel (ioStopReading()'s, or the loop's):
+    // back to the multishot recv, which waits without holding memory.
+    if (isReading()) armRecv();
+  } else {
+    socketFailed(-c.res, "recv");
+  }
+}
+
+void UringConnection::received(std::size_t bytes) {
+  if (isReading()) {
+    deliverArrived(bytes);
+  } else {
+    heldBytes_ += bytes;
+  }
+}
+
+void UringConnection::receivedEof() {
+  wantDirect_ = false;
+  // Held bytes come before the FIN, even when the FIN overtakes their queued delivery.
+  if (isReading() && heldBytes_ > 0) deliverArrived(0);
+  if (disconnected()) return;
+  if (isReading()) {
+    peerClosed();
+  } else {
+    heldEof_ = true;  // reported when reading resumes, after the held bytes
   }
 }
 
@@ -311,6 +408,7 @@ void UringConnection::abortLingeringSend() {
 void UringConnection::closeSocketWhenIdle() {
   if (recvOp_ != 0 || sendOp_ != 0 || !socketOpen()) return;
   sending_ = Buffer();
+  receiving_ = Buffer();
   closeSocket();
 }
 

@@ -4,7 +4,22 @@
 // wants input. It is multishot by default (one SQE, a completion per chunk of
 // data) and takes its memory from the loop's BufferRing only when bytes
 // arrive, so an idle connection owns no receive buffer at all. Each chunk is
-// copied into inputBuffer() and the ring buffer goes straight back.
+// copied into inputBuffer() and the ring buffer goes straight back. With
+// bundles one completion may span several ring buffers (copied in order);
+// with an incremental ring it may be part of one.
+//
+// Adaptive receive (LoopOptions::adaptiveRecv): a completion that filled its
+// buffer, or that the kernel flags "the socket has more", says a large
+// message is streaming in. Copying it 16 KiB at a time through the ring is
+// then the slow way, so the multishot recv is cancelled and, once its last
+// completion is in, a plain recv goes straight into inputBuffer()'s writable
+// space (MSG_DONTWAIT: it returns at once, EAGAIN if the socket is empty, so
+// no storage waits on an idle socket). A full one is followed by another
+// twice as large; a short one (or EAGAIN) means the burst is over and the
+// multishot recv is armed again. Still one recv in flight per connection.
+// While the plain recv is in flight its storage is moved out of inputBuffer()
+// into receiving_ (nobody may touch what the kernel writes into) and moved
+// back when it completes.
 //
 // Writing: at most one send in flight. Two sends on one TCP socket may be
 // executed out of order by the kernel (one can be retried after the other),
@@ -70,8 +85,19 @@ class UringConnection final : public Connection, public CompletionHandler {
   UringLoop& uring() const;
   std::shared_ptr<UringConnection> self();
 
+  // The multishot (or single-shot) recv from the buffer ring.
   void armRecv();
+  // Adaptive receive: a plain recv into inputBuffer()'s writable space.
+  void armDirectRecv();
+  // After a recv's last completion, while reading: the next recv, direct if
+  // the adaptive receive asked for one and nothing is held.
+  void armNextRecv();
   void onRecv(const Completion& completion);
+  void onDirectRecv(const Completion& completion);
+  // Bytes are in inputBuffer(): deliver them, or hold them while paused.
+  void received(std::size_t bytes);
+  // The peer's FIN (a recv returned 0).
+  void receivedEof();
   // Input that arrived while reading was paused (a recv already in flight
   // still completes): kept in inputBuffer() and delivered on resume.
   void deliverHeldInput();
@@ -94,7 +120,11 @@ class UringConnection final : public Connection, public CompletionHandler {
 
   Buffer sending_;
   Buffer queued_;
+  Buffer receiving_;              // inputBuffer()'s storage while a direct recv writes into it
+  std::size_t directSize_;        // bytes the next direct recv asks for (doubles while they fill)
   std::uint64_t recvOp_ = 0;      // user_data of the armed recv, 0 if none
+  bool recvDirect_ = false;       // the recv in flight is a direct recv into receiving_
+  bool wantDirect_ = false;       // adaptive: the next recv is to be direct (the multishot's cancel is on its way)
   std::uint64_t sendOp_ = 0;      // user_data of the send in flight, 0 if none
   std::size_t heldBytes_ = 0;       // in inputBuffer(), not yet delivered (reading was paused)
   std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification

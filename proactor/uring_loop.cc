@@ -24,6 +24,9 @@ namespace {
 thread_local UringLoop* currentLoop = nullptr;
 
 constexpr std::uint16_t kBufferGroup = 0;
+// An incremental ring's buffers: few and large, each shared by many small
+// recvs in turn (within the same bufferCount * bufferSize in all).
+constexpr unsigned kIncrementalBufferSize = 256 * 1024;
 // Completions copied out of the CQ per pass: 256 * 24 bytes of stack.
 constexpr std::size_t kReapBatch = 256;
 // How long teardown waits for cancelled operations to complete.
@@ -48,8 +51,19 @@ UringLoop::UringLoop(const LoopOptions& options) : UringLoop(options, Ring::open
 UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
     : EventLoop(options, ring->mode()), ring_(std::move(ring)) {
   ring_->attachStats(&stats());
-  buffers_ = std::make_unique<BufferRing>(ring_->raw(), options.bufferCount, options.bufferSize, kBufferGroup);
-  stats().count(Syscall::Control);  // io_uring_register_buf_ring
+  buffers_ = makeBufferRing(options);
+
+  // Bundles are a property of the recv, not of the ring: the kernel says in
+  // its features whether recv understands them.
+  if (options.recvBundle != KernelFeature::Off) {
+    recvBundle_ = ring_->hasFeature(IORING_FEAT_RECVSEND_BUNDLE);
+    if (!recvBundle_ && options.recvBundle == KernelFeature::On) {
+      throw BackendUnavailable(
+          "recv bundles are unavailable: this kernel lacks IORING_FEAT_RECVSEND_BUNDLE (Linux 6.10); run with "
+          "--recv-bundle off");
+    }
+  }
+  adaptiveRecv_ = options.adaptiveRecv;
 
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_->raw())) {
     msgRing_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
@@ -95,6 +109,22 @@ UringLoop::~UringLoop() {
   }
   buffers_.reset();  // unregisters the buffer ring while the ring still exists
   ring_.reset();     // io_uring_queue_exit
+}
+
+std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options) {
+  stats().count(Syscall::Control);  // io_uring_register_buf_ring
+  if (options.incrementalBuffers != KernelFeature::Off) {
+    const std::size_t total = std::size_t{options.bufferCount} * options.bufferSize;
+    const auto count = static_cast<unsigned>(std::max<std::size_t>(1, total / kIncrementalBufferSize));
+    try {
+      return std::make_unique<BufferRing>(ring_->raw(), count, kIncrementalBufferSize, kBufferGroup,
+                                          /*incremental=*/true);
+    } catch (const BackendUnavailable&) {
+      if (options.incrementalBuffers == KernelFeature::On) throw;
+      stats().count(Syscall::Control);  // Auto: the kernel said no; a classic ring instead
+    }
+  }
+  return std::make_unique<BufferRing>(ring_->raw(), options.bufferCount, options.bufferSize, kBufferGroup);
 }
 
 // ---------------------------------------------------------------- factories
@@ -453,7 +483,11 @@ void UringLoop::dispatch(const RawCompletion& entry) {
 
 void UringLoop::dropStale(const RawCompletion& entry) {
   const Completion& c = entry.completion;
-  if (c.hasBuffer()) buffers_->recycle(c.bufferId());
+  if (c.hasBuffer()) {
+    // Give back every buffer it filled (a bundle may span several), unread.
+    buffers_->consume(c.bufferId(), c.res > 0 ? static_cast<std::size_t>(c.res) : 0, c.bufferMore(),
+                      [](const char*, std::size_t) {});
+  }
   if (user_data::kindOf(entry.userData) == OpKind::Accept && c.res >= 0) {
     ::close(c.res);  // a socket accepted for a listener that is gone
     stats().count(Syscall::Close);

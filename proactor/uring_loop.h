@@ -64,6 +64,10 @@ class UringLoop final : public EventLoop {
   void cancelAll(int fd);
 
   BufferRing& buffers() { return *buffers_; }
+  // Recvs ask for bundles (LoopOptions::recvBundle, where the kernel has them).
+  bool recvBundle() const { return recvBundle_; }
+  // LoopOptions::adaptiveRecv.
+  bool adaptiveRecv() const { return adaptiveRecv_; }
   const UringWaker& waker() const { return *waker_; }
   bool zeroCopySendAvailable() const { return zeroCopySend_; }
   int ringFd() const { return ring_->fd(); }
@@ -102,6 +106,8 @@ class UringLoop final : public EventLoop {
 
  private:
   UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring);
+  // The provided-buffer ring LoopOptions ask for: incremental or classic.
+  std::unique_ptr<BufferRing> makeBufferRing(const LoopOptions& options);
 
   // Reaps every ready completion, dispatching each; returns how many.
   std::size_t reapAndDispatch();
@@ -129,6 +135,8 @@ class UringLoop final : public EventLoop {
   std::shared_ptr<UringWaker> waker_;
   bool msgRing_ = false;
   bool zeroCopySend_ = false;
+  bool recvBundle_ = false;
+  bool adaptiveRecv_ = false;
   bool draining_ = false;
   bool overflowing_ = false;           // the kernel is holding completions back
   unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen

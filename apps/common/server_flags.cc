@@ -52,6 +52,10 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
                  "reactor: write the output of one read handler with one system call (on|off)")
       ->transform(CLI::IsMember({"on", "off"}))
       ->default_str(f.gatherWrites ? "on" : "off");
+  app.add_option("--recv-bundle", f.recvBundle, "uring: recv bundles, on|off|auto (Linux 6.10)");
+  app.add_option("--buffer-ring-inc", f.incrementalBuffers,
+                 "uring: incrementally consumed provided buffers, on|off|auto (Linux 6.12)");
+  app.add_option("--adaptive-recv", f.adaptiveRecv, "uring: receive straight into the input Buffer during bursts, on|off");
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
@@ -67,6 +71,34 @@ int parseOrExit(CLI::App& app, int argc, char** argv) {
   }
   return -1;
 }
+
+namespace {
+
+// "on" | "off" | "auto" for a KernelFeature switch; empty keeps the default.
+bool parseKernelFeature(const char* flag, const std::string& value, KernelFeature* out, std::string* error) {
+  if (value.empty()) return true;
+  if (value == "on") *out = KernelFeature::On;
+  else if (value == "off") *out = KernelFeature::Off;
+  else if (value == "auto") *out = KernelFeature::Auto;
+  else {
+    *error = std::string("unknown ") + flag + " '" + value + "' (choose on|off|auto)";
+    return false;
+  }
+  return true;
+}
+
+bool parseOnOff(const char* flag, const std::string& value, bool* out, std::string* error) {
+  if (value.empty()) return true;
+  if (value == "on") *out = true;
+  else if (value == "off") *out = false;
+  else {
+    *error = std::string("unknown ") + flag + " '" + value + "' (choose on|off)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, std::string* error) {
   const auto backend = parseBackend(f.backend);
@@ -103,6 +135,9 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   loop->waitBatchTimeout = std::chrono::microseconds(f.waitTimeoutMicros);
   loop->multishotRecv = !f.singleShotRecv;
   loop->msgRingHandoff = f.msgRingHandoff;
+  if (!parseKernelFeature("--recv-bundle", f.recvBundle, &loop->recvBundle, error)) return false;
+  if (!parseKernelFeature("--buffer-ring-inc", f.incrementalBuffers, &loop->incrementalBuffers, error)) return false;
+  if (!parseOnOff("--adaptive-recv", f.adaptiveRecv, &loop->adaptiveRecv, error)) return false;
 
   std::string addrError;
   const auto addr = InetAddress::parse(f.host + ":" + std::to_string(f.port), &addrError);

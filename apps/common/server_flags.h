@@ -38,6 +38,9 @@ struct ServerFlags {
   bool singleShotRecv = false;
   bool msgRingHandoff = LoopOptions{}.msgRingHandoff;
   bool gatherWrites = LoopOptions{}.gatherWrites;
+  std::string recvBundle;          // on|off|auto; empty: LoopOptions' default
+  std::string incrementalBuffers;  // on|off|auto; empty: LoopOptions' default
+  std::string adaptiveRecv;        // on|off; empty: LoopOptions' default
 };
 
 // Registers the flags on `app`.

@@ -30,6 +30,18 @@ const std::vector<BackendConfig>& testBackends() {
         LoopOptions handoff = o;
         handoff.msgRingHandoff = !handoff.msgRingHandoff;
         out.push_back({handoff.msgRingHandoff ? "uring_handoff" : "uring_nohandoff", handoff});
+        // A kernel feature switched on is demanded (On), so a kernel without
+        // it makes the configuration skip with the reason.
+        const auto flipped = [](KernelFeature f) { return f == KernelFeature::Off ? KernelFeature::On : KernelFeature::Off; };
+        LoopOptions bundle = o;
+        bundle.recvBundle = flipped(o.recvBundle);
+        out.push_back({bundle.recvBundle == KernelFeature::On ? "uring_bundle" : "uring_nobundle", bundle});
+        LoopOptions inc = o;
+        inc.incrementalBuffers = flipped(o.incrementalBuffers);
+        out.push_back({inc.incrementalBuffers == KernelFeature::On ? "uring_inc" : "uring_noinc", inc});
+        LoopOptions adaptive = o;
+        adaptive.adaptiveRecv = !o.adaptiveRecv;
+        out.push_back({adaptive.adaptiveRecv ? "uring_adaptive" : "uring_noadaptive", adaptive});
       }
     }
     return out;

@@ -1,0 +1,242 @@
+// The receive paths newer kernels allow (LoopOptions::recvBundle,
+// incrementalBuffers, adaptiveRecv), each tested on its mechanics:
+//   - a bundle completion spans several provided buffers, and BufferRing
+//     hands them over whole and in ring order, however the buffers were
+//     recycled before (so ids and ring positions no longer coincide);
+//   - an incremental buffer is read from where the last piece ended and goes
+//     back to the ring only on the completion without IORING_CQE_F_BUF_MORE;
+//   - the adaptive receive takes a burst with plain recvs into the input
+//     Buffer and goes back to the multishot recv after a short read.
+// The BufferRing tests drive a bare io_uring over a socketpair, so the
+// kernel's own completions are what BufferRing::consume is checked against.
+#include <liburing.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "proactor/buffer_ring.h"
+#include "proactor/uring_compat.h"
+#include "tests/proactor/uring_test_fixture.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/server_harness.h"
+
+namespace duet::test {
+namespace {
+
+// A bare ring and a socketpair: we write into `peer`, the ring receives on `local`.
+class BareRing {
+ public:
+  BareRing() {
+    ok_ = io_uring_queue_init_params(8, &ring_, &params_) == 0;
+    int sv[2];
+    if (ok_) ok_ = ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0;
+    if (ok_) {
+      local_ = sv[0];
+      peer_ = sv[1];
+    }
+  }
+  ~BareRing() {
+    if (local_ >= 0) ::close(local_);
+    if (peer_ >= 0) ::close(peer_);
+    if (ok_) io_uring_queue_exit(&ring_);
+  }
+  bool ok() const { return ok_; }
+  io_uring& ring() { return ring_; }
+  bool hasFeature(unsigned f) const { return (params_.features & f) != 0; }
+  bool write(const std::string& bytes) { return ::write(peer_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()); }
+
+  // One single-shot recv from buffer group 0; returns its completion.
+  io_uring_cqe recv(bool bundle) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_recv(sqe, local_, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    if (bundle) sqe->ioprio |= IORING_RECVSEND_BUNDLE;
+    io_uring_submit(&ring_);
+    io_uring_cqe* cqe = nullptr;
+    io_uring_cqe copy{};
+    if (io_uring_wait_cqe(&ring_, &cqe) == 0) {
+      copy = *cqe;
+      io_uring_cqe_seen(&ring_, cqe);
+    } else {
+      copy.res = -EIO;
+    }
+    return copy;
+  }
+
+ private:
+  io_uring ring_{};
+  io_uring_params params_{};
+  bool ok_ = false;
+  int local_ = -1;
+  int peer_ = -1;
+};
+
+std::uint16_t bufferIdOf(const io_uring_cqe& cqe) { return static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT); }
+
+TEST(RecvBundle, OneCompletionSpansSeveralBuffersDeliveredWholeAndInOrder) {
+  BareRing bare;
+  ASSERT_TRUE(bare.ok());
+  if (!bare.hasFeature(IORING_FEAT_RECVSEND_BUNDLE)) GTEST_SKIP() << "recv bundles need Linux 6.10";
+  BufferRing pool(bare.ring(), 8, 64, 0);
+  ASSERT_EQ(pool.provided(), 8u);
+  std::size_t widest = 0;
+  std::uint64_t filledBuffers = 0;
+  const auto take = [&](const io_uring_cqe& cqe) {
+    std::string bytes;
+    std::size_t pieces = 0;
+    pool.consume(bufferIdOf(cqe), static_cast<std::size_t>(std::max(cqe.res, 0)), false,
+                 [&](const char* data, std::size_t n) {
+                   bytes.append(data, n);
+                   ++pieces;
+                 });
+    widest = std::max(widest, pieces);
+    filledBuffers += pieces;
+    return bytes;
+  };
+  // Receives all of `size` bytes; returns the completions, not yet consumed.
+  const auto receive = [&](std::size_t size) {
+    std::vector<io_uring_cqe> cqes;
+    std::size_t got = 0;
+    while (got < size) {
+      const io_uring_cqe cqe = bare.recv(/*bundle=*/true);
+      if (cqe.res <= 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) {
+        ADD_FAILURE() << "recv failed: " << cqe.res;
+        break;
+      }
+      got += static_cast<std::size_t>(cqe.res);
+      cqes.push_back(cqe);
+    }
+    return cqes;
+  };
+
+  // Two messages of 3 buffers each, handled in the reverse order: the ring
+  // then holds 6 7 3 4 5 0 1 2 from its head, so buffer ids and ring
+  // positions no longer run side by side.
+  const std::string first = patternBytes(192, 1);
+  ASSERT_TRUE(bare.write(first));
+  const std::vector<io_uring_cqe> a = receive(first.size());
+  const std::string second = patternBytes(192, 2);
+  ASSERT_TRUE(bare.write(second));
+  const std::vector<io_uring_cqe> b = receive(second.size());
+  std::string got;
+  for (const io_uring_cqe& cqe : b) got += take(cqe);
+  EXPECT_EQ(got, second);
+  got.clear();
+  for (const io_uring_cqe& cqe : a) got += take(cqe);
+  EXPECT_EQ(got, first);
+
+  // Messages that need buffers across the reordered part of the ring: they
+  // arrive whole only if every earlier buffer was given back, and in order
+  // only if the walk follows ring positions rather than buffer ids.
+  unsigned seed = 3;
+  for (std::size_t size : {512u, 300u, 65u, 512u}) {
+    const std::string payload = patternBytes(size, seed++);
+    ASSERT_TRUE(bare.write(payload));
+    std::string received;
+    for (const io_uring_cqe& cqe : receive(size)) received += take(cqe);
+    EXPECT_EQ(received, payload) << "a " << size << "-byte message came back altered";
+  }
+  EXPECT_GT(widest, 1u) << "no completion spanned more than one buffer: not a bundle";
+  EXPECT_EQ(pool.recycled(), filledBuffers) << "every buffer a bundle filled goes back once";
+}
+
+TEST(IncrementalBuffers, ReadFromWhereTheLastPieceEndedAndRecycledOnlyWhenTheKernelIsDone) {
+  BareRing bare;
+  ASSERT_TRUE(bare.ok());
+  std::unique_ptr<BufferRing> pool;
+  try {
+    pool = std::make_unique<BufferRing>(bare.ring(), 2, 256, 0, /*incremental=*/true);
+  } catch (const BackendUnavailable& e) {
+    GTEST_SKIP() << e.what();
+  }
+  const std::string payload = patternBytes(300, 7);
+  std::string received;
+  // Three 100-byte pieces into the first 256-byte buffer (the third only
+  // fits 56), then the rest into the second.
+  const std::vector<std::pair<std::size_t, bool>> expected = {{100, true}, {100, true}, {56, false}, {44, true}};
+  std::size_t written = 0;
+  std::uint16_t firstBuffer = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (written < payload.size() && received.size() == written) {
+      const std::size_t n = std::min<std::size_t>(100, payload.size() - written);
+      ASSERT_TRUE(bare.write(payload.substr(written, n)));
+      written += n;
+    }
+    const io_uring_cqe cqe = bare.recv(/*bundle=*/false);
+    ASSERT_EQ(static_cast<std::size_t>(cqe.res), expected[i].first) << "completion " << i;
+    const bool more = cqe.flags & IORING_CQE_F_BUF_MORE;
+    ASSERT_EQ(more, expected[i].second) << "completion " << i;
+    if (i == 0) firstBuffer = bufferIdOf(cqe);
+    if (i < 3) {
+      EXPECT_EQ(bufferIdOf(cqe), firstBuffer) << "completion " << i << " left the first buffer";
+    }
+    const std::uint64_t recycledBefore = pool->recycled();
+    pool->consume(bufferIdOf(cqe), static_cast<std::size_t>(cqe.res), more,
+                  [&](const char* data, std::size_t n) { received.append(data, n); });
+    EXPECT_EQ(pool->recycled() - recycledBefore, more ? 0u : 1u)
+        << "completion " << i << (more ? ": a buffer the kernel still fills was given back"
+                                       : ": a finished buffer was not given back");
+    ASSERT_EQ(received, payload.substr(0, received.size())) << "completion " << i << " read the wrong bytes";
+  }
+  EXPECT_EQ(received, payload);
+}
+
+// Echo through a server with the adaptive receive on (or off), 4 KiB ring
+// buffers: one 256 KiB burst, then small round trips one at a time.
+struct AdaptiveRun {
+  std::uint64_t directAfterBurst = 0;
+  std::uint64_t directAfterSmall = 0;
+  std::uint64_t rearms = 0;
+};
+
+AdaptiveRun echoBurstThenSmall(bool adaptive) {
+  LoopOptions o = uringOptions();
+  o.bufferSize = 4096;
+  o.adaptiveRecv = adaptive;
+  ServerHarness server(o, testServerOptions(), echoCallbacks());
+  EXPECT_TRUE(server.ok()) << server.error();
+  AdaptiveRun r;
+  if (!server.ok()) return r;
+  const auto direct = [&] {
+    std::uint64_t n = 0;
+    server.runSync([&] { n = server.loop().stats().recvDirect.get(); });
+    return n;
+  };
+  RawClient client;
+  EXPECT_TRUE(client.connect(server.address()));
+  const std::string burst = patternBytes(256 * 1024, 3);
+  EXPECT_TRUE(client.sendAll(burst));
+  EXPECT_EQ(client.recvExactly(burst.size()), burst) << "the burst came back altered";
+  r.directAfterBurst = direct();
+  for (unsigned i = 0; i < 20; ++i) {
+    const std::string small = patternBytes(10, 100 + i);
+    EXPECT_TRUE(client.sendAll(small));
+    EXPECT_EQ(client.recvExactly(small.size()), small) << "round trip " << i;
+  }
+  r.directAfterSmall = direct();
+  server.runSync([&] { r.rearms = server.loop().stats().recvRearms.get(); });
+  return r;
+}
+
+class AdaptiveRecvTest : public UringTest {};
+
+TEST_F(AdaptiveRecvTest, BurstIsReceivedDirectlyThenMultishotTakesOverAgain) {
+  const AdaptiveRun r = echoBurstThenSmall(true);
+  EXPECT_GT(r.directAfterBurst, 0u) << "a 256 KiB burst through 4 KiB buffers never switched to direct recvs";
+  // Each small message is one short read: taken by the multishot recv again,
+  // so no more direct recvs (one still in use would count one per message).
+  EXPECT_EQ(r.directAfterSmall, r.directAfterBurst) << "small messages after the burst still went through direct recvs";
+  EXPECT_GT(r.rearms, 0u) << "the multishot recv was never armed again after the burst";
+}
+
+TEST_F(AdaptiveRecvTest, OffMeansNoDirectRecv) {
+  const AdaptiveRun r = echoBurstThenSmall(false);
+  EXPECT_EQ(r.directAfterSmall, 0u);
+}
+
+}  // namespace
+}  // namespace duet::test
