@@ -79,6 +79,19 @@ struct LoopOptions {
   // reactor's read does), then arms the multishot recv again after a short
   // read. No kernel requirement. Default: off (measurement pending).
   bool adaptiveRecv = false;
+  // Output queued behind the send in flight goes out uncopied as one vectored
+  // send (IORING_SEND_VECTORIZED, Linux 6.17; IORING_OP_SENDMSG with an iovec
+  // array on older kernels): a Buffer given up by send(Buffer&&) is queued as
+  // it is, instead of being copied behind the send in flight. Not with SEND_ZC
+  // (sendZeroCopyThreshold > 0), which keeps its own path.
+  bool vectoredSend = false;
+  // io_uring_register_ring_fd (Linux 5.18): every io_uring_enter names the
+  // ring by its registered index and the kernel skips the fd-table lookup.
+  bool registerRingFd = false;
+  // IORING_ENTER_NO_IOWAIT (Linux 6.15): a loop asleep in io_uring_enter
+  // counts as idle, not as waiting for I/O (iowait also steers cpufreq
+  // boosting on real hosts). Auto: where the kernel has it.
+  KernelFeature noIowait = KernelFeature::Auto;
 };
 
 }  // namespace duet

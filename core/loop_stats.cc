@@ -58,6 +58,7 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("cqes_dropped", s.cqesDropped.get());
   fn("send_zc", s.sendZeroCopy.get());
   fn("recv_direct", s.recvDirect.get());
+  fn("send_vectored", s.sendsVectored.get());
 }
 }  // namespace
 

@@ -79,6 +79,7 @@ struct LoopStats {
   Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
   Counter sendZeroCopy;
   Counter recvDirect;       // adaptive receive: plain recvs straight into a connection's input Buffer
+  Counter sendsVectored;    // sends that carried two or more chunks of queued output (vectoredSend)
 
   // sys_wakeup is charged to the loop a wake-up wakes, by whichever thread
   // sends it (docs/reading-the-report.md, "Counters"): that one counter has

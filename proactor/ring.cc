@@ -9,7 +9,28 @@
 namespace duet {
 
 Ring::~Ring() {
-  if (initialised_) io_uring_queue_exit(&ring_);
+  if (!initialised_) return;
+  // Only the thread that registered the index can take it back (loops die on
+  // their own thread). Were we elsewhere, the entry would go when that thread
+  // exits; liburing does not know about it either way (we registered it ourselves).
+  if (registeredIndex_ >= 0 && pthread_equal(pthread_self(), owner_)) {
+    io_uring_rsrc_update update{};
+    update.offset = static_cast<unsigned>(registeredIndex_);
+    io_uring_register(static_cast<unsigned>(ring_.ring_fd), IORING_UNREGISTER_RING_FDS, &update, 1);
+  }
+  io_uring_queue_exit(&ring_);
+}
+
+int Ring::sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg, std::size_t argSize) {
+  // A registered index lives in the registering thread's io_uring context: on
+  // any other thread (a loop torn down elsewhere) it names nothing, or worse,
+  // another ring. There we fall back to the real descriptor.
+  if (registeredIndex_ >= 0 && pthread_equal(pthread_self(), owner_)) {
+    return io_uring_enter2(static_cast<unsigned>(registeredIndex_), toSubmit, minComplete,
+                           flags | IORING_ENTER_REGISTERED_RING, static_cast<sigset_t*>(const_cast<void*>(arg)), argSize);
+  }
+  return io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), toSubmit, minComplete, flags,
+                         static_cast<sigset_t*>(const_cast<void*>(arg)), argSize);
 }
 
 io_uring_sqe* Ring::nextSqe() {
@@ -20,7 +41,7 @@ io_uring_sqe* Ring::nextSqe() {
     enter(0, nullptr, 0);
     if (sqpoll_ && io_uring_sq_space_left(&ring_) == 0) {
       // The SQ thread has not caught up yet: sleep in the kernel until it has.
-      io_uring_enter(ring_.ring_fd, 0, 0, IORING_ENTER_SQ_WAIT, nullptr);
+      sysEnter(0, 0, IORING_ENTER_SQ_WAIT, nullptr, 0);
       stats_->enterCalls.add();
       stats_->count(Syscall::Wait);
     }
@@ -70,6 +91,12 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
     needed = true;
   }
   if (!needed) return 0;
+  // NO_IOWAIT (6.15): while we sleep here the scheduler counts the thread as
+  // idle rather than "waiting for I/O". A loop waiting for a socket is idle;
+  // without the flag a quiet server shows 100% iowait on its CPU. liburing
+  // 2.3's submit-and-wait helpers have no way to pass it (io_uring_set_iowait
+  // is newer), one more reason this class calls io_uring_enter itself.
+  if (waitFor > 0 && noIowait_) flags |= IORING_ENTER_NO_IOWAIT;
 
   // EXT_ARG lets the timeout travel with the call itself instead of needing a
   // TIMEOUT SQE: one system call both submits and waits with a deadline.
@@ -77,8 +104,7 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
   arg.ts = reinterpret_cast<std::uint64_t>(timeout);
   if (minWaitUsec > 0 && hasFeature(IORING_FEAT_MIN_TIMEOUT)) arg.pad = minWaitUsec;  // min_wait_usec
 
-  const int ret = io_uring_enter2(ring_.ring_fd, sqpoll_ ? 0 : toSubmit, waitFor, flags,
-                                  reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+  const int ret = sysEnter(sqpoll_ ? 0 : toSubmit, waitFor, flags, &arg, sizeof arg);
   // A wake-up sent to another loop is not work for this one: the caller
   // charges it to the loop it wakes (docs/reading-the-report.md, "Counters").
   if (purpose != Syscall::Wakeup) {

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <liburing.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -35,7 +37,20 @@ class Ring {
   Ring& operator=(const Ring&) = delete;
 
   io_uring& raw() { return ring_; }
+  // The ring's real descriptor, also with registerRingFd: a registered index
+  // means something only to the thread that registered it, so another loop's
+  // MSG_RING wake-up (uring_waker.h) must target this.
   int fd() const { return ring_.ring_fd; }
+  // registerRingFd: our own io_uring_enter calls name the ring by its index in
+  // this thread's registered-ring table, and the kernel skips the fd lookup.
+  bool ringFdRegistered() const { return registeredIndex_ >= 0; }
+  // noIowait: our waits carry IORING_ENTER_NO_IOWAIT.
+  bool waitsWithoutIowait() const { return noIowait_; }
+  // IORING_SEND_VECTORIZED works here (probed only when vectoredSend is on).
+  bool sendVectorizedAvailable() const { return sendVectorized_; }
+  // Tests only: rings opened while this is off behave as if the kernel lacked
+  // IORING_SEND_VECTORIZED (vectored sends then go by IORING_OP_SENDMSG).
+  static void allowSendVectorizedForTesting(bool allow) { sendVectorizedAllowed_.store(allow); }
   // "uring-defer", "uring-coop" or "uring-plain", plus "+sqpoll".
   const std::string& mode() const { return mode_; }
   bool sqpoll() const { return sqpoll_; }
@@ -80,6 +95,13 @@ class Ring {
   Ring() = default;
   // Makes prepared SQEs visible to the kernel; returns how many it has not consumed yet.
   unsigned publishSubmissions();
+  // The io_uring_enter system call itself, by registered index when we can.
+  int sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg, std::size_t argSize);
+  // Set-up steps for the options above (ring_setup.cc); each throws
+  // BackendUnavailable when the kernel cannot do what was asked.
+  void registerRingFd();
+  void chooseIowait(KernelFeature noIowait);
+  bool probeSendVectorized();
 
   io_uring ring_{};
   bool initialised_ = false;
@@ -87,6 +109,11 @@ class Ring {
   bool sqpoll_ = false;
   bool deferTaskRun_ = false;
   unsigned features_ = 0;
+  int registeredIndex_ = -1;   // in owner_'s registered-ring table, or -1
+  pthread_t owner_{};          // the thread that set the ring up (and registered it)
+  bool noIowait_ = false;
+  bool sendVectorized_ = false;
+  static inline std::atomic<bool> sendVectorizedAllowed_{true};
   LoopStats scratchStats_;  // counts land here until attachStats()
   LoopStats* stats_ = &scratchStats_;
 };

@@ -88,6 +88,12 @@ std::string hintFor(int err) {
   throw BackendUnavailable("io_uring is unavailable: " + what + "; run with --backend epoll");
 }
 
+// An option asked for something this kernel lacks: one sentence naming the
+// kernel that has it and the flag that turns it off.
+[[noreturn]] void featureMissing(const std::string& what, const char* flag) {
+  throw BackendUnavailable("io_uring here cannot do " + what + "; run with " + flag + " off");
+}
+
 [[noreturn]] void unavailable(const std::string& call, int err) {
   unavailable(call + ": " + std::strerror(err) + hintFor(err));
 }
@@ -139,7 +145,59 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
   if (!ring->hasFeature(IORING_FEAT_EXT_ARG) || !ring->hasFeature(IORING_FEAT_NODROP)) {
     unavailable("the kernel lacks IORING_FEAT_EXT_ARG/NODROP (Linux 5.19 or newer is needed)");
   }
+  ring->owner_ = pthread_self();
+  if (options.registerRingFd) ring->registerRingFd();
+  ring->chooseIowait(options.noIowait);
+  if (options.vectoredSend && sendVectorizedAllowed_.load()) ring->sendVectorized_ = ring->probeSendVectorized();
   return ring;
+}
+
+// Registered ring fd (Linux 5.18): io_uring_enter(2) normally turns the ring's
+// descriptor into its file on every call (fdget/fdput, which costs atomics when
+// the process's fd table is shared between threads). Registered, the ring sits
+// in a small per-thread table and each enter names it by index. We register it
+// with the raw call rather than io_uring_register_ring_fd(): liburing would then
+// also unregister it at io_uring_queue_exit, on whatever thread that runs, and
+// an index taken back on the wrong thread names another ring. Offset -1: the
+// kernel picks a free slot and writes it back.
+void Ring::registerRingFd() {
+  io_uring_rsrc_update update{};
+  update.offset = ~0U;
+  update.data = static_cast<std::uint64_t>(ring_.ring_fd);
+  const int ret = io_uring_register(static_cast<unsigned>(ring_.ring_fd), IORING_REGISTER_RING_FDS, &update, 1);
+  if (ret != 1) {
+    featureMissing(std::string("a registered ring fd: it needs Linux 5.18 (IORING_REGISTER_RING_FDS: ") +
+                       std::strerror(ret < 0 ? -ret : EINVAL) + ")",
+                   "--register-ring-fd");
+  }
+  registeredIndex_ = static_cast<int>(update.offset);
+}
+
+// NO_IOWAIT waits (Linux 6.15, announced by IORING_FEAT_NO_IOWAIT): see enter().
+void Ring::chooseIowait(KernelFeature noIowait) {
+  const bool available = hasFeature(IORING_FEAT_NO_IOWAIT);
+  if (noIowait == KernelFeature::On && !available) {
+    featureMissing("waits without iowait: they need Linux 6.15 (IORING_FEAT_NO_IOWAIT)", "--no-iowait");
+  }
+  noIowait_ = available && noIowait != KernelFeature::Off;
+}
+
+// IORING_SEND_VECTORIZED (Linux 6.17) has no feature bit. A kernel that does
+// not know the flag refuses the SQE when preparing it (EINVAL), before it looks
+// at the descriptor; one that knows it goes on and finds descriptor -1 bad
+// (EBADF). One NOP-like send answers the question, once per loop.
+bool Ring::probeSendVectorized() {
+  io_uring_sqe* sqe = nextSqe();
+  io_uring_prep_send(sqe, -1, nullptr, 0, 0);
+  sqe->ioprio |= IORING_SEND_VECTORIZED;
+  io_uring_sqe_set_data64(sqe, 0);
+  const __kernel_timespec limit{1, 0};
+  enter(1, &limit, 0, Syscall::Control);
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(&ring_, &cqe) != 0 || !cqe) return false;  // no answer: take the older way
+  const int res = cqe->res;
+  io_uring_cqe_seen(&ring_, cqe);
+  return res == -EBADF;
 }
 
 }  // namespace duet

@@ -47,3 +47,20 @@
 #ifndef IORING_CQE_F_BUF_MORE
 #define IORING_CQE_F_BUF_MORE (1U << 4)
 #endif
+
+// sqe->ioprio of IORING_OP_SEND / SEND_ZC: sqe->addr points at an iovec array
+// and sqe->len counts its entries (a writev without a msghdr). Linux 6.17.
+// No feature bit announces it: a kernel without it fails the SQE with EINVAL
+// (probed once in Ring::open, see ring_setup.cc).
+#ifndef IORING_SEND_VECTORIZED
+#define IORING_SEND_VECTORIZED (1U << 5)
+#endif
+
+// io_uring_enter flag: this wait does not count as iowait (the thread sleeps
+// as if idle). Linux 6.15; announced by IORING_FEAT_NO_IOWAIT.
+#ifndef IORING_ENTER_NO_IOWAIT
+#define IORING_ENTER_NO_IOWAIT (1U << 7)
+#endif
+#ifndef IORING_FEAT_NO_IOWAIT
+#define IORING_FEAT_NO_IOWAIT (1U << 17)
+#endif

@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/socket_ops.h"
+#include "proactor/uring_compat.h"
 #include "proactor/uring_loop.h"
 
 namespace duet {
@@ -247,7 +248,10 @@ void UringConnection::deliverHeldInput() {
 void UringConnection::ioWrite(std::string_view data) {
   assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
   const std::size_t before = pendingOutputBytes();
-  if (sendOp_ == 0) {
+  if (uring().vectoredSend()) {
+    chain().append(data, uring().spareBuffers());
+    if (sendOp_ == 0) startSend();
+  } else if (sendOp_ == 0) {
     uring().spareBuffers().lendTo(sending_);
     sending_.append(data);  // nothing in flight, so sending_ is empty
     startSend();
@@ -261,8 +265,15 @@ void UringConnection::ioWrite(std::string_view data) {
 // into sending_. A Buffer the caller gives up is taken instead: when nothing
 // is in flight its storage becomes sending_ (a swap, no copy), and the caller
 // gets sending_'s empty storage back. Behind a send in flight it is queued
-// like any bytes.
+// like any bytes (copied), unless vectoredSend queues it as a chunk of its own.
 void UringConnection::ioWriteOwned(Buffer& data) {
+  if (uring().vectoredSend()) {
+    const std::size_t before = pendingOutputBytes();
+    chain().appendOwned(data);
+    if (sendOp_ == 0) startSend();
+    outputQueued(before, pendingOutputBytes());
+    return;
+  }
   if (sendOp_ != 0 || !sending_.empty()) {
     ioWrite(data.view());
     data.retrieveAll();
@@ -274,7 +285,22 @@ void UringConnection::ioWriteOwned(Buffer& data) {
   outputQueued(before, pendingOutputBytes());
 }
 
+OutputChain& UringConnection::chain() {
+  if (!chain_) chain_ = uring().outputChains().take();
+  return *chain_;
+}
+
+void UringConnection::releaseChain() {
+  if (!chain_) return;
+  chain_->clear();
+  uring().outputChains().give(std::move(chain_));
+}
+
 void UringConnection::startSend() {
+  if (chain_) {
+    startChainSend();
+    return;
+  }
   UringLoop& loop = uring();
   io_uring_sqe* sqe = loop.nextSqe();
   const std::size_t len = std::min(sending_.readableBytes(), kMaxSendChunk);
@@ -295,6 +321,31 @@ void UringConnection::startSend() {
   sendOp_ = loop.track(sqe, OpKind::Send, self());
 }
 
+void UringConnection::startChainSend() {
+  UringLoop& loop = uring();
+  io_uring_sqe* sqe = loop.nextSqe();
+  const std::span<const iovec> iov = chain_->prepareSend(kMaxSendChunk);
+  if (iov.size() == 1) {
+    // One chunk (the usual reply): a plain send, no iovec for the kernel to import.
+    io_uring_prep_send(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    if (loop.sendVectorizedAvailable()) {
+      // 6.17: a send whose addr/len are an iovec array and its length.
+      io_uring_prep_send(sqe, fd(), iov.data(), iov.size(), MSG_NOSIGNAL);
+      sqe->ioprio |= IORING_SEND_VECTORIZED;
+    } else {
+      // Every kernel: sendmsg(2) with the iovecs in a msghdr (the chain keeps
+      // both alive until the completion).
+      io_uring_prep_sendmsg(sqe, fd(), chain_->message(), MSG_NOSIGNAL);
+    }
+    stats().sendsVectored.add();
+  }
+  stats().sendOps.add();
+  sendIsZeroCopy_ = false;
+  sendResult_ = 0;
+  sendOp_ = loop.track(sqe, OpKind::Send, self());
+}
+
 void UringConnection::onSend(const Completion& c) {
   if (c.synthesized) {
     onSendLost();
@@ -303,12 +354,16 @@ void UringConnection::onSend(const Completion& c) {
   if (!c.notification()) sendResult_ = c.res;
   if (c.more()) return;  // SEND_ZC: sending_ is the kernel's until the notification
   sendOp_ = 0;
+  const int res = sendResult_;
+  // The kernel is done with the chain's chunks: account what it took (nothing
+  // on an error), so the chain may change again from here on.
+  if (chain_) chain_->sent(res > 0 ? static_cast<std::size_t>(res) : 0, uring().spareBuffers());
   if (disconnected()) {
     sending_ = Buffer();
+    releaseChain();
     return;
   }
 
-  const int res = sendResult_;
   if (res == -ECANCELED) {
     // Only the loop cancels a send on an open connection (after dropped
     // completions, see UringLoop::reconcileAfterDroppedCompletions), and a
@@ -322,6 +377,16 @@ void UringConnection::onSend(const Completion& c) {
     return;
   }
   const auto sent = static_cast<std::size_t>(res);
+  if (chain_) {
+    bytesSent(sent);
+    if (!chain_->empty()) {
+      startChainSend();  // what is left of a short send, and everything queued meanwhile
+      return;
+    }
+    releaseChain();  // an idle connection holds no chain
+    outputDrained();
+    return;
+  }
   sending_.retrieve(sent);
   bytesSent(sent);
   if (!sending_.empty()) {
@@ -344,6 +409,7 @@ void UringConnection::onSendLost() {
   // The send's final completion was dropped by the kernel; the loop ends it
   // for us. How many bytes went is unknown, so the stream cannot go on: close.
   sendOp_ = 0;
+  if (chain_) chain_->sent(0, uring().spareBuffers());  // nothing more will be read from it
   if (sendIsZeroCopy_) {
     // Lost may be the send's result, its notification, or neither (the
     // notification is simply still to come: the kernel cannot cancel it, so
@@ -358,6 +424,7 @@ void UringConnection::onSendLost() {
     keepForTheKernel(std::move(sending_));  // a move keeps the storage where it is
   }
   sending_ = Buffer();
+  releaseChain();
   if (!disconnected()) socketFailed(ECANCELED, "send (its completion was lost)");
 }
 
@@ -384,6 +451,7 @@ void UringConnection::ioClose() {
   heldBytes_ = 0;
   heldEof_ = false;
   queued_ = Buffer();  // never seen by the kernel
+  if (chain_) chain_->dropUnsent();  // so are the chunks behind the send in flight
   if (recvOp_ != 0 || sendOp_ != 0) {
     uring().cancelAll(fd());  // completions follow; the socket closes after the last
   } else {
@@ -409,6 +477,7 @@ void UringConnection::closeSocketWhenIdle() {
   if (recvOp_ != 0 || sendOp_ != 0 || !socketOpen()) return;
   sending_ = Buffer();
   receiving_ = Buffer();
+  releaseChain();
   closeSocket();
 }
 

@@ -28,6 +28,9 @@
 //     queued_   what the application sends meanwhile
 // When a send completes, a short send resumes where it stopped; once sending_
 // is empty the two swap and the next send starts.
+// With LoopOptions::vectoredSend the output is an OutputChain instead (see
+// output_chain.h): what waits behind the send in flight is not copied into
+// one Buffer but kept as chunks, and the next send takes them all at once.
 //
 // Closing: the kernel holds a reference to the socket for each operation in
 // flight, so close(2) alone would not stop them, and our memory (sending_)
@@ -55,6 +58,7 @@
 #include "core/buffer.h"
 #include "core/connection.h"
 #include "proactor/completion.h"
+#include "proactor/output_chain.h"
 
 namespace duet {
 
@@ -64,8 +68,13 @@ class UringConnection final : public Connection, public CompletionHandler {
  public:
   UringConnection(UringLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
 
-  std::size_t pendingOutputBytes() const override { return sending_.readableBytes() + queued_.readableBytes(); }
+  std::size_t pendingOutputBytes() const override {
+    return sending_.readableBytes() + queued_.readableBytes() + (chain_ ? chain_->bytes() : 0);
+  }
   void onCompletion(OpKind kind, const Completion& completion) override;
+  // vectoredSend: output is queued in a chain borrowed from the loop (tests:
+  // an idle connection must hold none).
+  bool holdsOutputChain() const { return chain_ != nullptr; }
 
   // Closing while a SEND_ZC's notification is still to come: how long to wait
   // for it before closing the socket abortively (see ioClose()).
@@ -106,6 +115,12 @@ class UringConnection final : public Connection, public CompletionHandler {
   void deliverArrived(std::size_t bytes);
 
   void startSend();
+  // vectoredSend: the next send over chain_'s chunks.
+  void startChainSend();
+  // vectoredSend: queues into chain_ (borrowed from the loop when absent).
+  OutputChain& chain();
+  // vectoredSend: the chain goes back to the loop (nothing in flight).
+  void releaseChain();
   void onSend(const Completion& completion);
   // The kernel dropped the send's final completion (the loop tells us).
   void onSendLost();
@@ -122,6 +137,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   Buffer queued_;
   Buffer receiving_;              // inputBuffer()'s storage while a direct recv writes into it
   std::size_t directSize_;        // bytes the next direct recv asks for (doubles while they fill)
+  std::unique_ptr<OutputChain> chain_;  // vectoredSend only, and only while output is pending
   std::uint64_t recvOp_ = 0;      // user_data of the armed recv, 0 if none
   bool recvDirect_ = false;       // the recv in flight is a direct recv into receiving_
   bool wantDirect_ = false;       // adaptive: the next recv is to be direct (the multishot's cancel is on its way)

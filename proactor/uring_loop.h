@@ -26,6 +26,7 @@
 #include "core/event_loop.h"
 #include "proactor/buffer_ring.h"
 #include "proactor/op_table.h"
+#include "proactor/output_chain.h"
 #include "proactor/ring.h"
 
 namespace duet {
@@ -70,6 +71,14 @@ class UringLoop final : public EventLoop {
   bool adaptiveRecv() const { return adaptiveRecv_; }
   const UringWaker& waker() const { return *waker_; }
   bool zeroCopySendAvailable() const { return zeroCopySend_; }
+  // Connections queue output as an OutputChain sent by vectored sends
+  // (LoopOptions::vectoredSend; SEND_ZC, when on, keeps its own path).
+  bool vectoredSend() const { return options().vectoredSend && options().sendZeroCopyThreshold == 0; }
+  // ...with IORING_SEND_VECTORIZED (6.17) rather than IORING_OP_SENDMSG.
+  bool sendVectorizedAvailable() const { return ring_->sendVectorizedAvailable(); }
+  OutputChainPool& outputChains() { return outputChains_; }
+  // Ring set-up as it turned out (tests, --stats).
+  const Ring& ring() const { return *ring_; }
   int ringFd() const { return ring_->fd(); }
 
   // This loop's thread, on behalf of another loop's waker: posts a MSG_RING
@@ -133,6 +142,7 @@ class UringLoop final : public EventLoop {
   OpTable ops_;
   std::unique_ptr<BufferRing> buffers_;
   std::shared_ptr<UringWaker> waker_;
+  OutputChainPool outputChains_;
   bool msgRing_ = false;
   bool zeroCopySend_ = false;
   bool recvBundle_ = false;

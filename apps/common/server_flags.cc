@@ -56,6 +56,12 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--buffer-ring-inc", f.incrementalBuffers,
                  "uring: incrementally consumed provided buffers, on|off|auto (Linux 6.12)");
   app.add_option("--adaptive-recv", f.adaptiveRecv, "uring: receive straight into the input Buffer during bursts, on|off");
+  app.add_option("--vectored-send", f.vectoredSend,
+                 "uring on|off: output queued behind a send goes out uncopied in one vectored send");
+  app.add_option("--register-ring-fd", f.registerRingFd,
+                 "uring on|off: io_uring_enter by registered ring index (Linux 5.18)");
+  app.add_option("--no-iowait", f.noIowait,
+                 "uring on|off|auto: waits do not count as iowait (Linux 6.15; auto: where the kernel has it)");
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
@@ -138,6 +144,9 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   if (!parseKernelFeature("--recv-bundle", f.recvBundle, &loop->recvBundle, error)) return false;
   if (!parseKernelFeature("--buffer-ring-inc", f.incrementalBuffers, &loop->incrementalBuffers, error)) return false;
   if (!parseOnOff("--adaptive-recv", f.adaptiveRecv, &loop->adaptiveRecv, error)) return false;
+  if (!parseOnOff("--vectored-send", f.vectoredSend, &loop->vectoredSend, error)) return false;
+  if (!parseOnOff("--register-ring-fd", f.registerRingFd, &loop->registerRingFd, error)) return false;
+  if (!parseKernelFeature("--no-iowait", f.noIowait, &loop->noIowait, error)) return false;
 
   std::string addrError;
   const auto addr = InetAddress::parse(f.host + ":" + std::to_string(f.port), &addrError);

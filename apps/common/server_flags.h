@@ -41,6 +41,9 @@ struct ServerFlags {
   std::string recvBundle;          // on|off|auto; empty: LoopOptions' default
   std::string incrementalBuffers;  // on|off|auto; empty: LoopOptions' default
   std::string adaptiveRecv;        // on|off; empty: LoopOptions' default
+  std::string vectoredSend;        // on|off; empty: LoopOptions' default
+  std::string registerRingFd;      // on|off; empty: LoopOptions' default
+  std::string noIowait;            // on|off|auto; empty: LoopOptions' default
 };
 
 // Registers the flags on `app`.

@@ -42,6 +42,15 @@ const std::vector<BackendConfig>& testBackends() {
         LoopOptions adaptive = o;
         adaptive.adaptiveRecv = !o.adaptiveRecv;
         out.push_back({adaptive.adaptiveRecv ? "uring_adaptive" : "uring_noadaptive", adaptive});
+        LoopOptions vectored = o;
+        vectored.vectoredSend = !o.vectoredSend;
+        out.push_back({vectored.vectoredSend ? "uring_vectored" : "uring_novectored", vectored});
+        LoopOptions regring = o;
+        regring.registerRingFd = !o.registerRingFd;
+        out.push_back({regring.registerRingFd ? "uring_regring" : "uring_noregring", regring});
+        LoopOptions iowait = o;
+        iowait.noIowait = flipped(o.noIowait);  // Auto (on where the kernel has it) flips to Off
+        out.push_back({iowait.noIowait == KernelFeature::On ? "uring_noiowait" : "uring_iowait", iowait});
       }
     }
     return out;
