@@ -114,6 +114,10 @@ class EventLoop {
   // The target must outlive the hand-off (TcpServer stops accepting before it
   // ends its I/O loops).
   virtual void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer);
+  // Loop thread: hand-offs started here are on their way when this returns (a
+  // backend that sends them with its next wait sends them now). Owners call
+  // it before they end the target loops.
+  virtual void flushHandOffs() {}
 
  protected:
   // Loop thread: a socket handed to this loop arrived: to the receiver, or closed.

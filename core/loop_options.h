@@ -60,8 +60,17 @@ struct LoopOptions {
   bool multishotRecv = true;          // false: one recv SQE per read, re-armed each time
   // With I/O threads and the main acceptor, a socket accepted on one ring
   // reaches its I/O loop's ring as one IORING_OP_MSG_RING (Linux 5.18)
-  // carrying the descriptor, instead of a queued task plus a wake-up.
-  // (proactor/socket_handoff.h). Default: see the measurement below.
+  // carrying the descriptor, riding on the acceptor's next enter, instead of
+  // a queued task plus a wake-up (proactor/socket_handoff.h).
+  // Off: measured too close to call. Churn (connect, one 128 B echo, close),
+  // --threads 1, server CPU per connection, handoff / default 0.986-1.008 over
+  // four alternating rounds while default / default varied 0.977-1.038:
+  //   taskset -c 0 duet-echo --backend uring --threads 1 [--msgring-handoff on] (x3 ports)
+  //   taskset -c 1 duet-load --churn -c 64 -d 6 -w 0.5 --slice 0.25 --slice-warmup 0.05
+  //                --port A,B,C --server-pid PA,PB,PC --server-cpus 0 --cpu 1
+  // It does save one queued task and the eventfd writes (0.07 per connection:
+  // wake-ups coalesce while the I/O loop is busy) per accept; 4.42 -> 4.33
+  // system calls per connection, which is below this machine's noise.
   bool msgRingHandoff = false;
   // Recv bundles (IORING_RECVSEND_BUNDLE, Linux 6.10): one recv completion
   // may fill several provided buffers, so a large message costs one

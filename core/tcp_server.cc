@@ -37,6 +37,7 @@ TcpServer::TcpServer(EventLoop& baseLoop, ServerOptions options, ConnectionCallb
 
 TcpServer::~TcpServer() {
   if (!started_.load() || stopped_) return;
+  baseLoop_.flushHandOffs();  // what the acceptor handed off reaches the I/O loops while they exist
   // Not stopped gracefully: close everything now, loop by loop, on each loop's thread.
   // Wait until each loop has run its close-down task before quitting it: a
   // quit() racing ahead of the task could end the loop with the task unrun.
@@ -274,6 +275,7 @@ void TcpServer::finishStop() {
   finalStats_ = text.str();
   stopped_ = true;
   if (drainTimer_) baseLoop_.cancel(drainTimer_);
+  baseLoop_.flushHandOffs();
   for (auto& t : threads_) t->stop();
   threads_.clear();
   loops_.resize(1);

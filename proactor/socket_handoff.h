@@ -14,7 +14,10 @@
 //              and the target asks the socket (getpeername) instead.
 //
 // Compared with the default (a task in the target's queue, then a wake-up):
-// no mutex, no queued std::function, and the message *is* the wake-up.
+// no mutex, no queued std::function, and the message *is* the wake-up. The
+// sender does not submit it on its own: it rides on the sender's next
+// io_uring_enter, and gets a completion only if it failed (CQE_SKIP_SUCCESS);
+// then the socket is still the sender's, and goes by the task queue instead.
 #pragma once
 
 #include <netinet/in.h>
@@ -48,8 +51,7 @@ inline std::optional<InetAddress> decodePeer(std::uint64_t data) {
 }
 
 // The sender's own user_data for the MSG_RING: it names the socket, so a
-// failure completion (the only kind it gets: CQE_SKIP_SUCCESS) says which
-// socket did not go and is still the sender's to deal with.
+// failure completion says which socket did not go.
 inline std::uint64_t senderData(int fd) {
   return user_data::encode(OpKind::SocketHandoffSent, 0, static_cast<std::uint32_t>(fd));
 }

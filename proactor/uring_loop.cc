@@ -155,33 +155,49 @@ void UringLoop::handOff(EventLoop& target, UniqueFd socket, const InetAddress& p
     EventLoop::handOff(target, std::move(socket), peer);
     return;
   }
-  const int fd = socket.get();
+  const int fd = socket.release();  // the target's once the message goes; ours again if it fails
+  // Where it went, in case it comes back: found by its descriptor, which stays
+  // open (and so is not reused) for as long as the socket is ours.
+  if (static_cast<std::size_t>(fd) >= handoffs_.size()) handoffs_.resize(static_cast<std::size_t>(fd) + 1);
+  handoffs_[static_cast<std::size_t>(fd)] = HandoffRecord{targetRing, targetRing->alive_};
+
   io_uring_sqe* sqe = nextSqe();
   const int targetFd = failHandoffForTesting_.load() ? -1 : targetRing->ringFd();
   io_uring_prep_msg_ring(sqe, targetFd, static_cast<unsigned>(fd), socket_handoff::encode(peer), 0);
-  // No completion of our own unless it failed: a success needs no bookkeeping.
+  // No completion of our own unless it failed: a success needs nothing from
+  // us, and a completion per hand-off would wake this loop once more each.
   io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
-  const std::uint64_t mine = socket_handoff::senderData(fd);
-  io_uring_sqe_set_data64(sqe, mine);
-  // Submitted now, as a wake-up is (see sendWake): the target may be asleep,
-  // and only now is it certain to still exist (TcpServer stops accepting
-  // before it ends the I/O loops). Charged to the target's sys_wakeup: it
-  // replaces the wake-up of the default path.
-  const int submitted = ring_->enter(0, nullptr, 0, Syscall::Wakeup);
-  target.stats().count(Syscall::Wakeup);
-  if (submitted >= 0) {
-    // The kernel runs a MSG_RING during the submit, so a failure is normally
-    // in our CQ already: then the socket is still ours, and the target still
-    // exists, so it goes the default way instead.
-    if (const auto res = ring_->takeReady(mine, user_data::kUntracked); res && *res < 0) {
-      logHandoffFailure(*res);
-      EventLoop::handOff(target, std::move(socket), peer);
-      return;
-    }
+  io_uring_sqe_set_data64(sqe, socket_handoff::senderData(fd));
+  // Not submitted here: it rides on this loop's next io_uring_enter with
+  // everything else this iteration prepared, so a burst of accepts costs no
+  // system call of its own (the default path writes an eventfd per wake-up).
+  // The completion it posts in the target's ring is the target's wake-up.
+}
+
+void UringLoop::onSocketHandoffFailed(const RawCompletion& entry) {
+  const int fd = socket_handoff::fdOfSenderData(entry.userData);
+  UniqueFd socket(fd);  // still ours: the message did not go
+  logHandoffFailure(entry.completion.res);
+  const HandoffRecord record = static_cast<std::size_t>(fd) < handoffs_.size() ? handoffs_[static_cast<std::size_t>(fd)]
+                                                                                : HandoffRecord{};
+  // The target's liveness is read here, on our thread, after its owner ended
+  // it (TcpServer flushes hand-offs and joins the I/O threads first), which
+  // is what makes the check meaningful.
+  if (!draining_ && record.target && !record.alive.expired()) {
+    // Refused (e.g. the target's CQ could not take it): the target still
+    // exists, so the socket goes by its task queue instead.
+    const InetAddress peer = sockets::peerAddress(fd);
+    stats().count(Syscall::Control);
+    EventLoop::handOff(*record.target, std::move(socket), peer);
+    return;
   }
-  // On its way (or, if the enter failed, going with our next one): the
-  // socket is the target's now, or comes back as a failure completion.
-  (void)socket.release();
+  // The target is gone: nobody can serve the socket; close it rather than leak it.
+  stats().count(Syscall::Close);
+}
+
+void UringLoop::flushHandOffs() {
+  assertInLoopThread();
+  ring_->enter(0, nullptr, 0);  // submits what is prepared; waits for nothing
 }
 
 void UringLoop::onSocketHandedIn(const RawCompletion& entry) {
@@ -199,24 +215,11 @@ void UringLoop::onSocketHandedIn(const RawCompletion& entry) {
   receiveSocket(std::move(socket), *peer);
 }
 
-void UringLoop::onSocketHandoffFailed(const RawCompletion& entry) {
-  // A MSG_RING whose failure came after handOff() returned (e.g. it was
-  // submitted later, or ran asynchronously). The target may be gone by now,
-  // so the socket cannot follow it: close it, so it is not leaked. Its
-  // client sees the connection close.
-  logHandoffFailure(entry.completion.res);
-  ::close(socket_handoff::fdOfSenderData(entry.userData));
-  stats().count(Syscall::Close);
-  stats().acceptErrors.add();
-  DUET_LOG(Warn) << "a socket handed to another loop by MSG_RING did not arrive ("
-                 << std::strerror(-entry.completion.res) << "); closed it";
-}
-
 void UringLoop::logHandoffFailure(int error) {
   static std::atomic<bool> logged{false};
   if (!logged.exchange(true)) {
     DUET_LOG(Warn) << "IORING_OP_MSG_RING socket hand-off failed (" << std::strerror(-error)
-                   << "); such sockets go by the task queue instead (logged once)";
+                   << "); such a socket goes by the task queue instead, or is closed if its loop is gone (logged once)";
   }
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "core/event_loop.h"
 #include "proactor/buffer_ring.h"
@@ -47,6 +48,8 @@ class UringLoop final : public EventLoop {
   // With LoopOptions::msgRingHandoff and a UringLoop target: one MSG_RING
   // (socket_handoff.h); otherwise the queued task of EventLoop::handOff.
   void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) override;
+  // The MSG_RINGs handOff() prepared go to the kernel now, not with the next wait.
+  void flushHandOffs() override;
 
   // The UringLoop created on the calling thread, if any (for MSG_RING wake-ups).
   static UringLoop* current();
@@ -155,6 +158,17 @@ class UringLoop final : public EventLoop {
   unsigned lostForTesting_ = 0;        // completions lost so far (test hook), counted as dropped
   unsigned waitBatch_ = 1;
   std::uint32_t msgRingsSent_ = 0;     // numbers each MSG_RING, so its failure can be found
+  // Where each socket we handed off by MSG_RING went, by descriptor, so a
+  // refused one can follow another way (onSocketHandoffFailed). Overwritten
+  // by the next hand-off of the same number; 24 bytes per descriptor.
+  struct HandoffRecord {
+    EventLoop* target = nullptr;
+    std::weak_ptr<const int> alive;  // the target's alive_
+  };
+  std::vector<HandoffRecord> handoffs_;
+  // Expires when this loop is destroyed: a loop that handed us a socket learns
+  // from it whether a refused hand-off can still come here another way.
+  std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 
   static inline std::atomic<bool> failHandoffForTesting_{false};
 };
