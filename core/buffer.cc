@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "core/spare_buffers.h"
+
 namespace duet {
 
 Buffer::Buffer(std::size_t initialCapacity)
@@ -76,17 +78,36 @@ void Buffer::makeSpace(std::size_t len) {
   if (data_ && writableBytes() + prependableBytes() >= len + kCheapPrepend) {
     // Enough room overall: slide the readable bytes to the front instead of growing.
     std::memmove(data_.get() + kCheapPrepend, peek(), readable);
-  } else {
-    // Grow geometrically so a stream of appends costs amortised O(1) per byte.
-    const std::size_t needed = kCheapPrepend + readable + len;
-    const std::size_t newCapacity = std::max({needed, capacity_ * 2, kCheapPrepend + kInitialSize});
-    std::unique_ptr<char[]> bigger(new char[newCapacity]);
-    if (readable) std::memcpy(bigger.get() + kCheapPrepend, peek(), readable);
-    data_ = std::move(bigger);
-    capacity_ = newCapacity;
+    readerIndex_ = kCheapPrepend;
+    writerIndex_ = kCheapPrepend + readable;
+    return;
   }
-  readerIndex_ = kCheapPrepend;
-  writerIndex_ = kCheapPrepend + readable;
+  // Grow geometrically so a stream of appends costs amortised O(1) per byte:
+  // at least the next size class up (each class doubles the last), beyond
+  // the classes at least twice the capacity.
+  const std::size_t needed = kCheapPrepend + readable + len;
+  const std::size_t atLeast = std::max(needed, capacity_ + 1);
+  const std::size_t newCapacity = atLeast <= SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1)
+                                      ? SpareBuffers::capacityFor(atLeast)
+                                      : std::max(needed, capacity_ * 2);
+  // On a loop thread the storage comes from the loop's spares when one of
+  // that class is there, and the outgrown storage goes back to them: warm
+  // memory instead of a malloc and, for big storage, fresh pages to fault in.
+  SpareBuffers* spares = SpareBuffers::forThisThread();
+  Buffer bigger = spares ? spares->borrow(newCapacity) : Buffer();
+  if (bigger.capacity() == 0) {
+    bigger.data_.reset(new char[newCapacity]);
+    bigger.capacity_ = newCapacity;
+  }
+  if (readable) std::memcpy(bigger.data_.get() + kCheapPrepend, peek(), readable);
+  bigger.readerIndex_ = kCheapPrepend;
+  bigger.writerIndex_ = kCheapPrepend + readable;
+  swap(bigger);
+  // `bigger` now holds the outgrown storage, whose bytes were copied above.
+  if (spares) {
+    bigger.retrieveAll();
+    spares->takeFrom(bigger);
+  }
 }
 
 void Buffer::shrink(std::size_t reserve) {
@@ -109,6 +130,8 @@ void Buffer::shrink(std::size_t reserve) {
 
 ssize_t Buffer::readFd(int fd, int* savedErrno) {
   char spill[65536];
+  static_assert(SpareBuffers::classCapacity(SpareBuffers::kReadClass) - kCheapPrepend == sizeof spill,
+                "a storage of the read class must take a whole spill-sized read");
   const std::size_t writable = writableBytes();
   iovec vec[2];
   vec[0].iov_base = data_ ? beginWrite() : nullptr;

@@ -9,7 +9,8 @@
 // prependable area lets a protocol put a length header in front of a message
 // without moving it. When the writable area runs out, the readable bytes are first
 // slid to the front (cheap, no allocation) and the storage grows only if that
-// is not enough.
+// is not enough: to the next size class, taken from the loop's spares on a
+// loop thread (see spare_buffers.h).
 //
 // The storage is allocated lazily: an idle connection's empty buffers cost no
 // heap memory, which is what keeps memory per idle connection small.

@@ -7,7 +7,11 @@
 namespace duet {
 
 EventLoop::EventLoop(const LoopOptions& options, std::string mode)
-    : options_(options), mode_(std::move(mode)), threadId_(std::this_thread::get_id()), iterationTime_(Clock::now()) {}
+    : options_(options), mode_(std::move(mode)), threadId_(std::this_thread::get_id()), iterationTime_(Clock::now()) {
+  // Buffers on this thread grow from this loop's spares (the first loop on a
+  // thread, if several share one), so storage circulates by size class.
+  spareBuffers_.serveThisThread();
+}
 
 EventLoop::~EventLoop() {
   // Backends have called this already; anything left now may only touch core.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 namespace duet {
 namespace {
@@ -87,6 +88,95 @@ TEST(SpareBuffers, StorageWithoutBytesIsNotKeptTwice) {
   Buffer lent;
   spares.lendTo(lent);                   // nothing to lend
   EXPECT_EQ(lent.capacity(), 0u);
+}
+
+// Why: storage over 64 KiB used to go back to malloc, which unmapped or
+// trimmed it, so every 256 KiB echo faulted its pages back in.
+TEST(SpareBuffers, StorageOfLargeMessagesIsKept) {
+  SpareBuffers spares;
+  Buffer big = withStorage(256 * 1024);
+  const std::size_t capacity = big.capacity();
+  spares.takeFrom(big);
+  EXPECT_EQ(big.capacity(), 0u);
+  EXPECT_EQ(spares.count(), 1u);
+  EXPECT_EQ(spares.bytes(), capacity);
+}
+
+TEST(SpareBuffers, CapacitiesComeInClassesWhoseWritableAreaIsAPowerOfTwo) {
+  EXPECT_EQ(SpareBuffers::capacityFor(1), Buffer::kCheapPrepend + 1024);
+  EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 1024), Buffer::kCheapPrepend + 1024);
+  EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 1025), Buffer::kCheapPrepend + 2048);
+  // The 64 KiB class is readFd's spill size: a read into it needs no spill.
+  EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 40000), Buffer::kCheapPrepend + 65536);
+  const std::size_t largest = SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1);
+  EXPECT_EQ(SpareBuffers::capacityFor(largest + 1), largest + 1);  // beyond the classes: as asked
+}
+
+TEST(SpareBuffers, BorrowGivesTheSmallestSpareThatHolds) {
+  SpareBuffers spares;
+  for (std::size_t bytes : {1000u, 16000u, 100000u}) {
+    Buffer b = withStorage(bytes);
+    spares.takeFrom(b);
+  }
+  ASSERT_EQ(spares.count(), 3u);
+  Buffer got = spares.borrow(5000);
+  EXPECT_EQ(got.capacity(), SpareBuffers::capacityFor(16000));
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(spares.borrow(200000).capacity(), 0u);  // none holds that much
+  EXPECT_EQ(spares.count(), 2u);
+}
+
+TEST(SpareBuffers, LendToGivesTheReadClassOrTheLargestBelowIt) {
+  // The reader does not know how much is coming: 64 KiB of room make one
+  // read as large as readFd's spill area, straight into the Buffer.
+  SpareBuffers spares;
+  for (std::size_t bytes : {1000u, 300000u, 40000u, 16000u}) {
+    Buffer b = withStorage(bytes);
+    spares.takeFrom(b);
+  }
+  Buffer input;
+  spares.lendTo(input);
+  EXPECT_EQ(input.capacity(), SpareBuffers::classCapacity(SpareBuffers::kReadClass));
+  EXPECT_EQ(input.writableBytes(), 65536u);
+  Buffer next;
+  spares.lendTo(next);  // the smallest above the read class
+  EXPECT_EQ(next.capacity(), SpareBuffers::capacityFor(300000));
+  Buffer last;
+  spares.lendTo(last);  // none left at or above it: the largest below
+  EXPECT_EQ(last.capacity(), SpareBuffers::capacityFor(16000));
+}
+
+TEST(SpareBuffers, BuffersOnAServedThreadGrowFromTheSparesAndGiveOutgrownStorageBack) {
+  SpareBuffers spares;
+  Buffer warm = withStorage(40000);  // one 64 KiB-class storage, given to the spares below
+  const char* warmStorage = warm.peek();
+  std::thread([&] {
+    spares.serveThisThread();
+    ASSERT_EQ(SpareBuffers::forThisThread(), &spares);
+    Buffer b;
+    b.append(std::string(1000, 'a'));  // the 1 KiB class: none spare, malloc
+    EXPECT_EQ(spares.count(), 0u);
+    b.append(std::string(30000, 'b'));  // the 32 KiB class: none spare, malloc...
+    EXPECT_EQ(spares.count(), 1u);      // ...and the outgrown 1 KiB storage is a spare now
+    spares.takeFrom(warm);
+    b.append(std::string(20000, 'c'));  // the 64 KiB class: the warm one, no malloc
+    EXPECT_EQ(b.capacity(), SpareBuffers::capacityFor(40000));
+    EXPECT_EQ(b.peek(), warmStorage);
+    EXPECT_EQ(b.view(), std::string(1000, 'a') + std::string(30000, 'b') + std::string(20000, 'c'));
+    EXPECT_EQ(spares.count(), 2u);  // the 1 KiB and the 32 KiB ones
+    b.retrieveAll();
+    spares.takeFrom(b);
+  }).join();
+  EXPECT_EQ(SpareBuffers::forThisThread(), nullptr);  // served on that thread only
+  EXPECT_EQ(spares.count(), 3u);
+}
+
+TEST(SpareBuffers, ATestThreadBufferGrowsWithoutSpares) {
+  // No loop serves this thread: growth is plain allocation, as before.
+  ASSERT_EQ(SpareBuffers::forThisThread(), nullptr);
+  Buffer b;
+  b.append(std::string(100000, 'x'));
+  EXPECT_EQ(b.capacity(), SpareBuffers::capacityFor(Buffer::kCheapPrepend + 100000));
 }
 
 }  // namespace
