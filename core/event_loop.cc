@@ -27,6 +27,7 @@ void EventLoop::dropPendingWork() {
     {
       std::lock_guard lock(queueMutex_);
       tasks.swap(queue_);
+      tasksQueued_.store(false, std::memory_order_relaxed);
     }
     std::vector<Task> timerTasks = timers_.takeAll();
     if (tasks.empty() && timerTasks.empty()) break;
@@ -48,11 +49,7 @@ void EventLoop::run() {
   while (!quit_.load(std::memory_order_acquire)) {
     // Do not block while functors are waiting: they were queued from this
     // thread (no wake-up was sent for them) or arrived while we were busy.
-    bool tasksWaiting;
-    {
-      std::lock_guard lock(queueMutex_);
-      tasksWaiting = !queue_.empty();
-    }
+    const bool tasksWaiting = tasksQueued_.load(std::memory_order_acquire);
     poll(/*mayBlock=*/!tasksWaiting, timers_.nextDeadline());
     iterationTime_ = Clock::now();
     runExpiredTimers();
@@ -81,6 +78,7 @@ void EventLoop::queueInLoop(Task task) {
     std::lock_guard lock(queueMutex_);
     wasEmpty = queue_.empty();
     queue_.push_back(std::move(task));
+    tasksQueued_.store(true, std::memory_order_release);
   }
   // One wake-up per batch: if the queue already held tasks, a wake-up for them
   // is on its way (the loop empties the queue in one swap). From the loop's own
@@ -110,10 +108,11 @@ void EventLoop::receiveSocket(UniqueFd socket, const InetAddress& peer) {
 }
 
 void EventLoop::runQueuedTasks() {
+  if (!tasksQueued_.load(std::memory_order_acquire)) return;  // no lock when nothing is queued
   {
     std::lock_guard lock(queueMutex_);
-    if (queue_.empty()) return;
     runningQueue_.swap(queue_);
+    tasksQueued_.store(false, std::memory_order_relaxed);
   }
   // Tasks queued by these tasks wait for the next iteration, so I/O is never
   // starved by a task that keeps queueing itself.

@@ -156,6 +156,10 @@ class EventLoop {
 
   mutable std::mutex queueMutex_;
   std::vector<Task> queue_;  // guarded by queueMutex_
+  // queue_ is not empty: set and cleared under queueMutex_, read without it,
+  // so an iteration with nothing queued (the common case) takes no lock. A
+  // task queued just after the loop read false comes with a wakeup().
+  std::atomic<bool> tasksQueued_{false};
   std::vector<Task> runningQueue_;
 
   LoopStats stats_;
