@@ -83,7 +83,9 @@ bool Connection::canSend() const {
 void Connection::sendInLoop(std::string_view data) {
   loop_.assertInLoopThread();
   if (!canSend() || data.empty()) return;
+  const bool outer = !std::exchange(insideSend_, true);
   ioWrite(data);
+  if (outer) insideSend_ = false;
 }
 
 void Connection::sendInLoop(Buffer& data) {
@@ -92,7 +94,9 @@ void Connection::sendInLoop(Buffer& data) {
     data.retrieveAll();
     return;
   }
+  const bool outer = !std::exchange(insideSend_, true);
   ioWriteOwned(data);
+  if (outer) insideSend_ = false;
 }
 
 void Connection::outputQueued(std::size_t before, std::size_t after) {
@@ -109,7 +113,9 @@ void Connection::outputQueued(std::size_t before, std::size_t after) {
     return;
   }
   if (after >= highWaterMark_ && before < highWaterMark_ && callbacks_ && callbacks_->onHighWaterMark) {
+    ++highWaterCallsQueued_;
     loop_.queueInLoop([self = shared_from_this(), after] {
+      --self->highWaterCallsQueued_;
       if (self->callbacks_) self->callbacks_->onHighWaterMark(self, after);
     });
   }
@@ -118,10 +124,26 @@ void Connection::outputQueued(std::size_t before, std::size_t after) {
 void Connection::outputDrained() {
   const bool waited = std::exchange(outputWaited_, false);
   if (waited && callbacks_ && callbacks_->onWriteComplete && state() != State::Disconnected) {
-    // Re-checked when it runs: output queued meanwhile will drain (and call back) later.
-    loop_.queueInLoop([self = shared_from_this()] {
-      if (!self->disconnected() && self->pendingOutputBytes() == 0) self->callbacks_->onWriteComplete(self);
-    });
+    if (insideSend_ || highWaterCallsQueued_ > 0) {
+      // Inside the application's send() (a backend that wrote the rest at
+      // once), the callback must not run under its caller; and behind a
+      // queued onHighWaterMark it must not overtake it (an echo that stops
+      // reading at the mark and resumes on write-complete would stay stopped
+      // for good). So it is queued, and re-checked when it runs: output
+      // queued meanwhile will drain (and call back) later.
+      loop_.queueInLoop([self = shared_from_this()] {
+        if (!self->disconnected() && self->pendingOutputBytes() == 0) self->callbacks_->onWriteComplete(self);
+      });
+    } else {
+      // From the loop's own I/O handling (writability, a send completion):
+      // no caller of ours is on the stack, so call back now instead of
+      // queueing a functor per drain (on the proactor: per message).
+      const ConnectionPtr self = shared_from_this();
+      callbacks_->onWriteComplete(self);
+      // The callback may have closed us, or sent more: a pending FIN or
+      // close then waits for that output's own drain.
+      if (state() == State::Disconnected || outputIsPending()) return;
+    }
   }
   if (shutdownRequested_ && !writeShutdown_) {
     writeShutdown_ = true;

@@ -57,10 +57,12 @@ struct ConnectionCallbacks {
   std::function<void(const ConnectionPtr&)> onConnection;
   // Bytes arrived; consume what you can from the Buffer and leave the rest.
   std::function<void(const ConnectionPtr&, Buffer&)> onMessage;
-  // Output that had to wait in our buffer has now all reached the kernel
-  // (queued: never inside send()). A send() the kernel took whole at once does
-  // not call back: check pendingOutputBytes() == 0 after send() for that case.
-  // This keeps the common small reply free of a queued callback per message.
+  // Output that had to wait in our buffer has now all reached the kernel.
+  // Never inside send(): it runs from the loop's I/O handling when the kernel
+  // takes the last byte (queued if that happens inside a send()). A send()
+  // the kernel took whole at once does not call back: check
+  // pendingOutputBytes() == 0 after send() for that case. This keeps the
+  // common small reply free of a callback per message.
   std::function<void(const ConnectionPtr&)> onWriteComplete;
   // Pending output crossed the high-water mark upwards (queued; once per crossing).
   std::function<void(const ConnectionPtr&, std::size_t pendingBytes)> onHighWaterMark;
@@ -211,6 +213,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool overflowed_ = false;        // output cap exceeded: closing
   bool sendBroken_ = false;        // a write in send() failed: closing
   bool outputWaited_ = false;      // output sat in the buffer since the last drain
+  bool insideSend_ = false;        // the application's send() is on the stack (ioWrite runs)
+  int highWaterCallsQueued_ = 0;   // onHighWaterMark calls queued, not run yet
   std::size_t highWaterMark_ = 64 * 1024 * 1024;
   std::size_t maxOutputBytes_ = 0;
   TimePoint lastActivity_;
