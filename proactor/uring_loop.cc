@@ -27,8 +27,6 @@ constexpr std::uint16_t kBufferGroup = 0;
 // An incremental ring's buffers: few and large, each shared by many small
 // recvs in turn (within the same bufferCount * bufferSize in all).
 constexpr unsigned kIncrementalBufferSize = 256 * 1024;
-// Completions copied out of the CQ per pass: 256 * 24 bytes of stack.
-constexpr std::size_t kReapBatch = 256;
 // How long teardown waits for cancelled operations to complete.
 constexpr auto kDrainTimeout = std::chrono::seconds(2);
 
@@ -323,7 +321,7 @@ void UringLoop::poll(bool mayBlock, std::optional<TimePoint> timerDeadline) {
 }
 
 std::size_t UringLoop::reapAndDispatch() {
-  std::array<RawCompletion, kReapBatch> batch;
+  auto& batch = reapBatch_;
   std::size_t total = 0;
   // Bounds, so a stream of completions cannot starve timers and tasks.
   const std::size_t limit = 4 * std::size_t{ring_->completionQueueSize()};
