@@ -9,7 +9,7 @@
 # duet-load, 4 rounds, plus RSS per idle connection with 10,000 held.
 # About 3.5 minutes on this 2-core VM (205 s measured); `--suite full`
 # (every size, 10,000 connections, every engine switch as a column) about
-# 9.5 minutes with one switch variant (565 s measured), about 20 with all nine.
+# 20 minutes (1,175 s measured with 14 configs).
 # Results land in results/<timestamp>/: report.md opens with the verdict
 # (per regime, which model wins on CPU per request and p99, by how much, how
 # sure) and its chart; results.csv; plots.
