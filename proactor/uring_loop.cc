@@ -112,10 +112,13 @@ UringLoop::~UringLoop() {
 std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options) {
   stats().count(Syscall::Control);  // io_uring_register_buf_ring
   if (options.incrementalBuffers != KernelFeature::Off) {
+    // The same bytes in all, in 256 KiB buffers (at least 4: a tiny pool
+    // configured on purpose stays tiny).
     const std::size_t total = std::size_t{options.bufferCount} * options.bufferSize;
-    const auto count = static_cast<unsigned>(std::max<std::size_t>(1, total / kIncrementalBufferSize));
+    const std::size_t size = std::clamp<std::size_t>(total / 4, 1, kIncrementalBufferSize);
+    const auto count = static_cast<unsigned>(total / size);
     try {
-      return std::make_unique<BufferRing>(ring_->raw(), count, kIncrementalBufferSize, kBufferGroup,
+      return std::make_unique<BufferRing>(ring_->raw(), count, static_cast<unsigned>(size), kBufferGroup,
                                           /*incremental=*/true);
     } catch (const BackendUnavailable&) {
       if (options.incrementalBuffers == KernelFeature::On) throw;
