@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   liburing-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev node-llhttp
-  curl wrk gnuplot-nox procps
+  curl wrk gnuplot-nox procps nginx-light
   clang llvm libclang-rt-14-dev gdb
   python3 linux-perf
 )
