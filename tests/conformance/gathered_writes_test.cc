@@ -7,6 +7,7 @@
 //
 // The count comes from the loop's own counter, LoopStats::sendOps: one per
 // write/send system call on a reactor, one per send SQE on a proactor.
+#include <atomic>
 #include <string>
 
 #include "tests/conformance/conformance_fixture.h"
@@ -84,6 +85,43 @@ TEST_P(GatheredWritesTest, RepliesToOneReadReachTheKernelTogether) {
   } else {
     // Switched off: every send() is its own write, as before gathering.
     EXPECT_EQ(sendOps, rounds * kRepliesPerRead);
+  }
+}
+
+TEST_P(GatheredWritesTest, RepliesTheKernelTakesWholeLeaveNothingPendingAndCallNoWriteComplete) {
+  // connection.h: a send() the kernel takes at once does not call
+  // onWriteComplete, and pendingOutputBytes() == 0 right after it says so.
+  // Gathering must keep that: the replies are offered to the kernel before the
+  // read is over, so they are not output that waits, and an echo-like server
+  // must not pay a queued callback per message for them. The proactor never
+  // has the kernel take a send at once: its replies wait for their
+  // completion, and onWriteComplete follows exactly when it said so.
+  std::atomic<int> handlersLeavingOutputPending{0};
+  std::atomic<int> writeCompletes{0};
+  ConnectionCallbacks cb = manyRepliesPerRead();
+  const auto reply = cb.onMessage;
+  cb.onMessage = [&, reply](const ConnectionPtr& conn, Buffer& in) {
+    reply(conn, in);
+    if (conn->pendingOutputBytes() > 0) ++handlersLeavingOutputPending;
+  };
+  cb.onWriteComplete = [&](const ConnectionPtr&) { ++writeCompletes; };
+  auto server = startServer(cb);
+  ASSERT_TRUE(server->ok());
+  RawClient client(server->address());
+  const std::string tags = "abc";
+  for (char tag : tags) {
+    ASSERT_TRUE(client.sendAll(std::string(1, tag)));
+    ASSERT_EQ(client.recvExactly(repliesTo(tag).size()), repliesTo(tag));
+  }
+  // Every callback the replies queued has run once both reach the same count.
+  EXPECT_TRUE(eventually([&] {
+    server->runSync([] {});
+    return writeCompletes.load() == handlersLeavingOutputPending.load();
+  })) << writeCompletes.load() << " onWriteComplete for " << handlersLeavingOutputPending.load()
+      << " handlers that left output pending";
+  if (isReactorBackend(loopOptions().backend)) {
+    EXPECT_EQ(handlersLeavingOutputPending.load(), 0) << "the kernel had room for every reply";
+    EXPECT_EQ(writeCompletes.load(), 0);
   }
 }
 
