@@ -152,6 +152,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ioWrite(data.view());
     data.retrieveAll();
   }
+  // Whether bytes sent so far have yet to reach the kernel, so a FIN or the
+  // close after the peer's FIN must wait for outputDrained(). Usually the
+  // same as pending output; a reactor that gathers a read handler's sends
+  // holds those too (they are not pending: it offers them before the read is over).
+  virtual bool hasUnsentOutput() const { return pendingOutputBytes() > 0; }
   // Pending output is empty: send FIN (shutdown(SHUT_WR) or its io_uring form).
   virtual void ioShutdownWrite() = 0;
   // The connection is Disconnected: stop all I/O on the socket, and call
@@ -197,7 +202,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool beginDisconnecting();
   void shutdownInLoop();
   void logSocketError(int error, const char* during);
-  bool outputIsPending() const { return pendingOutputBytes() > 0; }
+  bool outputIsPending() const { return hasUnsentOutput(); }
 
   EventLoop& loop_;
   const std::uint64_t id_;

@@ -126,8 +126,10 @@ void ReactorConnection::handleReadable() {
 
 void ReactorConnection::ioWrite(std::string_view data) {
   assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
-  if (gathering_) {
-    if (output_.readableBytes() + data.size() <= kGatherLimit) {
+  // Gathered only while nothing the kernel refused is queued: behind such
+  // bytes a send waits for writability anyway (writeOrQueue queues it).
+  if (gathering_ && output_.readableBytes() == gathered_) {
+    if (gathered_ + data.size() <= kGatherLimit) {
       gather(data);
       return;
     }
@@ -180,6 +182,15 @@ void ReactorConnection::writeOrQueue(std::string_view data) {
 // queued functors would need a flush at the end of the loop turn, i.e. a list
 // of connections with gathered bytes kept by the loop, for output that
 // rarely comes in bunches; not worth the extra owner of that state.
+//
+// Gathered bytes are not pending output: they are offered to the kernel
+// before the read is over, as each send() would have been without gathering,
+// so everything the application can see stays as it was. pendingOutputBytes()
+// leaves them out (a reply the kernel then takes whole reads 0 after send(),
+// and calls back no onWriteComplete: connection.h); the high-water mark and
+// the output cap see only what the kernel refuses at the flush, as before. Only
+// core's ordering asks about them (hasUnsentOutput()): a shutdown() in the
+// handler sends its FIN after them.
 
 void ReactorConnection::deliverGathering(std::size_t bytes) {
   if (!loop().options().gatherWrites) {
@@ -192,45 +203,46 @@ void ReactorConnection::deliverGathering(std::size_t bytes) {
   if (!disconnected()) flushGathered();
 }
 
-// Gathered bytes are pending output like any other: pendingOutputBytes()
-// counts them (an application pacing itself by it sees them), the high-water
-// mark and the output cap apply, and once they reach the kernel
-// onWriteComplete follows, as connection.h promises for output that waited
-// in our buffer. They wait only until the handler returns.
 void ReactorConnection::gather(std::string_view data) {
-  const std::size_t before = output_.readableBytes();
   loop().spareBuffers().lendTo(output_);  // a Buffer with storage keeps it
   output_.append(data);
-  outputQueued(before, output_.readableBytes());
+  gathered_ += data.size();
 }
 
 bool ReactorConnection::flushGathered() {
-  // Bytes the kernel refused earlier are already waiting for writability, and
-  // the gathered ones queued behind them: handleWritable() sends all in order.
-  if (output_.empty() || channel_.wantsWrite()) return true;
+  if (gathered_ == 0) return true;
+  assert(output_.readableBytes() == gathered_ && "only gathered bytes in output_ (nothing refused ahead of them)");
+  gathered_ = 0;
+  std::size_t written = 0;
   for (;;) {
     const ssize_t n = ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
     stats().count(Syscall::Write);
     stats().sendOps.add();
     if (n >= 0) {
-      output_.retrieve(static_cast<std::size_t>(n));
-      bytesSent(static_cast<std::size_t>(n));
+      written = static_cast<std::size_t>(n);
+      output_.retrieve(written);
+      bytesSent(written);
       break;
     }
     const int error = errno;
     if (error == EINTR) continue;
     if (wouldBlock(error)) break;
-    // Queued like a failure inside send(): we may still be inside one.
+    // As in writeOrQueue(): the bytes are lost with the connection, which
+    // closes from the loop (we may be inside the application's send()).
+    output_.retrieveAll();
+    loop().spareBuffers().takeFrom(output_);
     sendFailed(error);
     return false;
   }
-  if (!output_.empty()) {
-    // The send buffer is full: the rest waits for writability, as in writeOrQueue().
-    watch(channel_.enableWriting());
+  if (output_.empty()) {
+    loop().spareBuffers().takeFrom(output_);
+    outputDrained();  // a pending half-close goes out now (no callback: nothing waited)
     return true;
   }
-  loop().spareBuffers().takeFrom(output_);
-  outputDrained();  // onWriteComplete (the bytes did wait), a pending half-close
+  // The send buffer is full: from here on the rest is ordinary pending
+  // output, exactly what the kernel would have refused without gathering.
+  watch(channel_.enableWriting());
+  outputQueued(0, output_.readableBytes());
   return true;
 }
 
@@ -268,19 +280,21 @@ void ReactorConnection::handleWritable() {
 
 void ReactorConnection::ioShutdownWrite() {
   if (disconnected()) return;
+  assert(gathered_ == 0 && "core sends the FIN only after the gathered bytes (hasUnsentOutput())");
   stats().count(Syscall::Close);
   // ENOTCONN: the peer already reset; the read side will find out and close.
   ::shutdown(fd(), SHUT_WR);
 }
 
 void ReactorConnection::ioClose() {
-  if (gathering_ && !output_.empty() && !channel_.wantsWrite()) {
+  if (gathered_ > 0) {
     // Closed from inside the read handler (an owner tearing down): without
     // gathering these bytes would have been written as they were sent, so
     // give them the same one chance before the descriptor goes.
     ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
     stats().count(Syscall::Write);
     stats().sendOps.add();
+    gathered_ = 0;
   }
   // Unregister first: once closed, the fd number can be reused by the very
   // next accept, and the poller must not confuse the two.

@@ -44,7 +44,9 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   // needs a shared_ptr to this object, which the constructor cannot have.
   void tieChannel();
 
-  std::size_t pendingOutputBytes() const override { return output_.readableBytes(); }
+  // Bytes the kernel refused; not those gathered during a read handler, which
+  // are offered to it before the read is over (see reactor_connection.cc).
+  std::size_t pendingOutputBytes() const override { return output_.readableBytes() - gathered_; }
 
  protected:
   void ioStartReading() override;
@@ -52,6 +54,7 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   void ioWrite(std::string_view data) override;
   void ioShutdownWrite() override;
   void ioClose() override;
+  bool hasUnsentOutput() const override { return !output_.empty(); }
 
  private:
   void handleReady(unsigned ready) override;
@@ -60,8 +63,8 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   // deliverInput() with gathering on: sends during onMessage are held, then flushed.
   void deliverGathering(std::size_t bytes);
   void gather(std::string_view data);
-  // Writes what was gathered (one send); false if that failed (the
-  // connection is closing, nothing more may be written).
+  // Writes what was gathered (one send); what the kernel refuses becomes
+  // pending output. False if that failed (the connection is closing).
   bool flushGathered();
   // The ungathered write: at once if nothing is queued, else behind the queue.
   void writeOrQueue(std::string_view data);
@@ -77,7 +80,8 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   // whether we are closed is core's disconnected().
   Channel channel_;
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
-  bool gathering_ = false;  // inside deliverGathering(): ioWrite() appends to output_
+  bool gathering_ = false;  // inside deliverGathering(): ioWrite() may append to output_
+  std::size_t gathered_ = 0;  // the last bytes of output_, held back by gathering (all of it, if any)
 };
 
 }  // namespace duet
