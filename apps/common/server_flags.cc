@@ -52,16 +52,29 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
                  "reactor: write the output of one read handler with one system call (on|off)")
       ->transform(CLI::IsMember({"on", "off"}))
       ->default_str(f.gatherWrites ? "on" : "off");
-  app.add_option("--recv-bundle", f.recvBundle, "uring: recv bundles, on|off|auto (Linux 6.10)");
+  // --help shows each switch's default as "=on|off|auto", read from LoopOptions
+  // itself (duet-compare reads it there to know which way a variant flips).
+  const LoopOptions defaults;
+  const auto onOff = [](bool on) { return std::string(on ? "on" : "off"); };
+  const auto feature = [](KernelFeature k) {
+    return std::string(k == KernelFeature::On ? "on" : k == KernelFeature::Off ? "off" : "auto");
+  };
+  app.add_option("--recv-bundle", f.recvBundle, "uring: recv bundles, on|off|auto (Linux 6.10)")
+      ->default_str(feature(defaults.recvBundle));
   app.add_option("--buffer-ring-inc", f.incrementalBuffers,
-                 "uring: incrementally consumed provided buffers, on|off|auto (Linux 6.12)");
-  app.add_option("--adaptive-recv", f.adaptiveRecv, "uring: receive straight into the input Buffer during bursts, on|off");
+                 "uring: incrementally consumed provided buffers, on|off|auto (Linux 6.12)")
+      ->default_str(feature(defaults.incrementalBuffers));
+  app.add_option("--adaptive-recv", f.adaptiveRecv, "uring: receive straight into the input Buffer during bursts, on|off")
+      ->default_str(onOff(defaults.adaptiveRecv));
   app.add_option("--vectored-send", f.vectoredSend,
-                 "uring on|off: output queued behind a send goes out uncopied in one vectored send");
+                 "uring on|off: output queued behind a send goes out uncopied in one vectored send")
+      ->default_str(onOff(defaults.vectoredSend));
   app.add_option("--register-ring-fd", f.registerRingFd,
-                 "uring on|off: io_uring_enter by registered ring index (Linux 5.18)");
+                 "uring on|off: io_uring_enter by registered ring index (Linux 5.18)")
+      ->default_str(onOff(defaults.registerRingFd));
   app.add_option("--no-iowait", f.noIowait,
-                 "uring on|off|auto: waits do not count as iowait (Linux 6.15; auto: where the kernel has it)");
+                 "uring on|off|auto: waits do not count as iowait (Linux 6.15; auto: where the kernel has it)")
+      ->default_str(feature(defaults.noIowait));
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
