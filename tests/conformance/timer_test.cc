@@ -74,11 +74,19 @@ TEST_P(TimerTest, TimersAndCancelFromAnotherThread) {
   auto loop = makeEventLoop(loopOptions());
   std::atomic<bool> cancelledFired{false};
   std::atomic<int> fired{0};
+  // The loop is held in a task of ours while the other thread adds and
+  // cancels, so the insert and the cancel run back to back in one batch of
+  // queued tasks: no timer can fire between them, however long the other
+  // thread is descheduled (it once was, for more than the timer's 10 ms, on a
+  // loaded machine: the timer fired before its cancel arrived).
+  std::promise<void> added;
+  loop->queueInLoop([&] { added.get_future().wait(); });
   std::thread other([&] {
     const TimerId id = loop->runAfter(milliseconds(10), [&] { cancelledFired = true; });
-    loop->cancel(id);  // queued behind the add, so it always wins
+    loop->cancel(id);  // queued right behind the add, so it always wins
     for (int i = 0; i < 10; ++i) loop->runAfter(milliseconds(i), [&] { ++fired; });
     loop->runAfter(milliseconds(50), [&] { loop->quit(); });
+    added.set_value();
   });
   loop->run();
   other.join();
