@@ -1,7 +1,7 @@
 // Several send() calls from one onMessage (pipelined responses) reach the
 // kernel together: a reactor gathers the output of one read and writes it
-// with one system call when the handler returns, and a proactor queues it
-// behind its one send in flight. Whatever the backend does, the peer gets
+// with one system call when the handler returns, and a proactor starts no
+// send until the handler returns, then submits it all as one. Whatever the backend does, the peer gets
 // every byte in order, a shutdown() after the sends still puts the FIN after
 // them, and a forceClose() after them on a reactor still lets them out.
 //
@@ -76,10 +76,9 @@ TEST_P(GatheredWritesTest, RepliesToOneReadReachTheKernelTogether) {
   const std::uint64_t sendOps = after.sendOps - before.sendOps;
   const LoopOptions& o = loopOptions();
   if (!isReactorBackend(o.backend)) {
-    // The proactor's first send goes out alone (nothing was in flight); the
-    // other replies queue behind it and leave together when it completes.
-    EXPECT_GE(sendOps, rounds);
-    EXPECT_LE(sendOps, 2 * rounds) << "the replies to one read took more than two send SQEs";
+    // The proactor starts no send while onMessage runs: the replies leave
+    // together, as one send SQE, when it returns.
+    EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one send SQE";
   } else if (o.gatherWrites) {
     EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one write";
   } else {
