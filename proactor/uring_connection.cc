@@ -232,7 +232,21 @@ void UringConnection::deliverArrived(std::size_t bytes) {
   // The application sees the whole input Buffer, held bytes included, so this
   // delivery accounts for them too: the queued deliverHeldInput() then finds
   // nothing left and stays silent.
+  //
+  // While onMessage runs, its send()s only queue (startSendUnlessDelivering):
+  // a send started at the first one would carry that reply alone and the
+  // rest would wait for its completion, two send SQEs and two completions
+  // per read where one does (16 pipelined HTTP responses: measured 1.23x
+  // epoll's CPU per request before). This is the proactor's form of the
+  // reactor's write gathering: what one read produced leaves as one send.
+  delivering_ = true;
   deliverInput(bytes + std::exchange(heldBytes_, 0));
+  delivering_ = false;
+  if (!disconnected() && sendOp_ == 0 && pendingOutputBytes() > 0) startSend();
+}
+
+void UringConnection::startSendUnlessDelivering() {
+  if (sendOp_ == 0 && !delivering_) startSend();
 }
 
 void UringConnection::deliverHeldInput() {
@@ -250,11 +264,11 @@ void UringConnection::ioWrite(std::string_view data) {
   const std::size_t before = pendingOutputBytes();
   if (uring().vectoredSend()) {
     chain().append(data, uring().spareBuffers());
-    if (sendOp_ == 0) startSend();
+    startSendUnlessDelivering();
   } else if (sendOp_ == 0) {
     uring().spareBuffers().lendTo(sending_);
-    sending_.append(data);  // nothing in flight, so sending_ is empty
-    startSend();
+    sending_.append(data);  // nothing in flight: sending_ holds only this read's replies so far
+    startSendUnlessDelivering();
   } else {
     queued_.append(data);
   }
@@ -270,7 +284,7 @@ void UringConnection::ioWriteOwned(Buffer& data) {
   if (uring().vectoredSend()) {
     const std::size_t before = pendingOutputBytes();
     chain().appendOwned(data);
-    if (sendOp_ == 0) startSend();
+    startSendUnlessDelivering();
     outputQueued(before, pendingOutputBytes());
     return;
   }
@@ -281,7 +295,7 @@ void UringConnection::ioWriteOwned(Buffer& data) {
   }
   const std::size_t before = pendingOutputBytes();
   sending_.swap(data);
-  startSend();
+  startSendUnlessDelivering();
   outputQueued(before, pendingOutputBytes());
 }
 

@@ -113,6 +113,9 @@ class UringConnection final : public Connection, public CompletionHandler {
   // Delivers `bytes` that just arrived together with whatever is held: every
   // delivery hands over (and counts) all of inputBuffer()'s new bytes once.
   void deliverArrived(std::size_t bytes);
+  // Starts a send if none is in flight, unless onMessage is running: then
+  // deliverArrived() starts it once the handler returns.
+  void startSendUnlessDelivering();
 
   void startSend();
   // vectoredSend: the next send over chain_'s chunks.
@@ -147,6 +150,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   bool sendIsZeroCopy_ = false;   // the send in flight is a SEND_ZC
   bool recvArmedBefore_ = false;  // the next armRecv() is a re-arm (LoopStats::recvRearms)
   bool heldEof_ = false;          // the peer's FIN arrived while paused
+  bool delivering_ = false;       // onMessage is running: its sends start when it returns
 
   static inline std::atomic<std::int64_t> zeroCopyLingerMs_{kZeroCopyLinger.count()};
 };
