@@ -7,9 +7,9 @@
 # baselines (nginx beside HTTP when installed), server pinned to CPU 0 and
 # load to CPU 1, all servers of a case taking turns of 0.25 s under one
 # duet-load, 4 rounds, plus RSS per idle connection with 10,000 held.
-# About 3.5 minutes on this 2-core VM (205 s measured); `--suite full`
+# About 3 minutes on this 2-core VM (172 s, docs/results/2026-11-30-default-a); `--suite full`
 # (every size, 10,000 connections, every engine switch as a column) about
-# 20 minutes (1,175 s measured with 14 configs).
+# 15 minutes (887 s, docs/results/2026-11-30-full).
 # Results land in results/<timestamp>/: report.md opens with the verdict
 # (per regime, which model wins on CPU per request and p99, by how much, how
 # sure) and its chart; results.csv; plots.
