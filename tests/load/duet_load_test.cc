@@ -204,6 +204,10 @@ TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
     EXPECT_GE(num(line, "server_cpus_busy_s"), 0);
     EXPECT_GE(num(line, "server_cpus_softirq_s"), 0);
     EXPECT_GT(num(line, "p50_us"), 0);
+    // The percentiles rest on exactly the messages counted, and the buckets
+    // printed for pooling hold all of them.
+    EXPECT_EQ(num(line, "latency_samples"), num(line, "messages"));
+    EXPECT_NE(line.find("\"latency_hist\":\""), std::string::npos);
   }
   // Both servers are still fine after being loaded.
   for (Server* s : {&a, &b}) {

@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from duetcompare import alternate, loads, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
+from duetcompare import alternate, latency, loads, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
 from duetcompare.servers import Config  # noqa: E402
 from duetcompare.summary import Summary  # noqa: E402
 
@@ -97,10 +97,11 @@ class RepeatTest(unittest.TestCase):
 
     def test_every_ratio_says_whether_the_second_run_agrees_within_10_percent(self):
         cid = self.cases[0].id
-        before = [row(cid, "epoll", 1, rps=100.0, cpu_us_per_req=10.0, p99_us=100.0),
-                  row(cid, "uring", 1, rps=110.0, cpu_us_per_req=9.0, p99_us=80.0)]
-        after = [row(cid, "epoll", 1, rps=100.0, cpu_us_per_req=10.0, p99_us=100.0),
-                 row(cid, "uring", 1, rps=120.0, cpu_us_per_req=9.8, p99_us=80.0)]
+        enough = dict(requests=10 ** 6)   # 10,000 cycles of 100 connections: the p99s count
+        before = [row(cid, "epoll", 1, rps=100.0, cpu_us_per_req=10.0, p99_us=100.0, **enough),
+                  row(cid, "uring", 1, rps=110.0, cpu_us_per_req=9.0, p99_us=80.0, **enough)]
+        after = [row(cid, "epoll", 1, rps=100.0, cpu_us_per_req=10.0, p99_us=100.0, **enough),
+                 row(cid, "uring", 1, rps=120.0, cpu_us_per_req=9.8, p99_us=80.0, **enough)]
         got = {t[2]: t for t in repeat.table(repeat.compare(before, after, self.configs, self.cases))}
         self.assertEqual(sorted(got), ["CPU/req ×epoll", "p99 ×epoll", "req/s ×epoll"])
         self.assertEqual(got["req/s ×epoll"][5:], ["+9.1%", "yes"])      # 1.10 -> 1.20
@@ -328,8 +329,8 @@ def verdict_rows(ratios_cpu, ratios_p99=None, case_id="echo c100 s128"):
     rows = []
     for rnd, r in enumerate(ratios_cpu, 1):
         p = (ratios_p99 or ratios_cpu)[rnd - 1]
-        rows += [row(case_id, "epoll", rnd, cpu_us_per_req=10.0, p99_us=100.0),
-                 row(case_id, "uring", rnd, cpu_us_per_req=10.0 * r, p99_us=100.0 * p)]
+        rows += [row(case_id, "epoll", rnd, cpu_us_per_req=10.0, p99_us=100.0, requests=10 ** 6),
+                 row(case_id, "uring", rnd, cpu_us_per_req=10.0 * r, p99_us=100.0 * p, requests=10 ** 6)]
     return rows
 
 
@@ -436,3 +437,158 @@ class ReportTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def hist(**buckets):
+    """latency_hist text from {"v<ns>": count}: hist(v1000=99, v9000=1) -> "1000:99 9000:1"."""
+    return " ".join(f"{k[1:]}:{v}" for k, v in buckets.items())
+
+
+class LatencyPoolingTest(unittest.TestCase):
+    """p99 over every round of a server: the histograms added, and whether enough samples back it."""
+
+    def test_pooled_p99_is_the_p99_of_all_samples_not_the_median_of_per_round_p99s(self):
+        case = plan.Case("echo", 1, size=128)
+        # Round 1: 2% slow (its p99 is slow); rounds 2 and 3: 0.5% slow (their p99s are fast).
+        rows = [row(case.id, "epoll", 1, p99_us=9.0, latency_samples=10000, latency_hist=hist(v1000=9800, v9000=200)),
+                row(case.id, "epoll", 2, p99_us=1.0, latency_samples=10000, latency_hist=hist(v1000=9950, v9000=50)),
+                row(case.id, "epoll", 3, p99_us=1.0, latency_samples=10000, latency_hist=hist(v1000=9950, v9000=50))]
+        p = latency.p99(rows, case)
+        # 300 slow of 30,000 is exactly 1%: rank 29,700 is still fast. The median of the three p99s says 1 µs too,
+        # but add one slow sample and only the pooled p99 moves.
+        self.assertEqual((p.value_us, p.samples, p.pooled), (1.0, 30000, True))
+        rows[1]["latency_hist"] = hist(v1000=9949, v9000=51)
+        self.assertEqual(latency.p99(rows, case).value_us, 9.0)
+
+    def test_quantile_uses_duet_loads_rank_rule(self):
+        h = latency.parse("100:50 200:49 300:1")
+        self.assertEqual(latency.quantile(h, 0.99), 200.0)    # rank ceil(99) = 99: the last of the 200s
+        self.assertEqual(latency.quantile(h, 0.999), 300.0)
+        self.assertEqual(latency.quantile(h, 0.5), 100.0)
+        self.assertTrue(latency.quantile({}, 0.99) != latency.quantile({}, 0.99))   # nan
+
+    def test_pooling_adds_bucket_counts(self):
+        self.assertEqual(latency.pool([latency.parse("5:1 7:2"), latency.parse("7:3 9:1")]), {5: 1, 7: 5, 9: 1})
+        self.assertEqual(latency.parse(""), {})
+        self.assertEqual(latency.parse(None), {})
+
+    def test_samples_count_in_load_cycles_so_many_connections_need_many_more(self):
+        one = plan.Case("echo", 1, size=128)
+        thousand = plan.Case("echo", 1000, size=128)
+        deep = plan.Case("echo", 100, size=1024, inflight=16)
+        h = hist(v1000=89000, v2000=1000)
+        rows1 = [row(one.id, "epoll", r, p99_us=1.0, latency_samples=30000, latency_hist=h) for r in (1, 2, 3)]
+        rows1000 = [row(thousand.id, "epoll", r, p99_us=1.0, latency_samples=90000, latency_hist=h) for r in (1, 2, 3, 4)]
+        self.assertTrue(latency.p99(rows1, one).enough)             # 90,000 cycles: 900 beyond the p99
+        p = latency.p99(rows1000, thousand)                         # 360,000 samples, 360 cycles: 3.6 beyond it
+        self.assertFalse(p.enough)
+        self.assertEqual(p.describe(), "360k samples, 360 cycles")
+        self.assertEqual(latency.in_flight(deep), 1600)
+        self.assertEqual(latency.in_flight(suites.churn_echo(100)), 100)
+
+    def test_enough_is_a_thousand_cycles(self):
+        case = plan.Case("echo", 10, size=262144)
+        at = [row(case.id, "epoll", 1, p99_us=1.0, latency_samples=10000, latency_hist=hist(v5=10000))]
+        self.assertTrue(latency.p99(at, case).enough)
+        at[0]["latency_samples"] = 9990
+        self.assertFalse(latency.p99(at, case).enough)
+
+    def test_an_older_results_csv_without_histograms_gives_the_median_of_per_round_p99s(self):
+        case = plan.Case("echo", 1, size=128)
+        rows = [row(case.id, "epoll", r, p99_us=v, requests=5000) for r, v in ((1, 80.0), (2, 90.0), (3, 300.0))]
+        p = latency.p99(rows, case)
+        self.assertEqual((p.value_us, p.samples, p.pooled, p.enough), (90.0, 15000, False, True))
+
+    def test_failed_rounds_are_left_out(self):
+        case = plan.Case("echo", 1, size=128)
+        rows = [row(case.id, "epoll", 1, p99_us=80.0, latency_samples=5000, latency_hist=hist(v80000=5000)),
+                dict(row(case.id, "epoll", 2, p99_us=900.0, latency_samples=5000, latency_hist=hist(v900000=5000)),
+                     status="error")]
+        self.assertEqual((latency.p99(rows, case).value_us, latency.p99(rows, case).samples), (80.0, 5000))
+
+    def test_duet_load_lines_carry_samples_and_buckets(self):
+        line = json.dumps({"mode": "echo", "port": 5001, "messages": 3, "latency_samples": 3, "min_us": 1.0,
+                           "latency_hist": "1000:2 3000:1", "p99_us": 3.0, "duration_s": 0.5})
+        got = loads.parse_alternate(line)[5001]
+        self.assertEqual((got["latency_samples"], got["latency_hist"]), (3, "1000:2 3000:1"))
+
+    def test_histograms_survive_results_csv(self):
+        case = plan.Case("echo", 1, size=128)
+        rows = [row(case.id, "epoll", 1, p99_us=3.0, latency_samples=3, latency_hist="3000:3"),
+                row(case.id, "uring", 1, p99_us=3.0, latency_samples=3, latency_hist="1000:2 3000:1")]
+        with tempfile.TemporaryDirectory() as d:
+            report.write_csv(os.path.join(d, "results.csv"), rows)
+            loaded = repeat.load_rows(d)
+        self.assertEqual([r["latency_hist"] for r in loaded], ["3000:3", "1000:2 3000:1"])
+
+
+class P99AgreementTest(unittest.TestCase):
+    """--compare-with and the verdict on p99: pooled ratios, and no call without enough samples."""
+    configs = [Config("epoll", "duet", "epoll"), Config("uring", "duet", "uring")]
+
+    def rows(self, case, epoll_hist, uring_hist, samples, rounds=(1, 2)):
+        out = []
+        for r in rounds:
+            out += [row(case.id, "epoll", r, rps=100.0, cpu_us_per_req=10.0, p99_us=1.0, latency_samples=samples,
+                        latency_hist=epoll_hist),
+                    row(case.id, "uring", r, rps=100.0, cpu_us_per_req=9.0, p99_us=1.0, latency_samples=samples,
+                        latency_hist=uring_hist)]
+        return out
+
+    def test_p99_without_enough_samples_is_listed_but_not_counted(self):
+        case = plan.Case("echo", 1000, size=128)
+        before = self.rows(case, hist(v1000000=99, v30000000=1), hist(v1000000=99, v8000000=1), 90000)
+        after = self.rows(case, hist(v1000000=99, v8000000=1), hist(v1000000=99, v30000000=1), 90000)
+        changes = repeat.compare(before, after, self.configs, [case])
+        p99 = [c for c in changes if c[2] == "p99 ×epoll"]
+        self.assertEqual(len(p99), 1)
+        self.assertIsNone(p99[0][5])
+        self.assertFalse(repeat.agrees(p99[0]))
+        line = repeat.summary_line(changes)
+        self.assertIn("2 of 2 ratios within 10%", line)                      # req/s and CPU only
+        self.assertIn("p99 ×epoll 0 of 0 (and 1 with not enough samples)", line)
+        self.assertEqual(repeat.table(changes)[-1][2:], ["p99 ×epoll", "–", "–", "–", "not enough samples"])
+
+    def test_p99_with_enough_samples_compares_pooled_ratios(self):
+        case = plan.Case("echo", 1, size=128)
+        before = self.rows(case, hist(v100000=99, v200000=1), hist(v100000=99, v180000=1), 5000)
+        after = self.rows(case, hist(v100000=99, v200000=1), hist(v100000=99, v190000=1), 5000)
+        p99 = [c for c in repeat.compare(before, after, self.configs, [case]) if c[2] == "p99 ×epoll"][0]
+        self.assertAlmostEqual(p99[3], 1.0)    # rank ceil(0.99 * 200) = 198: both p99s are 100 µs
+        self.assertAlmostEqual(p99[4], 1.0)
+
+    def test_agreement_is_symmetric(self):
+        def change(a, b):
+            return ("c", "uring", "CPU/req ×epoll", a, b, b / a - 1)
+        self.assertEqual(repeat.agrees(change(1.00, 0.91)), repeat.agrees(change(0.91, 1.00)))
+        self.assertTrue(repeat.agrees(change(1.00, 1.10)))
+        self.assertTrue(repeat.agrees(change(1.10, 1.00)))
+        self.assertFalse(repeat.agrees(change(1.00, 0.90)))   # 1/0.9 = 1.11: was "-10.0%, yes"
+        self.assertFalse(repeat.agrees(change(0.90, 1.00)))
+
+    def test_verdict_has_no_p99_call_without_enough_samples(self):
+        case = plan.Case("echo", 1000, size=128)
+        rows = self.rows(case, hist(v1000000=99, v30000000=1), hist(v1000000=99, v8000000=1), 90000)
+        rows[1]["p99_us"] = rows[3]["p99_us"] = 0.5
+        r = verdict.rows(Summary(rows, self.configs, [case]), [case], self.configs)[0]
+        self.assertEqual(r.cpu.winner, "uring")
+        self.assertEqual(r.p99.winner, "")
+        self.assertTrue(r.p99.words.startswith("not enough samples (uring 180k samples, 180 cycles; epoll "), r.p99.words)
+        self.assertEqual(r.p99.ratio_text, "–")
+        self.assertIn("p99 latency: uring wins 0, epoll wins 0, 0 too close to call, 1 with not enough samples",
+                      verdict.headline([r]))
+
+    def test_verdict_calls_p99_on_the_pooled_ratio(self):
+        case = plan.Case("echo", 1, size=128)
+        rows = self.rows(case, hist(v200000=100), hist(v100000=100), 5000)
+        for r in rows:
+            r["p99_us"] = 200.0 if r["config"] == "epoll" else 100.0
+        p = verdict.rows(Summary(rows, self.configs, [case]), [case], self.configs)[0].p99
+        self.assertEqual((p.winner, p.words, p.ratio_text), ("uring", "**uring** by 2.00×", "0.50× [0.50–0.50]"))
+
+    def test_case_table_marks_a_p99_with_few_samples(self):
+        case = plan.Case("echo", 1000, size=128)
+        rows = self.rows(case, hist(v1000000=100), hist(v1000000=100), 90000)
+        text = report.case_table(Summary(rows, self.configs, [case]), case, self.configs, markdown=True)
+        self.assertIn("*few samples* (1,000)", text)
+        self.assertIn("180k samples, 180 cycles", text)
