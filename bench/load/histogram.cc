@@ -67,11 +67,22 @@ uint64_t Histogram::quantile(double q) const {
   for (size_t i = 0; i < buckets_.size(); ++i) {
     seen += buckets_[i];
     if (seen >= rank) {
-      const uint64_t mid = lowerBound(i) + (width(i) - 1) / 2;
-      return std::clamp(mid, min_, max_);
+      return std::clamp(midpoint(i), min_, max_);
     }
   }
   return max_;
+}
+
+std::string Histogram::buckets() const {
+  std::string out;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (buckets_[i] == 0) continue;
+    if (!out.empty()) out += ' ';
+    out += std::to_string(midpoint(i));
+    out += ':';
+    out += std::to_string(buckets_[i]);
+  }
+  return out;
 }
 
 }  // namespace duetload

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace duetload {
@@ -34,10 +35,19 @@ class Histogram {
   // q-th sample, clamped to the exact observed min/max.
   uint64_t quantile(double q) const;
 
+  // Every non-empty bucket as "value:count value:count ..." (value: the
+  // bucket's midpoint in ns, the value quantile() reports for it), in
+  // increasing order. Why print it: a p99 from one run of duet-load rests on
+  // that run's samples only; a caller that adds the buckets of several runs
+  // (duet-compare pools every round of a server) gets the p99 of all of them,
+  // which averaging or taking the median of per-run p99s does not give.
+  std::string buckets() const;
+
  private:
   static size_t indexOf(uint64_t v);
   static uint64_t lowerBound(size_t idx);
   static uint64_t width(size_t idx);
+  static uint64_t midpoint(size_t idx) { return lowerBound(idx) + (width(idx) - 1) / 2; }
 
   std::vector<uint64_t> buckets_;
   uint64_t count_ = 0;

@@ -266,7 +266,12 @@ int main(int argc, char** argv) {
       if (!cfg.serverCpus.empty())
         out.add("server_cpus_busy_s", seconds(tot.cpuBusyNs), 3).add("server_cpus_softirq_s", seconds(tot.softirqNs), 3);
     }
-    out.add("mean_us", hist.mean() / 1e3, 1)
+    // latency_samples: how many messages the percentiles rest on (a p99 of
+    // a few hundred samples is decided by its top few); latency_hist: the
+    // buckets themselves, so a caller can pool several runs (histogram.h).
+    out.add("latency_samples", hist.count())
+        .add("min_us", micros(hist.min()), 1)
+        .add("mean_us", hist.mean() / 1e3, 1)
         .add("p50_us", micros(hist.quantile(0.50)), 1)
         .add("p90_us", micros(hist.quantile(0.90)), 1)
         .add("p99_us", micros(hist.quantile(0.99)), 1)
@@ -284,6 +289,7 @@ int main(int argc, char** argv) {
         .add("connect_refused", k.connectRefused)
         .add("connect_timeout", k.connectTimeout)
         .add("mismatches", k.mismatches);
+    if (!cfg.hold) out.add("latency_hist", hist.buckets());
     std::printf("%s\n", out.str().c_str());
   }
   std::fflush(stdout);

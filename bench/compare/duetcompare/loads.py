@@ -140,6 +140,9 @@ def _metrics(r):
         "requests": requests, "rps": rate, "bytes_per_s": r.get("bytes_per_s", 0.0),
         "p50_us": r.get("p50_us"), "p90_us": r.get("p90_us"), "p99_us": r.get("p99_us"),
         "p999_us": r.get("p999_us"), "max_us": r.get("max_us"),
+        # What the percentiles rest on, and the buckets, so the rounds can be pooled (latency.py).
+        "latency_samples": r.get("latency_samples", requests), "min_us": r.get("min_us"),
+        "latency_hist": r.get("latency_hist", ""),
         "load_errors": errors, "mismatches": r.get("mismatches", 0), "connect_errors": r.get("connect_errors", 0),
         "connected": r.get("connected", 0),
         "error_detail": ", ".join(f"{k}={r[k]}" for k in ("errors_reset", "errors_eof", "errors_short",

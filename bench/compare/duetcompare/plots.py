@@ -35,6 +35,14 @@ def _val(v):
     return f"{v:.6g}" if is_num(v) else "?"
 
 
+def _point(summary, case, config, metric):
+    """A curve's point: the median over rounds; p99 pooled over the rounds, left out without enough samples."""
+    if metric == "p99_us":
+        p = summary.p99(case.id, config)
+        return p.value_us if p.enough else float("nan")
+    return summary.stat(case.id, config, metric).median
+
+
 def make(outdir, summary, cases, configs):
     if not shutil.which("gnuplot"):
         return [], ["gnuplot not found: no plots (apt-get install gnuplot-nox)"]
@@ -42,7 +50,7 @@ def make(outdir, summary, cases, configs):
     made, problems = [], []
     for kind, group in _groups(cases).items():
         for metric, ylabel, logy, stem in (("rps", "requests/s (median)", False, "throughput"),
-                                           ("p99_us", "p99 latency, µs (median)", True, "p99"),
+                                           ("p99_us", "p99 latency, µs (all rounds pooled)", True, "p99"),
                                            ("syscalls_per_req", "system calls per request (median)", False,
                                             "syscalls")):
             used = [n for n in names if any(summary.stat(c.id, n, metric) for c in group)]
@@ -53,7 +61,7 @@ def make(outdir, summary, cases, configs):
             with open(dat, "w") as f:
                 f.write("connections " + " ".join(used) + "\n")
                 for c in group:
-                    f.write(f"{c.connections} " + " ".join(_val(summary.stat(c.id, n, metric).median)
+                    f.write(f"{c.connections} " + " ".join(_val(_point(summary, c, n, metric))
                                                            for n in used) + "\n")
             title = f"{kind}: {ylabel.split(' (')[0]} against connections"
             script = _line_script(name, dat, title, ylabel, len(used), logy)

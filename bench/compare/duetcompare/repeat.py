@@ -3,11 +3,14 @@
 A comparison is only worth reading if running it again gives the same
 answer. This puts every ratio against epoll of two runs side by side (req/s,
 CPU per request and p99, the last two the verdict's figures) and says, ratio
-by ratio, whether the second run agrees within the tolerance (10%).
+by ratio, whether the second run agrees within the tolerance (10%). A p99
+ratio where either run's p99 rests on too few samples (latency.py) is shown
+as such and left out of the count: agreement there would be luck.
 """
 import csv
 import os
 
+from .latency import NOT_ENOUGH
 from .summary import Summary, is_num
 
 METRICS = (("rps", "req/s ×epoll"), ("cpu_us_per_req", "CPU/req ×epoll"), ("p99_us", "p99 ×epoll"))
@@ -42,7 +45,12 @@ def _number(v):
 
 
 def compare(previous_rows, rows, configs, cases):
-    """[(case, config, label, old, new, change)] for every ratio both runs have; change = new/old - 1."""
+    """[(case, config, label, old, new, change)] for every ratio both runs have; change = new/old - 1.
+
+    p99: the ratio of the pooled p99s (latency.py). Where either run's p99 of
+    either server rests on too few samples, the entry's change is None: it is
+    listed as "not enough samples" and counted neither way.
+    """
     old, new = Summary(previous_rows, configs, cases), Summary(rows, configs, cases)
     out = []
     for case in cases:
@@ -50,34 +58,62 @@ def compare(previous_rows, rows, configs, cases):
             if cfg.name == "epoll" or not new.runs(case.id, cfg.name) or not old.runs(case.id, cfg.name):
                 continue
             for metric, label in METRICS:
-                a = old.ratio(case.id, cfg.name, "epoll", metric).median
-                b = new.ratio(case.id, cfg.name, "epoll", metric).median
+                if metric == "p99_us":
+                    a, b = old.p99_ratio(case.id, cfg.name, "epoll")[0], new.p99_ratio(case.id, cfg.name, "epoll")[0]
+                    if not (is_num(a) and is_num(b)):
+                        if old.ratio(case.id, cfg.name, "epoll", metric) and new.ratio(case.id, cfg.name, "epoll",
+                                                                                        metric):
+                            out.append((case.id, cfg.name, label, a, b, None))
+                        continue
+                else:
+                    a = old.ratio(case.id, cfg.name, "epoll", metric).median
+                    b = new.ratio(case.id, cfg.name, "epoll", metric).median
                 if is_num(a) and is_num(b) and a > 0:
                     out.append((case.id, cfg.name, label, a, b, b / a - 1))
     return out
 
 
 def agrees(change, tolerance=TOLERANCE):
-    """Whether one ratio of the second run is within the tolerance of the first's."""
-    return abs(change[5]) <= tolerance
+    """Whether one ratio of the second run is within the tolerance of the first's, either way round.
+
+    Symmetric: 1.00 then 0.91 and 0.91 then 1.00 are the same disagreement
+    (the larger over the smaller), where |new/old - 1| let the first pass at
+    -9% and failed the second at +9.9%. None (not enough samples): not agreeing.
+    """
+    if change[5] is None:
+        return False
+    a, b = change[3], change[4]
+    return max(a, b) / min(a, b) - 1 <= tolerance + 1e-9
+
+
+def counted(changes):
+    """The changes that count for agreement (both runs had enough samples)."""
+    return [c for c in changes if c[5] is not None]
 
 
 def table(changes):
-    """Every ratio, largest change first: [case, config, ratio, earlier, now, change, agrees]."""
-    return [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%",
-             "yes" if agrees(c) else "**no**"] for c in sorted(changes, key=lambda c: -abs(c[5]))]
+    """Every ratio, largest change first, not-enough-samples ones last: [case, config, ratio, earlier, now, change, agrees]."""
+    rows = [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%",
+             "yes" if agrees(c) else "**no**"] for c in sorted(counted(changes), key=lambda c: -abs(c[5]))]
+    rows += [[c[0], c[1], c[2], "–", "–", "–", NOT_ENOUGH] for c in changes if c[5] is None]
+    return rows
 
 
 def summary_line(changes, tolerance=TOLERANCE):
+    few = [c for c in changes if c[5] is None]
+    changes = counted(changes)
     if not changes:
-        return "no ratio in common with the earlier run"
+        return "no ratio in common with the earlier run" + (f" ({len(few)} p99 ratios with {NOT_ENOUGH})"
+                                                             if few else "")
     beyond = [c for c in changes if not agrees(c, tolerance)]
     worst = max(changes, key=lambda c: abs(c[5]))
     per_metric = []
     for _, label in METRICS:
         of = [c for c in changes if c[2] == label]
-        if of:
-            per_metric.append(f"{label} {sum(1 for c in of if agrees(c, tolerance))} of {len(of)}")
+        short = sum(1 for c in few if c[2] == label)
+        if of or short:
+            per_metric.append(f"{label} {sum(1 for c in of if agrees(c, tolerance))} of {len(of)}"
+                              + (f" (and {short} with {NOT_ENOUGH})" if short else ""))
     return (f"{len(changes) - len(beyond)} of {len(changes)} ratios within {tolerance * 100:.0f}% of the earlier "
             f"run ({', '.join(per_metric)}); largest change {worst[5] * 100:+.1f}% ({worst[2]}, {worst[1]}, "
             f"{worst[0]})")

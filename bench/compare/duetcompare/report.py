@@ -17,7 +17,7 @@ COLUMNS = [
     "recv_rearms", "cq_overflows", "send_zc", "sys_wait", "sys_read", "sys_write", "sys_accept", "sys_close",
     "sys_control", "sys_wakeup", "accepted", "closed", "resets", "bytes_in", "bytes_out", "response_bytes",
     "perf_syscalls", "perf_syscalls_per_req", "rss_before", "rss_after", "rss_per_conn", "error_detail",
-    "server_command", "load_command",
+    "server_command", "load_command", "latency_samples", "min_us", "latency_hist",
 ]
 
 
@@ -41,8 +41,8 @@ def main_uring(configs):
 
 def case_table(s, case, configs, markdown):
     """One row per config: throughput, p99, CPU and syscalls per request, events per wake-up, ratios to epoll."""
-    head = ["config", "req/s median [min–max]", "p99 µs", "CPU µs/req", "syscalls/req", "events/wake-up",
-            "req/s ×epoll", "CPU/req ×epoll", "runs", "errors"]
+    head = ["config", "req/s median [min–max]", "p99 µs", "p99 rests on", "CPU µs/req", "syscalls/req",
+            "events/wake-up", "req/s ×epoll", "CPU/req ×epoll", "runs", "errors"]
     lines = []
     for cfg in configs:
         runs = s.runs(case.id, cfg.name)
@@ -54,7 +54,8 @@ def case_table(s, case, configs, markdown):
         lines.append([
             cfg.name,
             fmt_stat(s.stat(case.id, cfg.name, "rps"), 0),
-            fmt(s.stat(case.id, cfg.name, "p99_us").median, 0),
+            p99_cell(s.p99(case.id, cfg.name), markdown),
+            s.p99(case.id, cfg.name).describe() if s.p99(case.id, cfg.name).rounds else "–",
             fmt(s.stat(case.id, cfg.name, "cpu_us_per_req").median, 2),
             fmt(s.stat(case.id, cfg.name, "syscalls_per_req").median, 2),
             fmt(s.stat(case.id, cfg.name, "events_per_wakeup").median, 1),
@@ -64,6 +65,28 @@ def case_table(s, case, configs, markdown):
             (f"{len(errs)}: {errs[0]['error'][:70]}" if errs else "0"),
         ])
     return render(head, lines, markdown)
+
+
+def p99_cell(p, markdown=True):
+    """A pooled p99 (latency.py), or that it has not enough samples behind it (the value in brackets)."""
+    if not p.rounds:
+        return "–"
+    if p.enough:
+        return fmt(p.value_us, 0)
+    return f"{'*' if markdown else ''}few samples{'*' if markdown else ''} ({fmt(p.value_us, 0)})"
+
+
+def p99_ratio_cell(s, case_id, config, base, spread=True):
+    """Pooled p99 ratio [per-round min–max], or why there is none."""
+    from .latency import NOT_ENOUGH
+    ratio, per_round, _, _ = s.p99_ratio(case_id, config, base)
+    if not per_round:
+        return "–"
+    if not is_num(ratio):
+        return NOT_ENOUGH
+    if not spread or len(per_round.values) == 1:
+        return f"{ratio:.2f}×"
+    return f"{ratio:.2f}× [{per_round.lo:.2f}–{per_round.hi:.2f}]"
 
 
 def render(head, lines, markdown):
@@ -202,7 +225,8 @@ def variant_tables(s, cases, configs):
           "median [min–max] over rounds; below 1.0 the variant is cheaper (CPU) or quicker (p99).\n"]
     for metric, title in (("cpu_us_per_req", "CPU per request"), ("p99_us", "p99 latency")):
         head = ["case"] + [f"{v} / {b}" for v, b in pairs]
-        lines = [[case.id] + [fmt_ratio(s.ratio(case.id, v, b, metric)) for v, b in pairs]
+        lines = [[case.id] + [p99_ratio_cell(s, case.id, v, b) if metric == "p99_us"
+                              else fmt_ratio(s.ratio(case.id, v, b, metric)) for v, b in pairs]
                  for case in cases if case.workload != "hold"]
         md.append(f"### {title}\n")
         md.append(render(head, lines, True) + "\n")
@@ -298,7 +322,8 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
         head = ["case", "req/s", "p99", "CPU/req", "syscalls/req", "wake-ups/req"]
         lines = []
         for case in cases:
-            lines.append([case.id] + [fmt_ratio(s.ratio(case.id, uring, "epoll", m))
+            lines.append([case.id] + [p99_ratio_cell(s, case.id, uring, "epoll") if m == "p99_us"
+                                      else fmt_ratio(s.ratio(case.id, uring, "epoll", m))
                                       for m in ("rps", "p99_us", "cpu_us_per_req", "syscalls_per_req",
                                                 "wakeups_per_req")])
         md.append(render(head, lines, True) + "\n")
@@ -315,8 +340,10 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
         from . import repeat
         md.append("## Against the earlier run\n")
         md.append(f"`--compare-with {a.compare_with}`: {repeat.summary_line(changes)}. Ratio by ratio "
-                  f"(medians of the per-round pairs), largest change first; \"agrees\" means within "
-                  f"{repeat.TOLERANCE * 100:.0f}%.\n")
+                  f"(req/s and CPU: medians of the per-round pairs; p99: the ratio of the p99s over every round "
+                  f"pooled), largest change first; \"agrees\" means the larger over the smaller is within "
+                  f"{repeat.TOLERANCE * 100:.0f}%; a p99 ratio where either run's p99 rests on too few samples is "
+                  f"listed last and not counted.\n")
         if changes:
             md.append(render(["case", "config", "ratio", "earlier", "now", "change", "agrees"],
                              repeat.table(changes), True) + "\n")

@@ -66,8 +66,41 @@ class Summary:
                 out.append(y / x if invert else x / y)
         return Stat(out)
 
+    def case(self, case_id):
+        return next((c for c in self.cases if c.id == case_id), None)
+
+    def p99(self, case_id, config):
+        """The server's p99 over every round, pooled (latency.py), with what it rests on."""
+        from . import latency
+        case = self.case(case_id)
+        return latency.p99(self.runs(case_id, config), case if case is not None else _case_from_rows(
+            self.runs(case_id, config)))
+
+    def p99_ratio(self, case_id, config, base):
+        """(pooled p99 ratio config/base, per-round ratios as a Stat, P99 of config, P99 of base).
+
+        The ratio is nan when either p99 has not enough samples behind it.
+        """
+        a, b = self.p99(case_id, config), self.p99(case_id, base)
+        per_round = self.ratio(case_id, config, base, "p99_us")
+        if not (a.enough and b.enough) or not b.value_us:
+            return float("nan"), per_round, a, b
+        return a.value_us / b.value_us, per_round, a, b
+
     def has(self, config):
         return any(cfg == config for (_, cfg) in self.by)
+
+
+class _RowsCase:
+    """What latency.in_flight needs, read from a row (a case no longer in the plan, e.g. an earlier run's)."""
+    def __init__(self, r):
+        self.connections = r.get("connections") if is_num(r.get("connections")) else 1
+        self.inflight = r.get("inflight") if is_num(r.get("inflight")) else 1
+        self.churn = str(r.get("case", "")).startswith("churn ")
+
+
+def _case_from_rows(rows):
+    return _RowsCase(rows[0] if rows else {})
 
 
 def fmt(v, digits=None):

@@ -13,6 +13,7 @@ inverse, always >= 1), which reads the same way for either winner.
 import math
 from dataclasses import dataclass
 
+from .latency import MIN_CYCLES, NOT_ENOUGH
 from .summary import is_num
 
 TOO_CLOSE = "too close to call"
@@ -27,9 +28,12 @@ class Call:
     lo: float
     hi: float
     rounds: int          # how many per-round pairs
+    note: str = ""       # why there is no call although both ran (latency.NOT_ENOUGH)
 
     @property
     def words(self):
+        if self.note:
+            return self.note
         if not self.rounds:
             return "not measured"
         if not self.winner:
@@ -39,7 +43,7 @@ class Call:
 
     @property
     def ratio_text(self):
-        if not self.rounds:
+        if not self.rounds or not is_num(self.median):
             return "–"
         if self.rounds == 1:
             return f"{_ratio(self.median)}×"
@@ -64,6 +68,30 @@ def call(values, a, b):
     if hi < 1.0:
         return Call(a, 1 / median, median, lo, hi, n)
     return Call(b, median, median, lo, hi, n)
+
+
+def call_p99(summary, case_id, a, b):
+    """The p99 verdict: the ratio of the two servers' pooled p99s, how sure from the per-round pairs.
+
+    The figure is the ratio of p99s over every round pooled (latency.py):
+    the p99 of all the samples, not the median of per-round p99s. How sure is
+    still the min-max of the per-round ratios (each round's two servers met
+    the same slices), and a p99 with not enough samples behind it on either
+    side gets no call at all.
+    """
+    ratio, per_round, pa, pb = summary.p99_ratio(case_id, a, b)
+    values = sorted(v for v in per_round.values if is_num(v) and v > 0)
+    if not values:
+        return Call("", math.nan, math.nan, math.nan, math.nan, 0)
+    lo, hi, n = values[0], values[-1], len(values)
+    if not is_num(ratio):
+        short = [f"{name} {p.describe()}" for name, p in ((a, pa), (b, pb)) if not p.enough]
+        return Call("", math.nan, math.nan, lo, hi, n, f"{NOT_ENOUGH} ({'; '.join(short)})")
+    if lo <= 1.0 <= hi or (ratio < 1.0) != (hi < 1.0):
+        return Call("", math.nan, ratio, lo, hi, n)
+    if hi < 1.0:
+        return Call(a, 1 / ratio, ratio, lo, hi, n)
+    return Call(b, ratio, ratio, lo, hi, n)
 
 
 @dataclass
@@ -108,7 +136,7 @@ def rows(summary, cases, configs, a=None, b="epoll"):
         if case.workload == "hold":
             continue
         cpu = call(summary.ratio(case.id, a, b, "cpu_us_per_req").values, a, b)
-        p99 = call(summary.ratio(case.id, a, b, "p99_us").values, a, b)
+        p99 = call_p99(summary, case.id, a, b)
         if cpu.rounds or p99.rounds:
             out.append(Row(case.id, regime(case), cpu, p99))
     return out
@@ -118,9 +146,12 @@ def headline(vrows, a="uring", b="epoll"):
     """One sentence: how many regimes each model wins, per figure."""
     def tally(pick):
         calls = [pick(r) for r in vrows if pick(r).rounds]
+        few = sum(1 for c in calls if c.note)
         wins_a = sum(1 for c in calls if c.winner == a)
         wins_b = sum(1 for c in calls if c.winner == b)
-        return f"{a} wins {wins_a}, {b} wins {wins_b}, {len(calls) - wins_a - wins_b} too close to call"
+        close = len(calls) - wins_a - wins_b - few
+        return (f"{a} wins {wins_a}, {b} wins {wins_b}, {close} too close to call"
+                + (f", {few} with {NOT_ENOUGH}" if few else ""))
     return (f"Of {len(vrows)} regimes: CPU per request: {tally(lambda r: r.cpu)}; "
             f"p99 latency: {tally(lambda r: r.p99)}.")
 
@@ -134,7 +165,11 @@ def markdown(vrows, a="uring", b="epoll", chart=None):
     out.append(headline(vrows, a, b) + "\n")
     out.append(f"Per regime, the winner on server CPU per request (churn: per connection) and on p99 latency, by "
                f"how much (the loser's figure over the winner's), and the {a}/{b} ratio: median [min–max] of the "
-               f"per-round pairs. A range that straddles 1.0 is {TOO_CLOSE}.\n")
+               f"per-round pairs. A range that straddles 1.0 is {TOO_CLOSE}. The p99 ratio is that of the two "
+               f"servers' p99s over every round pooled (their latency histograms added), with the per-round "
+               f"pairs' min–max; a p99 resting on fewer than {MIN_CYCLES:,} load cycles (samples / messages in "
+               f"flight: under {MIN_CYCLES // 100} independent observations beyond it) has {NOT_ENOUGH} and no "
+               f"call.\n")
     out.append("| regime | CPU per request | " + f"{a}/{b}" + " | p99 | " + f"{a}/{b}" + " |")
     out.append("|---|---|---|---|---|")
     for r in vrows:

@@ -1,0 +1,141 @@
+"""p99 from every round of a server pooled, and whether enough samples back it.
+
+Why pooled: duet-load prints, per server and per round, its latency
+histogram (the buckets, `latency_hist`: "value_ns:count ..."; all slices and
+load threads of that round already added). One round measures 0.5 s per
+server, so its p99 is decided by its top 1%: at 1,000 connections that is
+the slowest few hundred-microsecond stretches of a 0.5 s window. Adding the
+buckets of every round (the HdrHistogram way: counts add, the percentile is
+read from the sum) gives the p99 of all the samples, which the median of
+four per-round p99s is not.
+
+Why samples are counted in load cycles: in a closed loop with C connections
+and K messages in flight each, the C*K messages in flight at one moment are
+not independent: one stall of the server (a preemption, a slow burst of the
+host) delays all of them. So N samples are only about N / (C*K) independent
+observations ("cycles": each connection's message went round once), and a
+p99 rests on a hundredth of that. At 1 connection 8,000 samples are 8,000
+cycles and the p99 rests on 80; at 1,000 connections 90,000 samples are 90
+cycles, and the p99 is the worst cycle of the window: it measures whether a
+stall happened, and two runs disagree by 2x (docs/results/2026-11-30-default-a
+to -c: echo c1000 p99 per round 6.7-29 ms for the same server).
+
+A p99 resting on fewer than MIN_CYCLES cycles (under 10 beyond it) is "not
+enough samples": shown as such, and left out of the verdict and of
+--compare-with's agreement count.
+"""
+import math
+from dataclasses import dataclass
+
+from .summary import is_num
+
+# Independent observations (load cycles) a p99 needs: 1,000 puts 10 of them beyond it.
+MIN_CYCLES = 1000
+NOT_ENOUGH = "not enough samples"
+
+
+def parse(text):
+    """duet-load's latency_hist ("value_ns:count value_ns:count") -> {value_ns: count}; {} if absent."""
+    out = {}
+    if not isinstance(text, str):
+        return out
+    for item in text.split():
+        value, _, count = item.partition(":")
+        try:
+            v, c = int(value), int(count)
+        except ValueError:
+            continue
+        if c > 0:
+            out[v] = out.get(v, 0) + c
+    return out
+
+
+def pool(hists):
+    """Adds histograms bucket by bucket."""
+    out = {}
+    for h in hists:
+        for v, c in h.items():
+            out[v] = out.get(v, 0) + c
+    return out
+
+
+def quantile(hist, q):
+    """The value at quantile q of a pooled histogram: duet-load's rule (rank ceil(q*n), that bucket's value)."""
+    n = sum(hist.values())
+    if not n:
+        return math.nan
+    rank = max(1, math.ceil(q * n))
+    seen = 0
+    for v in sorted(hist):
+        seen += hist[v]
+        if seen >= rank:
+            return float(v)
+    return float(max(hist))
+
+
+def in_flight(case):
+    """Messages outstanding at once for one server: connections x in flight per connection (churn: one each)."""
+    conns = getattr(case, "connections", 1) or 1
+    k = 1 if getattr(case, "churn", False) else (getattr(case, "inflight", 1) or 1)
+    return max(1, conns * k)
+
+
+@dataclass
+class P99:
+    """One server's p99 in one case, over every round."""
+    value_us: float      # nan if nothing measured
+    samples: int         # latency samples it rests on (all rounds)
+    cycles: float        # samples / messages in flight: independent observations
+    pooled: bool         # from the pooled histograms (False: an older results.csv, median of per-round p99s)
+    rounds: int
+
+    @property
+    def enough(self):
+        return self.rounds > 0 and is_num(self.value_us) and self.cycles >= MIN_CYCLES
+
+    @property
+    def beyond(self):
+        """Independent observations beyond the p99 (the top 1%)."""
+        return self.cycles / 100
+
+    def describe(self):
+        """e.g. "352k samples, 352 cycles": what the p99 rests on."""
+        return f"{_short(self.samples)} samples, {_short(self.cycles)} cycles"
+
+
+def _short(n):
+    if not is_num(n):
+        return "–"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e4:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:,.0f}"
+
+
+def _samples(row):
+    for key in ("latency_samples", "requests"):
+        v = row.get(key)
+        if is_num(v):
+            return int(v)
+    return 0
+
+
+def p99(rows, case):
+    """rows: one server's rows of one case (every round) -> P99.
+
+    Rows with histograms are pooled; an older results.csv without them gives
+    the median of the per-round p99s, over the rows' samples (`requests`).
+    """
+    ok = [r for r in rows if r.get("status") == "ok" and is_num(r.get("p99_us"))]
+    if not ok:
+        return P99(math.nan, 0, 0.0, False, 0)
+    samples = sum(_samples(r) for r in ok)
+    cycles = samples / in_flight(case)
+    hists = [parse(r.get("latency_hist")) for r in ok]
+    if all(hists):
+        return P99(quantile(pool(hists), 0.99) / 1e3, samples, cycles, True, len(ok))
+    values = sorted(r["p99_us"] for r in ok)
+    n = len(values)
+    median = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    return P99(median, samples, cycles, False, len(ok))
