@@ -551,6 +551,50 @@ TEST(DuetLoad, HttpPipelinedSixteenDeepAgainstDuetHttp) {
   }
 }
 
+// A listener on 127.0.0.1 with the given backlog; returns {fd, port} (fd -1 on failure).
+std::pair<int, int> listener(int backlog) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, backlog) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return {-1, 0};
+  }
+  return {fd, ntohs(addr.sin_port)};
+}
+
+// A server that dies while the load is still connecting to another (the
+// thread-per-connection baseline running out of threads at 10,000
+// connections): its connections' hang-ups arrive in the connect phase. They
+// are not connects completing, so "connected" stays at what did connect.
+TEST(DuetLoad, HangUpsDuringTheConnectPhaseAreNotCountedAsConnects) {
+  auto [closing, closingPort] = listener(16);
+  auto [stuck, stuckPort] = listener(0);   // never accepts: a queue of one, later SYNs are dropped
+  ASSERT_GE(closing, 0);
+  ASSERT_GE(stuck, 0);
+  // Accepts the load's 4 connections and closes each at once.
+  std::thread acceptor([fd = closing] {
+    for (int i = 0; i < 4; ++i) {
+      const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) ::close(c);
+    }
+  });
+  const LoadRun run = runLoad({"--port", joinPorts({closingPort, stuckPort}), "-c", "4", "-d", "0.1", "-w", "0",
+                               "--connect-timeout", "1", "--drain-timeout", "0.2"});
+  acceptor.join();
+  ::close(closing);
+  ::close(stuck);
+  const std::string line = lineForPort(run.lines, closingPort);
+  ASSERT_FALSE(line.empty()) << run.out << run.err;
+  EXPECT_EQ(num(line, "connected"), 4) << line;
+  const std::string other = lineForPort(run.lines, stuckPort);
+  ASSERT_FALSE(other.empty()) << run.out;
+  EXPECT_LE(num(other, "connected"), 4) << other;
+}
+
 TEST(DuetLoad, NoServerListeningExitsOneWithConnectErrors) {
   const int port = unusedPort();
   ASSERT_GT(port, 0);
