@@ -208,6 +208,11 @@ uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
     now = nowNs();
     for (int i = 0; i < n; ++i) {
       const size_t idx = events[static_cast<size_t>(i)].data.u64;
+      // The epoll set also holds connections that are already up (this
+      // target's earlier ones, other targets'). A server that closes them
+      // now (one that died: out of threads) makes them readable, again and
+      // again: that is no connect completing. They are seen when loading.
+      if (conns_[idx].fd < 0 || conns_[idx].up) continue;
       int err = 0;
       socklen_t len = sizeof err;
       getsockopt(conns_[idx].fd, SOL_SOCKET, SO_ERROR, &err, &len);
