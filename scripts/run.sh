@@ -9,13 +9,16 @@
 # duet-load, 4 rounds, plus RSS per idle connection with 10,000 held.
 # About 3 minutes on this 2-core VM (172 s, docs/results/2026-11-30-default-a); `--suite full`
 # (every size, 10,000 connections, every engine switch as a column) about
-# 15 minutes (887 s, docs/results/2026-11-30-full).
+# 15 minutes (887 s, docs/results/2026-11-30-full) before the models joined it;
+# `--suite models` (callbacks, coroutines and thread per connection; echo
+# from 1 to 10,000 connections, HTTP /hello, static files cold and warm).
 # Results land in results/<timestamp>/: report.md opens with the verdict
 # (per regime, which model wins on CPU per request and p99, by how much, how
 # sure) and its chart; results.csv; plots.
 # Arguments pass through to duet-compare, e.g.
 #   bash scripts/run.sh --quick
 #   bash scripts/run.sh --suite full
+#   bash scripts/run.sh --suite models
 #   bash scripts/run.sh --variant "uring-bundle=--backend uring --recv-bundle on"
 #   bash scripts/run.sh --compare-with results/<earlier run>   # does a second run agree within 10%?
 #   bash scripts/run.sh --help

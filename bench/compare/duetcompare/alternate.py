@@ -26,7 +26,7 @@ import signal
 import subprocess
 import time
 
-from . import loads, procs, runner, servers
+from . import loads, pagecache, procs, runner, servers
 
 # Descriptors the load may use for connections (RLIMIT_NOFILE is 20,000 here).
 LOAD_FD_BUDGET = 18000
@@ -88,6 +88,8 @@ def _fresh_round(ctx, case, configs, rnd, perf):
             rows[config.name] = row
         else:
             started.append((config, server))
+    dropper = _prepare_cache(ctx, case)
+    reads0 = {config.name: procs.storage_read_bytes(server.pid) for config, server in started}
     perfs = {}
     if perf:
         for config, server in started:
@@ -102,11 +104,15 @@ def _fresh_round(ctx, case, configs, rnd, perf):
             for config, row in _round(ctx, case, group, rnd, per_slice):
                 rows[config.name] = row
     finally:
+        if dropper:
+            procs.stop(dropper, timeout=5)
+            procs.forget(dropper)
         for name, (p, out) in perfs.items():
             procs.stop(p, sig=signal.SIGINT, timeout=10)
             if name in rows:
                 rows[name]["perf_syscalls"] = runner.perf_count(out)
         for config, server in started:
+            reads1 = procs.storage_read_bytes(server.pid)
             stats, mode, problem = server.stop()
             row = rows.get(config.name)
             if row is None:
@@ -114,8 +120,45 @@ def _fresh_round(ctx, case, configs, rnd, perf):
             row["mode"] = mode or config.name
             if problem and row["status"] == "ok":
                 row.update(status="error", error=problem)
+            if runner.is_number(reads0.get(config.name)) and runner.is_number(reads1):
+                row["storage_read_bytes"] = reads1 - reads0[config.name]
+            if row["status"] == "error":
+                row["error"] = where_it_stopped(row, case, server.said())
             _derive_counters(row, stats, case, config)
     return [rows[c.name] for c in configs if c.name in rows]
+
+
+def _prepare_cache(ctx, case):
+    """Static file cases: the file's pages dropped (cold, and a helper keeps dropping them) or read (warm).
+
+    Returns the helper process of a cold round (stopped after the load), or None.
+    """
+    path = case.file_path
+    if not path:
+        return None
+    if case.cache == "warm":
+        pagecache.warm(path)
+        return None
+    pagecache.drop(path)
+    return procs.spawn(pagecache.dropper_command(ctx.load_cpus, path), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
+def where_it_stopped(row, case, said):
+    """A failed run's error, with how many connections were open and what the server said on stderr.
+
+    The thread-per-connection server may stop short of 10,000 connections (it
+    cannot create more threads, or runs out of memory): the report says where
+    and why, not only that the load saw errors.
+    """
+    error = row.get("error", "")
+    connected = row.get("connected")
+    if runner.is_number(connected) and 0 < case.connections and connected < case.connections \
+            and "connected" not in error:
+        error = f"stopped at {connected:,} of {case.connections:,} connections: {error}"
+    if said and said not in error:
+        error += f"; the server said: {said}"
+    return error
 
 
 def connect_per_slice(ctx, configs, case):
@@ -182,7 +225,10 @@ def _round(ctx, case, group, rnd, per_slice=False):
 
 def _derive_counters(row, stats, case, config):
     """Per-request figures from the server's counters, which span the whole round."""
-    if config.kind == "nginx":   # nginx keeps no counters of its own
+    if config.kind == "nginx" or (config.kind == "thread" and not stats):   # no counters of their own
+        reads = row.get("storage_read_bytes")
+        if runner.is_number(reads) and row.get("requests"):
+            row["storage_read_bytes_per_req"] = reads / row["requests"]
         return
     if not stats:
         if row["status"] == "ok":

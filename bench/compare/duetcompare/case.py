@@ -17,6 +17,9 @@ class Case:
     load_threads: int = 1
     path: str = "/hello"
     churn: bool = False    # connect, one request, close, again: the rate is connections, not requests
+    file_size: int = 0     # static file case: GET of a file this big from the server's --root (path names it)
+    cache: str = ""        # static file case: "cold" (its pages dropped before and during each round) | "warm"
+    root: str = ""         # static file case: the directory served (set at run time; not part of the id)
 
     @property
     def id(self):
@@ -26,8 +29,14 @@ class Case:
         if self.workload == "echo":
             return f"{churn}echo c{self.connections} s{self.size}{k}{t}"
         if self.workload == "http":
-            return f"{churn}http{self.path} c{self.connections}{k}{t}"
+            cache = f" {self.cache}" if self.cache else ""
+            return f"{churn}http{self.path} c{self.connections}{k}{t}{cache}"
         return f"hold c{self.connections}{t}"
+
+    @property
+    def file_path(self):
+        """Static file case: the file on disk the server sends ("" otherwise)."""
+        return f"{self.root}{self.path}" if self.file_size and self.root else ""
 
     @property
     def kind(self):
@@ -37,6 +46,8 @@ class Case:
         churn = "churn " if self.churn else ""
         if self.workload == "echo":
             return f"{churn}echo s{self.size}{k}{t}"
+        if self.file_size:
+            return f"http file {self.file_size} {self.cache}{t}"
         return f"{churn}{self.workload}{k}{t}"
 
     @property

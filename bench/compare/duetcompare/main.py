@@ -1,12 +1,13 @@
 """duet-compare's main(): plan, run interleaved, write results, print the table."""
 import csv
+import dataclasses
 import datetime
 import os
 import shlex
 import sys
 import time
 
-from . import loads, machine, plan, plots, procs, repeat, report, runner, variants, verdict
+from . import loads, machine, models, pagecache, plan, plots, procs, repeat, report, runner, suites, variants, verdict
 from .summary import Summary
 
 
@@ -25,7 +26,16 @@ def main(argv=None):
     top = repo_top()
     build = plan.find_build(a.build, top)
     cases, hold_cases = plan.make_cases(a)
-    configs, notes = plan.make_configs(a, variants.server_help(build))
+    configs, notes = plan.make_configs(a, variants.server_help(build),
+                                       models.probe(build) if suites.wants_models(a.suite) else None)
+    www = None
+    if any(c.file_size for c in cases):
+        # The static files (pagecache.py): on a disk file system, so a cold case can be cold.
+        www = os.path.join("/var/tmp", f"duet-compare-www-{os.getuid()}")
+        cases = [dataclasses.replace(c, root=www) if c.file_size else c for c in cases]
+        if pagecache.filesystem("/var/tmp") == "tmpfs":
+            notes.append("static files: /var/tmp is tmpfs here, whose pages cannot be dropped: the cold cases "
+                         "are warm")
     ctx = runner.Context(a, build)
     ctx.load_features = loads.features(build)
     if "--churn" not in ctx.load_features and any(c.churn for c in cases):
@@ -96,6 +106,8 @@ def main(argv=None):
         rows.append(row)
 
     try:
+        if www:
+            pagecache.make_files(www, cases)
         runner.run_all(ctx, cases, hold_cases, configs, on_row)
     except (KeyboardInterrupt, procs.Interrupted) as e:
         interrupted = True
@@ -121,7 +133,9 @@ def main(argv=None):
         notes += [problem] if problem else []
     report.write_markdown(os.path.join(outdir, "report.md"), ctx, info, rows, cases, hold_cases, configs, notes,
                           wall, cmdline, made, interrupted, changes,
-                          verdict_md=verdict.markdown(vrows, uring or "uring", chart=chart))
+                          verdict_md=verdict.markdown(vrows, uring or "uring", chart=chart)
+                          + "\n" + models.markdown(summary, cases, configs,
+                                                   [r for r in rows if r["status"] == "skipped"]))
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(report.console_summary(summary, cases, configs, skipped, wall))
     print("\n" + verdict.text(vrows, uring or "uring"))

@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import os
 
-from . import suites, variants
+from . import models, suites, variants
 from .case import Case  # noqa: F401  (plan.Case: the tests and callers name it here)
 from .servers import Config, find_nginx
 
@@ -110,8 +110,9 @@ def parser():
                    help="case groups to run, from " + ",".join(suites.GROUPS))
 
     g = p.add_argument_group("which servers (configs)")
-    g.add_argument("--backends", type=str_list, default=list(DUET_BACKENDS + RAW_BASELINES),
-                   help="duet backends and raw baselines; epoll-et adds edge-triggered epoll")
+    g.add_argument("--backends", type=str_list, default=None,
+                   help="duet backends and raw baselines; epoll-et adds edge-triggered epoll (default: "
+                        + ",".join(DUET_BACKENDS + RAW_BASELINES) + "; with --suite models: epoll,uring)")
     g.add_argument("--variant", type=variants.parse, action="append", default=[], metavar="NAME=SERVER-FLAGS",
                    help="repeatable: a config running the duet app with these flags, a column in every table, "
                         "e.g. \"uring-bundle=--backend uring --recv-bundle on\"; skipped with a note if the server "
@@ -185,14 +186,17 @@ def make_cases(a):
     return cases, holds
 
 
-def make_configs(a, help_text=""):
+def make_configs(a, help_text="", found=None):
     """The configs in column order. epoll first: everything is compared with it.
 
     `help_text` is the server's --help: the full suite's switch variants read
     their defaults from it, and variants whose flags it lacks are skipped.
+    `found` (models.probe): which models' programs and flags this build has,
+    for the suites with models (models, full).
     """
     configs, notes = [], []
-    for name in a.backends:
+    backends = a.backends if a.backends is not None else suites.default_backends(a.suite)
+    for name in backends:
         if name in ("epoll", "poll", "select"):
             configs.append(Config(name, "duet", name))
         elif name == "epoll-et":
@@ -215,6 +219,10 @@ def make_configs(a, help_text=""):
             configs.append(Config("nginx", "nginx", path, workloads=("http",)))
         else:
             notes.append("nginx is not installed (apt-get install nginx-light): no nginx reference beside HTTP.")
+    if suites.wants_models(a.suite):
+        # found None: nobody asked the build (a caller that only plans): the callback servers only, silently.
+        configs, more = models.configs(configs, found or {})
+        notes += more if found is not None else []
     wanted = list(a.variant)
     if suites.wants_switch_variants(a.suite):
         switched, more = variants.switch_variants(help_text)

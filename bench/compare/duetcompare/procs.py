@@ -138,3 +138,19 @@ def cleanup_all():
             p.kill()
             p.wait()
         forget(p)
+
+
+def storage_read_bytes(pid):
+    """Bytes `pid` has caused to be read from storage so far (/proc/PID/io read_bytes), or None.
+
+    A page-cache hit reads nothing from storage: this is how the report shows
+    that a "cold" static file case really went to the disk.
+    """
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("read_bytes:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None

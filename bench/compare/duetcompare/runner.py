@@ -63,6 +63,9 @@ def run_one(ctx, config, case, rnd, perf=False):
     row["mode"] = mode or config.name
     if problem and row["status"] == "ok":
         row.update(status="error", error=problem)
+    said = server.said()
+    if row["status"] == "error" and said and said not in row["error"]:
+        row["error"] += f"; the server said: {said}"
     if case.workload != "hold":
         _derive(row, stats, case, config)
     return row
@@ -169,6 +172,10 @@ def _hold(ctx, server, case, row):
         row.update(status="error", error="the idle connections were never all established "
                                          f"(connected {connected} of {case.connections})")
         return
+    if not server.alive() or not rss1:
+        row.update(status="error", error=f"the server died while holding {connected:,} of {case.connections:,} "
+                                         f"connections (exit {server.proc.poll()})")
+        return
     row["rss_before"], row["rss_after"] = rss0, rss1
     row["rss_per_conn"] = (rss1 - rss0) / case.connections
     if row.get("load_errors"):
@@ -177,7 +184,7 @@ def _hold(ctx, server, case, row):
 
 def _derive(row, stats, case, config):
     """Per-request figures from the server's counters and CPU time."""
-    if not stats and config.kind != "nginx":
+    if not stats and config.kind not in ("nginx", "thread"):
         if row["status"] == "ok":
             row.update(status="error", error="the server printed no stats")
     if case.workload == "echo":
@@ -209,6 +216,8 @@ def derive_counters(row, stats, served):
             row["sys_" + kind] = stats["sys_" + kind]
     if not served:
         return
+    if is_number(row.get("storage_read_bytes")):
+        row["storage_read_bytes_per_req"] = row["storage_read_bytes"] / served
     if "syscalls" in stats:
         row["syscalls_per_req"] = stats["syscalls"] / served
         for kind in SYSCALL_KINDS:

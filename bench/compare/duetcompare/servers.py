@@ -8,6 +8,7 @@ gracefully and parses the loops' own counters (the --stats lines).
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ from . import procs
 
 DUET_LISTEN = re.compile(r"listening on [0-9.]+:(\d+)")
 RAW_LISTEN = re.compile(r"listening on (\d+)")
+ANY_LISTEN = re.compile(r"listening on (?:[0-9.]+:)?(\d+)")   # the thread-per-connection baselines: either form
 FD_SETSIZE = 1024
 # Descriptors a server holds besides its connections (stdio, listener, eventfd,
 # timerfd, epoll...): select's limit leaves room for this many.
@@ -34,6 +36,9 @@ class Config:
     args: list = field(default_factory=list)   # extra server flags
     workloads: tuple = ("echo", "http", "hold")
     variant: bool = False     # from --variant or a suite's switch list: skipped, not failed, if it cannot run
+    model: str = ""           # the models suite: "callbacks" | "coroutines" | "threads" ("" elsewhere)
+    per_app: dict = field(default_factory=dict)   # extra flags by app ("echo" | "http"), e.g. --api coroutines
+    serves_files: bool = True  # can serve the static file cases (duet-http --root)
 
     def fd_limit(self):
         return FD_SETSIZE if (self.kind == "duet" and self.backend == "select") else None
@@ -42,6 +47,8 @@ class Config:
         """Why this config cannot run `case` here, or None."""
         if case.workload not in self.workloads:
             return f"{self.name} does not serve {case.workload}"
+        if case.file_size and (not self.serves_files or self.kind in ("raw", "nginx")):
+            return f"{self.name} serves no static files"
         limit = self.fd_limit()
         if limit and case.connections + FD_OVERHEAD > limit:
             return (f"select: {case.connections} connections need descriptors >= FD_SETSIZE ({limit}); "
@@ -59,6 +66,11 @@ class Server:
     command: list
     tmpdir: str = ""
     stderr_path: str = ""
+    stderr_text: str = ""     # what the server wrote on stderr, once stopped
+
+    def said(self):
+        """The server's first stderr line, for an error message ("" if it said nothing)."""
+        return _first_line(self.stderr_text)
 
     @property
     def pid(self):
@@ -77,8 +89,11 @@ class Server:
         elif self.stderr_path:
             os.unlink(self.stderr_path)
         stats, mode = parse_stats(out)
+        self.stderr_text = err
         problem = ""
-        if self.proc.returncode not in (0, None) and self.config.kind != "nginx":
+        # A thread-per-connection server blocked in its threads' reads may simply die of the SIGTERM.
+        ended = (0, None, -signal.SIGTERM) if self.config.kind == "thread" else (0, None)
+        if self.proc.returncode not in ended and self.config.kind != "nginx":
             problem = f"server exit status {self.proc.returncode}: {_first_line(err)}"
         return stats, mode, problem
 
@@ -118,13 +133,19 @@ def parse_stats(text):
 def command(config, case, build, server_cpus, root):
     """The exact command line that runs `config` for `case`."""
     pin = ["taskset", "-c", server_cpus]
+    app = "http" if case.workload == "http" else "echo"
+    root = ["--root", case.root] if case.file_size and case.root else []
     if config.kind == "duet":
-        app = "http/duet-http" if case.workload == "http" else "echo/duet-echo"
-        cmd = pin + [os.path.join(build, "apps", app), "--backend", config.backend, "--host", "127.0.0.1",
+        path = "http/duet-http" if app == "http" else "echo/duet-echo"
+        cmd = pin + [os.path.join(build, "apps", path), "--backend", config.backend, "--host", "127.0.0.1",
                      "--port", "0", "--stats", "--log-level", "warn"]
         if case.threads:
             cmd += ["--threads", str(case.threads), "--accept", case.accept]
-        return cmd + list(config.args)
+        return cmd + list(config.args) + list(config.per_app.get(app, [])) + root
+    if config.kind == "thread":
+        # bench/baselines/duet-thread-echo | duet-thread-http: one thread per connection, blocking calls.
+        return (pin + [os.path.join(build, "bench", "baselines", "duet-thread-" + app), "--port", "0"]
+                + list(config.args) + list(config.per_app.get(app, [])) + root)
     if config.kind == "raw":
         return pin + [os.path.join(build, "bench", "baselines", "duet-raw-" + config.backend),
                       "--port", "0", "--stats"] + list(config.args)
@@ -158,11 +179,11 @@ def start(config, case, build, server_cpus, timeout=10):
         err = _read(os.path.join(tmpdir, "error.log")) + _read(stderr_path)
         server.stop()
         return None, "nginx did not start: " + (_first_line(err) or "no output")
-    pattern = DUET_LISTEN if config.kind == "duet" else RAW_LISTEN
+    pattern = {"duet": DUET_LISTEN, "raw": RAW_LISTEN}.get(config.kind, ANY_LISTEN)
     m, lines = procs.read_lines_until(proc, pattern, timeout)
     if not m:
-        server.stop()
-        why = _first_line(_read(stderr_path)) or _first_line("\n".join(lines)) or "no listening line"
+        server.stop()   # reads (and removes) its stderr file: the reason is in server.said()
+        why = server.said() or _first_line("\n".join(lines)) or "no listening line"
         return None, f"server did not start: {why}"
     server.port = int(m.group(1))
     return server, None

@@ -3,7 +3,14 @@
 default  every regime once at a modest size (about 4 minutes on 2 cores): the
          answer to "which model wins for my traffic" in one sitting.
 full     every regime at every size, 10,000 connections, and every engine
-         switch flipped from its default as a column of its own.
+         switch flipped from its default as a column of its own; and the
+         models' cases and servers.
+models   the async models side by side (issue 13): callbacks and coroutines
+         on epoll and on io_uring, and one thread per connection with
+         blocking calls; echo 128 B from 1 to 10,000 connections, HTTP
+         /hello, static files of 4 KiB and 1 MiB from a cold and a warm page
+         cache, RSS per idle connection. Each model joins only where its
+         program or flag exists (models.py), with a note where it does not.
 
 A regime is a kind of traffic people ask about: small echo messages at a few
 or many connections, large messages, streaming (several messages in flight),
@@ -14,7 +21,7 @@ such as --connections or --sizes replace a suite's cases of that workload
 """
 from .case import Case
 
-SUITES = ("default", "full")
+SUITES = ("default", "full", "models")
 
 # Engine switches the full suite flips, one variant each: (server flag, backend it belongs to, the variant's
 # name when the flip turns it on, when it turns it off). The default of each is read from the server's --help
@@ -53,11 +60,32 @@ def churn_http(c):
     return Case("http", c, churn=True)
 
 
+def static(c, file_size, cache):
+    """GET of a file of `file_size` bytes from duet-http's --root, its page cache "cold" or "warm"."""
+    return Case("http", c, path=f"/file-{_size_name(file_size)}.bin", file_size=file_size, cache=cache)
+
+
+def _size_name(n):
+    if n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)}m"
+    if n % 1024 == 0:
+        return f"{n // 1024}k"
+    return str(n)
+
+
+# The models suite's static files: the connections for each size (a 1 MiB reply is 256 times a 4 KiB one).
+STATIC_FILES = ((100, 4 * 1024), (10, 1024 * 1024))
+
+
+def static_cases():
+    return [static(c, size, cache) for c, size in STATIC_FILES for cache in ("cold", "warm")]
+
+
 def cases(name):
     """The suite's timed cases by workload group, and its idle-connection hold (connections, or 0).
 
     Groups (the keys) are what --only selects and what the case options
-    replace: echo, large, stream, http, pipeline, churn, many.
+    replace: echo, large, stream, http, pipeline, churn, many, static.
     """
     if name == "default":
         return {
@@ -68,6 +96,18 @@ def cases(name):
             "pipeline": [http(100, 16)],
             "churn": [churn_echo(100), churn_http(100)],
             "many": [],
+            "static": [],
+        }, 10000
+    if name == "models":
+        return {
+            "echo": [echo(c, 128) for c in (1, 100, 1000)],
+            "large": [],
+            "stream": [],
+            "http": [http(100)],
+            "pipeline": [],
+            "churn": [],
+            "many": [echo(10000, 128)],
+            "static": static_cases(),
         }, 10000
     if name == "full":
         return {
@@ -78,17 +118,31 @@ def cases(name):
             "pipeline": [http(100, 16), http(1000, 16)],
             "churn": [churn_echo(10), churn_echo(100), churn_http(10), churn_http(100)],
             "many": [echo(10000, 128), http(10000)],
+            "static": static_cases(),
         }, 10000
     raise ValueError(f"unknown suite {name!r} (choose from {', '.join(SUITES)})")
 
 
-GROUPS = ("echo", "large", "stream", "http", "pipeline", "churn", "many", "hold")
+GROUPS = ("echo", "large", "stream", "http", "pipeline", "churn", "many", "static", "hold")
 
 
 def wants_switch_variants(name):
     return name == "full"
 
 
+def wants_models(name):
+    """The models' servers (coroutines, thread per connection) join these suites."""
+    return name in ("models", "full")
+
+
+def default_backends(name):
+    """--backends when not given: the models suite compares models on epoll and uring, not every backend."""
+    if name == "models":
+        return ["epoll", "uring"]
+    return ["epoll", "poll", "select", "uring", "raw-epoll", "raw-uring"]
+
+
 def wants_nginx(name):
-    """Every suite puts nginx beside the HTTP cases when it is installed (--nginx insists, --no-nginx omits)."""
-    return name in SUITES
+    """The default and full suites put nginx beside the HTTP cases when it is installed (--nginx insists,
+    --no-nginx omits); the models suite compares models, not HTTP servers."""
+    return name in ("default", "full")

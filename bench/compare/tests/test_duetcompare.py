@@ -3,6 +3,7 @@
 Run: python3 -m unittest discover -s bench/compare/tests (ctest runs it too).
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -11,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from duetcompare import alternate, latency, loads, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
+from duetcompare import alternate, latency, loads, models, pagecache, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
 from duetcompare.servers import Config  # noqa: E402
 from duetcompare.summary import Summary  # noqa: E402
 
@@ -592,3 +593,151 @@ class P99AgreementTest(unittest.TestCase):
         text = report.case_table(Summary(rows, self.configs, [case]), case, self.configs, markdown=True)
         self.assertIn("*few samples* (1,000)", text)
         self.assertIn("180k samples, 180 cycles", text)
+
+
+ECHO_HELP_CORO = "  --backend TEXT\n  --api TEXT=callbacks  callbacks|coroutines\n"
+THREAD_HELP = "  --port INT\n  --stats  print counters\n"
+
+
+def models_args(suite="models"):
+    a = plan.parser().parse_args(["--suite", suite, "--no-nginx"])
+    return a
+
+
+class ModelsTest(unittest.TestCase):
+    """The models dimension: who joins, with which flags, and what the report says when one cannot."""
+
+    def test_models_suite_cases(self):
+        groups, hold = suites.cases("models")
+        ids = [c.id for g in groups.values() for c in g]
+        self.assertEqual(sorted(ids), sorted(["echo c1 s128", "echo c100 s128", "echo c1000 s128",
+                                              "echo c10000 s128", "http/hello c100",
+                                              "http/file-4k.bin c100 cold", "http/file-4k.bin c100 warm",
+                                              "http/file-1m.bin c10 cold", "http/file-1m.bin c10 warm"]))
+        self.assertEqual(hold, 10000)
+        full = [c.id for g in suites.cases("full")[0].values() for c in g]
+        self.assertIn("http/file-1m.bin c10 cold", full)
+        self.assertTrue(suites.wants_models("full") and suites.wants_models("models"))
+        self.assertFalse(suites.wants_models("default"))
+
+    def test_models_suite_defaults_to_epoll_and_uring(self):
+        configs, _ = plan.make_configs(models_args(), "", {})
+        self.assertEqual([c.name for c in configs], ["epoll", "uring"])
+        self.assertEqual([c.model for c in configs], ["callbacks", "callbacks"])
+
+    def test_a_build_without_coroutines_or_threads_runs_callbacks_with_notes(self):
+        configs, notes = plan.make_configs(models_args(), "", {"echo": "  --backend TEXT\n",
+                                                             "http": "  --backend TEXT\n"})
+        self.assertEqual([c.name for c in configs], ["epoll", "uring"])
+        self.assertEqual(configs[0].per_app, {})   # no --api flag to pass
+        self.assertEqual(len(notes), 2)
+        self.assertIn("no `--api coroutines`", notes[0])
+        self.assertIn("duet-thread-echo and duet-thread-http not built", notes[1])
+
+    def test_every_model_joins_when_the_build_has_it(self):
+        found = {"echo": ECHO_HELP_CORO, "http": ECHO_HELP_CORO, "thread-echo": THREAD_HELP,
+                 "thread-http": "  --port INT\n"}
+        configs, notes = plan.make_configs(models_args(), "", found)
+        self.assertEqual([c.name for c in configs], ["epoll", "uring", "epoll-coro", "uring-coro", "thread"])
+        self.assertEqual([c.model for c in configs], ["callbacks"] * 2 + ["coroutines"] * 2 + ["threads"])
+        self.assertEqual(notes, ["thread per connection: duet-thread-http has no --root: it sits out the static "
+                                 "file cases"])
+        epoll, coro, thread = configs[0], configs[3], configs[4]
+        echo = plan.Case("echo", 100, size=128)
+        self.assertEqual(servers.command(epoll, echo, "B", "0", None)[-2:], ["--api", "callbacks"])
+        self.assertEqual(servers.command(coro, echo, "B", "0", None)[4:6], ["--backend", "uring"])
+        self.assertEqual(servers.command(coro, echo, "B", "0", None)[-2:], ["--api", "coroutines"])
+        self.assertEqual(servers.command(thread, echo, "B", "0", None),
+                         ["taskset", "-c", "0", "B/bench/baselines/duet-thread-echo", "--port", "0", "--stats"])
+        self.assertEqual(servers.command(thread, suites.http(100), "B", "0", None),
+                         ["taskset", "-c", "0", "B/bench/baselines/duet-thread-http", "--port", "0"])
+        static = dataclasses.replace(suites.static(100, 4096, "cold"), root="/var/tmp/w")
+        self.assertIn("serves no static files", thread.skip_reason(static))
+        self.assertIsNone(coro.skip_reason(static))
+        self.assertEqual(servers.command(coro, static, "B", "0", None)[-4:],
+                         ["--api", "coroutines", "--root", "/var/tmp/w"])
+        self.assertEqual(models.label(thread), "thread per connection")
+        self.assertEqual(models.label(coro), "coroutines on uring")
+
+    def test_coroutines_on_one_app_only_run_that_app(self):
+        found = {"echo": ECHO_HELP_CORO, "http": "  --backend TEXT\n"}
+        configs, notes = plan.make_configs(models_args(), "", found)
+        coro = [c for c in configs if c.model == "coroutines"]
+        self.assertEqual([c.workloads for c in coro], [("echo", "hold"), ("echo", "hold")])
+        self.assertIn("does not serve http", coro[0].skip_reason(suites.http(100)))
+        self.assertIn("duet-http has no `--api coroutines`", notes[0])
+        self.assertEqual(configs[0].per_app, {"echo": ["--api", "callbacks"]})
+
+    def test_nginx_and_raw_baselines_serve_no_static_files(self):
+        static = suites.static(10, 1024 * 1024, "warm")
+        self.assertIn("serves no static files", Config("nginx", "nginx", "/usr/sbin/nginx",
+                                                       workloads=("http",)).skip_reason(static))
+        self.assertIsNone(Config("epoll", "duet", "epoll").skip_reason(static))
+
+    def test_a_failed_run_says_where_it_stopped_and_what_the_server_said(self):
+        case = plan.Case("echo", 10000, size=128)
+        row = {"status": "error", "error": "load errors: connect_refused=3", "connected": 3210}
+        self.assertEqual(alternate.where_it_stopped(row, case, "pthread_create: Resource temporarily unavailable"),
+                         "stopped at 3,210 of 10,000 connections: load errors: connect_refused=3; the server "
+                         "said: pthread_create: Resource temporarily unavailable")
+        row = {"status": "error", "error": "server died during the load (exit 1)", "connected": 10000}
+        self.assertEqual(alternate.where_it_stopped(row, case, ""), "server died during the load (exit 1)")
+
+    def model_rows(self, case, cpu_by_config, rounds=(1, 2, 3)):
+        rows = []
+        for rnd in rounds:
+            for name, cpu in cpu_by_config.items():
+                rows.append(row(case.id, name, rnd, cpu_us_per_req=cpu * (1 + rnd / 100), p99_us=cpu * 10,
+                                latency_samples=10 ** 6, latency_hist=f"{int(cpu * 10000)}:{10 ** 6}"))
+        return rows
+
+    def test_the_verdict_names_the_winning_model_and_what_was_left_out(self):
+        found = {"echo": ECHO_HELP_CORO, "http": ECHO_HELP_CORO, "thread-echo": THREAD_HELP}
+        configs, _ = plan.make_configs(models_args(), "", found)
+        c1, c10k = plan.Case("echo", 1, size=128), plan.Case("echo", 10000, size=128)
+        rows = self.model_rows(c1, {"epoll": 10.0, "uring": 10.5, "epoll-coro": 10.2, "uring-coro": 10.6,
+                                    "thread": 8.0})
+        rows += self.model_rows(c10k, {"epoll": 5.0, "uring": 4.0, "epoll-coro": 5.2, "uring-coro": 4.1})
+        rows.append(dict(row(c10k.id, "thread", 1), status="error",
+                         error="stopped at 3,210 of 10,000 connections: load errors; the server said: out of threads"))
+        md = models.markdown(Summary(rows, configs, [c1, c10k]), [c1, c10k], configs)
+        self.assertIn("| `echo c1 s128` | **thread per connection** by 1.25× over callbacks on epoll (0.80× "
+                      "[0.80–0.80]) | **thread per connection** by 1.25× over callbacks on epoll", md)
+        self.assertIn("| `echo c10000 s128` | **callbacks on uring** by 1.02× over coroutines on uring", md)
+        self.assertIn("thread per connection: stopped at 3,210 of 10,000 connections: load errors; the server said: "
+                      "out of threads", md)
+        self.assertIn("### echo c10000 s128", md)
+
+    def test_models_too_close_to_call(self):
+        configs, _ = plan.make_configs(models_args(), "", {"echo": ECHO_HELP_CORO, "http": ECHO_HELP_CORO})
+        case = plan.Case("echo", 100, size=128)
+        rows = []
+        for rnd, (a, b) in enumerate(((10.0, 10.1), (10.2, 10.0)), 1):
+            rows += [row(case.id, "epoll", rnd, cpu_us_per_req=a, p99_us=1.0, latency_samples=10),
+                     row(case.id, "epoll-coro", rnd, cpu_us_per_req=b, p99_us=1.0, latency_samples=10)]
+        cpu, p99, ran = models.calls(Summary(rows, configs, [case]), case, configs)
+        # The lower median first (coroutines 10.05, callbacks 10.1): the per-round pairs straddle 1.0.
+        self.assertEqual(cpu, "too close to call (coroutines on epoll / callbacks on epoll: 0.995× [0.98–1.01])")
+        self.assertTrue(p99.startswith("not enough samples"), p99)
+
+
+class PageCacheTest(unittest.TestCase):
+    def test_files_have_their_exact_sizes_and_can_be_dropped_and_warmed(self):
+        cases = [suites.static(1, 4096, "cold"), suites.static(1, 1024 * 1024 + 3, "warm")]
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+            pagecache.make_files(d, cases)
+            for c in cases:
+                path = dataclasses.replace(c, root=d).file_path
+                self.assertEqual(os.path.getsize(path), c.file_size)
+                pagecache.drop(path)
+                pagecache.warm(path)
+            self.assertEqual(cases[1].path, "/file-1048579.bin")
+
+    def test_the_dropper_runs_on_the_load_cpus(self):
+        cmd = pagecache.dropper_command("1", "/var/tmp/x/file-4k.bin")
+        self.assertEqual(cmd[:3], ["taskset", "-c", "1"])
+        self.assertIn("keep_dropping('/var/tmp/x/file-4k.bin', 0.001)", cmd[-1])
+
+    def test_filesystem_of_a_path(self):
+        self.assertNotEqual(pagecache.filesystem("/"), "")
+        self.assertEqual(pagecache.filesystem("/proc/self"), "proc")
