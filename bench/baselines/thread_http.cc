@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -560,28 +561,46 @@ int main(int argc, char** argv) {
 
   uint64_t syscalls = 0, accepted = 0, noThread = 0, noDescriptor = 0;
   RefusalLog refusals;
+  bool peerWaits = false;   // out of descriptors, and poll() said a peer waits
   while (!stopping) {
     ++syscalls;
     const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);   // sleeps until a peer connects
     if (fd < 0) {
       if (stopping) break;
       if (errno == EMFILE || errno == ENFILE) {
-        // Out of descriptors: the peer waits in the backlog and accept()
-        // would fail again at once, forever. Give up the spare descriptor,
-        // accept that peer and close it, take the spare back.
-        refusals.refused(std::string("accept: ") + std::strerror(errno));
-        ++noDescriptor;
+        // Out of descriptors. accept() takes the descriptor before it looks
+        // for a peer, so it fails at once whether a peer waits or not. First
+        // sleep until one waits, and try again: a connection's thread may
+        // have closed its descriptor meanwhile.
+        const int err = errno;
+        if (!peerWaits) {
+          pollfd listener{lfd, POLLIN, 0};
+          ++syscalls;
+          poll(&listener, 1, -1);   // stop() shutting the listener down wakes it too
+          peerWaits = true;
+          continue;
+        }
+        // Still none, and the peer would wait in the backlog forever. Give
+        // up the spare descriptor to accept it, close it (it sees its
+        // connection end, not a hang), take the spare back.
+        peerWaits = false;
         ::close(spareFd);
         const int victim = accept(lfd, nullptr, nullptr);
-        if (victim >= 0) ::close(victim);
+        syscalls += 3;
+        if (victim >= 0) {
+          ::close(victim);
+          refusals.refused(std::string("accept: ") + std::strerror(err));
+          ++noDescriptor;
+          ++syscalls;
+        }
         spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        syscalls += 4;
       } else if (errno == ENOBUFS || errno == ENOMEM) {
         refusals.refused(std::string("accept: ") + std::strerror(errno));   // the kernel is short of memory: give it a moment
         usleep(10'000);
       }
       continue;   // EINTR, ECONNABORTED (the peer left the backlog): nothing to do
     }
+    peerWaits = false;
     ++accepted;
     ++syscalls;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   // small responses go out at once

@@ -1,5 +1,5 @@
 // The raw baselines (bench/baselines) echo every byte exactly, in every mode
-// duet-compare can start them in. duet-load checks each echoed byte; a
+// duet-compare can start them in, and so does the thread-per-connection one. duet-load checks each echoed byte; a
 // baseline that loses, reorders or corrupts data shows up as a mismatch.
 // Counts only, never speed: the machine is shared.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/baselines/load_output.h"
 #include "tests/support/subprocess.h"
 
 #ifndef DUET_LOAD_PATH
@@ -19,6 +20,9 @@
 #endif
 #ifndef DUET_RAW_URING_PATH
 #error "DUET_RAW_URING_PATH must name the duet-raw-uring binary"
+#endif
+#ifndef DUET_THREAD_ECHO_PATH
+#error "DUET_THREAD_ECHO_PATH must name the duet-thread-echo binary"
 #endif
 
 namespace duet::test {
@@ -31,33 +35,6 @@ struct Mode {
 };
 
 std::ostream& operator<<(std::ostream& os, const Mode& m) { return os << m.name; }
-
-// The number after "key": in a duet-load JSON line, or -1 if absent.
-double num(const std::string& line, const std::string& key) {
-  const std::string quoted = "\"" + key + "\":";
-  const auto at = line.find(quoted);
-  if (at == std::string::npos) return -1;
-  return std::strtod(line.c_str() + at + quoted.size(), nullptr);
-}
-
-std::string lastJsonLine(const std::string& out) {
-  std::string last;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t eol = out.find('\n', pos);
-    if (eol == std::string::npos) eol = out.size();
-    if (out[pos] == '{') last = out.substr(pos, eol - pos);
-    pos = eol + 1;
-  }
-  return last;
-}
-
-// The number after " key=" in a baseline's --stats line, or -1.
-double statsNumber(const std::string& out, const std::string& key) {
-  const auto at = out.find(" " + key + "=");
-  if (at == std::string::npos) return -1;
-  return std::strtod(out.c_str() + at + key.size() + 2, nullptr);
-}
 
 class RawBaseline : public ::testing::TestWithParam<Mode> {};
 
@@ -129,6 +106,7 @@ INSTANTIATE_TEST_SUITE_P(
     Modes, RawBaseline,
     ::testing::Values(
         Mode{"epoll", DUET_RAW_EPOLL_PATH, {}},
+        Mode{"thread", DUET_THREAD_ECHO_PATH, {}},   // one blocking thread per connection
         Mode{"uring", DUET_RAW_URING_PATH, {}},
         Mode{"uring_coop", DUET_RAW_URING_PATH, {"--taskrun", "coop"}},
         Mode{"uring_plain", DUET_RAW_URING_PATH, {"--taskrun", "plain"}},
