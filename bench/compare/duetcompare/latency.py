@@ -23,6 +23,14 @@ to -c: echo c1000 p99 per round 6.7-29 ms for the same server).
 A p99 resting on fewer than MIN_CYCLES cycles (under 10 beyond it) is "not
 enough samples": shown as such, and left out of the verdict and of
 --compare-with's agreement count.
+
+How precise a p99 with enough samples is: its 95% interval from the order
+statistics (distribution-free: of n independent samples, the number below
+the true p99 is binomial(n, 0.99), so the true p99 lies between the values
+at ranks n(0.99 -+ 1.96 sqrt(0.99 * 0.01 / n)) 95% of the time), with n the
+cycles, read from the pooled histogram. A p99 whose interval is wider than
++-5% cannot be expected to agree with another run's within 10%: the report
+shows the interval so a reader sees which.
 """
 import math
 from dataclasses import dataclass
@@ -80,6 +88,19 @@ def in_flight(case):
     return max(1, conns * k)
 
 
+def interval(hist, cycles, q=0.99, z=1.96):
+    """95% interval (lo, hi) of the q-quantile from a pooled histogram and its independent observations.
+
+    nan where a bound falls outside the samples (too few cycles for the rank to exist).
+    """
+    if not hist or not cycles:
+        return math.nan, math.nan
+    half = z * math.sqrt(q * (1 - q) / cycles)
+    lo = quantile(hist, q - half) if q - half > 0 else math.nan
+    hi = quantile(hist, q + half) if q + half < 1 else math.nan
+    return lo, hi
+
+
 @dataclass
 class P99:
     """One server's p99 in one case, over every round."""
@@ -88,6 +109,8 @@ class P99:
     cycles: float        # samples / messages in flight: independent observations
     pooled: bool         # from the pooled histograms (False: an older results.csv, median of per-round p99s)
     rounds: int
+    lo_us: float = math.nan   # its 95% interval (interval()); nan without histograms or enough cycles
+    hi_us: float = math.nan
 
     @property
     def enough(self):
@@ -99,8 +122,11 @@ class P99:
         return self.cycles / 100
 
     def describe(self):
-        """e.g. "352k samples, 352 cycles": what the p99 rests on."""
-        return f"{_short(self.samples)} samples, {_short(self.cycles)} cycles"
+        """e.g. "352k samples, 3,520 cycles, 95%: 1,120–1,220": what the p99 rests on, and how precise it is."""
+        text = f"{_short(self.samples)} samples, {_short(self.cycles)} cycles"
+        if self.enough and is_num(self.lo_us) and is_num(self.hi_us):
+            text += f", 95%: {self.lo_us:,.0f}–{self.hi_us:,.0f}"
+        return text
 
 
 def _short(n):
@@ -134,7 +160,9 @@ def p99(rows, case):
     cycles = samples / in_flight(case)
     hists = [parse(r.get("latency_hist")) for r in ok]
     if all(hists):
-        return P99(quantile(pool(hists), 0.99) / 1e3, samples, cycles, True, len(ok))
+        pooled = pool(hists)
+        lo, hi = interval(pooled, cycles)
+        return P99(quantile(pooled, 0.99) / 1e3, samples, cycles, True, len(ok), lo / 1e3, hi / 1e3)
     values = sorted(r["p99_us"] for r in ok)
     n = len(values)
     median = values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2

@@ -741,3 +741,23 @@ class PageCacheTest(unittest.TestCase):
     def test_filesystem_of_a_path(self):
         self.assertNotEqual(pagecache.filesystem("/"), "")
         self.assertEqual(pagecache.filesystem("/proc/self"), "proc")
+
+
+class P99IntervalTest(unittest.TestCase):
+    def test_the_interval_is_read_at_the_ranks_the_binomial_allows(self):
+        # 10,000 cycles: 0.99 -+ 1.96 * sqrt(0.0099 / 10,000) = 0.99 -+ 0.00195: ranks 9,881 and 9,920 of 10,000.
+        hist = {v: 1 for v in range(1, 10001)}
+        lo, hi = latency.interval(hist, 10000)
+        self.assertEqual((lo, hi), (9881.0, 9920.0))
+
+    def test_too_few_cycles_leave_the_upper_bound_open(self):
+        lo, hi = latency.interval({1: 50, 2: 50}, 100)   # 0.99 + 0.0195 > 1
+        self.assertTrue(hi != hi)
+        self.assertEqual(lo, 2.0)
+
+    def test_the_report_shows_the_interval_of_a_p99_with_enough_samples(self):
+        case = plan.Case("echo", 1, size=128)
+        hist_text = " ".join(f"{v * 1000}:1" for v in range(1, 10001))
+        p = latency.p99([row(case.id, "epoll", 1, p99_us=9900.0, latency_samples=10000, latency_hist=hist_text)],
+                        case)
+        self.assertEqual(p.describe(), "10k samples, 10k cycles, 95%: 9,881–9,920")
