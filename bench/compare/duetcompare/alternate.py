@@ -122,6 +122,7 @@ def _fresh_round(ctx, case, configs, rnd, perf):
                 row.update(status="error", error=problem)
             if runner.is_number(reads0.get(config.name)) and runner.is_number(reads1):
                 row["storage_read_bytes"] = reads1 - reads0[config.name]
+            keep_refusals(row, stats)
             if row["status"] == "error":
                 row["error"] = where_it_stopped(row, case, server.said())
             _derive_counters(row, stats, case, config)
@@ -144,17 +145,35 @@ def _prepare_cache(ctx, case):
                        stderr=subprocess.DEVNULL)
 
 
+# The thread-per-connection baselines' counters of connections they could not serve (--stats).
+REFUSALS = ("peak_threads", "refused_no_thread", "refused_no_fd")
+
+
+def keep_refusals(row, stats):
+    """Copies the thread baselines' peak thread count and refusals into the row."""
+    for k in REFUSALS:
+        if k in (stats or {}):
+            row[k] = stats[k]
+
+
 def where_it_stopped(row, case, said):
-    """A failed run's error, with how many connections were open and what the server said on stderr.
+    """A failed run's error, with how far the server got and what it said on stderr.
 
     The thread-per-connection server may stop short of 10,000 connections (it
-    cannot create more threads, or runs out of memory): the report says where
-    and why, not only that the load saw errors.
+    cannot create more threads, or runs out of descriptors or memory; it then
+    closes new connections and serves the rest): the report says where and
+    why, not only that the load saw errors. Where: its peak thread count and
+    refusals when it counts them, else the connections the load had open.
     """
     error = row.get("error", "")
+    refused = sum(row.get(k, 0) or 0 for k in REFUSALS[1:] if runner.is_number(row.get(k)))
     connected = row.get("connected")
-    if runner.is_number(connected) and 0 < case.connections and connected < case.connections \
-            and "connected" not in error:
+    if refused and runner.is_number(row.get("peak_threads")) and "stopped at" not in error:
+        error = (f"stopped at {row['peak_threads']:,} threads for {case.connections:,} connections "
+                 f"({refused:,} refused: no thread {row.get('refused_no_thread', 0):,}, no descriptor "
+                 f"{row.get('refused_no_fd', 0):,}): {error}")
+    elif runner.is_number(connected) and 0 < case.connections and connected < case.connections \
+            and "connected" not in error and "stopped at" not in error:
         error = f"stopped at {connected:,} of {case.connections:,} connections: {error}"
     if said and said not in error:
         error += f"; the server said: {said}"

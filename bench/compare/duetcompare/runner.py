@@ -63,9 +63,10 @@ def run_one(ctx, config, case, rnd, perf=False):
     row["mode"] = mode or config.name
     if problem and row["status"] == "ok":
         row.update(status="error", error=problem)
-    said = server.said()
-    if row["status"] == "error" and said and said not in row["error"]:
-        row["error"] += f"; the server said: {said}"
+    from .alternate import keep_refusals, where_it_stopped
+    keep_refusals(row, stats)
+    if row["status"] == "error":
+        row["error"] = where_it_stopped(row, case, server.said())
     if case.workload != "hold":
         _derive(row, stats, case, config)
     return row

@@ -683,6 +683,17 @@ class ModelsTest(unittest.TestCase):
         row = {"status": "error", "error": "server died during the load (exit 1)", "connected": 10000}
         self.assertEqual(alternate.where_it_stopped(row, case, ""), "server died during the load (exit 1)")
 
+    def test_the_thread_baselines_counters_say_where_it_stopped(self):
+        case = plan.Case("echo", 10000, size=128)
+        row = {"status": "error", "error": "load errors: errors_eof=1840", "connected": 10000}
+        alternate.keep_refusals(row, {"peak_threads": 8160, "refused_no_thread": 1840, "refused_no_fd": 0,
+                                      "bytes_in": 5})
+        self.assertNotIn("bytes_in", row)
+        said = "duet-thread-echo: pthread_create: Resource temporarily unavailable; closing new connections"
+        self.assertEqual(alternate.where_it_stopped(row, case, said),
+                         "stopped at 8,160 threads for 10,000 connections (1,840 refused: no thread 1,840, no "
+                         "descriptor 0): load errors: errors_eof=1840; the server said: " + said)
+
     def model_rows(self, case, cpu_by_config, rounds=(1, 2, 3)):
         rows = []
         for rnd in rounds:
