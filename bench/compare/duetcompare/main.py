@@ -135,7 +135,7 @@ def main(argv=None):
                           wall, cmdline, made, interrupted, changes,
                           verdict_md=verdict.markdown(vrows, uring or "uring", chart=chart)
                           + "\n" + models.markdown(summary, cases, configs,
-                                                   [r for r in rows if r["status"] == "skipped"]))
+                                                   [r for r in rows if r["status"] == "skipped"], notes))
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(report.console_summary(summary, cases, configs, skipped, wall))
     print("\n" + verdict.text(vrows, uring or "uring"))

@@ -162,13 +162,17 @@ def left_out(summary, case, configs):
     return out
 
 
-def markdown(summary, cases, configs, skipped_rows=()):
-    """The models sections of report.md: the winning model per case, then each model's figures."""
+def markdown(summary, cases, configs, skipped_rows=(), notes=()):
+    """The models sections of report.md: the winning model per case, then each model's figures.
+
+    notes: what configs() said about models this build lacks, repeated here.
+    """
     from .report import p99_cell, render
-    from .summary import fmt, fmt_stat
+    from .summary import fmt, fmt_ratio, fmt_stat
     mconfigs = model_configs(configs)
     if not mconfigs:
         return ""
+    absent = [n for n in notes if n.startswith(("coroutines:", "thread per connection:"))]
     skipped = {}
     for r in skipped_rows:
         skipped.setdefault(r["case"], []).append(f"{r['config']}: {r['error']}")
@@ -176,7 +180,8 @@ def markdown(summary, cases, configs, skipped_rows=()):
            "Per case, the best model on server CPU per request and on p99 against the runner-up: the loser's "
            "figure over the winner's, and the winner/runner-up ratio (median [min–max] of the per-round pairs; "
            "p99: the ratio of the p99s over every round pooled). A range that straddles 1.0 is too close to call. "
-           "Models: " + ", ".join(f"{label(c)} (`{c.name}`)" for c in mconfigs) + ".\n"]
+           "Models: " + ", ".join(f"{label(c)} (`{c.name}`)" for c in mconfigs) + "."
+           + (" Not in this run: " + " ".join(n.rstrip(".") + "." for n in absent) if absent else "") + "\n"]
     lines = []
     for case in cases:
         if case.workload == "hold":
@@ -187,9 +192,11 @@ def markdown(summary, cases, configs, skipped_rows=()):
         lines.append([f"`{case.id}`", cpu, p99 or "–", "; ".join(gone) or "–"])
     out.append(render(["case", "CPU per request", "p99", "left out (why)"], lines, True) + "\n")
     out.append("## Models side by side\n")
-    out.append("Server CPU per request and p99 for every model; a static file case also shows the bytes the "
-               "server read from storage per request (0 from a warm page cache). RSS per idle connection for each "
-               "model is in the RSS section.\n")
+    out.append("Server CPU per request and p99 for every model; \"CPU × callbacks\": a coroutine server's CPU per "
+               "request over the callback server's on the same backend, the thread server's over callbacks on "
+               "epoll (per-round pairs, median [min–max]). A static file case also shows the bytes the server read "
+               "from storage per request (0 from a warm page cache). RSS per idle connection for each model is in "
+               "the RSS section.\n")
     for case in cases:
         if case.workload == "hold":
             continue
@@ -202,13 +209,17 @@ def markdown(summary, cases, configs, skipped_rows=()):
             errs = [r for r in runs if r.get("status") == "error"]
             p = summary.p99(case.id, c.name)
             reads = summary.stat(case.id, c.name, "storage_read_bytes_per_req")
+            # The cost of the model on its own backend: coroutines over callbacks; threads over epoll's callbacks.
+            base = c.backend if c.model == "coroutines" else ("epoll" if c.model == "threads" else "")
+            against = (fmt_ratio(summary.ratio(case.id, c.name, base, "cpu_us_per_req"))
+                       if base and summary.runs(case.id, base) else "")
             rows.append([label(c), f"`{c.name}`", fmt_stat(summary.stat(case.id, c.name, "rps"), 0),
-                         fmt(summary.stat(case.id, c.name, "cpu_us_per_req").median, 2), p99_cell(p),
+                         fmt(summary.stat(case.id, c.name, "cpu_us_per_req").median, 2), against, p99_cell(p),
                          p.describe() if p.rounds else "–",
                          fmt(reads.median, 0) if case.file_size else "",
                          f"{len(ok)}/{len(runs)}" + (f"; {errs[0]['error'][:200]}" if errs else "")])
         if rows:
             out.append(f"### {case.id}\n")
-            out.append(render(["model", "config", "req/s", "CPU µs/req", "p99 µs", "p99 rests on",
-                               "storage bytes read/req", "runs ok"], rows, True) + "\n")
+            out.append(render(["model", "config", "req/s", "CPU µs/req", "CPU × callbacks", "p99 µs",
+                               "p99 rests on", "storage bytes read/req", "runs ok"], rows, True) + "\n")
     return "\n".join(out)

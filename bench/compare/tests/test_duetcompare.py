@@ -718,6 +718,12 @@ class ModelsTest(unittest.TestCase):
         self.assertIn("thread per connection: stopped at 3,210 of 10,000 connections: load errors; the server said: "
                       "out of threads", md)
         self.assertIn("### echo c10000 s128", md)
+        self.assertIn("| coroutines on uring | `uring-coro` | – | 4.18 | 1.02× [1.02–1.02] |", md)
+        md = models.markdown(Summary(rows, configs, [c1]), [c1], configs,
+                             notes=["thread per connection: duet-thread-http not built (bench/baselines): it runs "
+                                    "echo only", "variant uring-direct skipped"])
+        self.assertIn("Not in this run: thread per connection: duet-thread-http not built (bench/baselines): it runs "
+                      "echo only.\n", md)
 
     def test_models_too_close_to_call(self):
         configs, _ = plan.make_configs(models_args(), "", {"echo": ECHO_HELP_CORO, "http": ECHO_HELP_CORO})
