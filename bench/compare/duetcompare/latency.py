@@ -40,6 +40,10 @@ from .summary import is_num
 # Independent observations (load cycles) a p99 needs: 1,000 puts 10 of them beyond it.
 MIN_CYCLES = 1000
 NOT_ENOUGH = "not enough samples"
+# A p99 whose 95% interval reaches further than this from it cannot be expected to agree with another run's
+# within --compare-with's 10%: the check leaves such a ratio out as too imprecise, instead of counting luck.
+PRECISION = 0.05
+IMPRECISE = "too imprecise to compare"
 
 
 def parse(text):
@@ -115,6 +119,22 @@ class P99:
     @property
     def enough(self):
         return self.rounds > 0 and is_num(self.value_us) and self.cycles >= MIN_CYCLES
+
+    @property
+    def spread(self):
+        """How far the 95% interval reaches from the p99, relative (0.12: +-12%); nan if unknown."""
+        if not (self.enough and is_num(self.lo_us) and is_num(self.hi_us) and self.value_us):
+            return math.nan
+        return max(self.value_us - self.lo_us, self.hi_us - self.value_us) / self.value_us
+
+    @property
+    def precise(self):
+        """Enough samples, and an interval within PRECISION (unknown without histograms: an older run)."""
+        if not self.enough:
+            return False
+        if not self.pooled:
+            return True
+        return is_num(self.spread) and self.spread <= PRECISION + 1e-9
 
     @property
     def beyond(self):

@@ -4,13 +4,14 @@ A comparison is only worth reading if running it again gives the same
 answer. This puts every ratio against epoll of two runs side by side (req/s,
 CPU per request and p99, the last two the verdict's figures) and says, ratio
 by ratio, whether the second run agrees within the tolerance (10%). A p99
-ratio where either run's p99 rests on too few samples (latency.py) is shown
+ratio where either run's p99 rests on too few samples, or is too imprecise
+to hold 10% (its 95% interval reaches further than 5%; latency.py), is shown
 as such and left out of the count: agreement there would be luck.
 """
 import csv
 import os
 
-from .latency import NOT_ENOUGH
+from .latency import IMPRECISE, NOT_ENOUGH
 from .summary import Summary, is_num
 
 METRICS = (("rps", "req/s ×epoll"), ("cpu_us_per_req", "CPU/req ×epoll"), ("p99_us", "p99 ×epoll"))
@@ -63,7 +64,13 @@ def compare(previous_rows, rows, configs, cases):
                     if not (is_num(a) and is_num(b)):
                         if old.ratio(case.id, cfg.name, "epoll", metric) and new.ratio(case.id, cfg.name, "epoll",
                                                                                         metric):
-                            out.append((case.id, cfg.name, label, a, b, None))
+                            out.append((case.id, cfg.name, label, a, b, None, NOT_ENOUGH))
+                        continue
+                    p99s = [s.p99(case.id, n) for s in (old, new) for n in (cfg.name, "epoll")]
+                    if not all(p.precise for p in p99s):
+                        widest = max(p.spread for p in p99s if is_num(p.spread))
+                        out.append((case.id, cfg.name, label, a, b, None, f"{IMPRECISE} (95% interval ±"
+                                                                          f"{widest * 100:.0f}%)"))
                         continue
                 else:
                     a = old.ratio(case.id, cfg.name, "epoll", metric).median
@@ -78,7 +85,9 @@ def agrees(change, tolerance=TOLERANCE):
 
     Symmetric: 1.00 then 0.91 and 0.91 then 1.00 are the same disagreement
     (the larger over the smaller), where |new/old - 1| let the first pass at
-    -9% and failed the second at +9.9%. None (not enough samples): not agreeing.
+    -9% and failed the second at +9.9%. None (a p99 with not enough samples,
+    or too imprecise: its 95% interval wider than +-5%): not agreeing, and
+    not counted either (counted()).
     """
     if change[5] is None:
         return False
@@ -95,25 +104,31 @@ def table(changes):
     """Every ratio, largest change first, not-enough-samples ones last: [case, config, ratio, earlier, now, change, agrees]."""
     rows = [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%",
              "yes" if agrees(c) else "**no**"] for c in sorted(counted(changes), key=lambda c: -abs(c[5]))]
-    rows += [[c[0], c[1], c[2], "–", "–", "–", NOT_ENOUGH] for c in changes if c[5] is None]
+    rows += [[c[0], c[1], c[2], f"{c[3]:.2f}×" if is_num(c[3]) else "–", f"{c[4]:.2f}×" if is_num(c[4]) else "–",
+              "–", c[6] if len(c) > 6 else NOT_ENOUGH] for c in changes if c[5] is None]
     return rows
+
+
+def _why(c):
+    return IMPRECISE if len(c) > 6 and c[6].startswith(IMPRECISE) else NOT_ENOUGH
 
 
 def summary_line(changes, tolerance=TOLERANCE):
     few = [c for c in changes if c[5] is None]
     changes = counted(changes)
     if not changes:
-        return "no ratio in common with the earlier run" + (f" ({len(few)} p99 ratios with {NOT_ENOUGH})"
-                                                             if few else "")
+        return "no ratio in common with the earlier run" + (f" ({len(few)} p99 ratios left out)" if few else "")
     beyond = [c for c in changes if not agrees(c, tolerance)]
     worst = max(changes, key=lambda c: abs(c[5]))
     per_metric = []
     for _, label in METRICS:
         of = [c for c in changes if c[2] == label]
-        short = sum(1 for c in few if c[2] == label)
-        if of or short:
+        left = [c for c in few if c[2] == label]
+        whys = [f"{sum(1 for c in left if _why(c) == w)} {'with' if w == NOT_ENOUGH else ''} {w}".replace("  ", " ")
+                for w in (NOT_ENOUGH, IMPRECISE) if any(_why(c) == w for c in left)]
+        if of or left:
             per_metric.append(f"{label} {sum(1 for c in of if agrees(c, tolerance))} of {len(of)}"
-                              + (f" (and {short} with {NOT_ENOUGH})" if short else ""))
+                              + (f" (and {', '.join(whys)})" if whys else ""))
     return (f"{len(changes) - len(beyond)} of {len(changes)} ratios within {tolerance * 100:.0f}% of the earlier "
             f"run ({', '.join(per_metric)}); largest change {worst[5] * 100:+.1f}% ({worst[2]}, {worst[1]}, "
             f"{worst[0]})")

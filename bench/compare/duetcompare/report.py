@@ -342,8 +342,9 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
         md.append(f"`--compare-with {a.compare_with}`: {repeat.summary_line(changes)}. Ratio by ratio "
                   f"(req/s and CPU: medians of the per-round pairs; p99: the ratio of the p99s over every round "
                   f"pooled), largest change first; \"agrees\" means the larger over the smaller is within "
-                  f"{repeat.TOLERANCE * 100:.0f}%; a p99 ratio where either run's p99 rests on too few samples is "
-                  f"listed last and not counted.\n")
+                  f"{repeat.TOLERANCE * 100:.0f}%; a p99 ratio where either run's p99 rests on too few samples, or is "
+                  f"too imprecise for a 10% check (its 95% interval reaches further than 5%), is listed last and "
+                  f"not counted.\n")
         if changes:
             md.append(render(["case", "config", "ratio", "earlier", "now", "change", "agrees"],
                              repeat.table(changes), True) + "\n")

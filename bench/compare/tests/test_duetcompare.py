@@ -778,3 +778,43 @@ class P99IntervalTest(unittest.TestCase):
         p = latency.p99([row(case.id, "epoll", 1, p99_us=9900.0, latency_samples=10000, latency_hist=hist_text)],
                         case)
         self.assertEqual(p.describe(), "10k samples, 10k cycles, 95%: 9,881–9,920")
+
+
+class P99PrecisionTest(unittest.TestCase):
+    """--compare-with counts a p99 ratio only where each p99 is precise enough for 10% to mean something."""
+    configs = [Config("epoll", "duet", "epoll"), Config("uring", "duet", "uring")]
+    case = plan.Case("echo", 1, size=128)
+
+    def rows(self, epoll_hist, uring_hist, samples=10000):
+        return [row(self.case.id, "epoll", 1, rps=1.0, cpu_us_per_req=1.0, p99_us=1.0, latency_samples=samples,
+                    latency_hist=epoll_hist),
+                row(self.case.id, "uring", 1, rps=1.0, cpu_us_per_req=1.0, p99_us=1.0, latency_samples=samples,
+                    latency_hist=uring_hist)]
+
+    def smooth(self, scale):
+        """10,000 samples from 1 to 10,000 (x scale) ns: the p99's interval is 9,881-9,920, within 0.2%."""
+        return " ".join(f"{v * scale}:1" for v in range(1, 10001))
+
+    def test_a_precise_p99_ratio_is_counted(self):
+        before = self.rows(self.smooth(100), self.smooth(90))
+        after = self.rows(self.smooth(100), self.smooth(80))
+        p99 = [c for c in repeat.compare(before, after, self.configs, [self.case]) if c[2] == "p99 ×epoll"][0]
+        self.assertAlmostEqual(p99[3], 0.9)
+        self.assertAlmostEqual(p99[4], 0.8)
+        self.assertFalse(repeat.agrees(p99))          # counted, and 0.9 -> 0.8 is 12.5% apart
+
+    def test_a_p99_whose_interval_is_wider_than_5_percent_is_listed_not_counted(self):
+        # 1% of the samples at 2 ms, the rest at 1 ms: the p99 sits at the edge, its interval spans both.
+        edgy = "1000000:9900 2000000:100"
+        before, after = self.rows(edgy, self.smooth(100)), self.rows(edgy, self.smooth(100))
+        changes = repeat.compare(before, after, self.configs, [self.case])
+        p99 = [c for c in changes if c[2] == "p99 ×epoll"][0]
+        self.assertIsNone(p99[5])
+        self.assertEqual(p99[6], "too imprecise to compare (95% interval ±100%)")
+        self.assertIn("p99 ×epoll 0 of 0 (and 1 too imprecise to compare)", repeat.summary_line(changes))
+        self.assertEqual(repeat.table(changes)[-1][5:], ["–", "too imprecise to compare (95% interval ±100%)"])
+
+    def test_spread_of_a_p99(self):
+        p = latency.p99(self.rows(self.smooth(1000), "")[:1], self.case)
+        self.assertTrue(p.precise)
+        self.assertAlmostEqual(p.spread, (9920 - 9900) / 9900)
