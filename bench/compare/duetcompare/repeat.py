@@ -19,7 +19,11 @@ TOLERANCE = 0.10
 
 
 def load_rows(path):
-    """results.csv (or a directory holding one) -> rows with numbers as numbers."""
+    """results.csv (or a directory holding one) -> rows with numbers as numbers.
+
+    The latency histograms beside it (report.HIST_FILE), if there, join their rows.
+    """
+    from .report import HIST_FILE, HIST_KEYS
     if os.path.isdir(path):
         path = os.path.join(path, "results.csv")
     rows = []
@@ -27,8 +31,16 @@ def load_rows(path):
         for raw in csv.DictReader(f):
             row = {}
             for k, v in raw.items():
-                row[k] = _number(v) if k not in ("case", "config", "status", "error") else v
+                row[k] = _number(v) if k not in ("case", "config", "status", "error", "latency_hist") else v
             rows.append(row)
+    hist_path = os.path.join(os.path.dirname(path), HIST_FILE)
+    if os.path.exists(hist_path):
+        with open(hist_path, newline="") as f:
+            hists = {tuple(str(r[k]) for k in HIST_KEYS): r["latency_hist"] for r in csv.DictReader(f)}
+        for row in rows:
+            h = hists.get(tuple(str(row.get(k, "")) for k in HIST_KEYS))
+            if h:
+                row["latency_hist"] = h
     return rows
 
 

@@ -17,17 +17,28 @@ COLUMNS = [
     "recv_rearms", "cq_overflows", "send_zc", "sys_wait", "sys_read", "sys_write", "sys_accept", "sys_close",
     "sys_control", "sys_wakeup", "accepted", "closed", "resets", "bytes_in", "bytes_out", "response_bytes",
     "perf_syscalls", "perf_syscalls_per_req", "rss_before", "rss_after", "rss_per_conn", "error_detail",
-    "server_command", "load_command", "latency_samples", "min_us", "latency_hist",
+    "server_command", "load_command", "latency_samples", "min_us",
 ]
+# The latency histograms (a few KiB per row) go to their own file beside results.csv, keyed like its rows:
+# results.csv stays small enough to read and to commit; --compare-with reads both (repeat.load_rows).
+HIST_FILE = "latency_hist.csv"
+HIST_KEYS = ("round", "case", "config")
 
 
 def write_csv(path, rows):
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS) - {"latency_hist"})
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS + extra, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    with_hist = [r for r in rows if r.get("latency_hist")]
+    if with_hist:
+        with open(os.path.join(os.path.dirname(path), HIST_FILE), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(HIST_KEYS + ("latency_hist",))
+            for r in with_hist:
+                w.writerow([r.get(k, "") for k in HIST_KEYS] + [r["latency_hist"]])
 
 
 def main_uring(configs):

@@ -519,6 +519,9 @@ class LatencyPoolingTest(unittest.TestCase):
                 row(case.id, "uring", 1, p99_us=3.0, latency_samples=3, latency_hist="1000:2 3000:1")]
         with tempfile.TemporaryDirectory() as d:
             report.write_csv(os.path.join(d, "results.csv"), rows)
+            with open(os.path.join(d, "results.csv")) as f:
+                self.assertNotIn("latency_hist", f.read())   # kept beside it: results.csv stays small
+            self.assertTrue(os.path.exists(os.path.join(d, report.HIST_FILE)))
             loaded = repeat.load_rows(d)
         self.assertEqual([r["latency_hist"] for r in loaded], ["3000:3", "1000:2 3000:1"])
 
