@@ -74,10 +74,11 @@ def call_p99(summary, case_id, a, b):
     """The p99 verdict: the ratio of the two servers' pooled p99s, how sure from the per-round pairs.
 
     The figure is the ratio of p99s over every round pooled (latency.py):
-    the p99 of all the samples, not the median of per-round p99s. How sure is
-    still the min-max of the per-round ratios (each round's two servers met
-    the same slices), and a p99 with not enough samples behind it on either
-    side gets no call at all.
+    the p99 of all the samples, not the median of per-round p99s. How sure:
+    the min-max of the per-round ratios (each round's two servers met the
+    same slices) must stay on one side of 1.0, and the two pooled p99s' 95%
+    intervals must not overlap; a p99 with not enough samples behind it on
+    either side gets no call at all.
     """
     ratio, per_round, pa, pb = summary.p99_ratio(case_id, a, b)
     values = sorted(v for v in per_round.values if is_num(v) and v > 0)
@@ -87,11 +88,18 @@ def call_p99(summary, case_id, a, b):
     if not is_num(ratio):
         short = [f"{name} {p.describe()}" for name, p in ((a, pa), (b, pb)) if not p.enough]
         return Call("", math.nan, math.nan, lo, hi, n, f"{NOT_ENOUGH} ({'; '.join(short)})")
-    if lo <= 1.0 <= hi or (ratio < 1.0) != (hi < 1.0):
+    if lo <= 1.0 <= hi or (ratio < 1.0) != (hi < 1.0) or _intervals_overlap(pa, pb):
         return Call("", math.nan, ratio, lo, hi, n)
     if hi < 1.0:
         return Call(a, 1 / ratio, ratio, lo, hi, n)
     return Call(b, ratio, ratio, lo, hi, n)
+
+
+def _intervals_overlap(pa, pb):
+    """Whether the two p99s' 95% intervals overlap: then neither is surely the lower, whatever the rounds say."""
+    if not all(is_num(v) for v in (pa.lo_us, pa.hi_us, pb.lo_us, pb.hi_us)):
+        return False   # unknown (an older results.csv): the per-round pairs decide alone
+    return pa.lo_us <= pb.hi_us and pb.lo_us <= pa.hi_us
 
 
 @dataclass
@@ -167,7 +175,7 @@ def markdown(vrows, a="uring", b="epoll", chart=None):
                f"how much (the loser's figure over the winner's), and the {a}/{b} ratio: median [min–max] of the "
                f"per-round pairs. A range that straddles 1.0 is {TOO_CLOSE}. The p99 ratio is that of the two "
                f"servers' p99s over every round pooled (their latency histograms added), with the per-round "
-               f"pairs' min–max; a p99 resting on fewer than {MIN_CYCLES:,} load cycles (samples / messages in "
+               f"pairs' min–max, and a call needs the two p99s' 95% intervals apart too; a p99 resting on fewer than {MIN_CYCLES:,} load cycles (samples / messages in "
                f"flight: under {MIN_CYCLES // 100} independent observations beyond it) has {NOT_ENOUGH} and no "
                f"call.\n")
     out.append("| regime | CPU per request | " + f"{a}/{b}" + " | p99 | " + f"{a}/{b}" + " |")

@@ -821,3 +821,32 @@ class P99PrecisionTest(unittest.TestCase):
         p = latency.p99(self.rows(self.smooth(1000), "")[:1], self.case)
         self.assertTrue(p.precise)
         self.assertAlmostEqual(p.spread, (9920 - 9900) / 9900)
+
+
+class P99CallTest(unittest.TestCase):
+    configs = [Config("epoll", "duet", "epoll"), Config("uring", "duet", "uring")]
+    case = plan.Case("echo", 1, size=128)
+
+    def call(self, epoll_hist, uring_hist, epoll_round, uring_round):
+        rows = []
+        for rnd in (1, 2):
+            rows += [row(self.case.id, "epoll", rnd, p99_us=epoll_round, latency_samples=10000,
+                         latency_hist=epoll_hist),
+                     row(self.case.id, "uring", rnd, p99_us=uring_round, latency_samples=10000,
+                         latency_hist=uring_hist)]
+        return verdict.call_p99(Summary(rows, self.configs, [self.case]), self.case.id, "uring", "epoll")
+
+    def test_overlapping_intervals_are_too_close_to_call_whatever_the_rounds_say(self):
+        # Every round and the pooled p99s say uring (989 µs against 990 µs), but uring's p99 lies inside
+        # epoll's interval (988.7-991.4 µs): not sure.
+        smooth = " ".join(f"{v * 100}:1" for v in range(1, 10001))
+        c = self.call(smooth, "1000:9899 989000:101", 990.0, 980.0)
+        self.assertLess(c.median, 1.0)
+        self.assertEqual(c.words, "too close to call")
+
+    def test_apart_intervals_and_one_sided_rounds_make_a_call(self):
+        smooth = " ".join(f"{v * 100}:1" for v in range(1, 10001))
+        half = " ".join(f"{v * 50}:1" for v in range(1, 10001))
+        c = self.call(smooth, half, 990.0, 495.0)
+        self.assertEqual(c.winner, "uring")
+        self.assertAlmostEqual(c.factor, 2.0)
