@@ -43,6 +43,7 @@ class Summary:
         self.configs = [c.name for c in configs]
         self.cases = cases
         self.by = {}
+        self._p99s = {}
         for r in self.rows:
             self.by.setdefault((r["case"], r["config"]), []).append(r)
 
@@ -70,11 +71,14 @@ class Summary:
         return next((c for c in self.cases if c.id == case_id), None)
 
     def p99(self, case_id, config):
-        """The server's p99 over every round, pooled (latency.py), with what it rests on."""
+        """The server's p99 over every round, pooled (latency.py), with what it rests on (computed once)."""
         from . import latency
-        case = self.case(case_id)
-        return latency.p99(self.runs(case_id, config), case if case is not None else _case_from_rows(
-            self.runs(case_id, config)))
+        key = (case_id, config)
+        if key not in self._p99s:
+            case = self.case(case_id)
+            self._p99s[key] = latency.p99(self.runs(case_id, config), case if case is not None else
+                                          _case_from_rows(self.runs(case_id, config)))
+        return self._p99s[key]
 
     def p99_ratio(self, case_id, config, base):
         """(pooled p99 ratio config/base, per-round ratios as a Stat, P99 of config, P99 of base).
