@@ -88,8 +88,8 @@ def _fresh_round(ctx, case, configs, rnd, perf):
             rows[config.name] = row
         else:
             started.append((config, server))
-    dropper = _prepare_cache(ctx, case)
     reads0 = {config.name: procs.storage_read_bytes(server.pid) for config, server in started}
+    dropper = None
     perfs = {}
     if perf:
         for config, server in started:
@@ -99,6 +99,7 @@ def _fresh_round(ctx, case, configs, rnd, perf):
                                               stderr=subprocess.DEVNULL), out)
         time.sleep(0.3)   # let perf attach before the first request
     try:
+        dropper = _prepare_cache(ctx, case)
         per_slice = connect_per_slice(ctx, started, case)
         for group in groups(started, case, per_slice):
             for config, row in _round(ctx, case, group, rnd, per_slice):
