@@ -142,7 +142,10 @@ def _prepare_cache(ctx, case):
         pagecache.warm(path)
         return None
     pagecache.drop(path)
-    return procs.spawn(pagecache.dropper_command(ctx.load_cpus, path), stdout=subprocess.DEVNULL,
+    every = getattr(ctx.args, "cold_drop_every", pagecache.DROP_EVERY)
+    if every <= 0:
+        return None
+    return procs.spawn(pagecache.dropper_command(ctx.load_cpus, path, every), stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
 
 

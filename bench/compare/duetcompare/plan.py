@@ -106,6 +106,9 @@ def parser():
     g.add_argument("--http-load", default="duet-load", choices=["duet-load", "wrk"],
                    help="HTTP load: duet-load's HTTP mode (alternating like echo) or wrk (one server at a time, "
                         "whole seconds)")
+    g.add_argument("--cold-drop-every", type=float, default=0.001, metavar="SECONDS",
+                   help="static file cases with a cold page cache: the file's pages are dropped before each round "
+                        "and again this often during it (0: before each round only)")
     g.add_argument("--only", type=str_list, default=[],
                    help="case groups to run, from " + ",".join(suites.GROUPS))
 
