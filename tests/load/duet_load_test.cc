@@ -76,6 +76,35 @@ std::string joinPorts(const std::vector<int>& values) {
   return s;
 }
 
+// --http-mix: the object for `path` inside the line's "groups" object (its
+// fields are flat numbers and one string), or "" if there is none.
+std::string groupOf(const std::string& line, const std::string& path) {
+  const auto groups = line.find("\"groups\":{");
+  if (groups == std::string::npos) return "";
+  const auto at = line.find("\"" + path + "\":{", groups);
+  if (at == std::string::npos) return "";
+  const auto end = line.find('}', at);
+  return end == std::string::npos ? "" : line.substr(at, end - at + 1);
+}
+
+// The samples a latency_hist string ("value:count value:count") holds.
+uint64_t histogramCount(const std::string& object) {
+  const std::string key = "\"latency_hist\":\"";
+  const auto at = object.find(key);
+  if (at == std::string::npos) return 0;
+  const auto end = object.find('"', at + key.size());
+  uint64_t total = 0;
+  size_t pos = at + key.size();
+  while (pos < end) {
+    const auto colon = object.find(':', pos);
+    auto space = object.find(' ', colon);
+    if (space == std::string::npos || space > end) space = end;
+    total += std::stoull(object.substr(colon + 1, space - colon - 1));
+    pos = space + 1;
+  }
+  return total;
+}
+
 // ---- Servers ----------------------------------------------------------------
 
 struct Server {
@@ -606,6 +635,80 @@ TEST(DuetLoad, NoServerListeningExitsOneWithConnectErrors) {
   EXPECT_NE(run.err.find("no connection could be established"), std::string::npos) << run.err;
 }
 
+// ---- Mixed paths (--http-mix) ------------------------------------------------
+
+// Some connections GET one path, the others another: each path's responses
+// are counted and timed in a group of their own (the server answers each path
+// with a body of a different size, so a response counted in the wrong group
+// shows in its response_bytes), and the groups add up to the whole run.
+TEST(DuetLoad, HttpMixCountsEachPathInItsOwnGroup) {
+  FakeHttpServer server(FakeHttpServer::Mode::kBodyIsThePath);
+  ASSERT_GT(server.port(), 0);
+  const LoadRun run = runLoad({"--http", "/a", "--http-mix", "/bbbbbbbb:2", "--port", std::to_string(server.port()),
+                               "-c", "5", "-t", "2", "-d", "0.3", "-w", "0.05"});
+  ASSERT_EQ(run.status, 0) << run.err;
+  ASSERT_EQ(run.lines.size(), 1u) << run.out;
+  const std::string& line = run.lines[0];
+  SCOPED_TRACE(line);
+  const std::string a = groupOf(line, "/a");
+  const std::string b = groupOf(line, "/bbbbbbbb");
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  EXPECT_EQ(num(a, "connections"), 3);
+  EXPECT_EQ(num(b, "connections"), 2);
+  EXPECT_EQ(num(a, "response_bytes"), FakeHttpServer::responseTo("/a").size());
+  EXPECT_EQ(num(b, "response_bytes"), FakeHttpServer::responseTo("/bbbbbbbb").size());
+  EXPECT_GT(num(a, "messages"), 0);
+  EXPECT_GT(num(b, "messages"), 0);
+  EXPECT_EQ(num(a, "messages") + num(b, "messages"), num(line, "messages"));
+  EXPECT_EQ(num(a, "latency_samples") + num(b, "latency_samples"), num(line, "latency_samples"));
+  EXPECT_EQ(histogramCount(a), num(a, "latency_samples"));
+  EXPECT_EQ(histogramCount(b), num(b, "latency_samples"));
+  EXPECT_GT(num(a, "p99_us"), 0);
+  EXPECT_GT(num(b, "p99_us"), 0);
+  EXPECT_EQ(num(a, "errors") + num(b, "errors") + num(line, "errors"), 0);
+  EXPECT_GT(server.requestsFor("/a"), 0u);
+  EXPECT_GT(server.requestsFor("/bbbbbbbb"), 0u);
+  EXPECT_EQ(server.requestsFor("/a") + server.requestsFor("/bbbbbbbb"), server.requests()) << "no other path sent";
+}
+
+// A path that is never answered stalls only its own group: the other
+// group's latencies are the whole run's, and the stuck connections are that
+// group's errors (drain timeouts).
+TEST(DuetLoad, HttpMixKeepsAStuckPathOutOfTheOtherGroup) {
+  FakeHttpServer server(FakeHttpServer::Mode::kBodyIsThePath);
+  ASSERT_GT(server.port(), 0);
+  const LoadRun run = runLoad({"--http", "/a", "--http-mix", "/stuck:1", "--port", std::to_string(server.port()),
+                               "-c", "3", "-d", "0.2", "-w", "0.05", "--drain-timeout", "0.2"});
+  ASSERT_EQ(run.lines.size(), 1u) << run.out << run.err;
+  const std::string& line = run.lines[0];
+  SCOPED_TRACE(line);
+  const std::string a = groupOf(line, "/a");
+  const std::string stuck = groupOf(line, "/stuck");
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(stuck.empty());
+  EXPECT_GT(num(a, "latency_samples"), 0);
+  EXPECT_EQ(num(a, "latency_samples"), num(line, "latency_samples"));
+  EXPECT_EQ(num(a, "p99_us"), num(line, "p99_us"));
+  EXPECT_EQ(num(a, "errors"), 0);
+  EXPECT_EQ(num(stuck, "latency_samples"), 0);
+  EXPECT_EQ(num(stuck, "messages"), 0);
+  EXPECT_EQ(num(stuck, "errors"), 1) << "its one connection timed out in the drain";
+  EXPECT_EQ(num(line, "drain_timeouts"), 1);
+}
+
+// Without --http-mix the line has no groups (its fields are as before).
+TEST(DuetLoad, HttpWithoutMixPrintsNoGroups) {
+  FakeHttpServer server(FakeHttpServer::Mode::kBodyIsThePath);
+  ASSERT_GT(server.port(), 0);
+  const LoadRun run = runLoad({"--http", "/a", "--port", std::to_string(server.port()), "-c", "2", "-d", "0.1",
+                               "-w", "0.02"});
+  ASSERT_EQ(run.status, 0) << run.err;
+  ASSERT_EQ(run.lines.size(), 1u) << run.out;
+  EXPECT_GT(num(run.lines[0], "messages"), 0) << run.lines[0];
+  EXPECT_EQ(run.lines[0].find("\"groups\""), std::string::npos) << run.lines[0];
+}
+
 TEST(DuetLoad, BadFlagCombinationsExitTwoWithOneLine) {
   // Every case would otherwise try to connect to a closed port: keep that short.
   const std::vector<std::vector<std::string>> cases = {
@@ -624,6 +727,14 @@ TEST(DuetLoad, BadFlagCombinationsExitTwoWithOneLine) {
       {"--port", "5001", "--churn", "-r", "100"},
       {"--port", "5001", "--churn", "--connect-per-slice"},
       {"--port", "5001", "--connect-per-slice", "--hold"},
+      {"--port", "5001", "--http-mix", "/hello:1", "-c", "2"},                  // a mix of what?
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b", "-c", "2"},       // no count
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b:x", "-c", "2"},
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b:0", "-c", "2"},
+      {"--port", "5001", "--http", "/a", "--http-mix", "b:1", "-c", "2"},      // not a path
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b:2", "-c", "2"},     // none left for /a
+      {"--port", "5001", "--http", "/a", "--http-mix", "/a:1", "-c", "2"},     // /a twice
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b:1", "--http-mix", "/b:1", "-c", "3"},
   };
   for (const auto& flags : cases) {
     std::vector<std::string> args = flags;

@@ -36,6 +36,16 @@ const std::string& FakeHttpServer::response(Mode mode) {
   return mode == Mode::kCloseDelimited ? closeDelimited : framed;
 }
 
+std::string FakeHttpServer::responseTo(const std::string& path) {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(path.size()) + "\r\n\r\n" + path;
+}
+
+uint64_t FakeHttpServer::requestsFor(const std::string& path) const {
+  std::lock_guard lock(pathsMutex_);
+  const auto it = requestsByPath_.find(path);
+  return it == requestsByPath_.end() ? 0 : it->second;
+}
+
 FakeHttpServer::FakeHttpServer(Mode mode, int depth) : mode_(mode), depth_(depth) {
   listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -92,6 +102,16 @@ void FakeHttpServer::serve() {
           p.in.erase(0, end + 4);
           ++requests_;
           if (!mentionsConnectionClose(request)) ++withoutClose_;
+          if (mode_ == Mode::kBodyIsThePath) {   // "GET /path HTTP/1.1": answered at once, in order
+            const size_t from = request.find(' ') + 1;
+            const std::string path = request.substr(from, request.find(' ', from) - from);
+            {
+              std::lock_guard lock(pathsMutex_);
+              ++requestsByPath_[path];
+            }
+            if (path != "/stuck") p.out += responseTo(path);
+            continue;
+          }
           ++p.pending;
         }
         if (mode_ == Mode::kHoldUntilPipelined && p.pending >= static_cast<uint64_t>(depth_)) p.released = true;

@@ -7,10 +7,15 @@
 // - kHoldUntilPipelined: answers nothing on a connection until `depth`
 //   requests have arrived on it, then answers every request at once; a client
 //   that pipelines fewer than `depth` waits forever.
+// - kBodyIsThePath: answers each GET with its own path as the body
+//   (Content-Length framed), so responses to different paths differ in size,
+//   and counts requests per path; a GET of /stuck is never answered.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -18,10 +23,11 @@ namespace duet::test {
 
 class FakeHttpServer {
  public:
-  enum class Mode { kCloseDelimited, kHoldUntilPipelined };
+  enum class Mode { kCloseDelimited, kHoldUntilPipelined, kBodyIsThePath };
 
-  // The full response every request gets.
+  // The full response every request gets (kBodyIsThePath: responseTo(path)).
   static const std::string& response(Mode mode);
+  static std::string responseTo(const std::string& path);
 
   FakeHttpServer(Mode mode, int depth = 1);
   ~FakeHttpServer();   // stops the thread, closes everything
@@ -32,6 +38,7 @@ class FakeHttpServer {
   uint64_t requests() const { return requests_.load(); }
   uint64_t requestsWithoutConnectionClose() const { return withoutClose_.load(); }
   uint64_t connections() const { return connections_.load(); }
+  uint64_t requestsFor(const std::string& path) const;   // kBodyIsThePath
 
  private:
   void serve();
@@ -44,6 +51,8 @@ class FakeHttpServer {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> withoutClose_{0};
   std::atomic<uint64_t> connections_{0};
+  mutable std::mutex pathsMutex_;
+  std::map<std::string, uint64_t> requestsByPath_;
   std::thread thread_;
 };
 
