@@ -53,6 +53,13 @@ class JsonLine {
     }
     return *this;
   }
+  // A nested object (another JsonLine's str()), as the value of `key`.
+  JsonLine& add(std::string_view key, const JsonLine& object) {
+    keyPrefix(key);
+    out_ += object.empty() ? "{}" : object.str();
+    return *this;
+  }
+  bool empty() const { return out_.empty(); }
   std::string str() const { return out_ + "}"; }
 
  private:

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "path_groups.h"
+
 namespace duetload {
 
 // One server under load. With several targets duet-load alternates between
@@ -31,12 +33,23 @@ struct Config {
   bool hold = false;
   double connectTimeout = 10.0;   // seconds allowed to connect everything
   std::string httpPath;           // non-empty: HTTP/1.1 keep-alive GET of this path instead of echo
+  std::vector<PathGroup> httpMix; // --http-mix: connections (per target) that GET another path instead
   std::vector<int> serverCpus;    // CPUs whose busy time (incl. softirq) is read per window
   bool churn = false;             // connect, one request, whole reply, close, again (per connection slot)
   bool connectPerSlice = false;   // open a target's connections at its slice's start, close them at its end
   bool traceFds = false;          // test hook: open descriptor counts at every slice edge, on stderr
 
   bool http() const { return !httpPath.empty(); }
+  bool mixed() const { return !httpMix.empty(); }
+  // Every path's group: [0] is --http PATH with the connections no mix took.
+  std::vector<PathGroup> pathGroups() const {
+    std::vector<PathGroup> groups{{httpPath, connections}};
+    for (const auto& m : httpMix) {
+      groups[0].connections -= m.connections;
+      groups.push_back(m);
+    }
+    return groups;
+  }
   int totalConnections() const { return connections * static_cast<int>(targets.size()); }
 };
 

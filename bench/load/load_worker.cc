@@ -43,6 +43,14 @@ void Counters::add(const Counters& o) {
   serverClosedFirst += o.serverClosedFirst;
 }
 
+void GroupStats::add(const GroupStats& o) {
+  hist.merge(o.hist);
+  messages += o.messages;
+  responseBytes += o.responseBytes;
+  badStatus += o.badStatus;
+  failures += o.failures;
+}
+
 namespace {
 
 bool retryableConnectError(int err) {
@@ -70,22 +78,31 @@ LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>
       byTarget_(cfg.targets.size()),
       hist_(cfg.targets.size()),
       counters_(cfg.targets.size()),
+      groups_(cfg.targets.size(), std::vector<GroupStats>(cfg.pathGroups().size())),
       sources_(hostAddress(cfg.host)),
       inEvents_(EPOLLIN | (cfg.churn ? EPOLLRDHUP : 0u)),
       threadRate_(threadRate) {
+  const std::vector<PathGroup> paths = cfg.pathGroups();
+  // A connection's group follows from its index within its target (ids are
+  // t * connections + index), the same in every thread: see spreadGroups.
+  const std::vector<int> groupOfIndex = spreadGroups(paths);
   for (size_t t = 0; t < share.size(); ++t) {
     for (int i = 0; i < share[t]; ++i) {
       Conn c;
       c.id = firstIds[t] + static_cast<uint32_t>(i);
       c.target = static_cast<int>(t);
+      const size_t index = c.id - t * static_cast<size_t>(cfg.connections);
+      c.group = index < groupOfIndex.size() ? groupOfIndex[index] : 0;
       byTarget_[t].push_back(conns_.size());
       conns_.push_back(std::move(c));
     }
   }
   if (cfg.http()) {
-    request_ = "GET " + cfg.httpPath + " HTTP/1.1\r\nHost: " + cfg.host + "\r\n";
-    if (cfg.churn) request_ += "Connection: close\r\n";   // one request per connection, and the server knows it
-    request_ += "\r\n";
+    for (const PathGroup& g : paths) {
+      std::string request = "GET " + g.path + " HTTP/1.1\r\nHost: " + cfg.host + "\r\n";
+      if (cfg.churn) request += "Connection: close\r\n";   // one request per connection, and the server knows it
+      requests_.push_back(request + "\r\n");
+    }
   }
   in_addr host{};
   if (inet_pton(AF_INET, cfg.host.c_str(), &host) == 1) {
@@ -97,9 +114,10 @@ LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>
       addrs_.push_back(a);
     }
   }
-  messageSize_ = cfg.http() ? request_.size() : cfg.size;
+  size_t largest = cfg.http() ? 0 : cfg.size;
+  for (const auto& r : requests_) largest = std::max(largest, r.size());
   // Big enough to write every in-flight message of a connection in one call.
-  const size_t io = std::max<size_t>(256 * 1024, messageSize_);
+  const size_t io = std::max<size_t>(256 * 1024, largest);
   sendBuf_.resize(io);
   recvBuf_.resize(io);
   expectBuf_.resize(io);
@@ -345,6 +363,7 @@ void LoadWorker::connectFailed(Conn& c, int err, int64_t now) {
     std::fprintf(stderr, "duet-load: port %u: connect: %s\n", cfg_.targets[static_cast<size_t>(c.target)].port,
                  std::strerror(err));
   }
+  ++groups_[static_cast<size_t>(c.target)][static_cast<size_t>(c.group)].failures;
   progressErrors.fetch_add(1, std::memory_order_relaxed);
   if (c.fd >= 0) close(c.fd);
   c.fd = -1;
@@ -534,7 +553,7 @@ void LoadWorker::setOut(Conn& c, bool on) {
 
 void LoadWorker::fillRequest(char* dst, const Conn& c, uint64_t seq, size_t off, size_t len) const {
   if (cfg_.http()) {
-    std::memcpy(dst, request_.data() + off, len);
+    std::memcpy(dst, requests_[static_cast<size_t>(c.group)].data() + off, len);
   } else {
     fillMessage(dst, c.id, seq, off, len);
   }
@@ -544,7 +563,7 @@ void LoadWorker::fillRequest(char* dst, const Conn& c, uint64_t seq, size_t off,
 // write() when they fit: the client should cost as few system calls as the
 // protocol allows, so that it is not the bottleneck.
 void LoadWorker::trySend(Conn& c) {
-  const size_t size = messageSize_;
+  const size_t size = requestSize(c);
   for (;;) {
     const uint64_t limit = std::min(c.dueSeq, c.recvSeq + static_cast<uint64_t>(cfg_.inflight));
     if (c.sendSeq >= limit) break;
@@ -660,13 +679,22 @@ void LoadWorker::complete(Conn& c, int64_t now, bool ok, size_t bytes) {
   --inFlight_;
   const auto t = static_cast<size_t>(c.target);
   Counters& k = counters_[t];
+  GroupStats& g = groups_[t][static_cast<size_t>(c.group)];
   if (!ok) {
-    if (cfg_.http()) ++k.badStatus; else ++k.mismatches;
+    if (cfg_.http()) {
+      ++k.badStatus;
+      ++g.badStatus;
+    } else {
+      ++k.mismatches;
+    }
     progressErrors.fetch_add(1, std::memory_order_relaxed);
   } else if (c.target == active_ && now >= measureStart_ && now < measureEnd_) {
     hist_[t].record(static_cast<uint64_t>(now - sentAt));
+    g.hist.record(static_cast<uint64_t>(now - sentAt));
     ++k.messages;
     k.responseBytes += bytes;
+    ++g.messages;
+    g.responseBytes += bytes;
   } else if (now < measureStart_) {
     ++k.warmupMessages;
   }
@@ -686,6 +714,7 @@ void LoadWorker::fail(Conn& c, int err, bool eof) {
   } else if (err != EPROTO && err != ETIMEDOUT) {   // EPROTO, ETIMEDOUT: already counted by kind
     ++k.otherErrors;
   }
+  ++groups_[static_cast<size_t>(c.target)][static_cast<size_t>(c.group)].failures;
   progressErrors.fetch_add(1, std::memory_order_relaxed);
   close(c.fd);
   c.fd = -1;

@@ -78,6 +78,19 @@ struct Counters {
   void add(const Counters& o);
 };
 
+// --http-mix: one path's share of a target's load. (The per-target Counters
+// keep every kind of error; this counts what tells the paths apart.)
+struct GroupStats {
+  Histogram hist;
+  uint64_t messages = 0;        // completed inside a measured window
+  uint64_t responseBytes = 0;
+  uint64_t badStatus = 0;
+  uint64_t failures = 0;        // connections of this path that failed (reset, closed, drain timeout...)
+
+  uint64_t errors() const { return badStatus + failures; }
+  void add(const GroupStats& o);
+};
+
 int64_t nowNs();
 
 class LoadWorker {
@@ -93,6 +106,7 @@ class LoadWorker {
 
   const Histogram& histogram(size_t target) const { return hist_[target]; }
   const Counters& counters(size_t target) const { return counters_[target]; }
+  const GroupStats& groupStats(size_t target, size_t group) const { return groups_[target][group]; }
   // Read by the main thread for --progress.
   std::atomic<uint64_t> progressMessages{0};
   std::atomic<uint64_t> progressErrors{0};
@@ -102,6 +116,7 @@ class LoadWorker {
     int fd = -1;
     uint32_t id = 0;
     int target = 0;
+    int group = 0;             // --http-mix: which path it requests (Config::pathGroups())
     bool up = false;           // connected
     bool out = false;          // EPOLLOUT interest currently registered
     bool bad = false;          // echo: current incoming message already failed its check
@@ -143,6 +158,7 @@ class LoadWorker {
   void readHttp(Conn& c, const char* p, size_t len, int64_t now);
   void complete(Conn& c, int64_t now, bool ok, size_t bytes);
   void trySend(Conn& c);
+  size_t requestSize(const Conn& c) const { return cfg_.http() ? requests_[static_cast<size_t>(c.group)].size() : cfg_.size; }
   void fillRequest(char* dst, const Conn& c, uint64_t seq, size_t off, size_t len) const;
   void fail(Conn& c, int err, bool eof);
   void closeAll();
@@ -157,6 +173,7 @@ class LoadWorker {
   std::vector<std::vector<size_t>> byTarget_;   // indices into conns_, per target
   std::vector<Histogram> hist_;                 // per target
   std::vector<Counters> counters_;              // per target; connect counts are kept in [target] too
+  std::vector<std::vector<GroupStats>> groups_; // per target, per path group (HTTP)
   std::vector<sockaddr_in> addrs_;              // per target; empty if --host is not an IPv4 address
   SourceAddresses sources_;
   uint32_t inEvents_;                           // the read interest: EPOLLIN (+ EPOLLRDHUP when churning)
@@ -164,8 +181,7 @@ class LoadWorker {
   int alive_ = 0;
   uint64_t inFlight_ = 0;                       // due but unanswered messages, all connections
   double threadRate_;
-  std::string request_;                         // HTTP: the request every message sends
-  size_t messageSize_;                          // bytes one request occupies on the wire
+  std::vector<std::string> requests_;           // HTTP: the request each path group's messages send
   // The slice being run.
   int active_ = -1;
   int64_t measureStart_ = 0;

@@ -74,6 +74,37 @@ bool pinTo(const std::vector<int>& cpus) {
 double seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 double micros(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 
+// --http-mix: {"PATH": {figures of that path's connections}, ...} for one target.
+JsonLine groupsObject(const Config& cfg, const std::vector<std::unique_ptr<LoadWorker>>& workers, size_t target,
+                      const TargetTotals& tot) {
+  const double secs = tot.measuredSeconds > 0 ? tot.measuredSeconds : 1.0;
+  const auto paths = cfg.pathGroups();
+  JsonLine groups;
+  for (size_t g = 0; g < paths.size(); ++g) {
+    GroupStats s;
+    for (auto& w : workers) s.add(w->groupStats(target, g));
+    const Histogram& h = s.hist;
+    JsonLine one;
+    one.add("connections", paths[g].connections)
+        .add("messages", s.messages)
+        .add("msgs_per_s", static_cast<double>(s.messages) / secs, 0)
+        .add("response_bytes", s.messages ? static_cast<double>(s.responseBytes) / static_cast<double>(s.messages) : 0.0, 1)
+        .add("latency_samples", h.count())
+        .add("min_us", micros(h.min()), 1)
+        .add("mean_us", h.mean() / 1e3, 1)
+        .add("p50_us", micros(h.quantile(0.50)), 1)
+        .add("p90_us", micros(h.quantile(0.90)), 1)
+        .add("p99_us", micros(h.quantile(0.99)), 1)
+        .add("p999_us", micros(h.quantile(0.999)), 1)
+        .add("max_us", micros(h.max()), 1)
+        .add("errors", s.errors())
+        .add("bad_status", s.badStatus)
+        .add("latency_hist", h.buckets());
+    groups.add(paths[g].path, one);
+  }
+  return groups;
+}
+
 int usage(const char* what) {
   std::fprintf(stderr, "duet-load: %s\n", what);
   return 2;
@@ -84,6 +115,7 @@ int usage(const char* what) {
 int main(int argc, char** argv) {
   Config cfg;
   std::string cpus, ports, pids, serverCpus;
+  std::vector<std::string> mixes;
   bool progress = false;
 
   CLI::App app{"duet-load: echo and HTTP load generator (plain epoll + threads)"};
@@ -102,6 +134,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads,-t", cfg.threads, "generator threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--rate,-r", cfg.rate, "total requests/s, open loop (0 = closed loop)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
   app.add_option("--http", cfg.httpPath, "HTTP/1.1 keep-alive GET of this path (e.g. /hello) instead of echo");
+  app.add_option("--http-mix", mixes,
+                 "PATH:N: N of the connections (per server) GET PATH instead of --http's path; repeatable. "
+                 "Each path's figures also appear apart, in the line's \"groups\"")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--cpu", cpus, "pin the generator to these CPUs: 1 | 0,1 | 0-1");
   app.add_option("--connect-timeout", cfg.connectTimeout, "seconds allowed to connect everything")->capture_default_str()->check(CLI::Range(0.1, 600.0));
   app.add_flag("--hold", cfg.hold, "idle mode: connect, one round trip each, hold for --duration, close");
@@ -124,6 +161,25 @@ int main(int argc, char** argv) {
   if (cfg.hold && portList.size() > 1) return usage("--hold takes one port");
   if (cfg.hold && cfg.http()) return usage("--hold is an echo mode; drop --http");
   if (cfg.http() && cfg.httpPath[0] != '/') return usage("--http takes a path starting with '/'");
+  for (const auto& text : mixes) {
+    PathGroup g;
+    std::string error;
+    if (!parseMix(text, g, error)) return usage(error.c_str());
+    cfg.httpMix.push_back(g);
+  }
+  if (cfg.mixed()) {
+    if (!cfg.http()) return usage("--http-mix needs --http PATH (the path of the other connections)");
+    int mixed = 0;
+    for (const auto& g : cfg.httpMix) mixed += g.connections;
+    if (mixed >= cfg.connections)
+      return usage(("--http-mix takes " + std::to_string(mixed) + " of the " + std::to_string(cfg.connections) +
+                    " connections: none would be left for " + cfg.httpPath).c_str());
+    const auto groups = cfg.pathGroups();
+    if (!plainPath(cfg.httpPath)) return usage(("--http " + cfg.httpPath + ": no spaces, quotes or backslashes").c_str());
+    for (size_t i = 0; i < groups.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (groups[i].path == groups[j].path) return usage(("path " + groups[i].path + " is in two groups").c_str());
+  }
   if (cfg.churn && cfg.hold) return usage("--churn and --hold exclude each other");
   if (cfg.churn && cfg.rate > 0) return usage("--churn is a closed loop; drop --rate");
   if (cfg.churn && cfg.inflight != 1) return usage("--churn sends one request per connection; drop -k");
@@ -290,6 +346,7 @@ int main(int argc, char** argv) {
         .add("connect_timeout", k.connectTimeout)
         .add("mismatches", k.mismatches);
     if (!cfg.hold) out.add("latency_hist", hist.buckets());
+    if (cfg.mixed()) out.add("groups", groupsObject(cfg, workers, t, tot));
     std::printf("%s\n", out.str().c_str());
   }
   std::fflush(stdout);
