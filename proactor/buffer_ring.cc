@@ -113,4 +113,19 @@ void BufferRing::recycle(std::uint16_t id) {
   ++recycled_;
 }
 
+std::optional<std::uint16_t> BufferRing::kernelHead() const {
+  DuetBufStatus status{};
+  status.buf_group = groupId_;
+  const int ret = io_uring_register(static_cast<unsigned>(ring_.ring_fd), kDuetRegisterPbufStatus, &status, 1);
+  if (ret < 0) return std::nullopt;  // EINVAL before 6.8
+  return static_cast<std::uint16_t>(status.head);
+}
+
+std::optional<unsigned> BufferRing::buffersInRing() const {
+  const auto head = kernelHead();
+  if (!head) return std::nullopt;
+  // Ring positions are 16-bit counters on both sides (ours: the tail).
+  return static_cast<std::uint16_t>(descriptors_->tail - *head);
+}
+
 }  // namespace duet

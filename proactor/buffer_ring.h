@@ -49,6 +49,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace duet {
@@ -95,11 +96,18 @@ class BufferRing {
   // left. False when all count() buffers are already in use.
   bool grow();
 
+  // Buffers the kernel can still pick: its ring from its head (asked with
+  // IORING_REGISTER_PBUF_STATUS, Linux 6.8) to our tail. nullopt where the
+  // kernel cannot say. Once every completion is handled this is provided():
+  // each buffer taken came back (tests check that).
+  std::optional<unsigned> buffersInRing() const;
+
  private:
   // Writes buffer `id` (whole, from its start) into the slot `offset` past
   // the tail; publish() then hands that many slots to the kernel at once.
   void place(std::uint16_t id, unsigned offset);
   void publish(unsigned added);
+  std::optional<std::uint16_t> kernelHead() const;
 
   io_uring& ring_;
   io_uring_buf_ring* descriptors_ = nullptr;

@@ -64,3 +64,14 @@
 #ifndef IORING_FEAT_NO_IOWAIT
 #define IORING_FEAT_NO_IOWAIT (1U << 17)
 #endif
+
+// io_uring_register opcode IORING_REGISTER_PBUF_STATUS (Linux 6.8): the
+// kernel's head of a provided-buffer ring, i.e. how far it has consumed.
+// An enum member in newer headers (not a macro #ifndef could test), so it gets
+// a name of our own; the argument struct likewise (io_uring_buf_status).
+inline constexpr unsigned kDuetRegisterPbufStatus = 26;
+struct DuetBufStatus {
+  __u32 buf_group;  // in: the buffer group
+  __u32 head;       // out: the kernel's head
+  __u32 resv[8];
+};
