@@ -128,4 +128,31 @@ std::optional<unsigned> BufferRing::buffersInRing() const {
   return static_cast<std::uint16_t>(descriptors_->tail - *head);
 }
 
+std::optional<BufferRing::Reclaimed> BufferRing::reclaimLost() {
+  const auto head = kernelHead();
+  if (!head) return std::nullopt;
+  const std::uint16_t tail = descriptors_->tail;
+  std::vector<bool> inRing(count_, false);
+  for (std::uint16_t slot = *head; slot != tail; ++slot) inRing[descriptors_->bufs[slot & mask_].bid] = true;
+
+  Reclaimed result;
+  if (incremental_ && *head != tail) {
+    // The kernel moves the head descriptor's addr past each piece it takes.
+    const io_uring_buf& first = descriptors_->bufs[*head & mask_];
+    const auto kernelOffset = static_cast<std::uint32_t>(first.addr - reinterpret_cast<std::uint64_t>(data(first.bid)));
+    if (kernelOffset > consumed_[first.bid]) result.skipped = kernelOffset - consumed_[first.bid];
+    consumed_[first.bid] = kernelOffset;
+  }
+  // Every buffer we provided is in the kernel's ring or named by a completion;
+  // all completions are handled, so one outside the ring went with a lost one.
+  unsigned added = 0;
+  for (unsigned id = 0; id < provided_; ++id) {
+    if (!inRing[id]) place(static_cast<std::uint16_t>(id), added++);
+  }
+  if (added > 0) publish(added);
+  result.buffers = added;
+  reclaimed_ += added;
+  return result;
+}
+
 }  // namespace duet

@@ -39,7 +39,10 @@
 // the completion without BUF_MORE. consumed_ says where the next piece starts.
 // This relies on completions for one buffer arriving in the order the kernel
 // filled it, which holds for the multishot recvs duet uses (each posts its
-// completion as it consumes).
+// completion as it consumes), also when a full CQ ends a multishot recv
+// mid-buffer: its final completion waits in the kernel's overflow list, and
+// every later one queues behind it (tests/proactor/recv_under_overflow_test).
+// A completion the kernel drops breaks it; reclaimLost() repairs that.
 //
 // Loop thread only.
 #pragma once
@@ -102,6 +105,23 @@ class BufferRing {
   // each buffer taken came back (tests check that).
   std::optional<unsigned> buffersInRing() const;
 
+  // Completions were dropped (see UringLoop::reconcileAfterDroppedCompletions):
+  // a recv completion the loop never saw took its buffers with it, and an
+  // incremental one the bytes it accounted for. Call only when every
+  // completion the kernel has posted has been handled and none can be posted
+  // half-way (DEFER_TASKRUN, between io_uring_enter calls, the CQ and its
+  // overflow list empty): then every buffer outside the kernel's ring is one
+  // whose completion was lost, and the kernel's descriptor of a part-filled
+  // buffer at its head says where the next piece starts. Puts the lost
+  // buffers back and moves consumed_ to the kernel's offset. nullopt where
+  // the kernel cannot say where its head is (before 6.8).
+  struct Reclaimed {
+    unsigned buffers = 0;     // put back into the ring
+    std::size_t skipped = 0;  // bytes of the head buffer that no completion we saw accounted for
+  };
+  std::optional<Reclaimed> reclaimLost();
+  std::uint64_t reclaimed() const { return reclaimed_; }
+
  private:
   // Writes buffer `id` (whole, from its start) into the slot `offset` past
   // the tail; publish() then hands that many slots to the kernel at once.
@@ -122,6 +142,7 @@ class BufferRing {
   bool incremental_;
   bool registered_ = false;
   std::uint64_t recycled_ = 0;
+  std::uint64_t reclaimed_ = 0;
   std::vector<std::uint16_t> next_;        // buffer -> the buffer put into the ring right after it
   std::vector<std::uint32_t> consumed_;    // buffer -> bytes the kernel has filled (incremental only)
   std::uint16_t lastPlaced_ = 0;           // the buffer at the ring's tail end

@@ -339,6 +339,7 @@ std::size_t UringLoop::reapAndDispatch() {
     total += n;
     if (n == batch.size()) continue;
     noteOverflow();
+    reclaimLostBuffersWhenQuiet();
     if (!overflowing_ || ++flushes > 8) break;
     // The kernel held completions back for lack of room. Now there is room:
     // an enter with GETEVENTS (enter() adds it when the flag is up) moves
@@ -366,7 +367,10 @@ void UringLoop::noteOverflow() {
     DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
                     << " completions (the kernel could not hold them); asking the kernel which operations they ended";
     droppedSeen_ = dropped;
-    if (!draining_) reconcileAfterDroppedCompletions();
+    if (!draining_) {
+      reconcileAfterDroppedCompletions();
+      reclaimPending_ = true;
+    }
   }
 }
 
@@ -390,9 +394,10 @@ void UringLoop::noteOverflow() {
 //                  completion ourselves (-ECANCELED, no F_MORE, no buffer,
 //                  `synthesized`), so it clears its state and the slot is freed.
 // The price: every healthy operation is cancelled and re-armed once per
-// drop, which only happens when the kernel is out of memory. What this cannot
-// give back: the provided buffer a lost recv completion named (one per lost
-// completion; the pool grows when it runs dry).
+// drop, which only happens when the kernel is out of memory. The provided
+// buffers a lost recv completion named come back by another way
+// (reclaimLostBuffersWhenQuiet); the bytes in them are gone, and the
+// connection they were for reads on after them.
 void UringLoop::reconcileAfterDroppedCompletions() {
   // A lost wake-up completion would leave "a wake-up is on its way" set, and
   // every later wake() would return early. The tasks it was for run in this
@@ -419,6 +424,42 @@ void UringLoop::onLostCheck(const RawCompletion& entry) {
   ended.completion.res = -ECANCELED;
   ended.completion.synthesized = true;
   dispatch(ended);
+}
+
+// A lost recv completion named provided buffers nobody will give back: with
+// all of them gone every recv would end in ENOBUFS, for good. The kernel does
+// not say which buffers it handed out, but at a quiet moment the ring does:
+// with DEFER_TASKRUN the kernel takes a buffer and posts its completion in
+// one go, inside our own io_uring_enter, so between two enters, with the CQ
+// and the overflow list empty, every buffer the kernel took has a completion
+// we handled (and put back) or lost. Whatever is missing from the kernel's
+// ring then was lost. Without DEFER_TASKRUN the kernel may run recvs while we
+// look (task work interrupts the thread), and a buffer taken but not yet
+// posted would be given back twice: there the lost buffers stay out, the
+// ring grows into the rest of bufferCount, and ENOBUFS re-arms keep trying.
+void UringLoop::reclaimLostBuffersWhenQuiet() {
+  if (!reclaimPending_ || overflowing_ || io_uring_cq_ready(&ring_->raw()) != 0) return;
+  reclaimPending_ = false;
+  if (!ring_->deferTaskRun()) {
+    DUET_LOG(Warn) << "io_uring: buffers of lost recv completions cannot be told apart from ones in use without "
+                      "DEFER_TASKRUN; they stay out of the ring";
+    return;
+  }
+  stats().count(Syscall::Control);  // IORING_REGISTER_PBUF_STATUS
+  const auto reclaimed = buffers_->reclaimLost();
+  if (!reclaimed) {
+    DUET_LOG(Warn) << "io_uring: this kernel cannot report a buffer ring's head (IORING_REGISTER_PBUF_STATUS, "
+                      "Linux 6.8); buffers of lost recv completions stay out of the ring";
+    return;
+  }
+  if (reclaimed->buffers > 0) {
+    DUET_LOG(Warn) << "io_uring: " << reclaimed->buffers
+                   << " provided buffers went with lost recv completions; they are back in the ring";
+  }
+  if (reclaimed->skipped > 0) {
+    DUET_LOG(Warn) << "io_uring: lost recv completions had taken " << reclaimed->skipped
+                   << " bytes of the part-filled buffer; the next piece is read from where the kernel is";
+  }
 }
 
 bool UringLoop::loseForTesting(const RawCompletion& entry) {

@@ -132,6 +132,9 @@ class UringLoop final : public EventLoop {
   // them ourselves (see the .cc).
   void reconcileAfterDroppedCompletions();
   void onLostCheck(const RawCompletion& entry);
+  // After a drop: once nothing is half-way (see BufferRing::reclaimLost), the
+  // provided buffers lost completions took go back to the ring.
+  void reclaimLostBuffersWhenQuiet();
   // The test hook above: true if `entry` is to be lost.
   bool loseForTesting(const RawCompletion& entry);
   // A socket another loop sent us by MSG_RING / our MSG_RING that failed.
@@ -154,6 +157,7 @@ class UringLoop final : public EventLoop {
   bool draining_ = false;
   bool overflowing_ = false;           // the kernel is holding completions back
   unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
+  bool reclaimPending_ = false;        // completions were dropped; their buffers are still out
   OpKind lossKindForTesting_ = OpKind::Untracked;
   unsigned lossesForTesting_ = 0;      // completions still to lose (test hook)
   unsigned lostForTesting_ = 0;        // completions lost so far (test hook), counted as dropped
