@@ -214,7 +214,10 @@ def _round(ctx, case, group, rnd, per_slice=False):
         out, err = load.communicate()
         problem = f"load did not finish within {limit:.0f}s: killed"
     procs.forget(load)
-    by_port = loads.parse_alternate(out)
+    try:
+        by_port = loads.parse_alternate(out, case.probe)
+    except ValueError as e:
+        by_port, problem = {}, problem or str(e)
     first_err = next((l for l in (err or "").splitlines() if l.strip()), "")
     result = []
     for config, server, row in out_rows:

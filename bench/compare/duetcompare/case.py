@@ -20,6 +20,10 @@ class Case:
     file_size: int = 0     # static file case: GET of a file this big from the server's --root (path names it)
     cache: str = ""        # static file case: "cold" (its pages dropped before and during each round) | "warm"
     root: str = ""         # static file case: the directory served (set at run time; not part of the id)
+    # /hello beside files (beside.py): probe_connections of the `connections` GET `probe` instead of the file,
+    # and their latency is reported apart.
+    probe: str = ""
+    probe_connections: int = 0
 
     @property
     def id(self):
@@ -28,6 +32,9 @@ class Case:
         churn = "churn " if self.churn else ""
         if self.workload == "echo":
             return f"{churn}echo c{self.connections} s{self.size}{k}{t}"
+        if self.workload == "http" and self.probe:
+            return (f"http{self.probe} c{self.probe_connections} beside{self.path} "
+                    f"c{self.connections - self.probe_connections}{k}{t} {self.cache}")
         if self.workload == "http":
             cache = f" {self.cache}" if self.cache else ""
             return f"{churn}http{self.path} c{self.connections}{k}{t}{cache}"
@@ -46,6 +53,8 @@ class Case:
         churn = "churn " if self.churn else ""
         if self.workload == "echo":
             return f"{churn}echo s{self.size}{k}{t}"
+        if self.probe:
+            return f"{self.probe} beside file {self.file_size} {self.cache}{t}"
         if self.file_size:
             return f"http file {self.file_size} {self.cache}{t}"
         return f"{churn}{self.workload}{k}{t}"

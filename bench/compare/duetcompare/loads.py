@@ -38,7 +38,7 @@ def features(build):
         text = r.stdout + r.stderr
     except (OSError, subprocess.SubprocessError):
         return set()
-    return {f for f in ("--churn", "--connect-per-slice") if f in text}
+    return {f for f in ("--churn", "--connect-per-slice", "--http-mix") if f in text}
 
 
 # From this many connections a closed-loop round trip takes longer than a 0.25 s slice (10,000 messages in
@@ -79,6 +79,8 @@ def alternate_command(build, load_cpus, server_cpus, servers, case, a, per_slice
            "-c", str(case.connections), "-k", str(case.inflight), "-d", f"{t.duration:g}", "-w", f"{t.warmup:g}",
            "--slice", f"{t.slice:g}", "--slice-warmup", f"{t.slice_warmup:g}"]
     cmd += ["--http", case.path] if case.workload == "http" else ["-s", str(case.size)]
+    if case.probe:   # /hello beside files: some of the connections GET the probe path, timed apart
+        cmd += ["--http-mix", f"{case.probe}:{case.probe_connections}"]
     if case.churn:
         cmd += ["--churn"]
     if per_slice:
@@ -88,8 +90,12 @@ def alternate_command(build, load_cpus, server_cpus, servers, case, a, per_slice
     return cmd
 
 
-def parse_alternate(stdout):
-    """duet-load's lines, one per server -> {port: metrics}."""
+def parse_alternate(stdout, probe=""):
+    """duet-load's lines, one per server -> {port: metrics}.
+
+    probe: the path of an --http-mix group (beside.py): its figures become probe_* metrics and the other
+    group's file_* ones; the usual metrics stay the whole run's.
+    """
     out = {}
     for line in stdout.splitlines():
         if line.startswith("{") and '"port"' in line:
@@ -101,7 +107,29 @@ def parse_alternate(stdout):
             if r.get("mode") in ("http", "http-churn"):
                 m["response_bytes"] = r.get("response_bytes", 0)
             m["measured_s"] = r.get("duration_s")
+            if probe:
+                m.update(group_metrics(r, probe))
             out[r["port"]] = m
+    return out
+
+
+def group_metrics(r, probe):
+    """From a line's "groups" (duet-load --http-mix): probe_* for the probe path's group, file_* for the other.
+
+    Raises ValueError if the line has no group for the probe (a duet-load without --http-mix).
+    """
+    groups = r.get("groups") or {}
+    if probe not in groups:
+        raise ValueError(f"duet-load printed no group for {probe} (no --http-mix?)")
+    out = {}
+    for path, g in groups.items():
+        prefix = "probe_" if path == probe else "file_"
+        out.update({prefix + "requests": g.get("messages", 0), prefix + "rps": g.get("msgs_per_s", 0.0),
+                    prefix + "p50_us": g.get("p50_us"), prefix + "p99_us": g.get("p99_us"),
+                    prefix + "max_us": g.get("max_us"), prefix + "latency_samples": g.get("latency_samples", 0),
+                    prefix + "errors": g.get("errors", 0)})
+        if prefix == "probe_":
+            out["probe_latency_hist"] = g.get("latency_hist", "")
     return out
 
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 
-from . import loads, machine, models, pagecache, plan, plots, procs, repeat, report, runner, suites, variants, verdict
+from . import beside, loads, machine, models, pagecache, plan, plots, procs, repeat, report, runner, suites, variants, verdict
 from .summary import Summary
 
 
@@ -42,6 +42,10 @@ def main(argv=None):
         notes.append("this duet-load has no --churn: the connection-churn cases are skipped (rebuild duet-load)"
                      + ("; --dry-run shows them anyway" if a.dry_run else ""))
         cases = cases if a.dry_run else [c for c in cases if not c.churn]
+    if "--http-mix" not in ctx.load_features and any(c.probe for c in cases):
+        notes.append("this duet-load has no --http-mix: the /hello-beside-files cases are skipped (rebuild "
+                     "duet-load)" + ("; --dry-run shows them anyway" if a.dry_run else ""))
+        cases = cases if a.dry_run else [c for c in cases if not c.probe]
 
     missing = [p for p in (os.path.join(build, "apps", "echo", "duet-echo"),
                            os.path.join(build, "bench", "load", "duet-load")) if not os.access(p, os.X_OK)]
@@ -73,12 +77,12 @@ def main(argv=None):
         for n in notes:
             print("note: " + n)
         for case in cases + hold_cases:
-            for cfg in configs:
+            for cfg in [c for c in configs if c.applies_to(case)]:
                 why = cfg.skip_reason(case)
                 print(f"{case.id:<24} {cfg.name:<14} " + (f"SKIP {why}" if why else
                       " ".join(plan_cmd(cfg, case, ctx))))
             if case.workload != "hold":
-                runnable = [c for c in configs if not c.skip_reason(case)]
+                runnable = [c for c in configs if c.applies_to(case) and not c.skip_reason(case)]
                 print(f"{case.id:<24} {'(load)':<14} " + " ".join(load_cmd(case, runnable, ctx)))
         return 0
 
@@ -135,7 +139,8 @@ def main(argv=None):
                           wall, cmdline, made, interrupted, changes,
                           verdict_md=verdict.markdown(vrows, uring or "uring", chart=chart)
                           + "\n" + models.markdown(summary, cases, configs,
-                                                   [r for r in rows if r["status"] == "skipped"], notes))
+                                                   [r for r in rows if r["status"] == "skipped"], notes)
+                          + "\n" + beside.markdown(summary, cases, configs))
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(report.console_summary(summary, cases, configs, skipped, wall))
     print("\n" + verdict.text(vrows, uring or "uring"))

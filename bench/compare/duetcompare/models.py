@@ -184,7 +184,7 @@ def markdown(summary, cases, configs, skipped_rows=(), notes=()):
            + (" Not in this run: " + " ".join(n.rstrip(".") + "." for n in absent) if absent else "") + "\n"]
     lines = []
     for case in cases:
-        if case.workload == "hold":
+        if case.workload == "hold" or case.probe:   # /hello beside files: its own section (beside.py)
             continue
         cpu, p99, ran = calls(summary, case, configs)
         gone = left_out(summary, case, configs) + [s for s in skipped.get(case.id, [])
@@ -198,7 +198,7 @@ def markdown(summary, cases, configs, skipped_rows=(), notes=()):
                "from storage per request (0 from a warm page cache). RSS per idle connection for each model is in "
                "the RSS section.\n")
     for case in cases:
-        if case.workload == "hold":
+        if case.workload == "hold" or case.probe:   # /hello beside files: its own section (beside.py)
             continue
         rows = []
         for c in mconfigs:

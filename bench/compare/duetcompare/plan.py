@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import os
 
-from . import models, suites, variants
+from . import beside, models, suites, variants
 from .case import Case  # noqa: F401  (plan.Case: the tests and callers name it here)
 from .servers import Config, find_nginx
 
@@ -226,6 +226,9 @@ def make_configs(a, help_text="", found=None):
         # found None: nobody asked the build (a caller that only plans): the callback servers only, silently.
         configs, more = models.configs(configs, found or {})
         notes += more if found is not None else []
+        # /hello beside files: epoll and uring with each --file-io (found None: nobody asked the build).
+        configs, more = beside.file_io_configs(configs, found.get("http") if found is not None else None)
+        notes += more
     wanted = list(a.variant)
     if suites.wants_switch_variants(a.suite):
         switched, more = variants.switch_variants(help_text)

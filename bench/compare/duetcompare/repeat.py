@@ -23,7 +23,7 @@ def load_rows(path):
 
     The latency histograms beside it (report.HIST_FILE), if there, join their rows.
     """
-    from .report import HIST_FILE, HIST_KEYS
+    from .report import HIST_COLUMNS, HIST_FILE, HIST_KEYS
     if os.path.isdir(path):
         path = os.path.join(path, "results.csv")
     rows = []
@@ -31,16 +31,17 @@ def load_rows(path):
         for raw in csv.DictReader(f):
             row = {}
             for k, v in raw.items():
-                row[k] = _number(v) if k not in ("case", "config", "status", "error", "latency_hist") else v
+                row[k] = _number(v) if k not in ("case", "config", "status", "error") + HIST_COLUMNS else v
             rows.append(row)
     hist_path = os.path.join(os.path.dirname(path), HIST_FILE)
     if os.path.exists(hist_path):
         with open(hist_path, newline="") as f:
-            hists = {tuple(str(r[k]) for k in HIST_KEYS): r["latency_hist"] for r in csv.DictReader(f)}
+            hists = {tuple(str(r[k]) for k in HIST_KEYS): r for r in csv.DictReader(f)}
         for row in rows:
             h = hists.get(tuple(str(row.get(k, "")) for k in HIST_KEYS))
-            if h:
-                row["latency_hist"] = h
+            for column in HIST_COLUMNS:
+                if h and h.get(column):
+                    row[column] = h[column]
     return rows
 
 

@@ -23,22 +23,26 @@ COLUMNS = [
 # results.csv stays small enough to read and to commit; --compare-with reads both (repeat.load_rows).
 HIST_FILE = "latency_hist.csv"
 HIST_KEYS = ("round", "case", "config")
+# The histogram columns: the whole run's, and the /hello group's in a /hello-beside-files case (beside.py).
+HIST_COLUMNS = ("latency_hist", "probe_latency_hist")
 
 
 def write_csv(path, rows):
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS) - {"latency_hist"})
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS) - set(HIST_COLUMNS))
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS + extra, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    with_hist = [r for r in rows if r.get("latency_hist")]
+    with_hist = [r for r in rows if any(r.get(k) for k in HIST_COLUMNS)]
     if with_hist:
+        # The probe column only when a row has it: a run without beside cases writes the file as before.
+        columns = [k for k in HIST_COLUMNS if any(r.get(k) for r in with_hist)]
         with open(os.path.join(os.path.dirname(path), HIST_FILE), "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(HIST_KEYS + ("latency_hist",))
+            w.writerow(HIST_KEYS + tuple(columns))
             for r in with_hist:
-                w.writerow([r.get(k, "") for k in HIST_KEYS] + [r["latency_hist"]])
+                w.writerow([r.get(k, "") for k in HIST_KEYS] + [r.get(k, "") for k in columns])
 
 
 def main_uring(configs):

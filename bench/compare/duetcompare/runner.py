@@ -318,6 +318,8 @@ def run_all(ctx, cases, hold_cases, configs, on_row):
     def runnable(case):
         out = []
         for config in configs:
+            if not config.applies_to(case):
+                continue
             reason = config.skip_reason(case)
             if reason:
                 skips.append((config, case, reason))
@@ -340,7 +342,7 @@ def run_all(ctx, cases, hold_cases, configs, on_row):
     if a.perf:
         ref = _perf_case(cases)
         if ref:
-            ok = [c for c in configs if not c.skip_reason(ref)]
+            ok = [c for c in configs if c.applies_to(ref) and not c.skip_reason(ref)]
             if alternates(ref, a):
                 plan.append(("alternate", ref, ok, True))
             else:

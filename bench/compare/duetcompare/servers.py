@@ -39,6 +39,12 @@ class Config:
     model: str = ""           # the models suite: "callbacks" | "coroutines" | "threads" ("" elsewhere)
     per_app: dict = field(default_factory=dict)   # extra flags by app ("echo" | "http"), e.g. --api coroutines
     serves_files: bool = True  # can serve the static file cases (duet-http --root)
+    file_io: str = ""         # duet-http --file-io it runs with ("" : the server's default, or no such flag)
+    files_only: bool = False  # joins only the cases that serve files (beside.py: the --file-io loop servers)
+
+    def applies_to(self, case):
+        """Whether `case` is one this config is meant for at all (else it is left out without a note)."""
+        return not self.files_only or bool(case.file_size)
 
     def fd_limit(self):
         return FD_SETSIZE if (self.kind == "duet" and self.backend == "select") else None

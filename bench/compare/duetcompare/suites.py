@@ -9,7 +9,8 @@ models   the async models side by side (issue 13): callbacks and coroutines
          on epoll and on io_uring, and one thread per connection with
          blocking calls; echo 128 B from 1 to 10,000 connections, HTTP
          /hello, static files of 4 KiB and 1 MiB from a cold and a warm page
-         cache, RSS per idle connection. Each model joins only where its
+         cache, /hello's p99 while other connections read a 1 MiB file
+         cold and warm (beside.py), RSS per idle connection. Each model joins only where its
          program or flag exists (models.py), with a note where it does not.
 
 A regime is a kind of traffic people ask about: small echo messages at a few
@@ -81,11 +82,27 @@ def static_cases():
     return [static(c, size, cache) for c, size in STATIC_FILES for cache in ("cold", "warm")]
 
 
+# /hello beside files (beside.py): connections reading the 1 MiB file, and connections GETting /hello beside them.
+BESIDE_FILE = 1024 * 1024
+BESIDE_FILE_CONNECTIONS = 10
+BESIDE_HELLO_CONNECTIONS = 4
+
+
+def beside(file_size, cache, file_connections=BESIDE_FILE_CONNECTIONS, hello=BESIDE_HELLO_CONNECTIONS):
+    """/hello on `hello` connections while `file_connections` others GET a file of `file_size`, "cold" or "warm"."""
+    return Case("http", file_connections + hello, path=f"/file-{_size_name(file_size)}.bin", file_size=file_size,
+                cache=cache, probe="/hello", probe_connections=hello)
+
+
+def beside_cases():
+    return [beside(BESIDE_FILE, cache) for cache in ("cold", "warm")]
+
+
 def cases(name):
     """The suite's timed cases by workload group, and its idle-connection hold (connections, or 0).
 
     Groups (the keys) are what --only selects and what the case options
-    replace: echo, large, stream, http, pipeline, churn, many, static.
+    replace: echo, large, stream, http, pipeline, churn, many, static, beside.
     """
     if name == "default":
         return {
@@ -97,6 +114,7 @@ def cases(name):
             "churn": [churn_echo(100), churn_http(100)],
             "many": [],
             "static": [],
+            "beside": [],
         }, 10000
     if name == "models":
         return {
@@ -108,6 +126,7 @@ def cases(name):
             "churn": [],
             "many": [echo(10000, 128)],
             "static": static_cases(),
+            "beside": beside_cases(),
         }, 10000
     if name == "full":
         return {
@@ -119,11 +138,12 @@ def cases(name):
             "churn": [churn_echo(10), churn_echo(100), churn_http(10), churn_http(100)],
             "many": [echo(10000, 128), http(10000)],
             "static": static_cases(),
+            "beside": beside_cases(),
         }, 10000
     raise ValueError(f"unknown suite {name!r} (choose from {', '.join(SUITES)})")
 
 
-GROUPS = ("echo", "large", "stream", "http", "pipeline", "churn", "many", "static", "hold")
+GROUPS = ("echo", "large", "stream", "http", "pipeline", "churn", "many", "static", "beside", "hold")
 
 
 def wants_switch_variants(name):

@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from duetcompare import alternate, latency, loads, models, pagecache, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
+from duetcompare import alternate, beside, latency, loads, models, pagecache, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
 from duetcompare.servers import Config  # noqa: E402
 from duetcompare.summary import Summary  # noqa: E402
 
@@ -616,7 +616,9 @@ class ModelsTest(unittest.TestCase):
         self.assertEqual(sorted(ids), sorted(["echo c1 s128", "echo c100 s128", "echo c1000 s128",
                                               "echo c10000 s128", "http/hello c100",
                                               "http/file-4k.bin c100 cold", "http/file-4k.bin c100 warm",
-                                              "http/file-1m.bin c10 cold", "http/file-1m.bin c10 warm"]))
+                                              "http/file-1m.bin c10 cold", "http/file-1m.bin c10 warm",
+                                              "http/hello c4 beside/file-1m.bin c10 cold",
+                                              "http/hello c4 beside/file-1m.bin c10 warm"]))
         self.assertEqual(hold, 10000)
         full = [c.id for g in suites.cases("full")[0].values() for c in g]
         self.assertIn("http/file-1m.bin c10 cold", full)
@@ -633,9 +635,10 @@ class ModelsTest(unittest.TestCase):
                                                              "http": "  --backend TEXT\n"})
         self.assertEqual([c.name for c in configs], ["epoll", "uring"])
         self.assertEqual(configs[0].per_app, {})   # no --api flag to pass
-        self.assertEqual(len(notes), 2)
+        self.assertEqual(len(notes), 3)
         self.assertIn("no `--api coroutines`", notes[0])
         self.assertIn("duet-thread-echo and duet-thread-http not built", notes[1])
+        self.assertIn("duet-http has no --file-io", notes[2])
 
     def test_every_model_joins_when_the_build_has_it(self):
         found = {"echo": ECHO_HELP_CORO, "http": ECHO_HELP_CORO, "thread-echo": THREAD_HELP,
@@ -643,8 +646,9 @@ class ModelsTest(unittest.TestCase):
         configs, notes = plan.make_configs(models_args(), "", found)
         self.assertEqual([c.name for c in configs], ["epoll", "uring", "epoll-coro", "uring-coro", "thread"])
         self.assertEqual([c.model for c in configs], ["callbacks"] * 2 + ["coroutines"] * 2 + ["threads"])
-        self.assertEqual(notes, ["thread per connection: duet-thread-http has no --root: it sits out the static "
-                                 "file cases"])
+        self.assertEqual(notes[0], "thread per connection: duet-thread-http has no --root: it sits out the static "
+                                   "file cases")
+        self.assertIn("duet-http has no --file-io", notes[1])
         epoll, coro, thread = configs[0], configs[3], configs[4]
         echo = plan.Case("echo", 100, size=128)
         self.assertEqual(servers.command(epoll, echo, "B", "0", None)[-2:], ["--api", "callbacks"])
@@ -850,3 +854,167 @@ class P99CallTest(unittest.TestCase):
         c = self.call(smooth, half, 990.0, 495.0)
         self.assertEqual(c.winner, "uring")
         self.assertAlmostEqual(c.factor, 2.0)
+
+
+HTTP_HELP_FILE_IO = ("  --backend TEXT\n  --api TEXT=callbacks  callbacks|coroutines\n  --root TEXT\n"
+                     "  --file-io TEXT=async  how static files are read: async or loop\n")
+
+
+def hist(**buckets):
+    """"value_ns:count ..." from v<ns>=count keyword pairs."""
+    return " ".join(f"{k[1:]}:{v}" for k, v in buckets.items())
+
+
+class BesideTest(unittest.TestCase):
+    """/hello beside files: the mixed load's command and parsing, the --file-io servers, the cold-vs-warm call."""
+
+    def setUp(self):
+        self.cold, self.warm = suites.beside_cases()
+
+    def test_cases_name_both_groups_and_share_the_static_file(self):
+        self.assertEqual(self.cold.id, "http/hello c4 beside/file-1m.bin c10 cold")
+        self.assertEqual(self.warm.id, "http/hello c4 beside/file-1m.bin c10 warm")
+        self.assertEqual(self.cold.connections, 14)   # duet-load's -c: both groups
+        self.assertEqual(dataclasses.replace(self.cold, root="/w").file_path, "/w/file-1m.bin")
+        self.assertIn("beside", suites.GROUPS)
+        self.assertEqual([c.id for c in suites.cases("full")[0]["beside"]], [self.cold.id, self.warm.id])
+        self.assertEqual(suites.cases("default")[0]["beside"], [])
+
+    def test_load_command_mixes_hello_into_the_file_connections(self):
+        cmd = LoadCommandTest().cmd(self.cold)
+        self.assertEqual(cmd[cmd.index("--http") + 1], "/file-1m.bin")
+        self.assertEqual(cmd[cmd.index("--http-mix") + 1], "/hello:4")
+        self.assertEqual(cmd[cmd.index("-c", 3) + 1], "14")   # (the first -c is taskset's)
+        self.assertNotIn("--http-mix", LoadCommandTest().cmd(suites.static(10, 1 << 20, "cold")))
+
+    def line(self, port, probe_hist="100000:5", groups=True):
+        r = {"mode": "http", "port": port, "messages": 105, "msgs_per_s": 210, "p99_us": 900.0, "errors": 0,
+             "latency_samples": 105, "latency_hist": "100000:5 900000:100", "response_bytes": 50000.0,
+             "duration_s": 0.5}
+        if groups:
+            r["groups"] = {"/file-1m.bin": {"connections": 10, "messages": 100, "msgs_per_s": 200, "p99_us": 900.0,
+                                            "latency_samples": 100, "errors": 0, "latency_hist": "900000:100"},
+                           "/hello": {"connections": 4, "messages": 5, "msgs_per_s": 10, "p50_us": 100.0,
+                                      "p99_us": 100.0, "max_us": 100.0, "latency_samples": 5, "errors": 0,
+                                      "latency_hist": probe_hist}}
+        return json.dumps(r)
+
+    def test_parse_takes_the_probe_group_apart_and_keeps_the_whole_run(self):
+        got = loads.parse_alternate(self.line(5001), "/hello")[5001]
+        self.assertEqual(got["requests"], 105)                 # the whole run, as before
+        self.assertEqual(got["latency_hist"], "100000:5 900000:100")
+        self.assertEqual(got["probe_requests"], 5)
+        self.assertEqual(got["probe_p99_us"], 100.0)
+        self.assertEqual(got["probe_latency_samples"], 5)
+        self.assertEqual(got["probe_latency_hist"], "100000:5")
+        self.assertEqual(got["file_rps"], 200)
+        self.assertEqual(got["file_p99_us"], 900.0)
+        self.assertNotIn("probe_p99_us", loads.parse_alternate(self.line(5001))[5001])   # no probe asked
+
+    def test_a_line_without_the_probe_group_is_an_error(self):
+        with self.assertRaises(ValueError):
+            loads.parse_alternate(self.line(5001, groups=False), "/hello")
+
+    def test_file_io_servers_join_where_duet_http_has_the_flag(self):
+        found = {"echo": ECHO_HELP_CORO, "http": HTTP_HELP_FILE_IO}
+        configs, notes = plan.make_configs(models_args(), "", found)
+        names = [c.name for c in configs]
+        self.assertEqual(names, ["epoll", "uring", "epoll-coro", "uring-coro", "epoll-fileloop", "uring-fileloop"])
+        self.assertFalse(any("--file-io" in n for n in notes))
+        by = {c.name: c for c in configs}
+        case = dataclasses.replace(self.cold, root="/w")
+        self.assertEqual(servers.command(by["epoll"], case, "B", "0", None)[-6:],
+                         ["--api", "callbacks", "--file-io", "async", "--root", "/w"])
+        self.assertEqual(servers.command(by["uring-fileloop"], case, "B", "0", None)[-6:],
+                         ["--api", "callbacks", "--file-io", "loop", "--root", "/w"])
+        self.assertEqual(servers.command(by["epoll"], plan.Case("echo", 100, size=128), "B", "0", None)[-2:],
+                         ["--api", "callbacks"])   # duet-echo is not told about files
+        loop = by["epoll-fileloop"]
+        self.assertTrue(loop.applies_to(case) and loop.applies_to(suites.static(10, 4096, "warm")))
+        self.assertFalse(loop.applies_to(suites.http(100)) or loop.applies_to(plan.Case("echo", 1, size=128)))
+        self.assertTrue(by["epoll"].applies_to(plan.Case("echo", 1, size=128)))
+        self.assertEqual((beside.label(loop), beside.label(by["uring"]), beside.label(by["epoll-coro"])),
+                         ("epoll-fileloop, --file-io loop", "uring, --file-io async", "epoll-coro"))
+
+    def test_without_the_flag_epoll_and_uring_run_it_alone_with_a_note(self):
+        configs, notes = plan.make_configs(models_args(), "", {"echo": ECHO_HELP_CORO, "http": ECHO_HELP_CORO})
+        self.assertNotIn("epoll-fileloop", [c.name for c in configs])
+        self.assertTrue(any("duet-http has no --file-io" in n and "pread" in n for n in notes), notes)
+        self.assertEqual(plan.make_configs(models_args(), "", None)[0][0].file_io, "")   # nobody asked the build
+
+    def test_files_only_servers_leave_no_skip_rows_in_other_cases(self):
+        ctx = runner.Context(plan.parser().parse_args(["--rounds", "1"]), "B")
+        rows = []
+        loop = Config("epoll-fileloop", "duet", "epoll", workloads=("http",), file_io="loop", files_only=True)
+        echo = plan.Case("echo", 1, size=128)
+        seen = []
+        orig = alternate.run_case
+        alternate.run_case = lambda ctx, case, configs, *rest, **kw: seen.append((case.id, [c.name for c in configs]))
+        try:
+            runner.run_all(ctx, [echo, self.cold], [], [Config("epoll", "duet", "epoll"), loop], rows.append)
+        finally:
+            alternate.run_case = orig
+        self.assertEqual(rows, [])   # no "skipped" row for epoll-fileloop in the echo case
+        self.assertEqual(seen, [(echo.id, ["epoll"]), (self.cold.id, ["epoll", "epoll-fileloop"])])
+
+    def rows(self, config, cold_hist, warm_hist, samples=100000, rounds=(1, 2)):
+        out = []
+        for rnd in rounds:
+            for case, h in ((self.cold, cold_hist), (self.warm, warm_hist)):
+                pooled = latency.parse(h)
+                out.append(row(case.id, config, rnd, p99_us=1.0, probe_latency_hist=h,
+                               probe_latency_samples=sum(pooled.values()),
+                               probe_p99_us=latency.quantile(pooled, 0.99) / 1e3))
+        return out
+
+    def test_cold_files_that_hurt_hello_are_called_with_their_ratio(self):
+        warm = hist(v100000=98000, v150000=2000)     # p99 150 µs
+        cold = hist(v100000=98000, v3000000=2000)    # p99 3 ms
+        configs = [Config("epoll-fileloop", "duet", "epoll", file_io="loop"), Config("uring", "duet", "uring",
+                                                                                     file_io="async")]
+        rows = self.rows("epoll-fileloop", cold, warm) + self.rows("uring", warm, warm)
+        s = Summary(rows, configs, [self.cold, self.warm])
+        words, ratio = beside.judge(beside.probe_p99(s, self.cold, "epoll-fileloop"),
+                                    beside.probe_p99(s, self.warm, "epoll-fileloop"))
+        self.assertIn("**hurt**", words)
+        self.assertAlmostEqual(ratio, 20.0)
+        words, ratio = beside.judge(beside.probe_p99(s, self.cold, "uring"), beside.probe_p99(s, self.warm, "uring"))
+        self.assertIn("not worse", words)
+        self.assertAlmostEqual(ratio, 1.0)
+        md = beside.markdown(s, [self.cold, self.warm], configs)
+        self.assertIn("## /hello beside /file-1m.bin (10 connections read the file, 4 GET /hello)", md)
+        lines = {l.split(" | ")[0].strip("| "): l for l in md.splitlines() if l.startswith("| ")}
+        self.assertIn("**hurt**: cold p99 20.00× the warm one [20.00–20.00]", lines["epoll-fileloop, --file-io loop"])
+        self.assertIn("| 150 |", lines["epoll-fileloop, --file-io loop"])
+        self.assertIn("| 3,000 |", lines["epoll-fileloop, --file-io loop"])
+        self.assertIn("not worse within the noise (1.00×", lines["uring, --file-io async"])
+
+    def test_few_samples_get_no_call(self):
+        few = hist(v100000=990, v3000000=10)         # 2 rounds of 1,000 samples over 4 connections: 500 cycles
+        configs = [Config("epoll", "duet", "epoll")]
+        s = Summary(self.rows("epoll", few, few), configs, [self.cold, self.warm])
+        words, ratio = beside.judge(beside.probe_p99(s, self.cold, "epoll"), beside.probe_p99(s, self.warm, "epoll"))
+        self.assertTrue(words.startswith(latency.NOT_ENOUGH), words)
+        self.assertNotEqual(ratio, ratio)   # nan
+        md = beside.markdown(s, [self.cold, self.warm], configs)
+        self.assertIn("few samples", md)
+        self.assertIn(latency.NOT_ENOUGH, md)
+
+    def test_only_one_cache_measured_is_not_measured(self):
+        configs = [Config("epoll", "duet", "epoll")]
+        rows = [r for r in self.rows("epoll", hist(v1000=10), hist(v1000=10)) if r["case"] == self.cold.id]
+        s = Summary(rows, configs, [self.cold, self.warm])
+        self.assertEqual(beside.judge(beside.probe_p99(s, self.cold, "epoll"),
+                                      beside.probe_p99(s, self.warm, "epoll"))[0], "not measured")
+
+    def test_probe_histograms_round_trip_through_the_histogram_file(self):
+        rows = self.rows("epoll", hist(v100000=10), hist(v200000=7), rounds=(1,))
+        rows[0]["latency_hist"] = "5000:3"
+        with tempfile.TemporaryDirectory() as d:
+            report.write_csv(os.path.join(d, "results.csv"), rows)
+            with open(os.path.join(d, "results.csv")) as f:
+                self.assertNotIn("probe_latency_hist", f.readline())   # the histograms stay out of results.csv
+            loaded = repeat.load_rows(d)
+        self.assertEqual([r["probe_latency_hist"] for r in loaded], ["100000:10", "200000:7"])
+        self.assertEqual(loaded[0]["latency_hist"], "5000:3")
+        self.assertNotIn("latency_hist", loaded[1])
