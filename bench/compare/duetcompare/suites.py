@@ -84,7 +84,7 @@ def static_cases():
 
 # /hello beside files (beside.py): connections reading the 1 MiB file, and connections GETting /hello beside them.
 BESIDE_FILE = 1024 * 1024
-BESIDE_FILE_CONNECTIONS = 10
+BESIDE_FILE_CONNECTIONS = 2
 BESIDE_HELLO_CONNECTIONS = 4
 
 

@@ -617,8 +617,8 @@ class ModelsTest(unittest.TestCase):
                                               "echo c10000 s128", "http/hello c100",
                                               "http/file-4k.bin c100 cold", "http/file-4k.bin c100 warm",
                                               "http/file-1m.bin c10 cold", "http/file-1m.bin c10 warm",
-                                              "http/hello c4 beside/file-1m.bin c10 cold",
-                                              "http/hello c4 beside/file-1m.bin c10 warm"]))
+                                              "http/hello c4 beside/file-1m.bin c2 cold",
+                                              "http/hello c4 beside/file-1m.bin c2 warm"]))
         self.assertEqual(hold, 10000)
         full = [c.id for g in suites.cases("full")[0].values() for c in g]
         self.assertIn("http/file-1m.bin c10 cold", full)
@@ -872,9 +872,9 @@ class BesideTest(unittest.TestCase):
         self.cold, self.warm = suites.beside_cases()
 
     def test_cases_name_both_groups_and_share_the_static_file(self):
-        self.assertEqual(self.cold.id, "http/hello c4 beside/file-1m.bin c10 cold")
-        self.assertEqual(self.warm.id, "http/hello c4 beside/file-1m.bin c10 warm")
-        self.assertEqual(self.cold.connections, 14)   # duet-load's -c: both groups
+        self.assertEqual(self.cold.id, "http/hello c4 beside/file-1m.bin c2 cold")
+        self.assertEqual(self.warm.id, "http/hello c4 beside/file-1m.bin c2 warm")
+        self.assertEqual(self.cold.connections, 6)   # duet-load's -c: both groups
         self.assertEqual(dataclasses.replace(self.cold, root="/w").file_path, "/w/file-1m.bin")
         self.assertIn("beside", suites.GROUPS)
         self.assertEqual([c.id for c in suites.cases("full")[0]["beside"]], [self.cold.id, self.warm.id])
@@ -884,7 +884,7 @@ class BesideTest(unittest.TestCase):
         cmd = LoadCommandTest().cmd(self.cold)
         self.assertEqual(cmd[cmd.index("--http") + 1], "/file-1m.bin")
         self.assertEqual(cmd[cmd.index("--http-mix") + 1], "/hello:4")
-        self.assertEqual(cmd[cmd.index("-c", 3) + 1], "14")   # (the first -c is taskset's)
+        self.assertEqual(cmd[cmd.index("-c", 3) + 1], "6")   # (the first -c is taskset's)
         self.assertNotIn("--http-mix", LoadCommandTest().cmd(suites.static(10, 1 << 20, "cold")))
 
     def line(self, port, probe_hist="100000:5", groups=True):
@@ -982,7 +982,7 @@ class BesideTest(unittest.TestCase):
         self.assertIn("not worse", words)
         self.assertAlmostEqual(ratio, 1.0)
         md = beside.markdown(s, [self.cold, self.warm], configs)
-        self.assertIn("## /hello beside /file-1m.bin (10 connections read the file, 4 GET /hello)", md)
+        self.assertIn("## /hello beside /file-1m.bin (2 connections read the file, 4 GET /hello)", md)
         lines = {l.split(" | ")[0].strip("| "): l for l in md.splitlines() if l.startswith("| ")}
         self.assertIn("**hurt**: cold p99 20.00× the warm one [20.00–20.00]", lines["epoll-fileloop, --file-io loop"])
         self.assertIn("| 150 |", lines["epoll-fileloop, --file-io loop"])
