@@ -12,7 +12,10 @@
 #include <thread>
 #include <tuple>
 
+#include "apps/common/api_style.h"
 #include "core/connection.h"
+#include "core/coro/serve.h"
+#include "core/coro/spawn.h"
 #include "core/tcp_server.h"
 #include "tests/support/fd_count.h"
 #include "tests/support/raw_client.h"
@@ -56,13 +59,32 @@ inline ConnectionCallbacks echoCallbacks() {
   return cb;
 }
 
+// The same echo as a coroutine (apps/echo/echo_coroutine.h is duet-echo's).
+inline coro::Task<void> coroutineEcho(coro::Stream conn) {
+  for (;;) {
+    const coro::IoStatus got = co_await conn.read();
+    if (got != coro::IoStatus::Ok) break;
+    const coro::IoStatus sent = co_await conn.write(std::move(conn.input()));
+    if (sent != coro::IoStatus::Ok) break;
+  }
+}
+
+// The echo written with either application API.
+inline ConnectionCallbacks echoCallbacks(app::ApiStyle api) {
+  return api == app::ApiStyle::Callbacks ? echoCallbacks() : coro::serve(coroutineEcho);
+}
+
 // Checks cleanup at the end of each test: the harness is gone by then.
+// Descriptors, Connection objects, and spawned coroutine frames (a frame left
+// suspended forever would hold its connection too).
 class CleanupChecker {
  public:
   void begin() { baselineFds_ = openFdCount(); }
   void end() {
     EXPECT_TRUE(waitForCleanup(baselineFds_)) << "descriptors open: " << openFdCount() << " (baseline "
                                               << baselineFds_ << "), live connections: " << Connection::liveCount();
+    EXPECT_TRUE(eventually([] { return coro::liveSpawnedCount() == 0; }))
+        << "coroutines not ended: " << coro::liveSpawnedCount();
   }
 
  private:
@@ -113,6 +135,37 @@ class BackendModelTest : public testing::TestWithParam<BackendAndModel> {
   CleanupChecker cleanup_;
 };
 
+// For the tests that hold for both application APIs (callbacks and
+// coroutines): every backend, each API.
+using BackendAndApi = std::tuple<BackendConfig, app::ApiStyle>;
+
+class BackendApiTest : public testing::TestWithParam<BackendAndApi> {
+ protected:
+  void SetUp() override {
+    DUET_SKIP_IF_UNAVAILABLE(backend());
+    cleanup_.begin();
+  }
+  void TearDown() override {
+    if (!IsSkipped()) cleanup_.end();
+  }
+  const BackendConfig& backend() const { return std::get<0>(GetParam()); }
+  app::ApiStyle api() const { return std::get<1>(GetParam()); }
+  // The echo, in this test's API.
+  ConnectionCallbacks echo() const { return echoCallbacks(api()); }
+  std::unique_ptr<ServerHarness> startServer(ConnectionCallbacks cb, ServerOptions o = testServerOptions()) {
+    auto h = std::make_unique<ServerHarness>(backend().loop, std::move(o), std::move(cb));
+    EXPECT_TRUE(h->ok()) << h->error();
+    return h;
+  }
+
+ private:
+  CleanupChecker cleanup_;
+};
+
+inline std::string backendApiName(const testing::TestParamInfo<BackendAndApi>& info) {
+  return std::get<0>(info.param).name + "_" + std::string(app::apiStyleName(std::get<1>(info.param)));
+}
+
 inline std::string backendModelName(const testing::TestParamInfo<BackendAndModel>& info) {
   return std::get<0>(info.param).name + "_" + std::get<1>(info.param).name;
 }
@@ -120,6 +173,13 @@ inline std::string backendModelName(const testing::TestParamInfo<BackendAndModel
 #define DUET_INSTANTIATE_FOR_EVERY_BACKEND(Suite)                                                   \
   INSTANTIATE_TEST_SUITE_P(Backends, Suite, testing::ValuesIn(::duet::test::testBackends()), \
                            ::duet::test::backendParamName)
+
+#define DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_API(Suite)                                                  \
+  INSTANTIATE_TEST_SUITE_P(BackendsAndApis, Suite,                                                        \
+                           testing::Combine(testing::ValuesIn(::duet::test::testBackends()),              \
+                                            testing::Values(::duet::app::ApiStyle::Callbacks,             \
+                                                            ::duet::app::ApiStyle::Coroutines)),          \
+                           ::duet::test::backendApiName)
 
 #define DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(Suite)                                                \
   INSTANTIATE_TEST_SUITE_P(BackendsAndModels, Suite,                                                      \
