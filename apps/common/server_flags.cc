@@ -14,6 +14,11 @@ namespace duet::app {
 
 void addServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--backend", f.backend, "I/O backend: " + backendChoices())->capture_default_str();
+  app.add_option_function<std::string>(
+         "--api", [&f](const std::string& name) { f.api = parseApiStyle(name).value_or(ApiStyle::Callbacks); },
+         "application API the connections run on: callbacks|coroutines")
+      ->check(CLI::IsMember({"callbacks", "coroutines"}))
+      ->default_str("callbacks");
   app.add_option("--host", f.host, "address to listen on")->capture_default_str();
   app.add_option("--port", f.port, "port to listen on (0: any free port, printed at start)")
       ->check(CLI::Range(0, 65535))

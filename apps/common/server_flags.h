@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "apps/common/api_style.h"
 #include "core/loop_options.h"
 #include "core/tcp_server.h"
 
@@ -15,6 +16,7 @@ namespace duet::app {
 
 struct ServerFlags {
   std::string backend = "epoll";
+  ApiStyle api = ApiStyle::Callbacks;  // --api callbacks|coroutines
   std::string host = "0.0.0.0";
   int port = 0;
   int threads = 0;

@@ -12,6 +12,8 @@ namespace duet::test {
 namespace {
 
 class CloseTest : public BackendTest {};
+// The closes an echo sees, with either application API (callbacks, coroutines).
+class CloseApiTest : public BackendApiTest {};
 
 // The kernel's view of a socket: TCP_CLOSE once a reset from the peer landed.
 int tcpState(int fd) {
@@ -21,8 +23,8 @@ int tcpState(int fd) {
   return info.tcpi_state;
 }
 
-TEST_P(CloseTest, ClientHalfCloseStillGetsEveryEchoThenEof) {
-  auto server = startServer(echoCallbacks());
+TEST_P(CloseApiTest, ClientHalfCloseStillGetsEveryEchoThenEof) {
+  auto server = startServer(echo());
   ASSERT_TRUE(server->ok());
   RawClient client(server->address());
   ASSERT_TRUE(client.isOpen());
@@ -63,8 +65,8 @@ TEST_P(CloseTest, ServerHalfCloseKeepsReading) {
   EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
 }
 
-TEST_P(CloseTest, PeerResetMidTransferLeavesOthersServing) {
-  ConnectionCallbacks cb = echoCallbacks();
+TEST_P(CloseApiTest, PeerResetMidTransferLeavesOthersServing) {
+  ConnectionCallbacks cb = echo();
   auto server = startServer(cb);
   ASSERT_TRUE(server->ok());
   RawClient bystander(server->address());
@@ -219,6 +221,7 @@ TEST_P(CloseTest, SendOfABufferEmptiesItEvenWhenRefused) {
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(CloseTest);
+DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_API(CloseApiTest);
 
 }  // namespace
 }  // namespace duet::test

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "apps/echo/echo_callbacks.h"
+#include "apps/echo/echo_coroutine.h"
 #include "tests/conformance/conformance_fixture.h"
 #include "tests/support/subprocess.h"
 
@@ -15,19 +16,22 @@
 namespace duet::test {
 namespace {
 
-std::vector<std::string> echoCommand(const BackendConfig& backend, std::vector<std::string> extra = {}) {
+std::vector<std::string> echoCommand(const BackendConfig& backend, app::ApiStyle api,
+                                     std::vector<std::string> extra = {}) {
   std::vector<std::string> argv = {DUET_ECHO_PATH, "--backend", std::string(backendName(backend.loop.backend)),
+                                   "--api", std::string(app::apiStyleName(api)),
                                    "--host", "127.0.0.1", "--port", "0", "--stats"};
   if (backend.loop.edgeTriggered) argv.push_back("--edge-triggered");
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
 
-class EchoAppTest : public BackendTest {};
+// duet-echo with --api callbacks and --api coroutines.
+class EchoAppTest : public BackendApiTest {};
 
 TEST_P(EchoAppTest, SurvivesEmfileOnAcceptAndKeepsServing) {
   // The child may open 64 descriptors: a burst of 100 connections exhausts them.
-  Subprocess echo(echoCommand(GetParam()), {.maxOpenFiles = 64});
+  Subprocess echo(echoCommand(backend(), api()), {.maxOpenFiles = 64});
   const int port = portFromListeningLine(echo.waitForLine("listening on"));
   ASSERT_GT(port, 0) << echo.err();
   const InetAddress addr(static_cast<std::uint16_t>(port), true);
@@ -54,7 +58,7 @@ TEST_P(EchoAppTest, SurvivesEmfileOnAcceptAndKeepsServing) {
 }
 
 TEST_P(EchoAppTest, SigtermStopsGracefullyWithStats) {
-  Subprocess echo(echoCommand(GetParam()));
+  Subprocess echo(echoCommand(backend(), api()));
   const int port = portFromListeningLine(echo.waitForLine("listening on"));
   ASSERT_GT(port, 0) << echo.err();
   {
@@ -73,10 +77,13 @@ TEST_P(EchoAppTest, InputSentDuringTheDrainDoesNotPileUp) {
   // the echo is refused; the bytes must still leave the input buffer.
   std::mutex mutex;
   ConnectionPtr serverSide;
-  ConnectionCallbacks cb = echo::callbacks();
-  cb.onConnection = [&](const ConnectionPtr& conn) {
-    std::lock_guard lock(mutex);
-    serverSide = conn->connected() ? conn : nullptr;
+  ConnectionCallbacks cb = api() == app::ApiStyle::Callbacks ? echo::callbacks() : echo::coroutineCallbacks();
+  cb.onConnection = [&, appOnConnection = cb.onConnection](const ConnectionPtr& conn) {
+    {
+      std::lock_guard lock(mutex);
+      serverSide = conn->connected() ? conn : nullptr;
+    }
+    if (appOnConnection) appOnConnection(conn);  // the coroutine API starts its coroutine here
   };
   auto server = startServer(cb);
   ASSERT_TRUE(server->ok());
@@ -109,7 +116,7 @@ TEST_P(EchoAppTest, InputSentDuringTheDrainDoesNotPileUp) {
   client.close();  // the drain ends: the server stops and its loop quits
 }
 
-DUET_INSTANTIATE_FOR_EVERY_BACKEND(EchoAppTest);
+DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_API(EchoAppTest);
 
 TEST(EchoAppFlags, BadFlagIsOneLineAndExitTwo) {
   Subprocess echo({DUET_ECHO_PATH, "--backend", "kqueue"});
@@ -120,6 +127,13 @@ TEST(EchoAppFlags, BadFlagIsOneLineAndExitTwo) {
   Subprocess typo({DUET_ECHO_PATH, "--thread", "2"});
   EXPECT_EQ(typo.wait(), 2);
   EXPECT_NE(typo.err().find("--thread"), std::string::npos) << typo.err();
+}
+
+TEST(EchoAppFlags, UnknownApiIsOneLineAndExitTwo) {
+  Subprocess echo({DUET_ECHO_PATH, "--api", "threads"});
+  EXPECT_EQ(echo.wait(), 2);
+  EXPECT_NE(echo.err().find("--api"), std::string::npos) << echo.err();
+  EXPECT_EQ(std::count(echo.err().begin(), echo.err().end(), '\n'), 1) << echo.err();
 }
 
 TEST(EchoAppFlags, PortInUseIsOneLineAndExitTwo) {
