@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include "apps/http/date_cache.h"
+#include "apps/http/http_coroutine.h"
+#include "core/coro/serve.h"
 #include "core/log.h"
 
 namespace duet::http {
@@ -107,6 +109,15 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
   context_.limits = options_.limits;
   if (options_.accessLog) context_.accessLog = writeAccessLog;
 
+  // The high-water mark is the point where we stop producing output.
+  options_.tcp.highWaterMark = options_.limits.outputHighWater;
+  if (options_.api == app::ApiStyle::Coroutines) {
+    tcp_ = std::make_unique<TcpServer>(
+        baseLoop_, options_.tcp,
+        coro::serve([this](coro::Stream conn) { return serveHttpConnection(std::move(conn), context_); }));
+    return;
+  }
+
   ConnectionCallbacks callbacks;
   callbacks.onConnection = [this](const ConnectionPtr& conn) { onConnection(conn); };
   callbacks.onMessage = [](const ConnectionPtr& conn, Buffer&) {
@@ -121,8 +132,6 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
     // (limits.outputHighWater) is where it stops; this only makes it visible.
     DUET_LOG(Debug) << "http: connection #" << conn->id() << ": " << bytes << " bytes of output pending";
   };
-  // The high-water mark is the point where we stop producing output.
-  options_.tcp.highWaterMark = options_.limits.outputHighWater;
   tcp_ = std::make_unique<TcpServer>(baseLoop_, options_.tcp, std::move(callbacks));
 }
 

@@ -6,6 +6,10 @@
 // sweep timer per loop for the timeouts (header, keep-alive, send, linger):
 // one timer per loop instead of one per connection keeps an idle connection
 // small and a request free of timer bookkeeping.
+//
+// With api = Coroutines (--api coroutines) none of that: each connection is
+// one coroutine, serveHttpConnection (http_coroutine.h), started by
+// coro::serve, with its timeouts on its own waits.
 #pragma once
 
 #include <functional>
@@ -14,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/api_style.h"
 #include "apps/http/http_connection.h"
 #include "apps/http/http_limits.h"
 #include "apps/http/router.h"
@@ -26,6 +31,9 @@ struct HttpServerOptions {
   std::string root;         // static files; empty: none
   HttpLimits limits;
   bool accessLog = false;   // one line per request on stdout
+  // How each connection is served: HttpConnection driven by callbacks, or
+  // serveHttpConnection as one coroutine. The same bytes either way.
+  app::ApiStyle api = app::ApiStyle::Callbacks;
 };
 
 class HttpServer {

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   options.tcp.name = kProgram;
   options.root = root;
   options.accessLog = accessLog;
+  options.api = flags.api;
   limits.headerTimeout = secondsToMs(headerTimeout);
   limits.keepAliveTimeout = secondsToMs(keepAliveTimeout);
   options.limits = limits;
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
     std::cout << kProgram << ": listening on " << server.listenAddress().toIpPort()
               << " backend=" << duet::backendName(loop->backend()) << " mode=" << loop->mode()
               << " threads=" << flags.threads << " accept=" << flags.accept
+              << " api=" << duet::app::apiStyleName(flags.api)
               << (root.empty() ? std::string() : " root=" + root) << std::endl;
 
     duet::TerminationSignals signals(*loop, [&](int signo) {

@@ -1,4 +1,6 @@
-// HttpServer end to end, in-process, on every backend: curl for the static
+// HttpServer end to end, in-process, on every backend and with both
+// application APIs (HttpConnection's callbacks, serveHttpConnection's
+// coroutine: --api callbacks|coroutines): curl for the static
 // files (ranges, conditionals, HEAD, a 100 MiB file checked by SHA-256) and
 // a raw socket for what curl will not send (pipelining, malformed and
 // oversized requests, smuggling, traversal, slow senders). Loopback only;
@@ -16,6 +18,8 @@
 #include <random>
 #include <thread>
 
+#include "core/connection.h"
+#include "core/coro/spawn.h"
 #include "core/event_loop.h"
 #include "http_test_util.h"
 #include "tests/support/raw_client.h"
@@ -138,12 +142,27 @@ std::vector<ParsedResponse> readResponses(duet::test::RawClient& client, std::si
   return parsed;
 }
 
-std::string backendParamName(const ::testing::TestParamInfo<Backend>& info) {
-  return std::string(backendName(info.param));
+// Every backend, each API: "epoll_callbacks", "uring_coroutines"...
+using BackendAndApi = std::tuple<Backend, app::ApiStyle>;
+
+std::string backendApiName(const ::testing::TestParamInfo<BackendAndApi>& info) {
+  return std::string(backendName(std::get<0>(info.param))) + "_" +
+         std::string(app::apiStyleName(std::get<1>(info.param)));
 }
 
-class HttpServerTest : public ::testing::TestWithParam<Backend> {
+// True once `condition` holds, checking for up to 10 s.
+bool eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+class HttpServerTest : public ::testing::TestWithParam<BackendAndApi> {
  protected:
+  Backend backend() const { return std::get<0>(GetParam()); }
   void SetUp() override {
     outside_.write("secret.txt", "top secret");
     root_.write("index.html", "<h1>home</h1>");
@@ -156,13 +175,24 @@ class HttpServerTest : public ::testing::TestWithParam<Backend> {
     options.limits.maxHeaderBytes = 4096;
     options.limits.maxBodyBytes = 64 * 1024;
     options.limits.headerTimeout = std::chrono::milliseconds(300);
+    options.api = std::get<1>(GetParam());
     LoopOptions loop;
-    loop.backend = GetParam();
+    loop.backend = backend();
     harness_ = std::make_unique<HttpHarness>(loop, std::move(options));
     if (!harness_->unavailable().empty()) GTEST_SKIP() << harness_->unavailable();
     ASSERT_EQ(harness_->error(), "");
   }
-  void TearDown() override { harness_.reset(); }
+  void TearDown() override {
+    const bool ran = harness_ && harness_->unavailable().empty();
+    harness_.reset();
+    if (!ran) return;
+    // The server is gone: so is every connection, and every connection's
+    // coroutine (a frame left suspended would hold its connection).
+    EXPECT_TRUE(eventually([] { return Connection::liveCount() == 0; }))
+        << "live connections: " << Connection::liveCount();
+    EXPECT_TRUE(eventually([] { return coro::liveSpawnedCount() == 0; }))
+        << "coroutines not ended: " << coro::liveSpawnedCount();
+  }
 
   std::string curl(const std::string& args, int* status = nullptr) { return run("curl -s --max-time 60 " + args, status); }
 
@@ -308,7 +338,7 @@ TEST_P(HttpServerTest, PipelinedResponsesToOneReadAreWrittenTogether) {
       << "the burst should have been one read";
   const std::uint64_t sendOps = sumOfCounter(after, "send_ops") - sumOfCounter(before, "send_ops");
   const std::uint64_t forTheBurst = sendOps - 1;  // one for the first /stats response
-  if (isReactorBackend(GetParam())) {
+  if (isReactorBackend(backend())) {
     EXPECT_EQ(forTheBurst, 1u) << kPipelined << " pipelined responses took " << forTheBurst << " writes";
   } else {
     EXPECT_LE(forTheBurst, 2u) << kPipelined << " pipelined responses took " << forTheBurst << " send SQEs";
@@ -547,8 +577,10 @@ TEST_P(HttpServerTest, PipeliningAClientThatDoesNotReadIsThrottledNotDropped) {
   EXPECT_EQ(ok, static_cast<std::size_t>(kRequests));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, HttpServerTest, ::testing::ValuesIn(allBackends().begin(), allBackends().end()),
-                         backendParamName);
+INSTANTIATE_TEST_SUITE_P(BackendsAndApis, HttpServerTest,
+                         ::testing::Combine(::testing::ValuesIn(allBackends().begin(), allBackends().end()),
+                                            ::testing::Values(app::ApiStyle::Callbacks, app::ApiStyle::Coroutines)),
+                         backendApiName);
 
 }  // namespace
 }  // namespace duet::http

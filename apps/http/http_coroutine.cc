@@ -1,0 +1,202 @@
+#include "apps/http/http_coroutine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "apps/http/date_cache.h"
+#include "apps/http/request_parser.h"
+#include "apps/http/router.h"
+#include "core/coro/sleep.h"
+#include "core/coro/timeout.h"
+#include "core/log.h"
+
+namespace duet::http {
+
+namespace {
+
+using coro::IoStatus;
+
+// Appends the answer to `request` to `out`; false if the connection closes
+// after it. A file body comes back in *file, to be streamed after `out`.
+// (HttpConnection::respond, line for line, minus the queue and the stream
+// state: here the caller streams the file before it parses anything else.)
+bool answer(HttpRequest& request, const HttpContext& context, const std::string& peer, std::string& out,
+            std::optional<FileBody>* file) {
+  HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus) : context.router->handle(request);
+  const bool keepAlive = request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
+  const bool head = request.method == Method::Head && request.errorStatus == 0;
+
+  ResponseWriter::write(response, keepAlive, request.isHttp10(), head, DateCache::forThisThread().now(), out);
+  if (context.accessLog) context.accessLog(peer, request, response.status, head ? 0 : response.contentLength());
+
+  if (response.file && !head && response.file->length > 0 && response.status != 304) *file = std::move(response.file);
+  return keepAlive;
+}
+
+// Sends `out` (emptied) and waits until the kernel has every byte. The peer
+// must keep taking them: sendTimeout without any progress closes the
+// connection, as the callback version's sweep does (a slow reader that takes
+// part of the output in that time is progress, not a timeout).
+// False: the connection is closed.
+coro::Task<bool> sendAll(coro::Stream& conn, std::string& out, const HttpLimits& limits) {
+  if (out.empty()) co_return true;
+  EventLoop& loop = conn.loop();
+  std::size_t pendingSeen = conn.connection()->pendingOutputBytes() + out.size();
+  std::optional<IoStatus> done = co_await coro::withTimeout(loop, conn.write(out), limits.sendTimeout);
+  out.clear();
+  while (!done) {
+    // Timed out: the bytes are still queued in the connection. Less of them
+    // than before means the peer reads; then give it another sendTimeout.
+    const std::size_t pending = conn.connection()->pendingOutputBytes();
+    if (pending >= pendingSeen) {
+      DUET_LOG(Info) << "http: " << conn.connection()->peer().toIpPort() << ": peer not reading its responses; closing";
+      conn.close();
+      co_return false;
+    }
+    pendingSeen = pending;
+    // Writing nothing waits for the output to drain.
+    done = co_await coro::withTimeout(loop, conn.write(std::string_view()), limits.sendTimeout);
+  }
+  co_return *done == IoStatus::Ok;
+}
+
+// A file body, one chunk at a time: read a chunk, write it, and only when the
+// kernel has it read the next. So a connection holds at most one chunk,
+// whatever the file size, and a peer that stops reading stops the reads.
+coro::Task<bool> sendFile(coro::Stream& conn, FileBody file, const HttpLimits& limits) {
+  std::string chunk;
+  for (int chunks = 1; file.length > 0; ++chunks) {
+    if (chunks % limits.streamChunksPerTurn == 0) {
+      // The kernel keeps taking our chunks (a fast reader): let this loop's
+      // other connections have a turn. The shortest timer fires on the loop's
+      // next round, after their events.
+      co_await coro::sleep(conn.loop(), Duration(1));
+    }
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, file.length));
+    chunk.resize(want);
+    ssize_t n;
+    do {
+      n = ::pread(file.fd.get(), chunk.data(), want, static_cast<off_t>(file.offset));
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      // The length was promised in the head: the only honest signal left is
+      // to cut the connection (the client sees a short body).
+      DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort() << ": reading the file being sent failed ("
+                     << (n < 0 ? std::strerror(errno) : "file shrank") << "); closing the connection";
+      conn.close();
+      co_return false;
+    }
+    chunk.resize(static_cast<std::size_t>(n));
+    file.offset += static_cast<std::uint64_t>(n);
+    file.length -= static_cast<std::uint64_t>(n);
+    if (!co_await sendAll(conn, chunk, limits)) co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace
+
+coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context) {
+  const HttpLimits& limits = context.limits;
+  EventLoop& loop = conn.loop();
+  const std::string peer = context.accessLog ? conn.connection()->peer().toIpPort() : std::string();
+  RequestParser parser(limits);
+  TimePoint requestStartedAt{};  // first byte of the request being parsed
+  std::string out;               // the answers to what one read brought: written together
+  bool closing = false;          // the last answer is in `out`
+
+  while (!closing) {
+    // 1. Answer every request the input holds, in order.
+    Buffer& in = conn.input();
+    while (!closing && !in.empty()) {
+      const bool wasInRequest = parser.inRequest();
+      std::size_t consumed = 0;
+      const RequestParser::Result result = parser.parse(in.view(), &consumed);
+      in.retrieve(consumed);
+      if (parser.inRequest() && !wasInRequest) requestStartedAt = loop.now();
+      if (result == RequestParser::Result::NeedMore) break;
+
+      if (result == RequestParser::Result::ContinueExpected) {
+        // The client waits for this before it sends the body; it goes out
+        // now, behind the answers before it.
+        out += ResponseWriter::continueLine();
+        if (!co_await sendAll(conn, out, limits)) co_return;
+        continue;
+      }
+      HttpRequest request;
+      if (result == RequestParser::Result::Error) {
+        // Answer the status in the request's place, then close: where the
+        // next request would start is unknown.
+        DUET_LOG(Debug) << "http: " << conn.connection()->peer().toIpPort() << ": " << parser.errorStatus() << " "
+                        << parser.errorReason();
+        request.errorStatus = parser.errorStatus();
+        request.keepAlive = false;
+        in.retrieveAll();
+      } else {
+        request = std::move(parser.request());
+        parser.resetRequest();
+      }
+      std::optional<FileBody> file;
+      closing = !answer(request, context, peer, out, &file);
+      if (file) {
+        if (!co_await sendAll(conn, out, limits)) co_return;
+        if (!co_await sendFile(conn, std::move(*file), limits)) co_return;
+      } else if (out.size() >= limits.outputHighWater) {
+        if (!co_await sendAll(conn, out, limits)) co_return;
+      }
+    }
+
+    // 2. The answers, in one write; the coroutine waits here until the
+    //    kernel has them (back-pressure: nothing more is parsed meanwhile).
+    if (!co_await sendAll(conn, out, limits)) co_return;
+    if (closing) break;
+
+    // 3. Wait for more input: the rest of a request's head within
+    //    headerTimeout of its first byte however slowly it trickles in
+    //    (slowloris), a body that keeps moving, or, between requests, the next
+    //    one within keepAliveTimeout.
+    Duration limit = limits.keepAliveTimeout;
+    if (parser.inRequest()) {
+      limit = parser.headersComplete() ? limits.headerTimeout : requestStartedAt + limits.headerTimeout - loop.now();
+    }
+    std::optional<IoStatus> got;
+    if (limit > Duration::zero()) got = co_await coro::withTimeout(loop, conn.read(), limit);
+    if (!got) {
+      if (!parser.inRequest()) {
+        conn.close();  // idle keep-alive connection: nothing in flight, a plain close is safe
+        co_return;
+      }
+      DUET_LOG(Debug) << "http: " << conn.connection()->peer().toIpPort() << ": request too slow; 408";
+      HttpRequest late;
+      late.errorStatus = 408;
+      late.keepAlive = false;
+      std::optional<FileBody> none;
+      answer(late, context, peer, out, &none);
+      if (!co_await sendAll(conn, out, limits)) co_return;
+      break;
+    }
+    if (*got == IoStatus::Closed) co_return;
+  }
+
+  // 4. Lingering close: FIN after the last answer, then read and drop what
+  //    the peer still sends until it closes, for at most lingerTimeout.
+  //    Closing at once could turn unread input into a reset that destroys
+  //    our last answer before the client read it.
+  conn.shutdown();
+  const TimePoint lingerEnd = loop.now() + limits.lingerTimeout;
+  for (;;) {
+    conn.input().retrieveAll();
+    const Duration left = lingerEnd - loop.now();
+    if (left <= Duration::zero()) break;
+    const std::optional<IoStatus> got = co_await coro::withTimeout(loop, conn.read(), left);
+    if (!got || *got == IoStatus::Closed) break;
+  }
+  conn.close();
+}
+
+}  // namespace duet::http

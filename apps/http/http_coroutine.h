@@ -1,0 +1,34 @@
+// What duet-http does with a connection, written as a coroutine (--api
+// coroutines). The callback version is http_connection.h/.cc; both use the
+// same RequestParser, Router and ResponseWriter, so the bytes on the wire are
+// the same. What differs is who remembers where a connection is:
+//
+//   callbacks (HttpConnection)            coroutine (serveHttpConnection)
+//   ----------------------------------    ----------------------------------
+//   onInput / onWriteComplete / onTimer   one function, top to bottom:
+//   all call advance(), which works out   read -> parse -> answer -> write,
+//   from a dozen flags what to do next    and the position in it is the state
+//   waiting_ queue while output is full   the coroutine waits in write(): it
+//                                         parses nothing meanwhile
+//   stopReading() at maxPipelined         the Stream stops reading on its own
+//                                         (kReadAheadBytes) while nobody reads
+//   a sweep timer per loop checks every   each wait carries its own limit
+//   connection's deadlines                (withTimeout): header, keep-alive,
+//                                         send, linger
+//   pumpStream + defer for large files    a loop: read a chunk, co_await the
+//                                         write, now and then yield
+//
+// Output of one read still leaves together: every request the input holds
+// is answered into one string, written once (the same one write per read as
+// the callback version's gathering gives).
+#pragma once
+
+#include "apps/http/http_connection.h"  // HttpContext
+#include "core/coro/stream.h"
+#include "core/coro/task.h"
+
+namespace duet::http {
+
+coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context);
+
+}  // namespace duet::http
