@@ -129,7 +129,7 @@ void Buffer::shrink(std::size_t reserve) {
 }
 
 ssize_t Buffer::readFd(int fd, int* savedErrno) {
-  char spill[65536];
+  char spill[kSpillSize];
   static_assert(SpareBuffers::classCapacity(SpareBuffers::kReadClass) - kCheapPrepend == sizeof spill,
                 "a storage of the read class must take a whole spill-sized read");
   const std::size_t writable = writableBytes();

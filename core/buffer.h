@@ -97,6 +97,13 @@ class Buffer {
   // spill area on the stack, so a big read needs no pre-grown buffer and a
   // small one wastes no heap. Returns what read returned; sets *savedErrno on -1.
   ssize_t readFd(int fd, int* savedErrno);
+  static constexpr std::size_t kSpillSize = 65536;
+  // The most one readFd() can read now: the writable area, plus the spill
+  // area when the writable area is smaller than it.
+  std::size_t readRoom() const {
+    const std::size_t writable = writableBytes();
+    return writable < kSpillSize ? writable + kSpillSize : writable;
+  }
 
  private:
   void makeSpace(std::size_t len);

@@ -50,6 +50,19 @@ void SpareBuffers::lendTo(Buffer& buffer) {
   }
 }
 
+void SpareBuffers::lendForRead(Buffer& buffer, std::size_t capacity, bool fresh) {
+  if (buffer.capacity() != 0) return;
+  Buffer storage = borrow(capacity);
+  if (storage.capacity() == 0) {
+    if (!fresh) {
+      lendTo(buffer);
+      return;
+    }
+    storage = Buffer(capacity - Buffer::kCheapPrepend);
+  }
+  buffer.swap(storage);
+}
+
 Buffer SpareBuffers::borrow(std::size_t capacity) {
   Buffer storage;
   if (count_ == 0) return storage;

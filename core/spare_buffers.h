@@ -70,6 +70,14 @@ class SpareBuffers {
   // the whole writable area: 64 KiB of it make the read as large as the
   // spill area, without the spill copy.
   void lendTo(Buffer& buffer);
+  // A Buffer without storage gets storage for a read of up to `capacity`
+  // bytes (a class capacity, from AdaptiveReadSize): the smallest spare that
+  // holds it. If none does, `fresh` says whether to allocate it (a
+  // connection whose reads have been filling their storage) or to fall back
+  // to lendTo() (the first reads of a connection: an application that keeps
+  // partial messages in its Buffer must not make every connection hold
+  // fresh big storage).
+  void lendForRead(Buffer& buffer, std::size_t capacity, bool fresh);
   // An empty Buffer's storage is kept for later if it fits, freed otherwise;
   // the Buffer is left without storage either way. A Buffer holding bytes is
   // left alone.

@@ -96,12 +96,16 @@ void ReactorConnection::handleReadable() {
       return;
     }
     int error = 0;
-    // An empty Buffer borrows warm storage, so the read lands in it directly
-    // rather than in readFd's stack spill area and then a fresh allocation.
-    loop().spareBuffers().lendTo(inputBuffer());
+    // An empty Buffer borrows warm storage of the size this connection's
+    // reads have asked for (AdaptiveReadSize), so the read lands in it
+    // directly rather than in readFd's stack spill area and then a fresh
+    // allocation, and a message waiting whole needs one read.
+    loop().spareBuffers().lendForRead(inputBuffer(), readSize_.capacity(), readSize_.grown());
+    const std::size_t room = inputBuffer().readRoom();
     const ssize_t n = inputBuffer().readFd(fd(), &error);
     stats().count(Syscall::Read);
     if (n > 0) {
+      readSize_.recordRead(static_cast<std::size_t>(n), room);
       deliverGathering(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
       if (!isReading()) return;  // also false once closed (closeInLoop clears it)
       // Level-triggered: one read per readiness report keeps connections
@@ -140,27 +144,53 @@ void ReactorConnection::ioWrite(std::string_view data) {
   writeOrQueue(data);
 }
 
+// The one place the connection calls send(2): retried on EINTR, counted
+// (a system call and a send op), and the bytes taken reported to core.
+// MSG_NOSIGNAL: a peer that reset gives EPIPE here instead of a
+// process-killing SIGPIPE.
+ReactorConnection::SendResult ReactorConnection::sendSome(std::string_view data) {
+  for (;;) {
+    const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
+    stats().count(Syscall::Write);
+    stats().sendOps.add();
+    if (n >= 0) {
+      bytesSent(static_cast<std::size_t>(n));
+      return {static_cast<std::size_t>(n), 0};
+    }
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (wouldBlock(error)) return {0, 0};
+    return {0, error};
+  }
+}
+
+void ReactorConnection::ioWriteOwned(Buffer& data) {
+  // Gathering, with nothing held yet: the caller's storage becomes output_
+  // itself (a swap; the caller gets output_'s empty state back), instead of
+  // a copy of every byte. An echo then writes a 256 KiB message from the
+  // storage it was read into, as a bare loop does. kGatherLimit does not
+  // apply: it bounds the copying and the extra memory, and this takes
+  // neither. Replies sent after it in the same handler are gathered behind it.
+  if (gathering_ && output_.empty()) {
+    output_.swap(data);
+    gathered_ = output_.readableBytes();
+    return;
+  }
+  ioWrite(data.view());  // written straight from the caller's storage, or gathered/queued as any bytes
+  data.retrieveAll();
+}
+
 void ReactorConnection::writeOrQueue(std::string_view data) {
   std::size_t written = 0;
   if (output_.empty()) {
     // Nothing queued ahead of us, so order allows writing straight away: no
-    // copy, no poller round trip. MSG_NOSIGNAL: a peer that reset gives EPIPE
-    // here instead of a process-killing SIGPIPE.
-    for (;;) {
-      const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
-      stats().count(Syscall::Write);
-      stats().sendOps.add();
-      if (n >= 0) {
-        written = static_cast<std::size_t>(n);
-        bytesSent(written);
-        break;
-      }
-      const int error = errno;
-      if (error == EINTR) continue;
-      if (wouldBlock(error)) break;
-      sendFailed(error);  // closes from the loop, not inside the caller's send()
+    // copy, no poller round trip.
+    const SendResult sent = sendSome(data);
+    if (sent.error != 0) {
+      sendFailed(sent.error);  // closes from the loop, not inside the caller's send()
       return;
     }
+    written = sent.taken;
     if (written == data.size()) {
       outputDrained();  // calls back only if output had been waiting (see core)
       return;
@@ -213,27 +243,16 @@ bool ReactorConnection::flushGathered() {
   if (gathered_ == 0) return true;
   assert(output_.readableBytes() == gathered_ && "only gathered bytes in output_ (nothing refused ahead of them)");
   gathered_ = 0;
-  std::size_t written = 0;
-  for (;;) {
-    const ssize_t n = ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
-    stats().count(Syscall::Write);
-    stats().sendOps.add();
-    if (n >= 0) {
-      written = static_cast<std::size_t>(n);
-      output_.retrieve(written);
-      bytesSent(written);
-      break;
-    }
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (wouldBlock(error)) break;
+  const SendResult sent = sendSome(output_.view());
+  if (sent.error != 0) {
     // As in writeOrQueue(): the bytes are lost with the connection, which
     // closes from the loop (we may be inside the application's send()).
     output_.retrieveAll();
     loop().spareBuffers().takeFrom(output_);
-    sendFailed(error);
+    sendFailed(sent.error);
     return false;
   }
+  output_.retrieve(sent.taken);
   if (output_.empty()) {
     loop().spareBuffers().takeFrom(output_);
     outputDrained();  // a pending half-close goes out now (no callback: nothing waited)
@@ -248,25 +267,15 @@ bool ReactorConnection::flushGathered() {
 
 void ReactorConnection::handleWritable() {
   while (!output_.empty()) {
-    const ssize_t n = ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
-    stats().count(Syscall::Write);
-    stats().sendOps.add();
-    if (n > 0) {
-      output_.retrieve(static_cast<std::size_t>(n));
-      bytesSent(static_cast<std::size_t>(n));
-      // Level-triggered: one write per report; the poller says when there is room again.
-      if (!edgeTriggered()) break;
-      continue;
+    const SendResult sent = sendSome(output_.view());
+    if (sent.error != 0) {
+      socketFailed(sent.error, "write");
+      return;
     }
-    if (n < 0) {
-      const int error = errno;
-      if (error == EINTR) continue;
-      if (!wouldBlock(error)) {
-        socketFailed(error, "write");
-        return;
-      }
-    }
-    break;  // EAGAIN: wait for the next report
+    if (sent.taken == 0) break;  // EAGAIN: wait for the next report
+    output_.retrieve(sent.taken);
+    // Level-triggered: one write per report; the poller says when there is room again.
+    if (!edgeTriggered()) break;
   }
   if (!output_.empty()) return;
   // Drained: stop asking for writability (the idle-CPU rule) and give the

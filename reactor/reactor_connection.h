@@ -4,7 +4,10 @@
 //
 // Reading: on readiness, readv(2) into the input buffer plus a 64 KiB stack
 // spill area (Buffer::readFd), so an idle connection holds no heap buffer
-// and one system call can still take a large burst.
+// and one system call can still take a large burst. An empty input buffer
+// first borrows warm storage from the loop's spares, as much as this
+// connection's recent reads asked for (AdaptiveReadSize: 64 KiB, more once
+// reads fill it), so a 256 KiB message waiting whole takes one read.
 //
 // Writing: outside a read handler, send() tries the kernel at once when
 // nothing is queued (no copy); whatever the kernel does not take waits in
@@ -15,7 +18,9 @@
 // Gathering (LoopOptions::gatherWrites): while the connection handles a read,
 // its sends are appended to output_ instead, and written with one system call
 // when onMessage returns. Sixteen pipelined responses then cost one write, not
-// sixteen, as on the proactor, whose sends queue behind the one in flight.
+// sixteen, as on the proactor, whose sends queue behind the one in flight. A
+// Buffer given up by send(Buffer&&) (an echo's input) becomes output_ itself,
+// without a copy, when nothing is gathered yet.
 //
 // Edge-triggered epoll reports each change of readiness once, so the
 // handlers keep reading (or writing) until EAGAIN; a connection that is still
@@ -25,6 +30,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include "core/adaptive_read_size.h"
 #include "core/buffer.h"
 #include "core/connection.h"
 #include "reactor/channel.h"
@@ -52,6 +58,7 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   void ioStartReading() override;
   void ioStopReading() override;
   void ioWrite(std::string_view data) override;
+  void ioWriteOwned(Buffer& data) override;
   void ioShutdownWrite() override;
   void ioClose() override;
   bool hasUnsentOutput() const override { return !output_.empty(); }
@@ -68,6 +75,13 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   bool flushGathered();
   // The ungathered write: at once if nothing is queued, else behind the queue.
   void writeOrQueue(std::string_view data);
+  // What one send(2) did: the bytes the kernel took (0: its buffer is full),
+  // or the error (not EINTR, not EAGAIN) that ended it.
+  struct SendResult {
+    std::size_t taken = 0;
+    int error = 0;
+  };
+  SendResult sendSome(std::string_view data);
   // Asks for more read/write readiness; on the (select-only, normally
   // prevented) refusal, closes instead of hanging.
   void watch(bool ok);
@@ -82,6 +96,7 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
   bool gathering_ = false;  // inside deliverGathering(): ioWrite() may append to output_
   std::size_t gathered_ = 0;  // the last bytes of output_, held back by gathering (all of it, if any)
+  AdaptiveReadSize readSize_;  // how much storage the next read borrows
 };
 
 }  // namespace duet

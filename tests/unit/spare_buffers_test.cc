@@ -179,5 +179,36 @@ TEST(SpareBuffers, ATestThreadBufferGrowsWithoutSpares) {
   EXPECT_EQ(b.capacity(), SpareBuffers::capacityFor(Buffer::kCheapPrepend + 100000));
 }
 
+TEST(SpareBuffers, LendForReadTakesTheSmallestSpareHoldingTheSizeOrAllocatesOnlyWhenAsked) {
+  SpareBuffers spares;
+  const std::size_t big = SpareBuffers::classCapacity(8);  // 256 KiB writable
+  Buffer read = withStorage(SpareBuffers::classCapacity(SpareBuffers::kReadClass) - Buffer::kCheapPrepend);
+  spares.takeFrom(read);
+  ASSERT_EQ(spares.count(), 1u);
+
+  // No spare holds 256 KiB; not asked to allocate: the read class spare, as lendTo().
+  Buffer first;
+  spares.lendForRead(first, big, /*fresh=*/false);
+  EXPECT_EQ(first.capacity(), SpareBuffers::classCapacity(SpareBuffers::kReadClass));
+  EXPECT_EQ(spares.count(), 0u);
+
+  // Asked to allocate: fresh storage of exactly that class.
+  Buffer second;
+  spares.lendForRead(second, big, /*fresh=*/true);
+  EXPECT_EQ(second.capacity(), big);
+  EXPECT_TRUE(second.empty());
+
+  // Given back, it is what the next read of that size borrows.
+  spares.takeFrom(second);
+  Buffer third;
+  spares.lendForRead(third, big, /*fresh=*/true);
+  EXPECT_EQ(third.capacity(), big);
+  EXPECT_EQ(spares.count(), 0u);
+
+  // A Buffer with storage keeps it.
+  spares.lendForRead(first, big, /*fresh=*/true);
+  EXPECT_EQ(first.capacity(), SpareBuffers::classCapacity(SpareBuffers::kReadClass));
+}
+
 }  // namespace
 }  // namespace duet
