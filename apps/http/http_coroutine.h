@@ -12,9 +12,15 @@
 //                                         parses nothing meanwhile
 //   stopReading() at maxPipelined         the Stream stops reading on its own
 //                                         (kReadAheadBytes) while nobody reads
-//   a sweep timer per loop checks every   each wait carries its own limit
-//   connection's deadlines                (withTimeout): header, keep-alive,
-//                                         send, linger
+//   a sweep timer per loop checks every   a wait that can stall carries its
+//   connection's deadlines                own limit (withTimeout): header,
+//                                         send, linger; between requests the
+//                                         engine's idle eviction closes a
+//                                         connection quiet for
+//                                         keepAliveTimeout (cheaper than a
+//                                         timer per request; it also closes a
+//                                         peer that stopped reading after that
+//                                         long, before sendTimeout would)
 //   pumpStream + defer for large files    a loop: read a chunk, co_await the
 //                                         write, now and then yield
 //

@@ -112,6 +112,12 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
   // The high-water mark is the point where we stop producing output.
   options_.tcp.highWaterMark = options_.limits.outputHighWater;
   if (options_.api == app::ApiStyle::Coroutines) {
+    // The coroutine waits for the next request in a plain read(): the
+    // engine's idle eviction enforces keepAliveTimeout (http_coroutine.cc
+    // says why), unless a shorter --idle-timeout already does. It also
+    // closes a peer that stopped reading once nothing moved for that long.
+    Duration& idle = options_.tcp.idleTimeout;
+    if (idle == Duration::zero() || options_.limits.keepAliveTimeout < idle) idle = options_.limits.keepAliveTimeout;
     tcp_ = std::make_unique<TcpServer>(
         baseLoop_, options_.tcp,
         coro::serve([this](coro::Stream conn) { return serveHttpConnection(std::move(conn), context_); }));

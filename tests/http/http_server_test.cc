@@ -520,6 +520,24 @@ TEST_P(HttpServerTest, SlowSenderGets408AndIsClosed) {
   EXPECT_TRUE(closed);
 }
 
+// A keep-alive connection with nothing to do is closed after
+// keepAliveTimeout (the callback version's sweep; for the coroutine, the
+// engine's idle eviction).
+TEST_P(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
+  HttpServerOptions options;
+  options.tcp.ioThreads = 1;
+  options.limits.keepAliveTimeout = std::chrono::milliseconds(300);
+  options.api = std::get<1>(GetParam());
+  LoopOptions loop;
+  loop.backend = backend();
+  HttpHarness server(loop, std::move(options));
+  ASSERT_EQ(server.error(), "");
+  duet::test::RawClient client(server.address());
+  ASSERT_TRUE(client.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(readResponses(client, 1).size(), 1u);
+  EXPECT_TRUE(client.waitClosed(10000));
+}
+
 TEST_P(HttpServerTest, KeepAliveAndConnectionClose) {
   duet::test::RawClient client(harness_->address());
   for (int i = 0; i < 3; ++i) {
