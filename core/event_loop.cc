@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "core/file_read_pool.h"
 #include "core/log.h"
 
 namespace duet {
@@ -19,6 +20,9 @@ EventLoop::~EventLoop() {
 }
 
 void EventLoop::dropPendingWork() {
+  // Worker threads queue their results here: they stop first (joined), so
+  // nothing is queued behind the sweep below.
+  if (fileReadPool_) fileReadPool_->stop();
   // A dying task or timer may queue more work or cancel timers (a connection
   // closing as its last reference goes): take everything out before
   // destroying it, outside the lock, and repeat until nothing is left.
@@ -89,6 +93,14 @@ void EventLoop::queueInLoop(Task task) {
 std::size_t EventLoop::queuedTaskCount() const {
   std::lock_guard lock(queueMutex_);
   return queue_.size();
+}
+
+void EventLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+  assertInLoopThread();
+  if (!fileReadPool_) {
+    fileReadPool_ = std::make_unique<FileReadPool>(*this, options_.fileReadThreads, options_.fileReadQueue);
+  }
+  fileReadPool_->read(std::move(file), offset, length, std::move(done));
 }
 
 void EventLoop::handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) {

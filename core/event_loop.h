@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/file_read.h"
 #include "core/inet_address.h"
 #include "core/loop_options.h"
 #include "core/loop_stats.h"
@@ -35,6 +36,7 @@ namespace duet {
 
 class Acceptor;
 class Connection;
+class FileReadPool;
 using ConnectionPtr = std::shared_ptr<Connection>;
 
 // A new connection's socket, handed from an Acceptor to whoever owns connections.
@@ -103,6 +105,18 @@ class EventLoop {
   // any thread: it only reads options. The new loop belongs to the calling thread.
   virtual std::unique_ptr<EventLoop> createSibling() const = 0;
 
+  // ---- Files ----
+
+  // Loop thread. Reads `length` bytes of `file` at `offset` without blocking
+  // this loop (core/file_read.h says how each backend does it). `done` runs
+  // on this loop, later (never inside readFile), exactly once, unless the
+  // loop is destroyed first; then it is destroyed uncalled. The read keeps
+  // `file` open until it completes, so the caller may drop its own reference
+  // (a connection that closed meanwhile) at any time.
+  // Here: the loop's FileReadPool (worker threads). A backend that can read
+  // files asynchronously itself overrides it (the proactor: ring reads).
+  virtual void readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done);
+
   // ---- Handing accepted sockets to another loop (TcpServer's main acceptor) ----
 
   // Loop thread, before any socket is handed to this loop: who takes them.
@@ -134,6 +148,7 @@ class EventLoop {
   // destructor calls this first: what a task or timer holds (a connection, an
   // acceptor) unregisters from the backend's poller or ring as it dies, so it
   // must die while they still exist. ~EventLoop would be too late.
+  // It first stops the file-read workers, which queue tasks from their threads.
   void dropPendingWork();
 
  private:
@@ -164,6 +179,7 @@ class EventLoop {
 
   LoopStats stats_;
   AcceptCallback socketReceiver_;  // loop thread
+  std::unique_ptr<FileReadPool> fileReadPool_;  // made by the first readFile() that needs it
 };
 
 // Makes a loop for `options.backend` on the calling thread. Declared in core/,

@@ -42,6 +42,15 @@ struct LoopOptions {
   // read, and a handler that sends once still makes one write.
   bool gatherWrites = true;
 
+  // Files (EventLoop::readFile). A backend without asynchronous file reads
+  // (the reactors) gives them to this many worker threads per loop, started
+  // by the loop's first file read; at most fileReadQueue reads wait for a
+  // worker, and one more fails at once with EBUSY (duet-http answers 503)
+  // instead of queueing without bound. The proactor reads on its ring and
+  // ignores both.
+  std::size_t fileReadThreads = 2;
+  std::size_t fileReadQueue = 256;
+
   // Proactor (io_uring).
   UringTaskRun taskRun = UringTaskRun::Auto;
   UringWakeup wakeup = UringWakeup::EventFd;

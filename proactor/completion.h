@@ -30,6 +30,7 @@ enum class OpKind : std::uint8_t {
   Connect,
   SocketHandedIn,     // a socket another loop handed to us by MSG_RING (socket_handoff.h)
   SocketHandoffSent,  // our side of such a MSG_RING: only its failure completes
+  FileRead,           // EventLoop::readFile (uring_file_read.h)
 };
 
 const char* opKindName(OpKind kind);

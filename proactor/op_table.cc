@@ -19,6 +19,7 @@ const char* opKindName(OpKind kind) {
     case OpKind::Connect: return "connect";
     case OpKind::SocketHandedIn: return "socket-handed-in";
     case OpKind::SocketHandoffSent: return "socket-handoff";
+    case OpKind::FileRead: return "file-read";
   }
   return "?";
 }

@@ -13,6 +13,7 @@
 #include "proactor/uring_acceptor.h"
 #include "proactor/uring_connection.h"
 #include "proactor/uring_connector.h"
+#include "proactor/uring_file_read.h"
 #include "proactor/uring_waker.h"
 
 namespace duet {
@@ -143,6 +144,11 @@ ConnectionPtr UringLoop::createConnection(UniqueFd socket, const InetAddress& lo
 void UringLoop::connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) {
   assertInLoopThread();
   UringConnector::start(*this, std::move(socket), server, std::move(done));
+}
+
+void UringLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+  assertInLoopThread();
+  UringFileRead::start(*this, std::move(file), offset, length, std::move(done));
 }
 
 std::unique_ptr<EventLoop> UringLoop::createSibling() const { return std::make_unique<UringLoop>(options()); }

@@ -51,6 +51,8 @@ class UringLoop final : public EventLoop {
   void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) override;
   // The MSG_RINGs handOff() prepared go to the kernel now, not with the next wait.
   void flushHandOffs() override;
+  // An IORING_OP_READ on this ring (uring_file_read.h), not a worker thread.
+  void readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) override;
 
   // The UringLoop created on the calling thread, if any (for MSG_RING wake-ups).
   static UringLoop* current();
