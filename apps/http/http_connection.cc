@@ -11,28 +11,27 @@
 
 namespace duet::http {
 
-// Why large files go out as pread + send in chunks, not sendfile(2):
+// How a file body goes out: Transport::readFile + send, one chunk at a time.
 //
 // The core API is backend-neutral: Connection::send() takes bytes, which the
 // reactor writes with write/writev and the proactor submits as IORING_OP_SEND.
-// There is no "send this file range" operation, and adding one means two
-// implementations (sendfile on the reactor; splice through a pipe, or read +
-// send, on io_uring, which has no sendfile opcode). Chunked pread + send works
-// unchanged on every backend, and backpressure falls out of the output buffer:
-// we read the next chunk only when pendingOutputBytes() is below
-// streamHighWater, so memory per streaming connection is bounded by about
-// streamHighWater + one chunk, whatever the file size.
+// A chunk is read with Transport::readFile, which the server maps onto
+// EventLoop::readFile: a ring read on the proactor, a worker thread's pread
+// on the reactors, so a page-cache miss never stalls the loop and the other
+// connections on it (--file-io loop keeps the old pread on the loop thread,
+// for comparison). One read is in flight per connection; the next starts
+// when it has been sent and the output is below streamHighWater, so memory
+// per streaming connection is bounded by about streamHighWater + one chunk,
+// whatever the file size, and backpressure falls out of the output buffer.
 //
 // What sendfile/splice would save: the copy of every byte from the page cache
 // into our user-space chunk and from there into the socket buffer (two copies
-// and a page-cache read per chunk become one in-kernel copy), the chunk
-// allocation, and one system call per chunk. On loopback that is the
-// difference between memory bandwidth twice and once per byte; it matters for
-// a file server saturating a NIC, not for this study's request/response work.
-//
-// pread on the loop thread does block when the page is not cached (a cold
-// disk read); a WorkerPool doing the pread and handing the chunk back with
-// runInLoop would remove that, at the price of a thread hop per chunk.
+// per byte become one in-kernel copy), the chunk allocation, and a system
+// call (or a thread hop) per chunk. It needs a "send this file range"
+// operation in Connection with two implementations (sendfile on the reactor,
+// which still blocks its caller on a cache miss; splice through a pipe, or
+// read + send, on io_uring, which has no sendfile opcode). It matters for a
+// file server saturating a NIC, not for this study's request/response work.
 
 HttpConnection::HttpConnection(Transport& transport, const HttpContext& context)
     : transport_(transport), context_(context), parser_(context.limits) {
@@ -197,23 +196,37 @@ bool HttpConnection::respond(HttpRequest& request) {
 
   std::string out;
   ResponseWriter::write(response, keepAlive, request.isHttp10(), head, transport_.date(), out);
-  send(std::move(out));
   lastActivity_ = transport_.now();
-
-  if (context_.accessLog) context_.accessLog(transport_.peerName(), request, response.status, head ? 0 : response.contentLength());
+  if (!keepAlive) stopParsing_ = true;
 
   if (response.file && !head && response.file->length > 0 && response.status != 304) {
-    stream_ = std::make_unique<FileStream>(FileStream{std::move(*response.file)});
+    // The head waits for the body's first chunk (see FileStream).
+    auto stream = std::make_unique<FileStream>();
+    stream->file = shareFd(std::move(response.file->fd));
+    stream->offset = response.file->offset;
+    stream->length = response.file->length;
+    stream->head = std::move(out);
+    stream->status = response.status;
+    stream->keepAlive = keepAlive;
+    stream->http10 = request.isHttp10();
+    if (context_.accessLog) stream->request = std::move(request);
+    stream_ = std::move(stream);
     again_ = true;  // advance() goes round once more to start pumping it
+    return keepAlive;
   }
-  if (!keepAlive) stopParsing_ = true;
+  send(std::move(out));
+  logAccess(request, response.status, head ? 0 : response.contentLength());
   return keepAlive;
+}
+
+void HttpConnection::logAccess(const HttpRequest& request, int status, std::uint64_t bodyBytes) {
+  if (context_.accessLog) context_.accessLog(transport_.peerName(), request, status, bodyBytes);
 }
 
 void HttpConnection::pumpStream() {
   const HttpLimits& limits = context_.limits;
   int chunks = 0;
-  while (stream_ && transport_.pendingOutputBytes() < limits.streamHighWater) {
+  while (stream_ && !stream_->reading && transport_.pendingOutputBytes() < limits.streamHighWater) {
     if (chunks++ == limits.streamChunksPerTurn) {
       // The kernel keeps taking our chunks (a fast reader): yield to the other
       // connections of this loop and come back on the next turn.
@@ -226,34 +239,83 @@ void HttpConnection::pumpStream() {
       }
       return;
     }
-    FileBody& file = stream_->file;
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, file.length));
-    std::string chunk(want, '\0');
-    ssize_t n;
-    do {
-      n = ::pread(file.fd.get(), chunk.data(), want, static_cast<off_t>(file.offset));
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-      // A read error, or the file shrank after we announced its length: the
-      // response cannot be completed as promised, so the only honest signal
-      // left is to cut the connection (the client sees a short body).
-      DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file being sent failed ("
-                     << (n < 0 ? std::strerror(errno) : "file shrank") << "); closing the connection";
-      stream_.reset();
-      closed_ = true;
-      transport_.forceClose();
-      return;
-    }
-    chunk.resize(static_cast<std::size_t>(n));
-    file.offset += static_cast<std::uint64_t>(n);
-    file.length -= static_cast<std::uint64_t>(n);
-    send(std::move(chunk));
-    if (file.length == 0) {
-      stream_.reset();
-      lastActivity_ = transport_.now();
-    }
+    FileStream& stream = *stream_;
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, stream.length));
+    stream.reading = true;
+    // The callback may run inside this call (a read on the loop thread) or
+    // later; either way it sends the chunk. Inside, this loop goes on by
+    // itself (and still yields after streamChunksPerTurn); later, the
+    // callback moves the connection on with advance().
+    readCompletesHere_ = true;
+    transport_.readFile(stream.file, stream.offset, want,
+                        [this, want](FileReadResult result) { onChunkRead(want, std::move(result)); });
+    readCompletesHere_ = false;
   }
-  // Otherwise the output is above streamHighWater: onWriteComplete resumes us.
+  // Otherwise a read is in flight (its completion resumes us), or the output
+  // is above streamHighWater (onWriteComplete does).
+}
+
+void HttpConnection::onChunkRead(std::size_t asked, FileReadResult result) {
+  if (closed_ || !stream_) return;
+  FileStream& stream = *stream_;
+  stream.reading = false;
+  if (result.error != 0 || result.bytes.size() < asked) {
+    failStream(result, asked);
+    return;
+  }
+  stream.offset += asked;
+  stream.length -= asked;
+  if (!stream.headSent) {
+    // Head and first chunk in one send: a small file is one write, as before.
+    stream.headSent = true;
+    std::string out = std::move(stream.head);
+    out += result.bytes;
+    send(std::move(out));
+    const std::uint64_t total = stream.length + asked;
+    logAccess(stream.request, stream.status, total);
+  } else {
+    send(std::move(result.bytes));
+  }
+  if (stream.length == 0) {
+    stream_.reset();
+    lastActivity_ = transport_.now();
+  }
+  if (!readCompletesHere_) advance();
+}
+
+// The body cannot be read as promised: a read error, a file that shrank after
+// its length was announced, or a reader refusing work (EBUSY).
+void HttpConnection::failStream(const FileReadResult& result, std::size_t asked) {
+  FileStream& stream = *stream_;
+  const std::string why = result.error != 0 ? std::strerror(result.error)
+                                            : "file shrank (" + std::to_string(result.bytes.size()) + " of " +
+                                                  std::to_string(asked) + " bytes)";
+  if (!stream.headSent) {
+    // Nothing of this response has gone out: answer it honestly instead.
+    // EBUSY: the server is overloaded (503, try again); anything else is our
+    // failure (500). The response is complete, so the connection goes on.
+    const int status = result.error == EBUSY ? 503 : 500;
+    DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file failed (" << why << "); " << status;
+    HttpResponse error = errorResponse(status);
+    if (status == 503) error.addHeader("Retry-After", "1");
+    std::string out;
+    ResponseWriter::write(error, stream.keepAlive, stream.http10, /*forHead=*/false, transport_.date(), out);
+    const HttpRequest request = std::move(stream.request);
+    stream_.reset();
+    send(std::move(out));
+    logAccess(request, status, error.body.size());
+    lastActivity_ = transport_.now();
+    if (!readCompletesHere_) advance();
+    return;
+  }
+  // Part of the body has gone out with a Content-Length we can no longer
+  // honour: the only honest signal left is to cut the connection (the client
+  // sees a short body).
+  DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file being sent failed (" << why
+                 << "); closing the connection";
+  stream_.reset();
+  closed_ = true;
+  transport_.forceClose();
 }
 
 // Every byte we send goes through here, so pendingSeen_ always includes it.

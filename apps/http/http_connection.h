@@ -12,8 +12,9 @@
 //   input bytes --RequestParser--> HttpRequest --Router--> HttpResponse
 //        |                              |                        |
 //   (left in the Buffer            waiting_ queue           ResponseWriter -> send()
-//    while we are busy)         (while a response is         file body -> FileStream,
-//                                still being written)        pread + send in chunks
+//    while we are busy)         (while a response is         file body -> FileStream:
+//                                still being written)        Transport::readFile + send,
+//                                                            chunk by chunk
 //
 // Responses go out strictly in request order. When a response cannot be
 // written yet (a file is still streaming, or the output is above its high
@@ -35,6 +36,7 @@
 #include "apps/http/http_response.h"
 #include "apps/http/request_parser.h"
 #include "core/buffer.h"
+#include "core/file_read.h"
 #include "core/timer_queue.h"
 
 namespace duet::http {
@@ -60,6 +62,16 @@ class Transport {
   // wall clock would make the answer, and the code paths taken, vary.
   virtual std::string_view date() = 0;
   virtual std::string peerName() const = 0;         // for the access log
+  // Reads `length` bytes of `file` at `offset` for a response body; `done`
+  // gets them (fewer only at the end of the file) or an errno, EBUSY meaning
+  // "refused, overloaded". It may run inside this call or later on the loop;
+  // later, only while the connection is open. This default reads right here,
+  // on the calling (loop) thread: duet-http --file-io loop, and the tests'
+  // transports. The server's transport asks the loop instead (readFile:
+  // ring reads or worker threads), so a slow disk never stalls the loop.
+  virtual void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+    done(readFileBlocking(file->get(), offset, length));
+  }
 };
 
 // One line per answered request, when enabled (--access-log).
@@ -97,8 +109,21 @@ class HttpConnection {
   bool idle() const;
 
  private:
+  // A response whose body is (a range of) a file. Its head waits here until
+  // the first chunk has been read, and goes out with it: if that read fails,
+  // the client still gets an honest status (500, or 503 when the reader is
+  // overloaded) instead of a 200 with a body cut short.
   struct FileStream {
-    FileBody file;
+    SharedFd file;               // shared with a read in flight
+    std::uint64_t offset = 0;    // next byte to read
+    std::uint64_t length = 0;    // bytes still to send
+    std::string head;            // the response head, until it is sent
+    bool headSent = false;
+    bool reading = false;        // a readFile is in flight
+    int status = 200;            // of the head (200 or 206)
+    bool keepAlive = true;       // for the error response that may replace the head
+    bool http10 = false;
+    HttpRequest request;         // for the access log, written when the status is known
   };
 
   void advance();
@@ -107,6 +132,9 @@ class HttpConnection {
   bool canAnswerNow() const;
   bool respond(HttpRequest& request);
   void pumpStream();
+  void onChunkRead(std::size_t asked, FileReadResult result);
+  void failStream(const FileReadResult& result, std::size_t asked);
+  void logAccess(const HttpRequest& request, int status, std::uint64_t bodyBytes);
   void failRequest(int status);
   void send(std::string&& bytes);
   void noteOutputProgress();
@@ -129,6 +157,7 @@ class HttpConnection {
   bool readingPaused_ = false;    // stopReading() in effect (pipelining cap)
   bool continueOwed_ = false;     // a "100 Continue" to send once earlier responses are out
   bool pumpDeferred_ = false;     // a stream turn is queued on the loop
+  bool readCompletesHere_ = false;  // inside Transport::readFile: a result now is pumpStream's to follow
   bool advancing_ = false;        // re-entrancy guard for advance()
   bool again_ = false;            // advance() was asked to run again while running
   bool closed_ = false;

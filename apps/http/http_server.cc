@@ -16,7 +16,8 @@ namespace duet::http {
 // Transport of its HttpConnection: the protocol layer never sees a socket.
 class HttpServer::Session final : public Transport, public std::enable_shared_from_this<Session> {
  public:
-  Session(Connection& conn, const HttpContext& context) : conn_(conn), http_(*this, context) {}
+  Session(Connection& conn, const HttpContext& context, FileIo fileIo)
+      : conn_(conn), fileIo_(fileIo), http_(*this, context) {}
 
   HttpConnection& http() { return http_; }
   Connection& connection() { return conn_; }
@@ -38,6 +39,20 @@ class HttpServer::Session final : public Transport, public std::enable_shared_fr
   TimePoint now() const override { return conn_.loop().now(); }
   std::string_view date() override { return DateCache::forThisThread().now(); }
   std::string peerName() const override { return conn_.peer().toIpPort(); }
+  void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) override {
+    if (fileIo_ == FileIo::Loop) {
+      Transport::readFile(file, offset, length, std::move(done));  // right here, on the loop thread
+      return;
+    }
+    // The read may outlive this session (the connection closed meanwhile):
+    // it holds the file itself, and its result is dropped unless we are
+    // still here and open.
+    conn_.loop().readFile(file, offset, length,
+                          [weak = weak_from_this(), done = std::move(done)](FileReadResult result) {
+                            // A closed connection's HttpConnection ignores it (onClosed ran).
+                            if (auto self = weak.lock()) done(std::move(result));
+                          });
+  }
 
   // Intrusive list of the loop's sessions: two pointers per connection, no allocation.
   Session* prev = nullptr;
@@ -45,6 +60,7 @@ class HttpServer::Session final : public Transport, public std::enable_shared_fr
 
  private:
   Connection& conn_;  // owns us (through its context), so it outlives us
+  const FileIo fileIo_;
   HttpConnection http_;
 };
 
@@ -65,6 +81,12 @@ struct HttpServer::LoopSessions {
     s->prev = s->next = nullptr;
   }
 };
+
+const char* fileIoName(FileIo mode) { return mode == FileIo::Loop ? "loop" : "async"; }
+
+bool readsFilesAsynchronously(const HttpServerOptions& options) {
+  return options.fileIo == FileIo::Async && options.api == app::ApiStyle::Callbacks;
+}
 
 namespace {
 
@@ -104,7 +126,12 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
       options_(std::move(options)),
       router_(RouterOptions{.root = options_.root,
                             .statsJson = [this] { return statsJson(); },
-                            .inlineFileLimit = 64 * 1024}) {
+                            // Asynchronous reads leave no file to read inline on the
+                            // loop. The coroutine connection (http_coroutine.cc) still
+                            // reads with pread on the loop: it keeps the inline path.
+                            .inlineFileLimit = readsFilesAsynchronously(options_) ? std::size_t{0}
+                                                                                  : std::size_t{64 * 1024},
+                            .readFromForTesting = options_.readFromForTesting}) {
   context_.router = &router_;
   context_.limits = options_.limits;
   if (options_.accessLog) context_.accessLog = writeAccessLog;
@@ -193,7 +220,7 @@ HttpServer::LoopSessions& HttpServer::sessionsOf(EventLoop& loop) {
 
 void HttpServer::onConnection(const ConnectionPtr& conn) {
   if (conn->connected()) {
-    auto session = std::make_shared<Session>(*conn, context_);
+    auto session = std::make_shared<Session>(*conn, context_, options_.fileIo);
     sessionsOf(conn->loop()).link(session.get());
     conn->context() = std::move(session);
     return;

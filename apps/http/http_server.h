@@ -26,15 +26,32 @@
 
 namespace duet::http {
 
+// Where static files are read (duet-http --file-io).
+enum class FileIo {
+  // EventLoop::readFile: ring reads on io_uring, worker threads on the
+  // reactors. No file byte is read on a loop thread.
+  Async,
+  // pread on the loop thread, small files inline in the router: the old path,
+  // kept for comparison. A page-cache miss stalls every connection of the loop.
+  Loop,
+};
+const char* fileIoName(FileIo mode);
+
 struct HttpServerOptions {
   ServerOptions tcp;        // listen address, threads, accept mode (the backend is the base loop's)
   std::string root;         // static files; empty: none
+  FileIo fileIo = FileIo::Async;
+  ReadFromForTesting readFromForTesting;  // tests only (static_files.h)
   HttpLimits limits;
   bool accessLog = false;   // one line per request on stdout
   // How each connection is served: HttpConnection driven by callbacks, or
   // serveHttpConnection as one coroutine. The same bytes either way.
   app::ApiStyle api = app::ApiStyle::Callbacks;
 };
+
+// Async file reads apply to the callback API; the coroutine connection still
+// reads with pread on the loop thread (not converted yet).
+bool readsFilesAsynchronously(const HttpServerOptions& options);
 
 class HttpServer {
  public:

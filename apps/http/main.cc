@@ -41,6 +41,13 @@ int main(int argc, char** argv) {
   duet::http::HttpLimits limits;
   double headerTimeout = 10, keepAliveTimeout = 30;
   app.add_option("--root", root, "serve static files from this directory");
+  std::string fileIo = "async";
+  app.add_option("--file-io", fileIo,
+                 "how static files are read: async (the loop's readFile: io_uring reads on uring, worker threads "
+                 "on epoll/poll/select; a disk read never stalls the loop) or loop (pread on the loop thread, "
+                 "the old path, for comparison). --api coroutines reads on the loop thread either way")
+      ->check(CLI::IsMember({"async", "loop"}))
+      ->capture_default_str();
   app.add_flag("--access-log", accessLog, "one line per request on stdout");
   app.add_option("--header-timeout", headerTimeout, "seconds a client has to send a request's headers")
       ->check(CLI::PositiveNumber)
@@ -69,6 +76,7 @@ int main(int argc, char** argv) {
   }
   options.tcp.name = kProgram;
   options.root = root;
+  options.fileIo = fileIo == "loop" ? duet::http::FileIo::Loop : duet::http::FileIo::Async;
   options.accessLog = accessLog;
   options.api = flags.api;
   limits.headerTimeout = secondsToMs(headerTimeout);
@@ -96,7 +104,9 @@ int main(int argc, char** argv) {
               << " backend=" << duet::backendName(loop->backend()) << " mode=" << loop->mode()
               << " threads=" << flags.threads << " accept=" << flags.accept
               << " api=" << duet::app::apiStyleName(flags.api)
-              << (root.empty() ? std::string() : " root=" + root) << std::endl;
+              << (root.empty() ? std::string() : " root=" + root + " file-io=" +
+                                                     (duet::http::readsFilesAsynchronously(options) ? "async" : "loop"))
+              << std::endl;
 
     duet::TerminationSignals signals(*loop, [&](int signo) {
       DUET_LOG(Info) << kProgram << ": signal " << signo << ", stopping gracefully";

@@ -40,7 +40,7 @@ HttpResponse okText(std::string_view contentType, std::string body) {
 }  // namespace
 
 Router::Router(RouterOptions options) : options_(std::move(options)) {
-  if (!options_.root.empty()) files_ = std::make_unique<StaticFiles>(options_.root, options_.inlineFileLimit);
+  if (!options_.root.empty()) files_ = std::make_unique<StaticFiles>(options_.root, options_.inlineFileLimit, options_.readFromForTesting);
 }
 
 HttpResponse Router::handle(const HttpRequest& request) const {

@@ -27,7 +27,8 @@ namespace duet::http {
 struct RouterOptions {
   std::string root;                         // empty: no static files
   std::function<std::string()> statsJson;   // body of /stats; empty: "{}"
-  std::size_t inlineFileLimit = 64 * 1024;  // files up to this are read whole
+  std::size_t inlineFileLimit = 64 * 1024;  // files up to this are read whole, at once
+  ReadFromForTesting readFromForTesting;    // see static_files.h
 };
 
 class Router {

@@ -9,6 +9,7 @@
 
 #include "apps/http/date_cache.h"
 #include "apps/http/mime_types.h"
+#include "core/file_read.h"
 
 namespace duet::http {
 
@@ -92,7 +93,8 @@ RangeResult parseRange(std::string_view header, std::uint64_t size, ByteRange* o
   return RangeResult::Satisfiable;
 }
 
-StaticFiles::StaticFiles(const std::string& root, std::size_t inlineLimit) : root_(root), inlineLimit_(inlineLimit) {}
+StaticFiles::StaticFiles(const std::string& root, std::size_t inlineLimit, ReadFromForTesting readFrom)
+    : root_(root), inlineLimit_(inlineLimit), readFrom_(std::move(readFrom)) {}
 
 std::string StaticFiles::etagFor(const struct stat& st) {
   char buf[64];
@@ -167,15 +169,13 @@ HttpResponse StaticFiles::serve(const HttpRequest& request) const {
     }
   }
 
+  if (readFrom_) {
+    if (UniqueFd substitute = readFrom_(resolved.path)) file.fd = std::move(substitute);
+  }
   if (length <= inlineLimit_ && request.method != Method::Head) {
-    r.body.resize(length);
-    std::size_t done = 0;
-    while (done < length) {
-      const ssize_t n = ::pread(file.fd.get(), r.body.data() + done, length - done, static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return errorResponse(500);  // read error, or the file shrank under us
-      done += static_cast<std::size_t>(n);
-    }
+    FileReadResult read = readFileBlocking(file.fd.get(), offset, length);
+    if (read.error != 0 || read.bytes.size() < length) return errorResponse(500);  // read error, or the file shrank
+    r.body = std::move(read.bytes);
     return r;
   }
   r.file = FileBody{std::move(file.fd), offset, length};

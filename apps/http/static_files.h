@@ -9,11 +9,16 @@
 //     and If-Range falls back to the whole file when the validator changed.
 //   Path safety: see DocumentRoot (path_safety.h).
 //
-// Small files are read into the response; larger ones are handed over as an
-// open fd + range that HttpConnection streams chunk by chunk.
+// Files up to the inline limit are read into the response here, on the
+// calling thread (duet-http --file-io loop: the old path, kept for
+// comparison); the others are handed over as an open fd + range that
+// HttpConnection reads with Transport::readFile and sends chunk by chunk.
+// The server sets the limit to 0 when reads are asynchronous, so no file
+// byte is ever read on the loop thread.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,10 +40,16 @@ enum class RangeResult { Ignore, Satisfiable, Unsatisfiable };
 // Ignore: absent, malformed or several ranges (serve the whole file).
 RangeResult parseRange(std::string_view header, std::uint64_t size, ByteRange* out);
 
+// Tests only: for a file about to be served (its resolved path), a
+// descriptor to read the bytes from instead; an empty one keeps the file's
+// own. Size, validators and type still come from the file itself. The
+// stuck-read test hands back a FIFO, whose read blocks until it writes.
+using ReadFromForTesting = std::function<UniqueFd(const std::string& path)>;
+
 class StaticFiles {
  public:
   // Files up to `inlineLimit` bytes are read into memory: one send, no stream state.
-  StaticFiles(const std::string& root, std::size_t inlineLimit);
+  StaticFiles(const std::string& root, std::size_t inlineLimit, ReadFromForTesting readFrom = {});
   bool valid() const { return root_.valid(); }
   const std::string& root() const { return root_.path(); }
 
@@ -50,6 +61,7 @@ class StaticFiles {
  private:
   DocumentRoot root_;
   std::size_t inlineLimit_;
+  ReadFromForTesting readFrom_;
 };
 
 }  // namespace duet::http

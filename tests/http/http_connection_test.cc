@@ -382,5 +382,130 @@ TEST(DateCache, ParsesTheThreeHttpDateForms) {
   EXPECT_FALSE(parseHttpDate("yesterday"));
 }
 
+
+// ---- File bodies read through Transport::readFile (issue 13, item 4) ----
+//
+// With asynchronous file reads the router hands every file over as a
+// descriptor (inlineFileLimit 0, as HttpServer sets it), and the response
+// head waits for the first chunk. These tests drive the reads by hand.
+class FileReadTest : public HttpConnectionTest {
+ protected:
+  FileReadTest() : asyncRouter_(RouterOptions{.root = dir_.path().string(), .statsJson = {}, .inlineFileLimit = 0}) {
+    context_.router = &asyncRouter_;
+    dir_.write("a.txt", "0123456789");
+  }
+  // Reads are held here until the test completes them.
+  void holdReads() {
+    transport_.readFileHook = [this](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+      held_.push_back({file, offset, length, std::move(done)});
+    };
+  }
+  struct HeldRead {
+    SharedFd file;
+    std::uint64_t offset;
+    std::size_t length;
+    FileReadCallback done;
+  };
+  Router asyncRouter_;
+  std::vector<HeldRead> held_;
+};
+
+TEST_F(FileReadTest, AReadThatCompletesLaterKeepsResponsesInOrder) {
+  holdReads();
+  feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(held_.size(), 1u);
+  EXPECT_EQ(transport_.out, "") << "nothing may go out before the file's first chunk: its head waits for it";
+  HeldRead read = std::move(held_[0]);
+  read.done(readFileBlocking(read.file->get(), read.offset, read.length));
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_EQ(r[0].body, "0123456789");
+  EXPECT_EQ(r[1].body, Router::kHelloBody);
+}
+
+TEST_F(FileReadTest, AReadRefusedAsOverloadedIsAnswered503AndTheConnectionGoesOn) {
+  transport_.readFileHook = [](const SharedFd&, std::uint64_t, std::size_t, FileReadCallback done) {
+    done(FileReadResult{EBUSY, {}});
+  };
+  feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 503);
+  EXPECT_EQ(r[0].header("retry-after"), "1");
+  EXPECT_EQ(r[1].status, 200);
+  EXPECT_FALSE(transport_.forceClosed);
+  EXPECT_FALSE(transport_.shutdownCalled);
+}
+
+TEST_F(FileReadTest, AReadErrorBeforeTheHeadIsOutIsAnswered500) {
+  transport_.readFileHook = [](const SharedFd&, std::uint64_t, std::size_t, FileReadCallback done) {
+    done(FileReadResult{EIO, {}});
+  };
+  feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].status, 500);
+  EXPECT_EQ(r[1].status, 200);
+  EXPECT_FALSE(transport_.forceClosed);
+}
+
+TEST_F(FileReadTest, AFileThatShrankBeforeItsFirstChunkIsAnswered500) {
+  // The size was taken (Content-Length 10), then the file lost bytes: the read is short.
+  transport_.readFileHook = [this](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+    EXPECT_EQ(::truncate((dir_.path() / "a.txt").c_str(), 3), 0);
+    done(readFileBlocking(file->get(), offset, length));
+  };
+  feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 500);
+}
+
+TEST_F(FileReadTest, AReadErrorAfterTheHeadIsOutCutsTheConnection) {
+  context_.limits.streamChunkBytes = 4;
+  int reads = 0;
+  transport_.readFileHook = [&](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+    if (++reads == 1) {
+      done(readFileBlocking(file->get(), offset, length));
+    } else {
+      done(FileReadResult{EIO, {}});
+    }
+  };
+  feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_TRUE(transport_.forceClosed) << "a 200 with Content-Length 10 cannot be finished: cut it";
+  EXPECT_NE(transport_.out.find("Content-Length: 10\r\n"), std::string::npos);
+  EXPECT_TRUE(transport_.out.ends_with("\r\n\r\n0123")) << "the head went out with the first chunk only";
+}
+
+TEST_F(FileReadTest, AReadCompletingAfterTheConnectionClosedIsIgnored) {
+  holdReads();
+  feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(held_.size(), 1u);
+  http().onClosed();
+  HeldRead read = std::move(held_[0]);
+  read.done(readFileBlocking(read.file->get(), read.offset, read.length));
+  EXPECT_EQ(transport_.out, "");
+  EXPECT_FALSE(http().streaming());
+}
+
+TEST_F(FileReadTest, LargeFilesStreamThroughReadsWithTheHeadOnTheFirstChunk) {
+  context_.limits.streamChunkBytes = 1000;
+  const std::string content = std::string(4500, 'x') + "end";
+  dir_.write("big.bin", content);
+  int reads = 0;
+  transport_.readFileHook = [&](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+    ++reads;
+    done(readFileBlocking(file->get(), offset, length));
+  };
+  feed("GET /big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=1-\r\n\r\n");
+  transport_.runUntilQuiet(http());
+  const auto r = parseResponses(transport_.out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, 206);
+  EXPECT_TRUE(r[0].body == content.substr(1));
+  EXPECT_EQ(reads, 5);
+}
+
 }  // namespace
 }  // namespace duet::http

@@ -114,6 +114,16 @@ class FakeTransport final : public Transport {
   TimePoint now() const override { return clock; }
   std::string_view date() override { return "Sun, 06 Nov 1994 08:49:37 GMT"; }  // held still
   std::string peerName() const override { return "test"; }
+  // Set: file reads go here instead of the default pread (a test fails them,
+  // or holds them to complete later).
+  std::function<void(const SharedFd&, std::uint64_t, std::size_t, FileReadCallback)> readFileHook;
+  void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) override {
+    if (readFileHook) {
+      readFileHook(file, offset, length, std::move(done));
+    } else {
+      Transport::readFile(file, offset, length, std::move(done));
+    }
+  }
 
   // The kernel took everything: what Connection reports with onWriteComplete.
   void drain(HttpConnection& http) {
