@@ -12,15 +12,17 @@
 //                                         parses nothing meanwhile
 //   stopReading() at maxPipelined         the Stream stops reading on its own
 //                                         (kReadAheadBytes) while nobody reads
-//   a sweep timer per loop checks every   a wait that can stall carries its
-//   connection's deadlines                own limit (withTimeout): header,
-//                                         send, linger; between requests the
+//   a sweep timer per loop checks every   a slow request's head or body and
+//   connection's deadlines                the lingering close carry their own
+//                                         limit (withTimeout); reads between
+//                                         requests and writes none: the
 //                                         engine's idle eviction closes a
-//                                         connection quiet for
-//                                         keepAliveTimeout (cheaper than a
-//                                         timer per request; it also closes a
-//                                         peer that stopped reading after that
-//                                         long, before sendTimeout would)
+//                                         connection where no byte moved for
+//                                         keepAliveTimeout (a timer per
+//                                         request cost 1.15-1.28x the CPU).
+//                                         So a peer that stops reading is
+//                                         closed after keepAliveTimeout, not
+//                                         sendTimeout.
 //   pumpStream + defer for large files    a loop: read a chunk, co_await the
 //                                         write, now and then yield
 //
