@@ -1,4 +1,4 @@
-// serve(): one coroutine per connection, on any TcpServer (or TcpClient).
+// serve(): one coroutine per connection, on any TcpServer.
 //
 //   Task<void> echo(Stream s) {
 //     while (co_await s.read() == IoStatus::Ok)
