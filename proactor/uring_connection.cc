@@ -179,6 +179,12 @@ void UringConnection::onDirectRecv(const Completion& c) {
   inputBuffer().swap(receiving_);  // the storage (and any bytes the application left) comes back
   uring().spareBuffers().takeFrom(receiving_);
   if (disconnected()) return;  // closeSocketWhenIdle() frees inputBuffer()'s storage with the rest
+  if (c.synthesized) {
+    // The kernel dropped its completion (the loop ends it for us): how many
+    // bytes it put into our storage is unknown, so the stream cannot go on.
+    socketFailed(EIO, "recv (its completion was lost)");
+    return;
+  }
 
   if (c.res > 0) {
     const auto bytes = static_cast<std::size_t>(c.res);

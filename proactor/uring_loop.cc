@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/log.h"
 #include "proactor/socket_handoff.h"
@@ -402,8 +403,10 @@ void UringLoop::noteOverflow() {
 // The price: every healthy operation is cancelled and re-armed once per
 // drop, which only happens when the kernel is out of memory. The provided
 // buffers a lost recv completion named come back by another way
-// (reclaimLostBuffersWhenQuiet); the bytes in them are gone, and the
-// connection they were for reads on after them.
+// (reclaimLostBuffersWhenQuiet). The bytes in them are gone, and nothing
+// says where in which stream: a recv whose completion was lost while bytes
+// were lost is ended with -EIO instead, so its connection fails rather than
+// read on past a hole it cannot see.
 void UringLoop::reconcileAfterDroppedCompletions() {
   // A lost wake-up completion would leave "a wake-up is on its way" set, and
   // every later wake() would return early. The tasks it was for run in this
@@ -423,11 +426,22 @@ void UringLoop::onLostCheck(const RawCompletion& entry) {
   const std::uint64_t lost =
       ops_.liveOperation(user_data::generationOf(entry.userData), user_data::indexOf(entry.userData));
   if (lost == 0) return;  // its final completion came after all
+  if (user_data::kindOf(lost) == OpKind::Recv && reclaimPending_) {
+    // Whether it carried bytes is known once the reclaim has looked.
+    lostRecvsAwaitingReclaim_.push_back(lost);
+    return;
+  }
+  endLostOperation(lost);
+}
+
+void UringLoop::endLostOperation(std::uint64_t lost) {
+  const bool hole = user_data::kindOf(lost) == OpKind::Recv && recvBytesLost_;
   DUET_LOG(Warn) << "io_uring: the final completion of a " << opKindName(user_data::kindOf(lost))
-                 << " was dropped; ending it as cancelled";
+                 << " was dropped; ending it as "
+                 << (hole ? "failed (received bytes were lost with such completions)" : "cancelled");
   RawCompletion ended;
   ended.userData = lost;
-  ended.completion.res = -ECANCELED;
+  ended.completion.res = hole ? -EIO : -ECANCELED;
   ended.completion.synthesized = true;
   dispatch(ended);
 }
@@ -446,26 +460,33 @@ void UringLoop::onLostCheck(const RawCompletion& entry) {
 void UringLoop::reclaimLostBuffersWhenQuiet() {
   if (!reclaimPending_ || overflowing_ || io_uring_cq_ready(&ring_->raw()) != 0) return;
   reclaimPending_ = false;
+  BufferRing::Reclaimed reclaimed;
+  bool looked = false;
   if (!ring_->deferTaskRun()) {
     DUET_LOG(Warn) << "io_uring: buffers of lost recv completions cannot be told apart from ones in use without "
                       "DEFER_TASKRUN; they stay out of the ring";
-    return;
+  } else {
+    stats().count(Syscall::Control);  // IORING_REGISTER_PBUF_STATUS
+    if (const auto r = buffers_->reclaimLost()) {
+      reclaimed = *r;
+      looked = true;
+    } else {
+      DUET_LOG(Warn) << "io_uring: this kernel cannot report a buffer ring's head (IORING_REGISTER_PBUF_STATUS, "
+                        "Linux 6.8); buffers of lost recv completions stay out of the ring";
+    }
   }
-  stats().count(Syscall::Control);  // IORING_REGISTER_PBUF_STATUS
-  const auto reclaimed = buffers_->reclaimLost();
-  if (!reclaimed) {
-    DUET_LOG(Warn) << "io_uring: this kernel cannot report a buffer ring's head (IORING_REGISTER_PBUF_STATUS, "
-                      "Linux 6.8); buffers of lost recv completions stay out of the ring";
-    return;
-  }
-  if (reclaimed->buffers > 0) {
-    DUET_LOG(Warn) << "io_uring: " << reclaimed->buffers
+  // Where we could not look, assume the worst: the lost recvs carried bytes.
+  recvBytesLost_ = !looked || reclaimed.buffers > 0 || reclaimed.skipped > 0;
+  if (reclaimed.buffers > 0) {
+    DUET_LOG(Warn) << "io_uring: " << reclaimed.buffers
                    << " provided buffers went with lost recv completions; they are back in the ring";
   }
-  if (reclaimed->skipped > 0) {
-    DUET_LOG(Warn) << "io_uring: lost recv completions had taken " << reclaimed->skipped
+  if (reclaimed.skipped > 0) {
+    DUET_LOG(Warn) << "io_uring: lost recv completions had taken " << reclaimed.skipped
                    << " bytes of the part-filled buffer; the next piece is read from where the kernel is";
   }
+  // The recvs whose completions were lost end now, failed if bytes went with them.
+  for (const std::uint64_t lost : std::exchange(lostRecvsAwaitingReclaim_, {})) endLostOperation(lost);
 }
 
 bool UringLoop::loseForTesting(const RawCompletion& entry) {

@@ -137,6 +137,9 @@ class UringLoop final : public EventLoop {
   // After a drop: once nothing is half-way (see BufferRing::reclaimLost), the
   // provided buffers lost completions took go back to the ring.
   void reclaimLostBuffersWhenQuiet();
+  // Hands the owner of operation `lost` the final completion the kernel
+  // dropped: -ECANCELED, or -EIO for a recv when received bytes were lost.
+  void endLostOperation(std::uint64_t lost);
   // The test hook above: true if `entry` is to be lost.
   bool loseForTesting(const RawCompletion& entry);
   // A socket another loop sent us by MSG_RING / our MSG_RING that failed.
@@ -160,6 +163,8 @@ class UringLoop final : public EventLoop {
   bool overflowing_ = false;           // the kernel is holding completions back
   unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
   bool reclaimPending_ = false;        // completions were dropped; their buffers are still out
+  bool recvBytesLost_ = false;         // the last reclaim found bytes lost (or could not look)
+  std::vector<std::uint64_t> lostRecvsAwaitingReclaim_;  // lost recvs to end once the reclaim has looked
   OpKind lossKindForTesting_ = OpKind::Untracked;
   unsigned lossesForTesting_ = 0;      // completions still to lose (test hook)
   unsigned lostForTesting_ = 0;        // completions lost so far (test hook), counted as dropped
