@@ -208,26 +208,28 @@ char* bufBase = nullptr;
 unsigned bufCount = 1024, bufSize = 16384;
 
 struct BufferState {
-  uint16_t slot = 0;         // ring index it was last added at (bundles find their neighbours by it)
+  uint16_t next = 0;         // the buffer added to the ring right after it (bundles walk these links)
   bool withKernel = false;   // in the ring, or still being filled (BUF_MORE)
   uint32_t filled = 0;       // --buffer-ring-inc: bytes the kernel has written so far
   uint32_t slices = 0;       // queued slices still pointing into it
 };
 std::vector<BufferState> buffers;
-uint16_t ringTail = 0;       // our copy of bufRing->tail
+unsigned lastGiven = 0;      // the buffer at the ring's tail end
+bool givenAny = false;
 unsigned inRing = 0;         // buffers the kernel can still pick
 
 char* bufferData(unsigned bid) { return bufBase + size_t{bid} * bufSize; }
 
 void giveToKernel(unsigned bid) {
   BufferState& b = buffers[bid];
-  b.slot = ringTail;
+  if (givenAny) buffers[lastGiven].next = static_cast<uint16_t>(bid);
+  lastGiven = bid;
+  givenAny = true;
   b.withKernel = true;
   b.filled = 0;
   io_uring_buf_ring_add(bufRing, bufferData(bid), bufSize, static_cast<unsigned short>(bid),
                         io_uring_buf_ring_mask(bufCount), 0);
   io_uring_buf_ring_advance(bufRing, 1);
-  ++ringTail;
   ++inRing;
 }
 
@@ -486,25 +488,20 @@ void takeReceived(Conn& c, const io_uring_cqe* cqe) {
     return;
   }
   // A bundle: the kernel filled consecutive ring entries starting at the
-  // one that held `bid`, each whole but the last.
-  const uint16_t first = buffers[bid].slot;
-  const unsigned mask = static_cast<unsigned>(io_uring_buf_ring_mask(bufCount));
+  // one that held `bid`, each whole but the last. They are found by the
+  // links giveToKernel() keeps, not by reading the ring's entries: an entry
+  // is rewritten as soon as the tail wraps past it, possibly before this
+  // completion is read, while a buffer's link changes only when the buffer
+  // itself is added again, which is after this completion gives it back.
   uint32_t left = len;
-  for (uint16_t k = 0; left > 0; ++k) {
-    const uint16_t slot = static_cast<uint16_t>(first + k);
-    const unsigned b = bufRing->bufs[slot & mask].bid;
-    if (buffers[b].slot != slot || !buffers[b].withKernel) {
-      // An entry is rewritten only after the ring wraps past it, and the
-      // kernel posts recv completions in the order it took buffers (a
-      // CQ overflow could reorder them; the 65,536-entry CQ keeps that out of
-      // reach). Should it happen, fail loudly rather than echo wrong bytes.
-      std::fprintf(stderr, "raw-uring: bundle buffer %u at slot %u was reused before its completion\n", b, slot);
-      std::abort();
-    }
+  unsigned b = bid;
+  while (left > 0) {
+    const unsigned next = buffers[b].next;  // read first: kernelDone() may add `b` again
     const uint32_t part = std::min(left, bufSize);
     if (!c.closing) queueEcho(c, b, 0, part);
     kernelDone(b);
     left -= part;
+    b = next;
   }
 }
 
