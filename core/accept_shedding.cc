@@ -51,6 +51,12 @@ AcceptShedding::Shed AcceptShedding::shedOne(int listenFd, LoopStats& stats) {
   return Shed::Failed;  // still EMFILE: another thread took the freed slot
 }
 
+void AcceptShedding::noteShedByKernel(int error, LoopStats& stats) {
+  noteOutOfDescriptors(error, stats);
+  stats.acceptShed.add();
+  ++shedInBurst_;
+}
+
 void AcceptShedding::noteAccepted() {
   if (!inBurst_) return;
   DUET_LOG(Warn) << "accept recovered: " << shedInBurst_ << " connection(s) were shed while out of descriptors";

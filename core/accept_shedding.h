@@ -33,6 +33,12 @@ class AcceptShedding {
   // kernel takes a descriptor number before it looks for a connection.
   void noteOutOfDescriptors(int error, LoopStats& stats);
 
+  // The accept failed with `error` after the kernel had already taken the
+  // connection and closed it (io_uring direct descriptors: the socket table
+  // was full, ENFILE). Counted like noteOutOfDescriptors() plus one shed, and
+  // logged once per burst; nothing is left in the backlog to shed.
+  void noteShedByKernel(int error, LoopStats& stats);
+
   enum class Shed {
     One,           // a pending connection was accepted and closed (acceptShed): look for more
     BacklogEmpty,  // nobody was waiting: wait for the next connection

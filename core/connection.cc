@@ -17,7 +17,7 @@ namespace {
 std::atomic<std::uint64_t> nextConnectionId{1};
 }
 
-Connection::Connection(EventLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer)
+Connection::Connection(EventLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer)
     : loop_(loop),
       id_(nextConnectionId.fetch_add(1, std::memory_order_relaxed)),
       socket_(std::move(socket)),
@@ -255,13 +255,13 @@ void Connection::closeSocket(bool abortive) {
   loop_.assertInLoopThread();
   assert(state() == State::Disconnected && "the socket closes only after ioClose()");
   if (!socket_) return;
-  if (abortive) {
-    const linger reset{1, 0};
-    ::setsockopt(socket_.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    stats().count(Syscall::Control);
+  // A descriptor costs system calls here; a slot is closed by its backend
+  // (through the ring, which counts nothing as a system call).
+  if (!socket_.isSlot()) {
+    if (abortive) stats().count(Syscall::Control);
+    stats().count(Syscall::Close);
   }
-  socket_.reset();
-  stats().count(Syscall::Close);
+  socket_.close(abortive);
 }
 
 // ---------------------------------------------------------------- reading

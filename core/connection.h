@@ -17,8 +17,11 @@
 //   state (open, closing, closed)   core: state()            backends test disconnected()
 //   the application wants input     core: isReading()        the reactor's read interest and
 //                                                            the proactor's armed recv follow it
-//   the socket descriptor           core: opened here, closed only by closeSocket(), which the
-//                                   backend calls once its I/O on it is over
+//   the socket                      core: a SocketHandle (a descriptor, or a slot in the
+//                                   backend's own table: io_uring direct descriptors),
+//                                   closed only by closeSocket(), which the backend calls
+//                                   once its I/O on it is over; a slot goes back through
+//                                   the backend's SocketSlots hook
 //   pending output                  the backend (it alone knows what the kernel holds)
 //
 // The backend half is a family of io*() hooks that core calls on the loop
@@ -75,7 +78,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection.cc); Disconnecting is skipped by a close straight from Connected.
   enum class State : std::uint8_t { Connecting, Connected, Disconnecting, Disconnected };
 
-  Connection(EventLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
+  Connection(EventLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
   virtual ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -104,7 +107,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t id() const { return id_; }
   const InetAddress& local() const { return local_; }
   const InetAddress& peer() const { return peer_; }
-  int fd() const { return socket_.get(); }
+  // The socket's descriptor; -1 once closed, and always -1 for a socket the
+  // backend keeps in its own table (io_uring direct descriptors: no
+  // descriptor exists in the process).
+  int fd() const { return socket_.fd(); }
 
   // ---- Loop thread ----
   std::any& context() { return context_; }
@@ -191,6 +197,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection and drops unsent bytes instead of lingering on a dead peer.
   void closeSocket(bool abortive = false);
   bool socketOpen() const { return static_cast<bool>(socket_); }
+  // Descriptor or slot: what the backend's operations name.
+  const SocketHandle& socket() const { return socket_; }
 
   LoopStats& stats() { return loop_.stats(); }
 
@@ -206,7 +214,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   EventLoop& loop_;
   const std::uint64_t id_;
-  UniqueFd socket_;
+  SocketHandle socket_;
   const InetAddress local_;
   const InetAddress peer_;
   std::atomic<State> state_{State::Connecting};

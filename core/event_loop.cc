@@ -103,14 +103,14 @@ void EventLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length
   fileReadPool_->read(std::move(file), offset, length, std::move(done));
 }
 
-void EventLoop::handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) {
+void EventLoop::handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer) {
   // std::function must be copyable; the descriptor travels in a shared holder
   // (and closes with it if the target's queue is dropped unrun).
-  auto held = std::make_shared<UniqueFd>(std::move(socket));
+  auto held = std::make_shared<SocketHandle>(std::move(socket));
   target.queueInLoop([&target, held, peer] { target.receiveSocket(std::move(*held), peer); });
 }
 
-void EventLoop::receiveSocket(UniqueFd socket, const InetAddress& peer) {
+void EventLoop::receiveSocket(SocketHandle socket, const InetAddress& peer) {
   assertInLoopThread();
   if (socketReceiver_) {
     socketReceiver_(std::move(socket), peer);

@@ -28,6 +28,7 @@
 #include "core/inet_address.h"
 #include "core/loop_options.h"
 #include "core/loop_stats.h"
+#include "core/socket_handle.h"
 #include "core/socket_ops.h"
 #include "core/spare_buffers.h"
 #include "core/timer_queue.h"
@@ -39,8 +40,9 @@ class Connection;
 class FileReadPool;
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// A new connection's socket, handed from an Acceptor to whoever owns connections.
-using AcceptCallback = std::function<void(UniqueFd socket, const InetAddress& peer)>;
+// A new connection's socket, handed from an Acceptor to whoever owns connections:
+// a descriptor, or a slot in the backend's own table (socket_handle.h).
+using AcceptCallback = std::function<void(SocketHandle socket, const InetAddress& peer)>;
 // Result of an asynchronous connect: error 0 and the connected socket, or an errno.
 using ConnectCallback = std::function<void(UniqueFd socket, int error)>;
 
@@ -97,7 +99,7 @@ class EventLoop {
   // Starts accepting on a listening socket; `onAccept` runs on this loop.
   virtual std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) = 0;
   // Wraps a connected socket. The caller sets callbacks, then calls start().
-  virtual ConnectionPtr createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) = 0;
+  virtual ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) = 0;
   // Connects `socket` (non-blocking, fresh) to `server`; `done` runs on this loop
   // exactly once, unless the loop is destroyed first.
   virtual void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) = 0;
@@ -127,7 +129,12 @@ class EventLoop {
   // in one message instead (io_uring: MSG_RING, LoopOptions::msgRingHandoff).
   // The target must outlive the hand-off (TcpServer stops accepting before it
   // ends its I/O loops).
-  virtual void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer);
+  virtual void handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer);
+  // Why the sockets this loop accepts cannot be handed to another loop, in
+  // one line for the user; empty when they can. (io_uring direct descriptors
+  // live in the accepting ring's own table.) TcpServer refuses the main
+  // acceptor with I/O threads when this is not empty.
+  virtual std::string handOffRefusal() const { return {}; }
   // Loop thread: hand-offs started here are on their way when this returns (a
   // backend that sends them with its next wait sends them now). Owners call
   // it before they end the target loops.
@@ -135,7 +142,7 @@ class EventLoop {
 
  protected:
   // Loop thread: a socket handed to this loop arrived: to the receiver, or closed.
-  void receiveSocket(UniqueFd socket, const InetAddress& peer);
+  void receiveSocket(SocketHandle socket, const InetAddress& peer);
 
   // Waits for I/O and dispatches it. If `mayBlock` is false, must not block.
   // Otherwise may block until I/O, a wakeup(), or `timerDeadline` if set.

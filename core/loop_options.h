@@ -145,6 +145,18 @@ struct LoopOptions {
   // a server under 100 req/s, /proc/stat procs_blocked (tasks in iowait) was
   // higher by ~1.5 on average with --no-iowait off and unchanged with auto.
   KernelFeature noIowait = KernelFeature::Auto;
+  // Direct descriptors (Linux 6.0): accepted sockets go straight into the
+  // ring's fixed-file table and never get a descriptor in the process. Every
+  // operation names the slot (IOSQE_FIXED_FILE), so the kernel skips the
+  // descriptor lookup per operation; shutdown and close go through the ring
+  // too. The table is sized from RLIMIT_NOFILE; a full table sheds the
+  // connection (core/accept_shedding.h). Not with the main acceptor and I/O
+  // threads (a slot belongs to one ring): TcpServer refuses that.
+  // Default off: MEASUREMENT (see LoopOptions.directDescriptors in the report).
+  KernelFeature directDescriptors = KernelFeature::Off;
+  // Slots in that table; 0: the process's RLIMIT_NOFILE (at most 2^20).
+  // Tests make it tiny to fill it.
+  unsigned directDescriptorSlots = 0;
 };
 
 }  // namespace duet

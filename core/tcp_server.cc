@@ -1,5 +1,7 @@
 #include "core/tcp_server.h"
 
+#include <sys/socket.h>
+
 #include <future>
 #include <ostream>
 #include <sstream>
@@ -65,6 +67,15 @@ bool TcpServer::start(std::string* error) {
   baseLoop_.assertInLoopThread();
   if (started_.exchange(true)) return true;
 
+  // Sockets the base loop accepts must be able to travel to the I/O loops.
+  if (options_.acceptMode == AcceptMode::MainLoop && options_.ioThreads > 0) {
+    if (std::string refusal = baseLoop_.handOffRefusal(); !refusal.empty()) {
+      if (error) *error = std::move(refusal);
+      started_ = false;
+      return false;
+    }
+  }
+
   // The loops: the base loop, then N siblings, each on its own thread.
   loops_.push_back(std::make_unique<LoopState>());
   loops_[0]->loop = &baseLoop_;
@@ -82,7 +93,7 @@ bool TcpServer::start(std::string* error) {
     auto set = receiverSet.get_future();
     loop->runInLoop([this, state, &receiverSet] {
       state->loop->setSocketReceiver(
-          [this, state](UniqueFd socket, const InetAddress& peer) { adoptConnection(*state, std::move(socket), peer); });
+          [this, state](SocketHandle socket, const InetAddress& peer) { adoptConnection(*state, std::move(socket), peer); });
       receiverSet.set_value();
     });
     set.wait();
@@ -108,6 +119,13 @@ bool TcpServer::start(std::string* error) {
       started_ = false;
       return false;
     }
+    // Accepted sockets inherit TCP_NODELAY from their listener (Linux copies
+    // the listener's options into each new socket). Set here too, for the
+    // sockets that have no descriptor to set it on (adoptConnection()).
+    if (options_.tcpNoDelay) sockets::setNoDelay(fd.get(), true);
+    if (options_.socketSendBuffer > 0) {
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &options_.socketSendBuffer, sizeof options_.socketSendBuffer);
+    }
     if (i == 0) {
       // With port 0 the kernel picked one: the other listeners must share it.
       listenAddress_ = sockets::localAddress(fd.get());
@@ -121,7 +139,7 @@ bool TcpServer::start(std::string* error) {
     // std::function must be copyable; the descriptor travels in a shared holder.
     auto listener = std::make_shared<UniqueFd>(std::move(listeners[i]));
     state->loop->runInLoop([this, state, listener] {
-      state->acceptor = state->loop->createAcceptor(std::move(*listener), [this, state](UniqueFd s, const InetAddress& peer) {
+      state->acceptor = state->loop->createAcceptor(std::move(*listener), [this, state](SocketHandle s, const InetAddress& peer) {
         onAccepted(*state, std::move(s), peer);
       });
       state->acceptor->start();
@@ -158,7 +176,7 @@ TcpServer::LoopState& TcpServer::nextIoLoop() {
   return st;
 }
 
-void TcpServer::onAccepted(LoopState& acceptingLoop, UniqueFd socket, const InetAddress& peer) {
+void TcpServer::onAccepted(LoopState& acceptingLoop, SocketHandle socket, const InetAddress& peer) {
   if (stopping_.load(std::memory_order_acquire)) return;  // the socket closes here
   if (options_.maxConnections != 0 && connectionCount_.load(std::memory_order_relaxed) >= options_.maxConnections) {
     acceptingLoop.loop->stats().refused.add();
@@ -176,11 +194,18 @@ void TcpServer::onAccepted(LoopState& acceptingLoop, UniqueFd socket, const Inet
   }
 }
 
-void TcpServer::adoptConnection(LoopState& target, UniqueFd socket, const InetAddress& peer) {
+void TcpServer::adoptConnection(LoopState& target, SocketHandle socket, const InetAddress& peer) {
   EventLoop& loop = *target.loop;
-  const InetAddress local = sockets::localAddress(socket.get());
-  if (options_.tcpNoDelay) sockets::setNoDelay(socket.get(), true);
-  loop.stats().count(Syscall::Control, options_.tcpNoDelay ? 2 : 1);
+  InetAddress local = listenAddress_;
+  if (socket.isSlot()) {
+    // A socket in the backend's own table has no descriptor to ask: its local
+    // address is the listener's (the wildcard address when listening on all),
+    // and TCP_NODELAY it inherited from the listener (set in start()).
+  } else {
+    local = sockets::localAddress(socket.fd());
+    if (options_.tcpNoDelay) sockets::setNoDelay(socket.fd(), true);
+    loop.stats().count(Syscall::Control, options_.tcpNoDelay ? 2 : 1);
+  }
   ConnectionPtr conn = loop.createConnection(std::move(socket), local, peer);
   if (!conn) {  // the backend refused the socket (logged there), e.g. select past FD_SETSIZE
     connectionCount_.fetch_sub(1, std::memory_order_relaxed);

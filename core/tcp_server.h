@@ -50,6 +50,9 @@ struct ServerOptions {
   std::size_t maxConnections = 0;   // zero: no limit; beyond it new connections are closed at once
   Duration drainTimeout = std::chrono::seconds(5);
   bool tcpNoDelay = true;
+  // SO_SNDBUF of accepted sockets, in bytes (set on the listener, which they
+  // inherit); 0: the kernel's autotuning.
+  int socketSendBuffer = 0;
   std::string name = "duet";
 };
 
@@ -86,8 +89,8 @@ class TcpServer {
  private:
   struct LoopState;  // per-loop connections and acceptor; touched only on that loop
 
-  void onAccepted(LoopState& acceptingLoop, UniqueFd socket, const InetAddress& peer);
-  void adoptConnection(LoopState& target, UniqueFd socket, const InetAddress& peer);
+  void onAccepted(LoopState& acceptingLoop, SocketHandle socket, const InetAddress& peer);
+  void adoptConnection(LoopState& target, SocketHandle socket, const InetAddress& peer);
   void removeConnection(LoopState& owner, const ConnectionPtr& conn);
   void sweepIdle(LoopState& state);
   void beginDrain(LoopState& state);

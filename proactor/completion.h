@@ -31,6 +31,7 @@ enum class OpKind : std::uint8_t {
   SocketHandedIn,     // a socket another loop handed to us by MSG_RING (socket_handoff.h)
   SocketHandoffSent,  // our side of such a MSG_RING: only its failure completes
   FileRead,           // EventLoop::readFile (uring_file_read.h)
+  AcceptDirect,       // an accept into the ring's fixed-file table: res is a slot, not a descriptor
 };
 
 const char* opKindName(OpKind kind);

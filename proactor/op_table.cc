@@ -20,6 +20,7 @@ const char* opKindName(OpKind kind) {
     case OpKind::SocketHandedIn: return "socket-handed-in";
     case OpKind::SocketHandoffSent: return "socket-handoff";
     case OpKind::FileRead: return "file-read";
+    case OpKind::AcceptDirect: return "accept-direct";
   }
   return "?";
 }

@@ -33,7 +33,7 @@ bool isTransient(int err) {
 class UringAcceptor::Stream final : public CompletionHandler, public std::enable_shared_from_this<Stream> {
  public:
   Stream(UringLoop& loop, UniqueFd listener, AcceptCallback onAccept)
-      : loop_(loop), listener_(std::move(listener)), onAccept_(std::move(onAccept)) {}
+      : loop_(loop), listener_(std::move(listener)), onAccept_(std::move(onAccept)), direct_(loop.directDescriptors()) {}
 
   void start() {
     started_ = true;
@@ -84,21 +84,23 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
   void onAccepted(const Completion& c) {
     const bool finished = !c.more();
     if (c.res >= 0) {
-      UniqueFd socket(c.res);
+      SocketHandle socket = direct_ ? loop_.adoptSlot(static_cast<std::uint32_t>(c.res)) : SocketHandle(UniqueFd(c.res));
       if (stopped_) {
-        socket.reset();  // accepted just before the cancel landed
-        loop_.stats().count(Syscall::Close);
+        if (!direct_) loop_.stats().count(Syscall::Close);
+        socket.close();  // accepted just before the cancel landed
         return;
       }
       inErrorBurst_ = false;
       shedding_.noteAccepted();
-      // The multishot form has no per-connection address buffer (one buffer
-      // would be overwritten by the next accept), so ask the socket.
-      const InetAddress peer = sockets::peerAddress(socket.get());
-      loop_.stats().count(Syscall::Control);
+      const InetAddress peer = acceptedPeer(socket);
       onAccept_(std::move(socket), peer);
     } else if (c.res == -ECANCELED) {
       // stop(), or our own cancel after an error: handled by the caller.
+    } else if (direct_ && c.res == -ENFILE) {
+      // The fixed-file table is full: the kernel accepted the connection,
+      // found no slot and closed it. Shed already; the next accept waits for
+      // the next connection, so re-arming cannot spin.
+      shedding_.noteShedByKernel(-c.res, loop_.stats());
     } else if (isTransient(-c.res)) {
       DUET_LOG(Debug) << "accept: " << std::strerror(-c.res);
     } else if (AcceptShedding::isOutOfDescriptors(-c.res) && !stopped_) {
@@ -126,8 +128,29 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
   void armAccept() {
     if (!started_ || stopped_ || op_ != 0 || !listener_) return;
     io_uring_sqe* sqe = loop_.nextSqe();
+    if (direct_) {
+      // One accept at a time, each with the address buffer below. (No
+      // SOCK_CLOEXEC: a slot is no descriptor, and the kernel refuses it.)
+      peerLength_ = sizeof peer_;
+      io_uring_prep_accept_direct(sqe, listener_.get(), reinterpret_cast<sockaddr*>(&peer_), &peerLength_,
+                                  SOCK_NONBLOCK, IORING_FILE_INDEX_ALLOC - 1);  // liburing adds the 1 back
+      op_ = loop_.track(sqe, OpKind::AcceptDirect, shared_from_this());
+      return;
+    }
     io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     op_ = loop_.track(sqe, OpKind::Accept, shared_from_this());
+  }
+
+  InetAddress acceptedPeer(const SocketHandle& socket) {
+    if (direct_) {
+      // Written by the accept that just completed (one in flight at a time).
+      if (peer_.ss_family == AF_INET6) return InetAddress(*reinterpret_cast<const sockaddr_in6*>(&peer_));
+      return InetAddress(*reinterpret_cast<const sockaddr_in*>(&peer_));
+    }
+    // The multishot form has no per-connection address buffer (one buffer
+    // would be overwritten by the next accept), so ask the socket.
+    loop_.stats().count(Syscall::Control);
+    return sockets::peerAddress(socket.fd());
   }
 
   // Out of descriptors: completes once a connection is waiting in the backlog.
@@ -166,6 +189,9 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
   bool started_ = false;
   bool stopped_ = false;
   bool inErrorBurst_ = false;  // other accept errors: logged once per burst
+  const bool direct_;          // accepts go into the ring's fixed-file table
+  sockaddr_storage peer_{};    // direct_: the peer of the accept in flight
+  socklen_t peerLength_ = 0;
 };
 
 UringAcceptor::UringAcceptor(UringLoop& loop, UniqueFd listenSocket, AcceptCallback onAccept)

@@ -7,6 +7,15 @@
 // stays in the backlog: it is shed through a spare descriptor, the same
 // policy as the reactor's (core/accept_shedding.h).
 //
+// With direct descriptors (UringLoop::directDescriptors()) each accept puts
+// the socket straight into a free slot of the ring's fixed-file table, and
+// the process never sees a descriptor. Then the accept is single-shot, with
+// an address buffer: the multishot form has nowhere to put each peer's
+// address, and with no descriptor there is no getpeername(2) to ask. A full
+// table completes the accept with ENFILE after the kernel took the
+// connection and closed it: it was shed already; counted and logged the same
+// way, and the next accept simply waits for the next connection.
+//
 // The accept operation can outlive this object: stop() only *asks* the kernel
 // to cancel it, and TcpServer destroys the acceptor right after stop(). So
 // the state the kernel's completions need lives in a separate, shared object

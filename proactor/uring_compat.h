@@ -75,3 +75,11 @@ struct DuetBufStatus {
   __u32 head;       // out: the kernel's head
   __u32 resv[8];
 };
+
+// IORING_OP_URING_CMD on a socket: sqe->cmd_op names the command. A
+// setsockopt(2) through the ring, for sockets with no descriptor (direct
+// descriptors): level and optname in sqe->addr's two halves, optlen in
+// sqe->file_index, a pointer to optval in sqe->addr3. Linux 6.7.
+#ifndef SOCKET_URING_OP_SETSOCKOPT
+#define SOCKET_URING_OP_SETSOCKOPT 3
+#endif

@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/socket_ops.h"
+#include "proactor/direct_socket.h"
 #include "proactor/uring_compat.h"
 #include "proactor/uring_loop.h"
 
@@ -26,7 +27,7 @@ constexpr std::size_t kFirstDirectRecv = (std::size_t{64} << 10) - Buffer::kChea
 constexpr std::size_t kMaxDirectRecv = std::size_t{1} << 20;
 }  // namespace
 
-UringConnection::UringConnection(UringLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer)
+UringConnection::UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer)
     : Connection(loop, std::move(socket), local, peer), directSize_(kFirstDirectRecv) {}
 
 UringLoop& UringConnection::uring() const { return static_cast<UringLoop&>(loop()); }
@@ -75,6 +76,7 @@ void UringConnection::armRecv() {
   } else {
     io_uring_prep_recv(sqe, fd(), nullptr, 0, 0);
   }
+  aimAtSocket(sqe, socket());
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = loop.buffers().groupId();
   // A bundle: as many ring buffers as the bytes waiting need, one completion.
@@ -97,6 +99,7 @@ void UringConnection::armDirectRecv() {
   receiving_.swap(input);  // inputBuffer() is left without storage until the completion
   io_uring_sqe* sqe = loop.nextSqe();
   io_uring_prep_recv(sqe, fd(), receiving_.beginWrite(), len, MSG_DONTWAIT);
+  aimAtSocket(sqe, socket());
   recvOp_ = loop.track(sqe, OpKind::Recv, self());
   recvDirect_ = true;
   wantDirect_ = false;
@@ -336,6 +339,7 @@ void UringConnection::startSend() {
     io_uring_prep_send(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL);
     sendIsZeroCopy_ = false;
   }
+  aimAtSocket(sqe, socket());
   stats().sendOps.add();
   sendResult_ = 0;
   sendOp_ = loop.track(sqe, OpKind::Send, self());
@@ -360,6 +364,7 @@ void UringConnection::startChainSend() {
     }
     stats().sendsVectored.add();
   }
+  aimAtSocket(sqe, socket());
   stats().sendOps.add();
   sendIsZeroCopy_ = false;
   sendResult_ = 0;
@@ -458,13 +463,11 @@ void UringConnection::keepForTheKernel(Buffer&& buffer) {
 // ---------------------------------------------------------------- closing
 
 void UringConnection::ioShutdownWrite() {
-  // shutdown(2) rather than IORING_OP_SHUTDOWN: core only asks once output
-  // has drained, so nothing is in flight to order against, and a synchronous
-  // FIN keeps teardown simple.
-  if (!sockets::shutdownWrite(fd()) && errno != ENOTCONN) {
-    DUET_LOG(Debug) << "connection #" << id() << ": shutdown: " << std::strerror(errno);
-  }
-  stats().count(Syscall::Close);
+  // shutdown(2) rather than IORING_OP_SHUTDOWN (but for a direct descriptor,
+  // which has no descriptor): core only asks once output has drained, so
+  // nothing is in flight to order against, and a synchronous FIN keeps
+  // teardown simple.
+  uring().shutdownWrite(socket());
 }
 
 void UringConnection::ioClose() {
@@ -473,7 +476,7 @@ void UringConnection::ioClose() {
   queued_ = Buffer();  // never seen by the kernel
   if (chain_) chain_->dropUnsent();  // so are the chunks behind the send in flight
   if (recvOp_ != 0 || sendOp_ != 0) {
-    uring().cancelAll(fd());  // completions follow; the socket closes after the last
+    uring().cancelAll(socket());  // completions follow; the socket closes after the last
   } else {
     closeSocketWhenIdle();
   }

@@ -66,7 +66,7 @@ class UringLoop;
 
 class UringConnection final : public Connection, public CompletionHandler {
  public:
-  UringConnection(UringLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
+  UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
 
   std::size_t pendingOutputBytes() const override {
     return sending_.readableBytes() + queued_.readableBytes() + (chain_ ? chain_->bytes() : 0);

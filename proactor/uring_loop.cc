@@ -1,8 +1,11 @@
 #include "proactor/uring_loop.h"
 
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -10,6 +13,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "proactor/direct_socket.h"
 #include "proactor/socket_handoff.h"
 #include "proactor/uring_acceptor.h"
 #include "proactor/uring_connection.h"
@@ -77,6 +81,8 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
         "--msgring-handoff off");
   }
 
+  if (options.directDescriptors != KernelFeature::Off) setUpDirectDescriptors(options);
+
   waitBatch_ = std::max(options.waitBatch, 1u);
   if (waitBatch_ > 1 && options.waitBatchTimeout.count() <= 0) {
     // Waiting for N completions with no time limit could sleep forever on a
@@ -130,6 +136,120 @@ std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options
   return std::make_unique<BufferRing>(ring_->raw(), options.bufferCount, options.bufferSize, kBufferGroup);
 }
 
+// ---------------------------------------------------------------- direct descriptors
+
+// The table is sparse (every slot empty) and the kernel allocates from all of
+// it (IORING_FILE_INDEX_ALLOC): an accept takes the lowest free slot, and
+// -ENFILE says the table is full. As large as the process may open
+// descriptors: a server that could hold N sockets as descriptors can hold N
+// as slots (the kernel refuses a table above RLIMIT_NOFILE anyway).
+void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
+  unsigned slots = options.directDescriptorSlots;
+  if (slots == 0) {
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    slots = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, rlim_t{1} << 20));
+  }
+  // Both calls exist since Linux 6.0 (FILE_ALLOC_RANGE), which is also the
+  // first kernel that cancels by fixed file (IORING_ASYNC_CANCEL_FD_FIXED).
+  int ret = io_uring_register_files_sparse(&ring_->raw(), slots);
+  if (ret == 0) ret = io_uring_register_file_alloc_range(&ring_->raw(), 0, slots);
+  stats().count(Syscall::Control, 2);
+  if (ret < 0) {
+    if (options.directDescriptors == KernelFeature::On) {
+      throw BackendUnavailable(std::string("io_uring here cannot do direct descriptors: they need Linux 6.0 "
+                                           "(a sparse fixed-file table with an allocation range: ") +
+                               std::strerror(-ret) + "); run with --direct-fds off");
+    }
+    io_uring_unregister_files(&ring_->raw());  // Auto: plain descriptors, as if off
+    return;
+  }
+  directTableSize_ = slots;
+  socketSetsockopt_ = probeSocketSetsockopt();
+}
+
+// Prepares setsockopt(SOL_SOCKET, SO_LINGER, {1, 0}) through the ring.
+// liburing 2.3 has no helper (nor names for the fields): see uring_compat.h.
+static void prepareLingerZero(io_uring_sqe* sqe, int fd) {
+  static const linger kReset{1, 0};  // read by the kernel when the SQE is issued
+  io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, nullptr, 0, 0);
+  sqe->cmd_op = SOCKET_URING_OP_SETSOCKOPT;
+  sqe->addr = std::uint64_t{SOL_SOCKET} | (std::uint64_t{SO_LINGER} << 32);  // level, optname
+  sqe->file_index = sizeof kReset;                                            // optlen
+  sqe->addr3 = reinterpret_cast<std::uint64_t>(&kReset);                      // optval
+}
+
+// No feature bit announces socket commands: one setsockopt through the ring
+// on a throwaway socket answers (EOPNOTSUPP or EINVAL before 6.7).
+bool UringLoop::probeSocketSetsockopt() {
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  stats().count(Syscall::Control, 2);
+  if (!probe) return false;
+  io_uring_sqe* sqe = nextSqe();
+  prepareLingerZero(sqe, probe.get());
+  io_uring_sqe_set_data64(sqe, 0);
+  const __kernel_timespec limit{1, 0};
+  ring_->enter(1, &limit, 0, Syscall::Control);
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(&ring_->raw(), &cqe) != 0 || !cqe) return false;
+  const int res = cqe->res;
+  io_uring_cqe_seen(&ring_->raw(), cqe);
+  return res == 0;
+}
+
+SocketHandle UringLoop::adoptSlot(std::uint32_t slot) {
+  ++directSlotsInUse_;
+  return SocketHandle(*this, slot);
+}
+
+void UringLoop::closeSlot(std::uint32_t slot, bool abortive) {
+  assertInLoopThread();
+  assert(directSlotsInUse_ > 0);
+  --directSlotsInUse_;
+  if (abortive) {
+    if (socketSetsockopt_) {
+      io_uring_sqe* sqe = nextSqe();
+      prepareLingerZero(sqe, static_cast<int>(slot));
+      // HARDLINK: the close runs after it, and runs even if it failed.
+      sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+      io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+    } else {
+      // Before 6.7 a direct socket cannot take SO_LINGER: the close below is
+      // a graceful one, and unsent bytes linger as after any close(2).
+      static std::atomic<bool> logged{false};
+      if (!logged.exchange(true)) {
+        DUET_LOG(Warn) << "io_uring: this kernel cannot setsockopt a direct descriptor (Linux 6.7); "
+                          "abortive closes become graceful ones (logged once)";
+      }
+    }
+  }
+  io_uring_sqe* sqe = nextSqe();
+  io_uring_prep_close_direct(sqe, slot);
+  io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+}
+
+void UringLoop::shutdownWrite(const SocketHandle& socket) {
+  if (socket.isSlot()) {
+    // No descriptor for shutdown(2). Nothing is in flight to order against
+    // (core asks only once output drained); its result is not needed.
+    io_uring_sqe* sqe = nextSqe();
+    io_uring_prep_shutdown(sqe, 0, SHUT_WR);
+    aimAtSocket(sqe, socket);
+    io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+    return;
+  }
+  if (!sockets::shutdownWrite(socket.fd()) && errno != ENOTCONN) {
+    DUET_LOG(Debug) << "shutdown: " << std::strerror(errno);
+  }
+  stats().count(Syscall::Close);
+}
+
+std::string UringLoop::handOffRefusal() const {
+  if (!directDescriptors()) return {};
+  return "io_uring direct descriptors (--direct-fds on) stay in the ring that accepted them and cannot be handed "
+         "to an I/O loop; with --threads use --accept reuseport, or run with --direct-fds off";
+}
+
 // ---------------------------------------------------------------- factories
 
 std::unique_ptr<Acceptor> UringLoop::createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) {
@@ -137,7 +257,7 @@ std::unique_ptr<Acceptor> UringLoop::createAcceptor(UniqueFd listenSocket, Accep
   return std::make_unique<UringAcceptor>(*this, std::move(listenSocket), std::move(onAccept));
 }
 
-ConnectionPtr UringLoop::createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) {
+ConnectionPtr UringLoop::createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) {
   assertInLoopThread();
   return std::make_shared<UringConnection>(*this, std::move(socket), local, peer);
 }
@@ -156,14 +276,19 @@ std::unique_ptr<EventLoop> UringLoop::createSibling() const { return std::make_u
 
 // ---------------------------------------------------------------- hand-offs
 
-void UringLoop::handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) {
+void UringLoop::handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer) {
   assertInLoopThread();
+  if (socket.isSlot()) {
+    // handOffRefusal() keeps TcpServer from getting here; anyone else loses the socket, loudly.
+    DUET_LOG(Error) << "a direct descriptor cannot be handed to another loop; closing it";
+    return;
+  }
   auto* targetRing = dynamic_cast<UringLoop*>(&target);
   if (!options().msgRingHandoff || !targetRing || !msgRing_) {
     EventLoop::handOff(target, std::move(socket), peer);
     return;
   }
-  const int fd = socket.release();  // the target's once the message goes; ours again if it fails
+  const int fd = socket.takeDescriptor().release();  // the target's once the message goes; ours again if it fails
   // Where it went, in case it comes back: found by its descriptor, which stays
   // open (and so is not reused) for as long as the socket is ours.
   if (static_cast<std::size_t>(fd) >= handoffs_.size()) handoffs_.resize(static_cast<std::size_t>(fd) + 1);
@@ -245,9 +370,13 @@ void UringLoop::cancelOp(std::uint64_t userData) {
   io_uring_sqe_set_data64(sqe, user_data::kUntracked);
 }
 
-void UringLoop::cancelAll(int fd) {
+void UringLoop::cancelAll(const SocketHandle& socket) {
   io_uring_sqe* sqe = nextSqe();
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  if (socket.isSlot()) {
+    io_uring_prep_cancel_fd(sqe, static_cast<int>(socket.slot()), IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+  } else {
+    io_uring_prep_cancel_fd(sqe, socket.fd(), IORING_ASYNC_CANCEL_ALL);
+  }
   io_uring_sqe_set_data64(sqe, user_data::kUntracked);
 }
 
@@ -563,6 +692,9 @@ void UringLoop::dropStale(const RawCompletion& entry) {
   if (user_data::kindOf(entry.userData) == OpKind::Accept && c.res >= 0) {
     ::close(c.res);  // a socket accepted for a listener that is gone
     stats().count(Syscall::Close);
+  }
+  if (user_data::kindOf(entry.userData) == OpKind::AcceptDirect && c.res >= 0) {
+    adoptSlot(static_cast<std::uint32_t>(c.res)).close();  // the same, in a slot
   }
   if (!draining_) {
     DUET_LOG(Debug) << "dropped a stale " << opKindName(user_data::kindOf(entry.userData)) << " completion";

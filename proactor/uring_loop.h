@@ -35,7 +35,7 @@ namespace duet {
 
 class UringWaker;
 
-class UringLoop final : public EventLoop {
+class UringLoop final : public EventLoop, public SocketSlots {
  public:
   // On the thread that will run the loop. Throws BackendUnavailable when
   // io_uring cannot be used here.
@@ -43,12 +43,14 @@ class UringLoop final : public EventLoop {
   ~UringLoop() override;
 
   std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) override;
-  ConnectionPtr createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) override;
+  ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
   // With LoopOptions::msgRingHandoff and a UringLoop target: one MSG_RING
   // (socket_handoff.h); otherwise the queued task of EventLoop::handOff.
-  void handOff(EventLoop& target, UniqueFd socket, const InetAddress& peer) override;
+  void handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer) override;
+  // With direct descriptors: a slot cannot leave this ring (see loop_options.h).
+  std::string handOffRefusal() const override;
   // The MSG_RINGs handOff() prepared go to the kernel now, not with the next wait.
   void flushHandOffs() override;
   // An IORING_OP_READ on this ring (uring_file_read.h), not a worker thread.
@@ -67,8 +69,23 @@ class UringLoop final : public EventLoop {
   // Asks the kernel to cancel one operation; its handler still gets the final
   // completion (usually -ECANCELED, or the result if it won the race).
   void cancelOp(std::uint64_t userData);
-  // Cancels every operation on `fd` (connection teardown).
-  void cancelAll(int fd);
+  // Cancels every operation on `socket` (connection teardown).
+  void cancelAll(const SocketHandle& socket);
+
+  // ---- Direct descriptors (LoopOptions::directDescriptors) ----
+  // Accepts go into the ring's fixed-file table.
+  bool directDescriptors() const { return directTableSize_ > 0; }
+  // An accept completion's slot becomes a socket this loop will close
+  // (closeSlot) when its owner is done with it.
+  SocketHandle adoptSlot(std::uint32_t slot);
+  // SocketSlots: IORING_OP_CLOSE on the slot; `abortive` first sets SO_LINGER
+  // 0 through the ring (Linux 6.7), where the kernel can.
+  void closeSlot(std::uint32_t slot, bool abortive) override;
+  // Slots held by sockets (tests: back to zero after every close).
+  std::size_t directSlotsInUse() const { return directSlotsInUse_; }
+  unsigned directTableSize() const { return directTableSize_; }
+  // Shuts the write side of `socket` (FIN): shutdown(2), or its ring form for a slot.
+  void shutdownWrite(const SocketHandle& socket);
 
   BufferRing& buffers() { return *buffers_; }
   // Recvs ask for bundles (LoopOptions::recvBundle, where the kernel has them).
@@ -142,6 +159,11 @@ class UringLoop final : public EventLoop {
   void endLostOperation(std::uint64_t lost);
   // The test hook above: true if `entry` is to be lost.
   bool loseForTesting(const RawCompletion& entry);
+  // LoopOptions::directDescriptors: registers the sparse fixed-file table.
+  void setUpDirectDescriptors(const LoopOptions& options);
+  // Whether SOCKET_URING_OP_SETSOCKOPT works (Linux 6.7), asked once with a
+  // throwaway socket.
+  bool probeSocketSetsockopt();
   // A socket another loop sent us by MSG_RING / our MSG_RING that failed.
   void onSocketHandedIn(const RawCompletion& entry);
   void onSocketHandoffFailed(const RawCompletion& entry);
@@ -160,6 +182,9 @@ class UringLoop final : public EventLoop {
   bool recvBundle_ = false;
   bool adaptiveRecv_ = false;
   bool draining_ = false;
+  unsigned directTableSize_ = 0;       // slots in the fixed-file table; 0: no direct descriptors
+  std::size_t directSlotsInUse_ = 0;   // slots our sockets hold
+  bool socketSetsockopt_ = false;      // SOCKET_URING_OP_SETSOCKOPT works here
   bool overflowing_ = false;           // the kernel is holding completions back
   unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
   bool reclaimPending_ = false;        // completions were dropped; their buffers are still out

@@ -26,7 +26,7 @@ bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
 }  // namespace
 
-ReactorConnection::ReactorConnection(ReactorLoop& loop, UniqueFd socket, const InetAddress& local,
+ReactorConnection::ReactorConnection(ReactorLoop& loop, SocketHandle socket, const InetAddress& local,
                                      const InetAddress& peer)
     : Connection(loop, std::move(socket), local, peer),
       channel_(loop, fd(), *this) {

@@ -41,7 +41,7 @@ class ReactorLoop;
 
 class ReactorConnection final : public Connection, private ChannelHandler {
  public:
-  ReactorConnection(ReactorLoop& loop, UniqueFd socket, const InetAddress& local, const InetAddress& peer);
+  ReactorConnection(ReactorLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
   // Unregisters the channel if ioClose() never ran (an owner that dropped an
   // open connection). Must then run on the loop thread.
   ~ReactorConnection() override;

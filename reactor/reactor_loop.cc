@@ -88,13 +88,13 @@ std::unique_ptr<Acceptor> ReactorLoop::createAcceptor(UniqueFd listenSocket, Acc
   return std::make_unique<ReactorAcceptor>(*this, std::move(listenSocket), std::move(onAccept));
 }
 
-ConnectionPtr ReactorLoop::createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) {
+ConnectionPtr ReactorLoop::createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) {
   assertInLoopThread();
-  if (!canWatch(socket.get())) {
-    DUET_LOG(Warn) << mode() << " backend cannot watch fd " << socket.get() << " (>= FD_SETSIZE "
+  if (!canWatch(socket.fd())) {
+    DUET_LOG(Warn) << mode() << " backend cannot watch fd " << socket.fd() << " (>= FD_SETSIZE "
                    << *descriptorLimit_ << "): closing connection from " << peer.toIpPort();
     stats().count(Syscall::Close);
-    socket.reset();
+    socket.close();
     return nullptr;
   }
   auto connection = std::make_shared<ReactorConnection>(*this, std::move(socket), local, peer);

@@ -41,7 +41,7 @@ class ReactorLoop final : public EventLoop {
   // On the select backend an fd >= FD_SETSIZE cannot be watched: logs one
   // line, closes the socket and returns nullptr (TcpServer drops a null
   // connection; the peer sees the connection closed).
-  ConnectionPtr createConnection(UniqueFd socket, const InetAddress& local, const InetAddress& peer) override;
+  ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
 

@@ -56,9 +56,9 @@ int runServerChild(const LoopOptions& options, int portPipe, int backPipe) {
   if (!listener) return kSetupFailed;
   const std::uint16_t port = sockets::localAddress(listener.get()).port();
 
-  std::vector<UniqueFd> accepted;
+  std::vector<SocketHandle> accepted;
   auto acceptor = loop->createAcceptor(std::move(listener),
-                                       [&](UniqueFd fd, const InetAddress&) { accepted.push_back(std::move(fd)); });
+                                       [&](SocketHandle s, const InetAddress&) { accepted.push_back(std::move(s)); });
   acceptor->start();
 
   // Use up every descriptor the (lowered) limit allows.

@@ -118,7 +118,7 @@ TEST_P(EventLoopTest, LoopDestroyedWithConnectionsInQueuedTasksAndTimers) {
   std::string error;
   UniqueFd listener = sockets::listenTcp(InetAddress(0, /*loopbackOnly=*/true), /*reusePort=*/false, &error);
   ASSERT_TRUE(listener) << error;
-  std::shared_ptr<Acceptor> acceptor = loop->createAcceptor(std::move(listener), [](UniqueFd, const InetAddress&) {});
+  std::shared_ptr<Acceptor> acceptor = loop->createAcceptor(std::move(listener), [](SocketHandle, const InetAddress&) {});
   acceptor->start();
   loop->queueInLoop([queued, acceptor] {});
   loop->runAfter(std::chrono::hours(1), [timed] {});

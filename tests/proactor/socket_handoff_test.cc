@@ -103,11 +103,11 @@ struct Received {
 void setReceiver(EventLoop& target, Received& into) {
   std::promise<void> set;
   target.runInLoop([&] {
-    target.setSocketReceiver([&into](UniqueFd socket, const InetAddress& peer) {
+    target.setSocketReceiver([&into](SocketHandle socket, const InetAddress& peer) {
       std::lock_guard lock(into.mutex);
       ++into.count;
       into.peer = peer;
-      into.socket = std::move(socket);
+      into.socket = socket.takeDescriptor();
     });
     set.set_value();
   });

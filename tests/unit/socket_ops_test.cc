@@ -185,6 +185,29 @@ TEST(SocketOps, LocalAndPeerAddressOfAConnection) {
   EXPECT_EQ(c, 'k');
 }
 
+TEST(SocketOps, AcceptedSocketsInheritNoDelayAndSendBufferFromTheListener) {
+  // TcpServer relies on it for sockets it has no descriptor to set options on
+  // (io_uring direct descriptors): it sets them on the listener instead.
+  std::string error;
+  UniqueFd listener = sockets::listenTcp(InetAddress(0, true), false, &error);
+  ASSERT_TRUE(listener) << error;
+  sockets::setNoDelay(listener.get(), true);
+  const int sendBuffer = 32 * 1024;
+  ASSERT_EQ(::setsockopt(listener.get(), SOL_SOCKET, SO_SNDBUF, &sendBuffer, sizeof sendBuffer), 0);
+  UniqueFd client = connectBlocking(sockets::localAddress(listener.get()));
+  UniqueFd server = acceptBlocking(listener.get());
+  ASSERT_TRUE(server);
+  const auto option = [](int fd, int level, int name) {
+    int value = -1;
+    socklen_t len = sizeof value;
+    EXPECT_EQ(::getsockopt(fd, level, name, &value, &len), 0);
+    return value;
+  };
+  EXPECT_EQ(option(server.get(), IPPROTO_TCP, TCP_NODELAY), 1);
+  EXPECT_EQ(option(server.get(), SOL_SOCKET, SO_SNDBUF), option(listener.get(), SOL_SOCKET, SO_SNDBUF));
+  EXPECT_EQ(option(client.get(), IPPROTO_TCP, TCP_NODELAY), 0);  // the option is what changed it
+}
+
 TEST(SocketOps, AddressesOfAnUnconnectedOrBadFd) {
   // Not an error path a caller can miss: a default (0.0.0.0:0) address comes back.
   EXPECT_EQ(sockets::localAddress(-1).toIpPort(), "0.0.0.0:0");
