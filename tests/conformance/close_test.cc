@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "tests/conformance/conformance_fixture.h"
+#include "tests/support/tcp_table.h"
 
 namespace duet::test {
 namespace {
@@ -14,14 +15,6 @@ namespace {
 class CloseTest : public BackendTest {};
 // The closes an echo sees, with either application API (callbacks, coroutines).
 class CloseApiTest : public BackendApiTest {};
-
-// The kernel's view of a socket: TCP_CLOSE once a reset from the peer landed.
-int tcpState(int fd) {
-  tcp_info info{};
-  socklen_t len = sizeof info;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -1;
-  return info.tcpi_state;
-}
 
 TEST_P(CloseApiTest, ClientHalfCloseStillGetsEveryEchoThenEof) {
   auto server = startServer(echo());
@@ -161,7 +154,8 @@ TEST_P(CloseTest, SendThatFailsClosesAfterTheCallbackNotInsideIt) {
     // Hold the loop here (bounded) until the peer's RST has reached our
     // socket, so the sends below meet it whatever the scheduling.
     if (!eventually([&] { return peerReset.load(); })) return;
-    resetLanded = eventually([&] { return tcpState(conn->fd()) == TCP_CLOSE; });
+    // By address, not by conn->fd(): a direct descriptor has none.
+    resetLanded = eventually([&] { return tcpStateByAddress(conn->local(), conn->peer()) == TCP_CLOSE; });
     insideSend = true;
     conn->send(patternBytes(64 * 1024, 8));  // a reactor writes at once: ECONNRESET
     conn->send("and more");                  // then EPIPE, or refused as closing

@@ -117,6 +117,7 @@ class BackendModelTest : public testing::TestWithParam<BackendAndModel> {
  protected:
   void SetUp() override {
     DUET_SKIP_IF_UNAVAILABLE(backend());
+    if (const auto refusal = modelRefusal(backend(), model())) GTEST_SKIP() << *refusal;
     cleanup_.begin();
   }
   void TearDown() override {

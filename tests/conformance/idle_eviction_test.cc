@@ -45,15 +45,16 @@ TEST_P(IdleEvictionTest, OutputProgressKeepsASilentReaderAliveAndIdlePeersAreSti
   cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
     if (in.view() != "go") return;  // wait for the whole request
     in.retrieveAll();
-    // Small kernel buffers keep most of the body in our output buffer, so
-    // progress is visible to the engine for most of the download.
-    setIntOption(conn->fd(), SO_SNDBUF, 32 * 1024);
     conn->send(body);
     std::lock_guard lock(mutex);
     if (!downloadSide) downloadSide = conn;
   };
   ServerOptions options = testServerOptions();
   options.idleTimeout = kIdleTimeout;
+  // Small kernel buffers keep most of the body in our output buffer, so
+  // progress is visible to the engine for most of the download. (Set on the
+  // listener and inherited: a direct descriptor has no fd to set it on.)
+  options.socketSendBuffer = 32 * 1024;
   auto server = startServer(cb, options);
   ASSERT_TRUE(server->ok());
 

@@ -51,6 +51,9 @@ const std::vector<BackendConfig>& testBackends() {
         LoopOptions iowait = o;
         iowait.noIowait = flipped(o.noIowait);  // Auto (on where the kernel has it) flips to Off
         out.push_back({iowait.noIowait == KernelFeature::On ? "uring_noiowait" : "uring_iowait", iowait});
+        LoopOptions direct = o;
+        direct.directDescriptors = flipped(o.directDescriptors);
+        out.push_back({direct.directDescriptors == KernelFeature::On ? "uring_direct" : "uring_nodirect", direct});
       }
     }
     return out;
@@ -92,6 +95,24 @@ std::optional<std::string> unavailableReason(const BackendConfig& backend) {
   }
   verdicts.emplace_back(backend.name, reason);
   return reason.empty() ? std::nullopt : std::optional<std::string>(reason);
+}
+
+std::optional<std::string> modelRefusal(const BackendConfig& backend, const ThreadingModel& model) {
+  if (model.ioThreads == 0 || model.acceptMode != AcceptMode::MainLoop) return std::nullopt;
+  static std::mutex mutex;
+  static std::vector<std::pair<std::string, std::string>> verdicts;  // name -> "" or refusal
+  std::lock_guard lock(mutex);
+  for (const auto& [name, why] : verdicts) {
+    if (name == backend.name) return why.empty() ? std::nullopt : std::optional<std::string>(why);
+  }
+  std::string refusal;
+  try {
+    refusal = makeEventLoop(backend.loop)->handOffRefusal();
+  } catch (const BackendUnavailable&) {
+    // unavailableReason() reports it
+  }
+  verdicts.emplace_back(backend.name, refusal);
+  return refusal.empty() ? std::nullopt : std::optional<std::string>(refusal);
 }
 
 std::string backendParamName(const testing::TestParamInfo<BackendConfig>& info) { return info.param.name; }

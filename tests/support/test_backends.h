@@ -47,6 +47,12 @@ std::optional<std::string> unavailableReason(const BackendConfig& backend);
     GTEST_SKIP() << *duetWhyUnavailable;                                         \
   }
 
+// Why TcpServer refuses `model` on `backend` (EventLoop::handOffRefusal():
+// io_uring direct descriptors cannot go from the main acceptor to I/O loops),
+// or nullopt if it runs. Tests skip such combinations with the reason; the
+// refusal itself is tested in tests/proactor/direct_descriptors_test.cc.
+std::optional<std::string> modelRefusal(const BackendConfig& backend, const ThreadingModel& model);
+
 std::string backendParamName(const testing::TestParamInfo<BackendConfig>& info);
 
 }  // namespace duet::test
