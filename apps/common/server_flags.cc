@@ -80,6 +80,10 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
   app.add_option("--no-iowait", f.noIowait,
                  "uring on|off|auto: waits do not count as iowait (Linux 6.15; auto: where the kernel has it)")
       ->default_str(feature(defaults.noIowait));
+  app.add_option("--direct-fds", f.directDescriptors,
+                 "uring on|off|auto: accepted sockets live only in the ring's fixed-file table, no descriptor "
+                 "(Linux 6.0; not with --threads and --accept main)")
+      ->default_str(feature(defaults.directDescriptors));
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
@@ -165,6 +169,7 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   if (!parseOnOff("--vectored-send", f.vectoredSend, &loop->vectoredSend, error)) return false;
   if (!parseOnOff("--register-ring-fd", f.registerRingFd, &loop->registerRingFd, error)) return false;
   if (!parseKernelFeature("--no-iowait", f.noIowait, &loop->noIowait, error)) return false;
+  if (!parseKernelFeature("--direct-fds", f.directDescriptors, &loop->directDescriptors, error)) return false;
 
   std::string addrError;
   const auto addr = InetAddress::parse(f.host + ":" + std::to_string(f.port), &addrError);

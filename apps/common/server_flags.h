@@ -46,6 +46,7 @@ struct ServerFlags {
   std::string vectoredSend;        // on|off; empty: LoopOptions' default
   std::string registerRingFd;      // on|off; empty: LoopOptions' default
   std::string noIowait;            // on|off|auto; empty: LoopOptions' default
+  std::string directDescriptors;   // on|off|auto; empty: LoopOptions' default
 };
 
 // Registers the flags on `app`.
