@@ -6,7 +6,7 @@ namespace duet {
 
 void SocketHandle::close(bool abortive) {
   if (table_) {
-    std::exchange(table_, nullptr)->closeSlot(slot_, abortive);
+    std::exchange(table_, nullptr)->closeSlot(slot_, abortive);  // moved out first: closes once
     return;
   }
   if (!fd_) return;

@@ -10,10 +10,16 @@
 // the backend table that can close it. Core never looks inside a slot: it only
 // asks the table to close it.
 //
+// The handle shares ownership of the table object: a Connection may outlive
+// its loop (whoever holds a ConnectionPtr), and the table must then still be
+// there to be told (a backend's table object outlives the backend's loop and
+// knows when there is nothing left to close).
+//
 // Move-only, like UniqueFd; destroying an open handle closes the socket.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 
 #include "core/socket_ops.h"
@@ -26,9 +32,7 @@ class SocketSlots {
   // Closes the socket in `slot` and frees the slot. `abortive`: reset the
   // connection (SO_LINGER 0) instead of a graceful close, where the backend can.
   virtual void closeSlot(std::uint32_t slot, bool abortive) = 0;
-
- protected:
-  ~SocketSlots() = default;
+  virtual ~SocketSlots() = default;
 };
 
 class SocketHandle {
@@ -37,14 +41,14 @@ class SocketHandle {
   // A descriptor (implicit: every socket was one before slots existed).
   SocketHandle(UniqueFd fd) : fd_(std::move(fd)) {}  // NOLINT(google-explicit-constructor)
   // A socket in `table`'s slot `slot`.
-  SocketHandle(SocketSlots& table, std::uint32_t slot) : table_(&table), slot_(slot) {}
+  SocketHandle(std::shared_ptr<SocketSlots> table, std::uint32_t slot) : table_(std::move(table)), slot_(slot) {}
   SocketHandle(SocketHandle&& other) noexcept
-      : fd_(std::move(other.fd_)), table_(std::exchange(other.table_, nullptr)), slot_(other.slot_) {}
+      : fd_(std::move(other.fd_)), table_(std::move(other.table_)), slot_(other.slot_) {}
   SocketHandle& operator=(SocketHandle&& other) noexcept {
     if (this != &other) {
       close();
       fd_ = std::move(other.fd_);
-      table_ = std::exchange(other.table_, nullptr);
+      table_ = std::move(other.table_);
       slot_ = other.slot_;
     }
     return *this;
@@ -69,7 +73,7 @@ class SocketHandle {
 
  private:
   UniqueFd fd_;
-  SocketSlots* table_ = nullptr;  // set only while a slot is held
+  std::shared_ptr<SocketSlots> table_;  // set only while a slot is held
   std::uint32_t slot_ = 0;
 };
 

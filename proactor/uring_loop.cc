@@ -48,6 +48,33 @@ __kernel_timespec toTimespec(Duration d) {
 
 UringLoop* UringLoop::current() { return currentLoop; }
 
+// What a direct socket's SocketHandle points at. Not the loop itself: a
+// Connection can outlive its loop (someone still holds a ConnectionPtr), and
+// then there is nothing left to close (the ring's exit closed every slot in
+// its table), which this object knows once the loop detached it.
+class UringLoop::DirectSlots final : public SocketSlots {
+ public:
+  explicit DirectSlots(UringLoop& loop) : loop_(&loop) {}
+  void closeSlot(std::uint32_t slot, bool abortive) override {
+    UringLoop* loop = loop_.load(std::memory_order_acquire);
+    if (!loop) return;
+    if (loop->isInLoopThread()) {
+      loop->closeSlot(slot, abortive);
+    } else {
+      // The last reference to a never-closed socket dropped on another
+      // thread: the ring is the loop thread's alone. A task the loop drops
+      // unrun at its end needs nothing either (the ring's exit closes it).
+      // (Off the loop thread only for a socket nobody closed: the loop must
+      // then still exist, as for any call into it from outside.)
+      loop->queueInLoop([loop, slot, abortive] { loop->closeSlot(slot, abortive); });
+    }
+  }
+  void detach() { loop_.store(nullptr, std::memory_order_release); }
+
+ private:
+  std::atomic<UringLoop*> loop_;
+};
+
 // Delegating constructor: the ring must exist before EventLoop's constructor,
 // which wants the mode string ("uring-defer" ...) that only setup can tell.
 UringLoop::UringLoop(const LoopOptions& options) : UringLoop(options, Ring::open(options)) {}
@@ -113,6 +140,9 @@ UringLoop::~UringLoop() {
     new std::shared_ptr<UringWaker>(std::move(waker_));
     (void)buffers_.release();
   }
+  // Handles still open past here (a Connection someone still holds) have
+  // nothing to close: the ring's exit below closes every slot.
+  if (directSlots_) directSlots_->detach();
   buffers_.reset();  // unregisters the buffer ring while the ring still exists
   ring_.reset();     // io_uring_queue_exit
 }
@@ -166,7 +196,9 @@ void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
   }
   directTableSize_ = slots;
   socketSetsockopt_ = probeSocketSetsockopt();
+  directSlots_ = std::make_shared<DirectSlots>(*this);
 }
+
 
 // Prepares setsockopt(SOL_SOCKET, SO_LINGER, {1, 0}) through the ring.
 // liburing 2.3 has no helper (nor names for the fields): see uring_compat.h.
@@ -199,7 +231,7 @@ bool UringLoop::probeSocketSetsockopt() {
 
 SocketHandle UringLoop::adoptSlot(std::uint32_t slot) {
   ++directSlotsInUse_;
-  return SocketHandle(*this, slot);
+  return SocketHandle(directSlots_, slot);
 }
 
 void UringLoop::closeSlot(std::uint32_t slot, bool abortive) {

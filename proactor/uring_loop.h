@@ -35,7 +35,7 @@ namespace duet {
 
 class UringWaker;
 
-class UringLoop final : public EventLoop, public SocketSlots {
+class UringLoop final : public EventLoop {
  public:
   // On the thread that will run the loop. Throws BackendUnavailable when
   // io_uring cannot be used here.
@@ -78,9 +78,10 @@ class UringLoop final : public EventLoop, public SocketSlots {
   // An accept completion's slot becomes a socket this loop will close
   // (closeSlot) when its owner is done with it.
   SocketHandle adoptSlot(std::uint32_t slot);
-  // SocketSlots: IORING_OP_CLOSE on the slot; `abortive` first sets SO_LINGER
-  // 0 through the ring (Linux 6.7), where the kernel can.
-  void closeSlot(std::uint32_t slot, bool abortive) override;
+  // IORING_OP_CLOSE on the slot; `abortive` first sets SO_LINGER 0 through
+  // the ring (Linux 6.7), where the kernel can. (Handles reach it through
+  // DirectSlots, which outlives the loop.)
+  void closeSlot(std::uint32_t slot, bool abortive);
   // Slots held by sockets (tests: back to zero after every close).
   std::size_t directSlotsInUse() const { return directSlotsInUse_; }
   unsigned directTableSize() const { return directTableSize_; }
@@ -182,6 +183,8 @@ class UringLoop final : public EventLoop, public SocketSlots {
   bool recvBundle_ = false;
   bool adaptiveRecv_ = false;
   bool draining_ = false;
+  class DirectSlots;                   // the SocketSlots every direct socket's handle shares (.cc)
+  std::shared_ptr<DirectSlots> directSlots_;
   unsigned directTableSize_ = 0;       // slots in the fixed-file table; 0: no direct descriptors
   std::size_t directSlotsInUse_ = 0;   // slots our sockets hold
   bool socketSetsockopt_ = false;      // SOCKET_URING_OP_SETSOCKOPT works here
