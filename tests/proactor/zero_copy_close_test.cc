@@ -22,17 +22,25 @@
 namespace duet::test {
 namespace {
 
-class ZeroCopyCloseTest : public UringTest {
+// Run with plain and with direct descriptors: a direct one has no fd to set
+// SO_LINGER on, so its reset goes through the ring (SOCKET_URING_OP_SETSOCKOPT).
+class ZeroCopyCloseTest : public UringTest, public testing::WithParamInterface<bool> {
  protected:
+  LoopOptions options() const {
+    LoopOptions o = uringOptions();
+    if (GetParam()) o.directDescriptors = KernelFeature::On;
+    return o;
+  }
   void TearDown() override {
     UringConnection::setZeroCopyLingerForTesting(UringConnection::kZeroCopyLinger);
     UringTest::TearDown();
   }
 };
 
-TEST_F(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWithinABound) {
+TEST_P(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWithinABound) {
+  LoopOptions o = options();
+  DUET_SKIP_WITHOUT_URING(o);
   UringConnection::setZeroCopyLingerForTesting(std::chrono::milliseconds(200));
-  LoopOptions o = uringOptions();
   o.sendZeroCopyThreshold = 4096;
   ConnectionCallbacks cb;
   cb.onConnection = [](const ConnectionPtr& c) {
@@ -72,6 +80,9 @@ TEST_F(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWith
         << "the connection was not released after its notification";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Descriptors, ZeroCopyCloseTest, testing::Bool(),
+                         [](const testing::TestParamInfo<bool>& p) { return p.param ? "direct" : "plain"; });
 
 }  // namespace
 }  // namespace duet::test
