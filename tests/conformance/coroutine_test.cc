@@ -299,7 +299,9 @@ TEST_P(CoroutineTest, HandlerReturningHalfClosesAfterItsLastWrite) {
 }
 
 TEST_P(CoroutineTest, EachIoLoopRunsItsOwnConnectionsCoroutines) {
-  ServerOptions o = testServerOptions(2, AcceptMode::MainLoop);
+  const ThreadingModel main2{"main2", 2, AcceptMode::MainLoop};
+  if (const auto refusal = modelRefusal(GetParam(), main2)) GTEST_SKIP() << *refusal;  // uring_direct
+  ServerOptions o = testServerOptions(main2.ioThreads, main2.acceptMode);
   auto server = startServer(coro::serve(coroutineEcho), o);
   ASSERT_TRUE(server->ok());
   const int count = connectionBudget(GetParam(), 50);
