@@ -14,13 +14,13 @@
 // byte, and every ring buffer must be back in the kernel's ring (asked of the
 // kernel itself). On every io_uring configuration, so with incremental
 // buffers on (uring, where the kernel has them) and off (uring_noinc).
-#include <atomic>
 #include <string>
 #include <vector>
 
 #include "proactor/uring_loop.h"
 #include "tests/proactor/uring_test_fixture.h"
 #include "tests/support/raw_client.h"
+#include "tests/support/send_while_held.h"
 #include "tests/support/server_harness.h"
 
 namespace duet::test {
@@ -62,24 +62,11 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   std::vector<RawClient> clients(kClients);
   for (auto& c : clients) ASSERT_TRUE(c.connect(server.address()));
   ASSERT_TRUE(eventually([&] { return server.server().connectionCount() == kClients; }));
-  // Two loop iterations: every connection's recv has gone to the kernel.
-  server.runSync([] {});
-  server.runSync([] {});
-
-  // Hold the loop thread until every byte is queued in the server's sockets.
-  std::atomic<bool> held{false};
-  std::atomic<bool> release{false};
-  server.loop().queueInLoop([&] {
-    held = true;
-    eventually([&] { return release.load(); }, 20000);
-  });
-  ASSERT_TRUE(eventually([&] { return held.load(); }));
+  // The loop thread held until every byte is queued in the server's sockets.
   std::vector<std::string> payloads;
   for (int i = 0; i < kClients; ++i) payloads.push_back(patternBytes(kPerClient, static_cast<unsigned>(100 + i)));
-  bool allSent = true;
-  for (int i = 0; i < kClients; ++i) allSent = clients[i].sendAll(payloads[i]) && allSent;
-  release = true;
-  ASSERT_TRUE(allSent) << "a client could not queue its bytes while the loop was held";
+  std::string why;
+  ASSERT_TRUE(sendAllWhileLoopHeld(server, clients, payloads, &why)) << why;
 
   for (int i = 0; i < kClients; ++i) {
     EXPECT_EQ(clients[i].recvExactly(kPerClient), payloads[i]) << "client " << i << ": bytes lost, repeated or reordered";
