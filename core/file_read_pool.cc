@@ -17,7 +17,14 @@ void FileReadPool::read(SharedFd file, std::uint64_t offset, std::size_t length,
   // must be copyable, and only one of the two ever calls it.
   auto callback = std::make_shared<FileReadCallback>(std::move(done));
   const bool taken = workers_.submit([this, file = std::move(file), offset, length, callback] {
-    if (stopping_.load(std::memory_order_acquire)) return;  // the loop is going: drop it unread
+    if (stopping_.load(std::memory_order_acquire)) {
+      // The loop is going: drop it unread -- but on the loop thread, whose
+      // teardown destroys what is queued once this pool is joined. A callback
+      // may own more than a closure (a suspended coroutine it destroys when
+      // dropped: core/coro/read_file.h), and that must not go on this thread.
+      loop_.queueInLoop([callback] {});
+      return;
+    }
     auto result = std::make_shared<FileReadResult>(readFileBlocking(file->get(), offset, length));
     // Back to the loop thread. The loop outlives this: its destructor stops
     // (joins) this pool before anything the task touches is destroyed.

@@ -8,10 +8,10 @@
 // Who owns a suspended root: whatever it waits on will resume it (a
 // connection resumes its reader and writer when it closes, a timer when it
 // fires). When the coroutine ends, its frame destroys itself (final_suspend
-// does not suspend). The one wait that can end without a resume is a timer
-// dropped by a loop being destroyed: that drop destroys the root
-// (core/coro/timer_wait.h), so a loop destroyed under sleeping coroutines
-// leaks nothing.
+// does not suspend). The waits that can end without a resume are a timer or
+// a file read dropped by a loop being destroyed: that drop destroys the root
+// (core/coro/timer_wait.h, core/coro/read_file.h), so a loop destroyed under
+// sleeping or reading coroutines leaks nothing.
 //
 // An exception escaping the task is logged (one line, Error) and the
 // coroutine ends: it is the end of that one job, not of the server.

@@ -19,6 +19,10 @@
 #include <fstream>
 #include <optional>
 
+#include "core/coro/read_file.h"
+#include "core/coro/sleep.h"
+#include "core/coro/spawn.h"
+#include "core/coro/timeout.h"
 #include "core/event_loop.h"
 #include "tests/conformance/conformance_fixture.h"
 
@@ -257,6 +261,132 @@ TEST_P(FileReadTest, AFullWorkerQueueRefusesAtOnceWithEbusy) {
     EXPECT_EQ(results[i].error, 0);
     EXPECT_EQ(results[i].bytes, "") << "the FIFO had ended";
   }
+}
+
+// ---- co_await coro::readFile (core/coro/read_file.h): the same reads from a coroutine ----
+
+// Counts the frames alive that hold one: a destroyed frame runs its destructor.
+struct FrameCounter {
+  explicit FrameCounter(int& n) : live(n) { ++live; }
+  ~FrameCounter() { --live; }
+  int& live;
+};
+
+// The bytes and an errno come back to the coroutine, resumed on the loop
+// thread, never inside the co_await's start; a stuck read does not stop
+// another coroutine (the one that unblocks it) from running meanwhile.
+TEST_P(FileReadTest, CoroutineReadsBytesAndErrorsWhileOthersRun) {
+  const std::string path = write("ten.txt", "0123456789");
+  auto loop = makeEventLoop(loopOptions());
+  const SharedFd stuck = makeStuckFile();
+  std::optional<FileReadResult> bytes, directory, fromFifo;
+  bool resumedOnLoopThread = true;
+  bool fifoWrittenWhileReadPending = false;
+  // Named lambdas: a coroutine lambda's captures live in the lambda object,
+  // which must outlive the frame.
+  auto readFileAndDirectory = [&]() -> coro::Task<void> {
+    FileReadResult got = co_await coro::readFile(*loop, open(path), 2, 5);
+    bytes = std::move(got);
+    got = co_await coro::readFile(*loop, open(dir_.string(), O_RDONLY | O_DIRECTORY), 0, 3);
+    directory = std::move(got);
+    resumedOnLoopThread = resumedOnLoopThread && loop->isInLoopThread();
+  };
+  auto readFifo = [&]() -> coro::Task<void> {
+    FileReadResult got = co_await coro::readFile(*loop, stuck, 0, 5);
+    fromFifo = std::move(got);
+    resumedOnLoopThread = resumedOnLoopThread && loop->isInLoopThread();
+  };
+  auto writeFifoLater = [&]() -> coro::Task<void> {
+    co_await coro::sleep(*loop, milliseconds(1));
+    fifoWrittenWhileReadPending = !fromFifo.has_value();
+    writeFifo("hello");
+  };
+  coro::spawn(readFileAndDirectory());
+  coro::spawn(readFifo());
+  EXPECT_FALSE(bytes || fromFifo) << "a coroutine resumed inside readFile()";
+  EXPECT_EQ(coro::liveSpawnedCount(), 2u);
+  coro::spawn(writeFifoLater());
+  runUntil(*loop, [&] { return directory && fromFifo && coro::liveSpawnedCount() == 0; });
+  ASSERT_TRUE(bytes && directory && fromFifo);
+  EXPECT_EQ(bytes->error, 0);
+  EXPECT_EQ(bytes->bytes, "23456");
+  EXPECT_NE(directory->error, 0) << "reading a directory must fail (EISDIR)";
+  EXPECT_TRUE(directory->bytes.empty());
+  EXPECT_EQ(fromFifo->error, 0);
+  EXPECT_EQ(fromFifo->bytes, "hello");
+  EXPECT_TRUE(fifoWrittenWhileReadPending);
+  EXPECT_TRUE(resumedOnLoopThread);
+  EXPECT_EQ(coro::liveSpawnedCount(), 0u);
+}
+
+// The waiting frame is destroyed while its read is in flight (withTimeout
+// gives up on it): the read still completes -- it owns its descriptor -- and
+// its callback then does nothing (ASan would see a resume of the freed frame).
+TEST_P(FileReadTest, CoroutineFrameDestroyedMidReadIsNotResumed) {
+  auto loop = makeEventLoop(loopOptions());
+  SharedFd stuck = makeStuckFile();
+  std::weak_ptr<const UniqueFd> stuckFile = stuck;
+  int readFrames = 0;
+  int resumedAfterRead = 0;
+  std::optional<bool> timedOut;
+  auto readStuck = [&](SharedFd file) -> coro::Task<void> {
+    FrameCounter alive(readFrames);
+    const FileReadResult got = co_await coro::readFile(*loop, std::move(file), 0, 4);
+    ++resumedAfterRead;  // never: this frame is gone before the read completes
+    (void)got;
+  };
+  auto readWithTimeout = [&]() -> coro::Task<void> {
+    const bool finished = co_await coro::withTimeout(*loop, readStuck(stuck), milliseconds(1));
+    timedOut = !finished;
+  };
+  coro::spawn(readWithTimeout());
+  stuck.reset();  // only the read holds the FIFO now
+  runUntil(*loop, [&] { return timedOut.has_value(); });
+  ASSERT_TRUE(timedOut);
+  EXPECT_TRUE(*timedOut) << "the FIFO was never written: the read cannot have finished";
+  EXPECT_EQ(readFrames, 0) << "the abandoned frame is still alive";
+  EXPECT_FALSE(stuckFile.expired()) << "the read let go of its descriptor before completing";
+  // Now let the read complete: its callback finds the frame withdrawn.
+  writeFifo("late");
+  runUntil(*loop, [&] { return stuckFile.expired(); });
+  EXPECT_TRUE(stuckFile.expired()) << "the read never completed";
+  EXPECT_EQ(resumedAfterRead, 0);
+  EXPECT_EQ(coro::liveSpawnedCount(), 0u);
+}
+
+// The loop is destroyed while coroutines wait on reads (one stuck, one
+// queued behind it on a reactor's single worker): the loop drops their
+// callbacks uncalled, and dropping them destroys the coroutines' frames --
+// nothing resumed, nothing leaked (liveSpawnedCount, CleanupChecker's
+// descriptors, ASan).
+TEST_P(FileReadTest, LoopDestroyedUnderCoroutineReadsDestroysTheirFrames) {
+  const std::string path = write("f.txt", "abc");
+  LoopOptions options = loopOptions();
+  options.fileReadThreads = 1;  // the second read waits behind the stuck one
+  auto loop = makeEventLoop(options);
+  SharedFd stuck = makeStuckFile();
+  int frames = 0;
+  int resumed = 0;
+  auto readOne = [&](SharedFd file) -> coro::Task<void> {
+    FrameCounter alive(frames);
+    const FileReadResult got = co_await coro::readFile(*loop, std::move(file), 0, 3);
+    ++resumed;
+    (void)got;
+  };
+  coro::spawn(readOne(stuck));
+  coro::spawn(readOne(open(path)));
+  stuck.reset();
+  // One turn, so the reads are really under way (submitted, or with a worker).
+  loop->runAfter(milliseconds(1), [&] { loop->quit(); });
+  loop->run();
+  const int resumedBeforeTeardown = resumed;
+  ASSERT_EQ(frames, 2 - resumedBeforeTeardown) << "a coroutine ended without resuming";
+  EXPECT_GE(coro::liveSpawnedCount(), 1u) << "the stuck read's coroutine must still wait";
+  if (loop->backend() != Backend::IoUring) closeWriter();  // a worker cannot be interrupted in read(2)
+  loop.reset();
+  EXPECT_EQ(resumed, resumedBeforeTeardown) << "a coroutine resumed during teardown";
+  EXPECT_EQ(frames, 0) << "a frame outlived its loop";
+  EXPECT_EQ(coro::liveSpawnedCount(), 0u);
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(FileReadTest);
