@@ -1,6 +1,8 @@
 // Issue 13, item 4: while one connection's file read is stuck, the other
 // connections on the same loop are still served. On every backend
-// configuration (tests/support/test_backends.h), through duet-http's server.
+// configuration (tests/support/test_backends.h), with each of duet-http's
+// connection implementations (--api callbacks and coroutines), through
+// duet-http's server.
 //
 // How a read is made to stick: the server's test hook (readFromForTesting,
 // static_files.h) reads /slow.txt's bytes from a FIFO instead of the file.
@@ -66,10 +68,19 @@ bool hasInput(RawClient& client) {
   return ::poll(&p, 1, 0) > 0;
 }
 
-class StuckFileReadTest : public testing::TestWithParam<BackendConfig> {
+// Every backend configuration, each API: "epoll_callbacks", "uring_coroutines"...
+using BackendAndApi = std::tuple<BackendConfig, app::ApiStyle>;
+
+std::string backendApiName(const testing::TestParamInfo<BackendAndApi>& info) {
+  return std::get<0>(info.param).name + "_" + std::string(app::apiStyleName(std::get<1>(info.param)));
+}
+
+class StuckFileReadTest : public testing::TestWithParam<BackendAndApi> {
  protected:
+  const BackendConfig& backend() const { return std::get<0>(GetParam()); }
+
   void SetUp() override {
-    DUET_SKIP_IF_UNAVAILABLE(GetParam());
+    DUET_SKIP_IF_UNAVAILABLE(backend());
     cleanup_.begin();
     root_.write("slow.txt", kSlowContent);  // size and validators come from here
     const std::string fifo = (fifoDir_.path() / "stuck.fifo").string();
@@ -92,12 +103,13 @@ class StuckFileReadTest : public testing::TestWithParam<BackendConfig> {
     options.tcp.ioThreads = 0;  // one loop: A and B share it
     options.root = root_.path().string();
     options.fileIo = fileIo;
+    options.api = std::get<1>(GetParam());
     options.readFromForTesting = [this](const std::string& path) {
       if (std::filesystem::path(path).filename() != "slow.txt") return UniqueFd();
       readStarting_ = true;
       return UniqueFd(::fcntl(reader_.get(), F_DUPFD_CLOEXEC, 0));
     };
-    harness_ = std::make_unique<HttpHarness>(GetParam().loop, std::move(options));
+    harness_ = std::make_unique<HttpHarness>(backend().loop, std::move(options));
     ASSERT_EQ(harness_->error(), "");
     ASSERT_EQ(harness_->unavailable(), "");
   }
@@ -205,8 +217,10 @@ TEST_P(StuckFileReadTest, WithReadsOnTheLoopThreadEveryoneWaitsForTheStuckRead) 
   EXPECT_EQ(hello->status, 200);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StuckFileReadTest, testing::ValuesIn(duet::test::testBackends()),
-                         duet::test::backendParamName);
+INSTANTIATE_TEST_SUITE_P(BackendsAndApis, StuckFileReadTest,
+                         testing::Combine(testing::ValuesIn(duet::test::testBackends()),
+                                          testing::Values(app::ApiStyle::Callbacks, app::ApiStyle::Coroutines)),
+                         backendApiName);
 
 }  // namespace
 }  // namespace duet::http
