@@ -11,6 +11,7 @@
 #include "apps/http/date_cache.h"
 #include "apps/http/request_parser.h"
 #include "apps/http/router.h"
+#include "core/coro/read_file.h"
 #include "core/coro/sleep.h"
 #include "core/coro/timeout.h"
 #include "core/log.h"
@@ -21,20 +22,35 @@ namespace {
 
 using coro::IoStatus;
 
+// A file answer: its head is the tail of `out`, held back until the body's
+// first chunk has been read (HttpConnection's FileStream does the same), so
+// a read that fails first can still be answered honestly with 500 or 503.
+struct FileAnswer {
+  FileBody body;
+  std::size_t headStart = 0;  // where the head begins in `out`
+  int status = 200;           // of the head (200 or 206)
+  bool keepAlive = true;      // for the error response that may replace the head
+  bool http10 = false;
+};
+
 // Appends the answer to `request` to `out`; false if the connection closes
-// after it. A file body comes back in *file, to be streamed after `out`.
+// after it. A file body comes back in *file, to be streamed after `out`, and
+// its access-log line is written by sendFile, which knows how it ended.
 // (HttpConnection::respond, line for line, minus the queue and the stream
 // state: here the caller streams the file before it parses anything else.)
 bool answer(HttpRequest& request, const HttpContext& context, const std::string& peer, std::string& out,
-            std::optional<FileBody>* file) {
+            std::optional<FileAnswer>* file) {
   HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus) : context.router->handle(request);
   const bool keepAlive = request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
   const bool head = request.method == Method::Head && request.errorStatus == 0;
 
+  const std::size_t headStart = out.size();
   ResponseWriter::write(response, keepAlive, request.isHttp10(), head, DateCache::forThisThread().now(), out);
+  if (response.file && !head && response.file->length > 0 && response.status != 304) {
+    *file = FileAnswer{std::move(*response.file), headStart, response.status, keepAlive, request.isHttp10()};
+    return keepAlive;
+  }
   if (context.accessLog) context.accessLog(peer, request, response.status, head ? 0 : response.contentLength());
-
-  if (response.file && !head && response.file->length > 0 && response.status != 304) *file = std::move(response.file);
   return keepAlive;
 }
 
@@ -54,43 +70,85 @@ coro::Task<bool> sendAll(coro::Stream& conn, std::string& out) {
   co_return status == IoStatus::Ok;
 }
 
+// One chunk of a file body. --file-io async: co_await the loop's readFile
+// (a ring read, or a worker thread's pread), and this loop serves its other
+// connections meanwhile; --file-io loop: pread right here, on the loop thread.
+coro::Task<FileReadResult> readChunk(EventLoop& loop, const SharedFd& file, std::uint64_t offset, std::size_t want,
+                                     bool asyncFileReads) {
+  if (!asyncFileReads) co_return readFileBlocking(file->get(), offset, want);
+  FileReadResult got = co_await coro::readFile(loop, file, offset, want);
+  co_return got;
+}
+
 // A file body, one chunk at a time: read a chunk, write it, and only when the
 // kernel has it read the next. So a connection holds at most one chunk,
 // whatever the file size, and a peer that stops reading stops the reads.
-coro::Task<bool> sendFile(coro::Stream& conn, FileBody file, const HttpLimits& limits) {
-  std::string chunk;
-  for (int chunks = 1; file.length > 0; ++chunks) {
+// The head and every answer before it are still in `out`: they go out with
+// the first chunk, or, if that read fails, with a 500 (503 when the readers
+// are full) in the head's place. False: the connection is closed.
+coro::Task<bool> sendFile(coro::Stream& conn, FileAnswer file, std::string& out, const HttpContext& context,
+                          const HttpRequest& request, const std::string& peer, bool asyncFileReads) {
+  const HttpLimits& limits = context.limits;
+  const SharedFd fd = shareFd(std::move(file.body.fd));
+  std::uint64_t offset = file.body.offset;
+  std::uint64_t left = file.body.length;
+  bool headSent = false;
+  for (int chunks = 1; left > 0; ++chunks) {
     if (chunks % limits.streamChunksPerTurn == 0) {
       // The kernel keeps taking our chunks (a fast reader): let this loop's
       // other connections have a turn. The shortest timer fires on the loop's
       // next round, after their events.
       co_await coro::sleep(conn.loop(), Duration(1));
     }
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, file.length));
-    chunk.resize(want);
-    ssize_t n;
-    do {
-      n = ::pread(file.fd.get(), chunk.data(), want, static_cast<off_t>(file.offset));
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, left));
+    FileReadResult chunk = co_await readChunk(conn.loop(), fd, offset, want, asyncFileReads);
+    if (chunk.error != 0 || chunk.bytes.size() < want) {
+      const std::string why = chunk.error != 0 ? std::strerror(chunk.error)
+                                               : "file shrank (" + std::to_string(chunk.bytes.size()) + " of " +
+                                                     std::to_string(want) + " bytes)";
+      if (!headSent) {
+        // Nothing of this response has gone out: answer it honestly instead.
+        // EBUSY: the server is overloaded (503, try again); anything else is
+        // our failure (500). The response is complete: the connection goes on.
+        const int status = chunk.error == EBUSY ? 503 : 500;
+        DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort() << ": reading the file failed (" << why
+                       << "); " << status;
+        HttpResponse error = errorResponse(status);
+        if (status == 503) error.addHeader("Retry-After", "1");
+        out.resize(file.headStart);
+        ResponseWriter::write(error, file.keepAlive, file.http10, /*forHead=*/false, DateCache::forThisThread().now(),
+                              out);
+        if (context.accessLog) context.accessLog(peer, request, status, error.body.size());
+        const bool sent = co_await sendAll(conn, out);
+        co_return sent;
+      }
       // The length was promised in the head: the only honest signal left is
       // to cut the connection (the client sees a short body).
       DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort() << ": reading the file being sent failed ("
-                     << (n < 0 ? std::strerror(errno) : "file shrank") << "); closing the connection";
+                     << why << "); closing the connection";
       conn.close();
       co_return false;
     }
-    chunk.resize(static_cast<std::size_t>(n));
-    file.offset += static_cast<std::uint64_t>(n);
-    file.length -= static_cast<std::uint64_t>(n);
-    if (!co_await sendAll(conn, chunk)) co_return false;
+    offset += want;
+    left -= want;
+    if (!headSent) {
+      // Head and first chunk in one write: a small file is one send.
+      headSent = true;
+      out += chunk.bytes;
+      if (context.accessLog) context.accessLog(peer, request, file.status, file.body.length);
+      const bool sent = co_await sendAll(conn, out);  // bound first: task.h on g++ 12
+      if (!sent) co_return false;
+    } else {
+      const bool sent = co_await sendAll(conn, chunk.bytes);
+      if (!sent) co_return false;
+    }
   }
   co_return true;
 }
 
 }  // namespace
 
-coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context) {
+coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context, bool asyncFileReads) {
   const HttpLimits& limits = context.limits;
   EventLoop& loop = conn.loop();
   const std::string peer = context.accessLog ? conn.connection()->peer().toIpPort() : std::string();
@@ -130,11 +188,11 @@ coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& conte
         request = std::move(parser.request());
         parser.resetRequest();
       }
-      std::optional<FileBody> file;
+      std::optional<FileAnswer> file;
       closing = !answer(request, context, peer, out, &file);
       if (file) {
-        if (!co_await sendAll(conn, out)) co_return;
-        if (!co_await sendFile(conn, std::move(*file), limits)) co_return;
+        const bool goesOn = co_await sendFile(conn, std::move(*file), out, context, request, peer, asyncFileReads);
+        if (!goesOn) co_return;
       } else if (out.size() >= limits.outputHighWater) {
         if (!co_await sendAll(conn, out)) co_return;
       }
@@ -167,7 +225,7 @@ coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& conte
       HttpRequest late;
       late.errorStatus = 408;
       late.keepAlive = false;
-      std::optional<FileBody> none;
+      std::optional<FileAnswer> none;
       answer(late, context, peer, out, &none);
       if (!co_await sendAll(conn, out)) co_return;
       break;

@@ -23,7 +23,8 @@
 //                                         So a peer that stops reading is
 //                                         closed after keepAliveTimeout, not
 //                                         sendTimeout.
-//   pumpStream + defer for large files    a loop: read a chunk, co_await the
+//   pumpStream + defer for large files    a loop: co_await a chunk's read
+//   (Transport::readFile's callback)      (coro::readFile), co_await its
 //                                         write, now and then yield
 //
 // Output of one read still leaves together: every request the input holds
@@ -37,6 +38,8 @@
 
 namespace duet::http {
 
-coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context);
+// asyncFileReads: file bodies are read with the loop's readFile (--file-io
+// async), else with pread on the loop thread (--file-io loop).
+coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context, bool asyncFileReads);
 
 }  // namespace duet::http

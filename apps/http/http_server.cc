@@ -85,7 +85,7 @@ struct HttpServer::LoopSessions {
 const char* fileIoName(FileIo mode) { return mode == FileIo::Loop ? "loop" : "async"; }
 
 bool readsFilesAsynchronously(const HttpServerOptions& options) {
-  return options.fileIo == FileIo::Async && options.api == app::ApiStyle::Callbacks;
+  return options.fileIo == FileIo::Async;
 }
 
 namespace {
@@ -127,8 +127,7 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
       router_(RouterOptions{.root = options_.root,
                             .statsJson = [this] { return statsJson(); },
                             // Asynchronous reads leave no file to read inline on the
-                            // loop. The coroutine connection (http_coroutine.cc) still
-                            // reads with pread on the loop: it keeps the inline path.
+                            // loop (either API: both read bodies with the loop's readFile).
                             .inlineFileLimit = readsFilesAsynchronously(options_) ? std::size_t{0}
                                                                                   : std::size_t{64 * 1024},
                             .readFromForTesting = options_.readFromForTesting}) {
@@ -147,7 +146,9 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
     if (idle == Duration::zero() || options_.limits.keepAliveTimeout < idle) idle = options_.limits.keepAliveTimeout;
     tcp_ = std::make_unique<TcpServer>(
         baseLoop_, options_.tcp,
-        coro::serve([this](coro::Stream conn) { return serveHttpConnection(std::move(conn), context_); }));
+        coro::serve([this](coro::Stream conn) {
+          return serveHttpConnection(std::move(conn), context_, readsFilesAsynchronously(options_));
+        }));
     return;
   }
 

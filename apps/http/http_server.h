@@ -49,8 +49,9 @@ struct HttpServerOptions {
   app::ApiStyle api = app::ApiStyle::Callbacks;
 };
 
-// Async file reads apply to the callback API; the coroutine connection still
-// reads with pread on the loop thread (not converted yet).
+// Whether file bodies are read with the loop's readFile (both APIs: the
+// callback connection through Transport::readFile, the coroutine one with
+// co_await coro::readFile).
 bool readsFilesAsynchronously(const HttpServerOptions& options);
 
 class HttpServer {

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   app.add_option("--file-io", fileIo,
                  "how static files are read: async (the loop's readFile: io_uring reads on uring, worker threads "
                  "on epoll/poll/select; a disk read never stalls the loop) or loop (pread on the loop thread, "
-                 "the old path, for comparison). --api coroutines reads on the loop thread either way")
+                 "the old path, for comparison); the same with --api callbacks and coroutines")
       ->check(CLI::IsMember({"async", "loop"}))
       ->capture_default_str();
   app.add_flag("--access-log", accessLog, "one line per request on stdout");
