@@ -373,7 +373,6 @@ def run_all(ctx, cases, hold_cases, configs, on_row):
             row["round"] = "perf"
         progress.finish(row, expected_seconds(case, a))
         on_row(row)
-    return time.monotonic() - progress.t0
 
 
 def _perf_case(cases):
