@@ -20,13 +20,11 @@ alternates among as many servers as fit in the load's descriptor budget;
 beyond that (10,000 connections) the servers run in groups, one after another
 inside each round.
 """
-import os
 import resource
-import signal
 import subprocess
 import time
 
-from . import loads, pagecache, procs, runner, servers
+from . import loads, outcome, pagecache, procs, servers
 
 # Descriptors the load may use for connections (RLIMIT_NOFILE is 20,000 here).
 LOAD_FD_BUDGET = 18000
@@ -69,65 +67,55 @@ def run_case(ctx, case, configs, rounds, on_row, progress, perf=False):
     for rnd in range(1, rounds + 1):
         tag = "perf" if perf else f"r{rnd}/{rounds}"
         progress.start(f"{tag} {case.id:<22} {len(configs)} servers alternating")
-        rows = _fresh_round(ctx, case, configs, "perf" if perf else rnd, perf)
-        progress.finish_round([r for r in rows if r["status"] != "skipped"],
+        round_rows = _fresh_round(ctx, case, configs, "perf" if perf else rnd, perf)
+        progress.finish_round([r for r in round_rows if r["status"] != "skipped"],
                               expected_seconds(case, configs, ctx.args))
-        for row in rows:
+        for row in round_rows:
             on_row(row)
 
 
 def _fresh_round(ctx, case, configs, rnd, perf):
     """Starts every config's server, runs the load over them, stops them; returns the rows."""
-    started, rows = [], {}
+    started, by_name = [], {}
     for config in configs:
         server, err = servers.start(config, case, ctx.build, ctx.server_cpus)
         if err:
-            row = runner.base_row(config, case, rnd)
+            row = outcome.base_row(config, case, rnd)
             row.update(status="error", error=err,
                        server_command=" ".join(servers.command(config, case, ctx.build, ctx.server_cpus, None)))
-            rows[config.name] = row
+            by_name[config.name] = row
         else:
             started.append((config, server))
     reads0 = {config.name: procs.storage_read_bytes(server.pid) for config, server in started}
     dropper = None
     perfs = {}
     if perf:
-        for config, server in started:
-            out = f"/tmp/duet-compare-perf-{os.getpid()}-{server.pid}.txt"
-            perfs[config.name] = (procs.spawn(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p",
-                                               str(server.pid), "-o", out], stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL), out)
+        perfs = {config.name: procs.SyscallCount(server.pid) for config, server in started}
         time.sleep(0.3)   # let perf attach before the first request
     try:
         dropper = _prepare_cache(ctx, case)
         per_slice = connect_per_slice(ctx, started, case)
         for group in groups(started, case, per_slice):
             for config, row in _round(ctx, case, group, rnd, per_slice):
-                rows[config.name] = row
+                by_name[config.name] = row
     finally:
         if dropper:
             procs.stop(dropper, timeout=5)
-            procs.forget(dropper)
-        for name, (p, out) in perfs.items():
-            procs.stop(p, sig=signal.SIGINT, timeout=10)
-            if name in rows:
-                rows[name]["perf_syscalls"] = runner.perf_count(out)
+        for name, count in perfs.items():
+            syscalls = count.finish()
+            if name in by_name:
+                by_name[name]["perf_syscalls"] = syscalls
         for config, server in started:
             reads1 = procs.storage_read_bytes(server.pid)
-            stats, mode, problem = server.stop()
-            row = rows.get(config.name)
+            stopped = server.stop()
+            row = by_name.get(config.name)
             if row is None:
                 continue
-            row["mode"] = mode or config.name
-            if problem and row["status"] == "ok":
-                row.update(status="error", error=problem)
-            if runner.is_number(reads0.get(config.name)) and runner.is_number(reads1):
+            if outcome.is_number(reads0.get(config.name)) and outcome.is_number(reads1):
                 row["storage_read_bytes"] = reads1 - reads0[config.name]
-            keep_refusals(row, stats)
-            if row["status"] == "error":
-                row["error"] = where_it_stopped(row, case, server.said())
-            _derive_counters(row, stats, case, config)
-    return [rows[c.name] for c in configs if c.name in rows]
+            outcome.record_stop(row, config, case, server, stopped)
+            outcome.derive_counters(row, stopped[0], case, config)
+    return [by_name[c.name] for c in configs if c.name in by_name]
 
 
 def _prepare_cache(ctx, case):
@@ -149,41 +137,6 @@ def _prepare_cache(ctx, case):
                        stderr=subprocess.DEVNULL)
 
 
-# The thread-per-connection baselines' counters of connections they could not serve (--stats).
-REFUSALS = ("peak_threads", "refused_no_thread", "refused_no_fd")
-
-
-def keep_refusals(row, stats):
-    """Copies the thread baselines' peak thread count and refusals into the row."""
-    for k in REFUSALS:
-        if k in (stats or {}):
-            row[k] = stats[k]
-
-
-def where_it_stopped(row, case, said):
-    """A failed run's error, with how far the server got and what it said on stderr.
-
-    The thread-per-connection server may stop short of 10,000 connections (it
-    cannot create more threads, or runs out of descriptors or memory; it then
-    closes new connections and serves the rest): the report says where and
-    why, not only that the load saw errors. Where: its peak thread count and
-    refusals when it counts them, else the connections the load had open.
-    """
-    error = row.get("error", "")
-    refused = sum(row.get(k, 0) or 0 for k in REFUSALS[1:] if runner.is_number(row.get(k)))
-    connected = row.get("connected")
-    if refused and runner.is_number(row.get("peak_threads")) and "stopped at" not in error:
-        error = (f"stopped at {row['peak_threads']:,} threads for {case.connections:,} connections "
-                 f"({refused:,} refused: no thread {row.get('refused_no_thread', 0):,}, no descriptor "
-                 f"{row.get('refused_no_fd', 0):,}): {error}")
-    elif runner.is_number(connected) and 0 < case.connections and connected < case.connections \
-            and "connected" not in error and "stopped at" not in error:
-        error = f"stopped at {connected:,} of {case.connections:,} connections: {error}"
-    if said and said not in error:
-        error += f"; the server said: {said}"
-    return error
-
-
 def connect_per_slice(ctx, configs, case):
     """True when every server's connections at once would not fit and duet-load can connect per slice."""
     return "--connect-per-slice" in ctx.load_features and len(groups(configs, case)) > 1
@@ -197,7 +150,7 @@ def _round(ctx, case, group, rnd, per_slice=False):
                                   per_slice)
     out_rows = []
     for config, server in group:
-        row = runner.base_row(config, case, rnd)
+        row = outcome.base_row(config, case, rnd)
         row["server_command"] = " ".join(server.command)
         row["load_command"] = " ".join(cmd)
         row["duration_s"], row["warmup_s"] = t.duration, t.warmup
@@ -206,19 +159,13 @@ def _round(ctx, case, group, rnd, per_slice=False):
     connect = case.connections / 2000 if per_slice else 0
     limit = len(group) * (t.warmup + t.duration + t.slices * (t.slice_warmup + 1.0 + connect)) + 60
     load = procs.spawn(cmd, stderr=subprocess.PIPE)
-    problem = ""
-    try:
-        out, err = load.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        load.kill()
-        out, err = load.communicate()
-        problem = f"load did not finish within {limit:.0f}s: killed"
-    procs.forget(load)
+    out, err, killed = procs.communicate(load, limit)
+    problem = f"load did not finish within {limit:.0f}s: killed" if killed else ""
     try:
         by_port = loads.parse_alternate(out, case.probe)
     except ValueError as e:
         by_port, problem = {}, problem or str(e)
-    first_err = next((l for l in (err or "").splitlines() if l.strip()), "")
+    first_err = next((l for l in err.splitlines() if l.strip()), "")
     result = []
     for config, server, row in out_rows:
         m = by_port.get(server.port)
@@ -234,10 +181,10 @@ def _round(ctx, case, group, rnd, per_slice=False):
             continue
         row.update(m)
         messages = m.get("requests") or 0
-        if messages and runner.is_number(m.get("server_cpu_s")):
+        if messages and outcome.is_number(m.get("server_cpu_s")):
             row["cpu_us_per_req"] = m["server_cpu_s"] * 1e6 / messages
             row["load_cpu_us_per_req"] = m["load_cpu_s"] * 1e6 / messages
-            if runner.is_number(m.get("server_cpus_busy_s")):
+            if outcome.is_number(m.get("server_cpus_busy_s")):
                 row["cpu_busy_us_per_req"] = m["server_cpus_busy_s"] * 1e6 / messages
                 row["softirq_us_per_req"] = m["server_cpus_softirq_s"] * 1e6 / messages
         row["load_wall_s"] = m.get("measured_s", t.duration)
@@ -248,23 +195,3 @@ def _round(ctx, case, group, rnd, per_slice=False):
         result.append((config, row))
     return result
 
-
-def _derive_counters(row, stats, case, config):
-    """Per-request figures from the server's counters, which span the whole round."""
-    if config.kind == "nginx" or (config.kind == "thread" and not stats):   # no counters of their own
-        reads = row.get("storage_read_bytes")
-        if runner.is_number(reads) and row.get("requests"):
-            row["storage_read_bytes_per_req"] = reads / row["requests"]
-        return
-    if not stats:
-        if row["status"] == "ok":
-            row.update(status="error", error="the server printed no stats")
-        return
-    if case.churn and stats.get("accepted"):
-        served = stats["accepted"]                # one request per connection: per connection is the unit
-    elif case.workload == "echo":                 # (the raw baselines count no accepts: one message each)
-        served = stats.get("bytes_in", 0) / case.size if case.size else 0
-    else:
-        size = row.get("response_bytes")
-        served = stats.get("bytes_out", 0) / size if runner.is_number(size) and size else 0
-    runner.derive_counters(row, stats, served)

@@ -105,6 +105,23 @@ def rss_bytes(pid):
     return 0
 
 
+def communicate(p, timeout):
+    """Reads p's output until it exits, for `timeout` seconds at most; then SIGKILL, and what it wrote so far.
+
+    Returns (stdout, stderr, killed); "" for a stream not piped. p is reaped
+    and forgotten: every wait has a deadline, and no child is left behind.
+    """
+    killed = False
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        killed = True
+    forget(p)
+    return out or "", err or "", killed
+
+
 def stop(p, sig=signal.SIGTERM, timeout=15):
     """Asks p to stop with `sig`, waits; SIGKILL if it will not. Returns (stdout, stderr)."""
     if p.poll() is None:
@@ -112,14 +129,46 @@ def stop(p, sig=signal.SIGTERM, timeout=15):
             p.send_signal(sig)
         except ProcessLookupError:
             pass
+    out, err, killed = communicate(p, timeout)
+    if killed:
+        err += f"\n(did not stop within {timeout}s of {signal.Signals(sig).name}: killed)"
+    return out, err
+
+
+class SyscallCount:
+    """perf counting every system call a process makes (raw_syscalls:sys_enter), to check a loop's own count.
+
+    Started before the load, finished after it: finish() stops perf (SIGINT
+    makes it write its count) and returns the count, or "" if perf gave none.
+    """
+
+    def __init__(self, pid):
+        self.path = f"/tmp/duet-compare-perf-{os.getpid()}-{pid}.txt"
+        self.proc = spawn(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p", str(pid),
+                           "-o", self.path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finish(self):
+        stop(self.proc, sig=signal.SIGINT, timeout=10)
+        try:
+            return perf_count(self.path)
+        finally:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+def perf_count(path):
+    """The raw_syscalls:sys_enter count in a `perf stat -x ,` output file, or "" if it has none."""
     try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        err = (err or "") + f"\n(did not stop within {timeout}s of {signal.Signals(sig).name}: killed)"
-    forget(p)
-    return out or "", err or ""
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) > 2 and "raw_syscalls:sys_enter" in line:
+                    return int(parts[0]) if parts[0].isdigit() else ""
+    except OSError:
+        return ""
+    return ""
 
 
 def cleanup_all():

@@ -3,22 +3,28 @@ import csv
 import os
 
 from . import loads
+from .outcome import counted_syscall_kinds
 from .summary import Stat, Summary, fmt, fmt_ratio, fmt_stat, is_num
 
-# CSV columns in a stable order; anything else a row has is appended after them.
-COLUMNS = [
-    "round", "case", "workload", "connections", "size", "inflight", "threads", "accept", "config", "kind", "mode",
-    "status", "error", "duration_s", "warmup_s", "requests", "rps", "bytes_per_s", "p50_us", "p90_us", "p99_us",
-    "p999_us", "max_us", "load_errors", "mismatches", "connect_errors", "connected", "server_requests",
-    "server_cpu_s", "cpu_us_per_req", "load_cpu_s", "load_cpu_us_per_req", "load_wall_s", "syscalls",
-    "syscalls_per_req", "sys_wait_per_req", "sys_read_per_req", "sys_write_per_req", "sys_accept_per_req",
-    "sys_close_per_req", "sys_control_per_req", "sys_wakeup_per_req", "wakeups", "wakeups_per_req", "events",
-    "events_per_wakeup", "tasks", "sqes", "cqes", "enters", "sqes_per_enter", "cqes_per_enter", "enobufs",
-    "recv_rearms", "cq_overflows", "send_zc", "sys_wait", "sys_read", "sys_write", "sys_accept", "sys_close",
-    "sys_control", "sys_wakeup", "accepted", "closed", "resets", "bytes_in", "bytes_out", "response_bytes",
-    "perf_syscalls", "perf_syscalls_per_req", "rss_before", "rss_after", "rss_per_conn", "error_detail",
-    "server_command", "load_command", "latency_samples", "min_us",
-]
+
+def csv_columns(kinds):
+    """CSV columns in a stable order, the system calls by kind (as the servers name them) among them.
+
+    Anything else a row has is appended after them.
+    """
+    return [
+        "round", "case", "workload", "connections", "size", "inflight", "threads", "accept", "config", "kind",
+        "mode", "status", "error", "duration_s", "warmup_s", "requests", "rps", "bytes_per_s", "p50_us", "p90_us",
+        "p99_us", "p999_us", "max_us", "load_errors", "mismatches", "connect_errors", "connected",
+        "server_requests", "server_cpu_s", "cpu_us_per_req", "load_cpu_s", "load_cpu_us_per_req", "load_wall_s",
+        "syscalls", "syscalls_per_req"] + [f"sys_{k}_per_req" for k in kinds] + [
+        "wakeups", "wakeups_per_req", "events", "events_per_wakeup", "tasks", "sqes", "cqes", "enters",
+        "sqes_per_enter", "cqes_per_enter", "enobufs", "recv_rearms", "cq_overflows", "send_zc"] + [
+        f"sys_{k}" for k in kinds] + [
+        "accepted", "closed", "resets", "bytes_in", "bytes_out", "response_bytes", "perf_syscalls",
+        "perf_syscalls_per_req", "rss_before", "rss_after", "rss_per_conn", "error_detail", "server_command",
+        "load_command", "latency_samples", "min_us",
+    ]
 # The latency histograms (a few KiB per row) go to their own file beside results.csv, keyed like its rows:
 # results.csv stays small enough to read and to commit; --compare-with reads both (repeat.load_rows).
 HIST_FILE = "latency_hist.csv"
@@ -28,9 +34,10 @@ HIST_COLUMNS = ("latency_hist", "probe_latency_hist")
 
 
 def write_csv(path, rows):
-    extra = sorted({k for r in rows for k in r} - set(COLUMNS) - set(HIST_COLUMNS))
+    first = csv_columns(counted_syscall_kinds(rows))
+    extra = sorted({k for r in rows for k in r} - set(first) - set(HIST_COLUMNS))
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS + extra, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=first + extra, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
@@ -373,7 +380,7 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
         md.append(render(["config", "connections", "RSS before", "RSS after", "bytes/conn", "status"], rl, True) + "\n")
 
     md.append("## System calls per request, by kind (medians)\n")
-    kinds = ("wait", "read", "write", "accept", "close", "control", "wakeup")
+    kinds = counted_syscall_kinds(rows)
     head = ["case", "config"] + list(kinds) + ["total", "sqes/enter", "cqes/enter", "ENOBUFS"]
     lines = []
     for case in cases:

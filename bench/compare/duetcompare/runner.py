@@ -9,18 +9,20 @@ the *server* handled over the same span (echo: bytes_in / size; HTTP:
 bytes_out / response size), while throughput and latency come from the load's
 measured window only.
 """
-import os
+import json
 import re
 import resource
-import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
-from . import loads, procs, servers
+from . import alternate, loads, procs, servers
+from .case import Case
+from .outcome import base_row, derive_counters, is_number, record_stop
+from .servers import Config
 
 HOLDING = re.compile(r'"event"\s*:\s*"holding"')
-SYSCALL_KINDS = ("wait", "read", "write", "accept", "close", "control", "wakeup")
 
 
 class Context:
@@ -32,15 +34,6 @@ class Context:
         self.load_features = set()   # duet-load options this build knows (loads.features)
 
 
-def base_row(config, case, rnd):
-    return {
-        "round": rnd, "case": case.id, "workload": case.workload, "connections": case.connections,
-        "size": case.size, "inflight": case.inflight, "threads": case.threads,
-        "accept": case.accept if case.threads else "", "config": config.name, "kind": config.kind,
-        "status": "ok", "error": "",
-    }
-
-
 def run_one(ctx, config, case, rnd, perf=False):
     row = base_row(config, case, rnd)
     a = ctx.args
@@ -50,7 +43,6 @@ def run_one(ctx, config, case, rnd, perf=False):
         row["server_command"] = " ".join(servers.command(config, case, ctx.build, ctx.server_cpus, None))
         return row
     row["server_command"] = " ".join(server.command)
-    stats, mode, problem = {}, "", ""
     try:
         if case.workload == "hold":
             _hold(ctx, server, case, row)
@@ -59,16 +51,15 @@ def run_one(ctx, config, case, rnd, perf=False):
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         row.update(status="error", error=f"{type(e).__name__}: {e}")
     finally:
-        stats, mode, problem = server.stop()
-    row["mode"] = mode or config.name
-    if problem and row["status"] == "ok":
-        row.update(status="error", error=problem)
-    from .alternate import keep_refusals, where_it_stopped
-    keep_refusals(row, stats)
-    if row["status"] == "error":
-        row["error"] = where_it_stopped(row, case, server.said())
+        stopped = server.stop()
+    record_stop(row, config, case, server, stopped)
     if case.workload != "hold":
-        _derive(row, stats, case, config)
+        # The load ran this server alone for its whole run: its count stands in for a server without counters.
+        served = derive_counters(row, stopped[0], case, config, whole_run_requests=row.get("requests", 0))
+        if served and is_number(row.get("server_cpu_s")):
+            row["cpu_us_per_req"] = row["server_cpu_s"] * 1e6 / served
+        if served and "load_cpu_s" in row:
+            row["load_cpu_us_per_req"] = row["load_cpu_s"] * 1e6 / served
     return row
 
 
@@ -83,23 +74,17 @@ def _load(ctx, server, case, row, perf):
         limit = loads.wrk_seconds(a.duration) + 30
         row["duration_s"], row["warmup_s"] = loads.wrk_seconds(a.duration), 0
     row["load_command"] = " ".join(cmd)
-    perf_proc, perf_out = None, None
+    syscall_count = None
     if perf:
-        perf_out = f"/tmp/duet-compare-perf-{os.getpid()}.txt"
-        perf_proc = procs.spawn(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p", str(server.pid),
-                                 "-o", perf_out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        syscall_count = procs.SyscallCount(server.pid)
         time.sleep(0.2)  # let perf attach before the first request
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = procs.cpu_seconds(server.pid)
     t0 = time.monotonic()
     load = procs.spawn(cmd, stderr=subprocess.PIPE)
-    try:
-        out, err = load.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        load.kill()
-        out, err = load.communicate()
+    out, err, killed = procs.communicate(load, limit)
+    if killed:
         row.update(status="error", error=f"load did not finish within {limit:.0f}s: killed")
-    procs.forget(load)
     wall = time.monotonic() - t0
     alive = server.alive()
     cpu1 = procs.cpu_seconds(server.pid) if alive else float("nan")
@@ -107,16 +92,15 @@ def _load(ctx, server, case, row, perf):
     row["server_cpu_s"] = cpu1 - cpu0
     row["load_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     row["load_wall_s"] = wall
-    if perf_proc:
-        procs.stop(perf_proc, sig=signal.SIGINT, timeout=10)
-        row["perf_syscalls"] = perf_count(perf_out)
+    if syscall_count:
+        row["perf_syscalls"] = syscall_count.finish()
     if not alive:
         row.update(status="error", error=f"server died during the load (exit {server.proc.poll()})")
     try:
         metrics = loads.parse_echo(out) if case.workload == "echo" else loads.parse_wrk(out)
     except (ValueError, KeyError) as e:
         if row["status"] == "ok":
-            first = (err or "").strip().splitlines()
+            first = err.strip().splitlines()
             row.update(status="error", error=f"{e}; load exit {load.returncode}"
                                              + (f": {first[0][:160]}" if first else ""))
         return
@@ -128,23 +112,6 @@ def _load(ctx, server, case, row, perf):
         row.update(status="error", error=f"load errors: {metrics['error_detail']}")
 
 
-def perf_count(path):
-    try:
-        with open(path) as f:
-            for line in f:
-                parts = line.strip().split(",")
-                if len(parts) > 2 and "raw_syscalls:sys_enter" in line:
-                    return int(parts[0]) if parts[0].isdigit() else ""
-    except OSError:
-        return ""
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    return ""
-
-
 def _hold(ctx, server, case, row):
     a = ctx.args
     cmd = loads.hold_command(ctx.build, ctx.load_cpus, server.port, case.connections, a.hold_seconds)
@@ -153,17 +120,11 @@ def _hold(ctx, server, case, row):
     load = procs.spawn(cmd, stderr=subprocess.PIPE)
     m, lines = procs.read_lines_until(load, HOLDING, timeout=60)
     rss1 = procs.rss_bytes(server.pid) if (m and server.alive()) else 0
-    try:
-        out, err = load.communicate(timeout=a.hold_seconds + 30)
-    except subprocess.TimeoutExpired:
-        load.kill()
-        out, err = load.communicate()
-    procs.forget(load)
-    out = "\n".join(lines) + "\n" + (out or "")
+    out, _, _ = procs.communicate(load, a.hold_seconds + 30)
+    out = "\n".join(lines) + "\n" + out
     final = [l for l in out.splitlines() if '"mode":"hold"' in l.replace(" ", "")]
     connected = 0
     if final:
-        import json
         r = json.loads(final[-1])
         connected = r.get("connected", 0)
         errors = r.get("errors", 0) + r.get("connect_errors", 0) + r.get("mismatches", 0)
@@ -181,57 +142,6 @@ def _hold(ctx, server, case, row):
     row["rss_per_conn"] = (rss1 - rss0) / case.connections
     if row.get("load_errors"):
         row.update(status="error", error=f"load errors: {row['load_errors']}")
-
-
-def _derive(row, stats, case, config):
-    """Per-request figures from the server's counters and CPU time."""
-    if not stats and config.kind not in ("nginx", "thread"):
-        if row["status"] == "ok":
-            row.update(status="error", error="the server printed no stats")
-    if case.workload == "echo":
-        served = stats.get("bytes_in", 0) / case.size if case.size else 0
-    elif stats and row.get("response_bytes"):
-        served = stats.get("bytes_out", 0) / row["response_bytes"]
-    else:
-        served = row.get("requests", 0)   # nginx: no counters of its own; wrk's count
-    if served and is_number(row.get("server_cpu_s")):
-        row["cpu_us_per_req"] = row["server_cpu_s"] * 1e6 / served
-    if served and "load_cpu_s" in row:
-        row["load_cpu_us_per_req"] = row["load_cpu_s"] * 1e6 / served
-    derive_counters(row, stats, served)
-
-
-def is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
-
-
-def derive_counters(row, stats, served):
-    """The loops' counters (--stats) per request; `served` is the requests they span."""
-    row["server_requests"] = round(served)
-    for k in ("syscalls", "wakeups", "events", "tasks", "sqes", "cqes", "enters", "enobufs", "recv_rearms",
-              "cq_overflows", "send_zc", "accepted", "closed", "resets", "bytes_in", "bytes_out"):
-        if k in stats:
-            row[k] = stats[k]
-    for kind in SYSCALL_KINDS:
-        if "sys_" + kind in stats:
-            row["sys_" + kind] = stats["sys_" + kind]
-    if not served:
-        return
-    if is_number(row.get("storage_read_bytes")):
-        row["storage_read_bytes_per_req"] = row["storage_read_bytes"] / served
-    if "syscalls" in stats:
-        row["syscalls_per_req"] = stats["syscalls"] / served
-        for kind in SYSCALL_KINDS:
-            if "sys_" + kind in stats:
-                row[f"sys_{kind}_per_req"] = stats["sys_" + kind] / served
-    if stats.get("wakeups"):
-        row["events_per_wakeup"] = stats.get("events", 0) / stats["wakeups"]
-        row["wakeups_per_req"] = stats["wakeups"] / served
-    if stats.get("enters"):
-        row["sqes_per_enter"] = stats.get("sqes", 0) / stats["enters"]
-        row["cqes_per_enter"] = stats.get("cqes", 0) / stats["enters"]
-    if is_number(row.get("perf_syscalls")):
-        row["perf_syscalls_per_req"] = row["perf_syscalls"] / served
 
 
 class Progress:
@@ -309,10 +219,45 @@ def alternates(case, a):
             or (case.workload == "http" and a.http_load == "duet-load"))
 
 
-def run_all(ctx, cases, hold_cases, configs, on_row):
-    """Case by case: alternating rounds (alternate.py), or for wrk one run per config per round (A B C A B C)."""
-    from . import alternate
-    a = ctx.args
+@dataclass
+class Alternating:
+    """A plan item: `rounds` rounds of one case, every config's server up at once, one load taking turns."""
+    case: Case
+    configs: list   # [Config]
+    rounds: int
+    perf: bool = False   # the extra round with perf counting every server's system calls
+
+    def units(self, a):
+        """(progress steps, expected seconds) for the progress line's ETA."""
+        return self.rounds, self.rounds * alternate.expected_seconds(self.case, self.configs, a)
+
+    def run(self, ctx, on_row, progress):
+        alternate.run_case(ctx, self.case, self.configs, self.rounds, on_row, progress, perf=self.perf)
+
+
+@dataclass
+class Single:
+    """A plan item: one config's server alone under the load (wrk, the RSS holds), one round."""
+    case: Case
+    config: Config
+    round: object   # 1, 2, ...; or "perf" for the extra round with perf counting its system calls
+
+    def units(self, a):
+        return 1, expected_seconds(self.case, a)
+
+    def run(self, ctx, on_row, progress):
+        perf = self.round == "perf"
+        tag = "perf" if perf else (f"r{self.round}/{ctx.args.rounds}" if self.case.workload != "hold" else "rss")
+        progress.start(f"{tag} {self.case.id:<22} {self.config.name}")
+        row = run_one(ctx, self.config, self.case, 0 if perf else self.round, perf=perf)
+        if perf:
+            row["round"] = "perf"
+        progress.finish(row, expected_seconds(self.case, ctx.args))
+        on_row(row)
+
+
+def make_plan(cases, hold_cases, configs, a):
+    """The plan items in the order they run, and the (config, case, reason) pairs that cannot run."""
     plan, skips = [], []
 
     def runnable(case):
@@ -332,47 +277,36 @@ def run_all(ctx, cases, hold_cases, configs, on_row):
         if not ok:
             continue
         if alternates(case, a):
-            plan.append(("alternate", case, ok, False))
+            plan.append(Alternating(case, ok, a.rounds))
         else:
             for rnd in range(1, a.rounds + 1):
-                plan += [("single", case, config, rnd) for config in ok]
+                plan += [Single(case, config, rnd) for config in ok]
     # RSS per idle connection: once per config, after the rounds (it is not a timing).
     for case in hold_cases:
-        plan += [("single", case, config, 1) for config in runnable(case)]
+        plan += [Single(case, config, 1) for config in runnable(case)]
     if a.perf:
         ref = _perf_case(cases)
         if ref:
             ok = [c for c in configs if c.applies_to(ref) and not c.skip_reason(ref)]
             if alternates(ref, a):
-                plan.append(("alternate", ref, ok, True))
+                plan.append(Alternating(ref, ok, 1, perf=True))
             else:
-                plan += [("single", ref, config, "perf") for config in ok]
+                plan += [Single(ref, config, "perf") for config in ok]
+    return plan, skips
+
+
+def run_all(ctx, cases, hold_cases, configs, on_row):
+    """Case by case: alternating rounds (alternate.py), or for wrk one run per config per round (A B C A B C)."""
+    a = ctx.args
+    plan, skips = make_plan(cases, hold_cases, configs, a)
     for config, case, reason in skips:
         row = base_row(config, case, 1)
         row.update(status="skipped", error=reason)
         on_row(row)
-
-    def units(item):
-        kind, case, what, perf = item
-        if kind == "alternate":
-            n = 1 if perf else a.rounds
-            return n, n * alternate.expected_seconds(case, what, a)
-        return 1, expected_seconds(case, a)
-    total = sum(units(item)[0] for item in plan)
-    progress = Progress(total, sum(units(item)[1] for item in plan))
-    for kind, case, what, extra in plan:
-        if kind == "alternate":
-            alternate.run_case(ctx, case, what, 1 if extra else a.rounds, on_row, progress, perf=extra)
-            continue
-        config, rnd = what, extra
-        perf = rnd == "perf"
-        tag = "perf" if perf else (f"r{rnd}/{a.rounds}" if case.workload != "hold" else "rss")
-        progress.start(f"{tag} {case.id:<22} {config.name}")
-        row = run_one(ctx, config, case, 0 if perf else rnd, perf=perf)
-        if perf:
-            row["round"] = "perf"
-        progress.finish(row, expected_seconds(case, a))
-        on_row(row)
+    units = [item.units(a) for item in plan]
+    progress = Progress(sum(n for n, _ in units), sum(seconds for _, seconds in units))
+    for item in plan:
+        item.run(ctx, on_row, progress)
 
 
 def _perf_case(cases):

@@ -118,7 +118,7 @@ def _first_line(text):
 
 
 def parse_stats(text):
-    """Sums the numeric counters of every "stats loop=..." line (one per loop)."""
+    """Sums the numeric counters of every "stats loop=..." line (one per loop), in the order they are printed."""
     total, mode = {}, ""
     for line in text.splitlines():
         if not line.startswith("stats "):
@@ -134,6 +134,16 @@ def parse_stats(text):
                 except ValueError:
                     pass
     return total, mode
+
+
+def syscall_kinds(stats):
+    """The kinds of system call a server counts, in the order it prints them (its sys_<kind>= counters).
+
+    The names come from the server (core/loop_stats.cc, syscallName), so a
+    kind the engine adds shows up here without a copy of its list. The raw
+    baselines count only their total: none.
+    """
+    return [key[len("sys_"):] for key in stats if key.startswith("sys_")]
 
 
 def command(config, case, build, server_cpus, root):

@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from duetcompare import alternate, beside, latency, loads, models, pagecache, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
+from duetcompare import alternate, beside, latency, loads, models, outcome, pagecache, plan, repeat, report, runner, servers, suites, variants, verdict  # noqa: E402
 from duetcompare.servers import Config  # noqa: E402
 from duetcompare.summary import Summary  # noqa: E402
 
@@ -684,20 +684,20 @@ class ModelsTest(unittest.TestCase):
     def test_a_failed_run_says_where_it_stopped_and_what_the_server_said(self):
         case = plan.Case("echo", 10000, size=128)
         row = {"status": "error", "error": "load errors: connect_refused=3", "connected": 3210}
-        self.assertEqual(alternate.where_it_stopped(row, case, "pthread_create: Resource temporarily unavailable"),
+        self.assertEqual(outcome.where_it_stopped(row, case, "pthread_create: Resource temporarily unavailable"),
                          "stopped at 3,210 of 10,000 connections: load errors: connect_refused=3; the server "
                          "said: pthread_create: Resource temporarily unavailable")
         row = {"status": "error", "error": "server died during the load (exit 1)", "connected": 10000}
-        self.assertEqual(alternate.where_it_stopped(row, case, ""), "server died during the load (exit 1)")
+        self.assertEqual(outcome.where_it_stopped(row, case, ""), "server died during the load (exit 1)")
 
     def test_the_thread_baselines_counters_say_where_it_stopped(self):
         case = plan.Case("echo", 10000, size=128)
         row = {"status": "error", "error": "load errors: errors_eof=1840", "connected": 10000}
-        alternate.keep_refusals(row, {"peak_threads": 8160, "refused_no_thread": 1840, "refused_no_fd": 0,
+        outcome.keep_refusals(row, {"peak_threads": 8160, "refused_no_thread": 1840, "refused_no_fd": 0,
                                       "bytes_in": 5})
         self.assertNotIn("bytes_in", row)
         said = "duet-thread-echo: pthread_create: Resource temporarily unavailable; closing new connections"
-        self.assertEqual(alternate.where_it_stopped(row, case, said),
+        self.assertEqual(outcome.where_it_stopped(row, case, said),
                          "stopped at 8,160 threads for 10,000 connections (1,840 refused: no thread 1,840, no "
                          "descriptor 0): load errors: errors_eof=1840; the server said: " + said)
 
