@@ -99,15 +99,15 @@ def derive_counters(row, stats, case, config, whole_run_requests=None):
     count over the same span) that count stands in; an alternating load
     counts only its windows, so then only the storage reads are per request.
     """
-    has_none = config.kind == "nginx" or (config.kind == "thread" and not stats)
-    if not stats and not has_none and row["status"] == "ok":
+    counts_nothing = config.kind == "nginx" or (config.kind == "thread" and not stats)
+    if not stats and not counts_nothing and row["status"] == "ok":
         row.update(status="error", error="the server printed no stats")
     if stats:
         served = served_by_counters(stats, case, row)
     elif whole_run_requests is not None:
         served = whole_run_requests
     else:
-        if has_none:
+        if counts_nothing:
             reads = row.get("storage_read_bytes")
             if is_number(reads) and row.get("requests"):
                 row["storage_read_bytes_per_req"] = reads / row["requests"]
