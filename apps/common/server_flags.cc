@@ -1,14 +1,6 @@
 #include "apps/common/server_flags.h"
 
-#include <sched.h>
-#include <sys/resource.h>
-
-#include <cstdio>
 #include <iostream>
-
-#include "core/event_loop.h"
-#include "core/log.h"
-#include "core/termination_signals.h"
 
 namespace duet::app {
 
@@ -190,76 +182,6 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   server->maxOutputBytes = f.maxOutputBytes;
   server->drainTimeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.drainSeconds));
   return true;
-}
-
-long raiseOpenFileLimit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
-  if (limit.rlim_cur < limit.rlim_max) {
-    rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-  }
-  return static_cast<long>(limit.rlim_cur);
-}
-
-int runServer(const char* program, const ServerFlags& flags, ConnectionCallbacks callbacks,
-              const std::function<void(TcpServer&)>& onStarted, const std::function<void()>& onStopping) {
-  // Before any thread exists, so every thread inherits the blocked signals.
-  TerminationSignals::blockInThisProcess();
-
-  const auto level = parseLogLevel(flags.logLevel);
-  if (!level) {
-    std::cerr << program << ": unknown --log-level '" << flags.logLevel << "' (trace|debug|info|warn|error|off)\n";
-    return 2;
-  }
-  setLogLevel(*level);
-  raiseOpenFileLimit();
-
-  LoopOptions loopOptions;
-  ServerOptions serverOptions;
-  serverOptions.name = program;
-  std::string error;
-  if (!toOptions(flags, &loopOptions, &serverOptions, &error)) {
-    std::cerr << program << ": " << error << '\n';
-    return 2;
-  }
-  if (flags.cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(flags.cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::cerr << program << ": cannot pin to CPU " << flags.cpu << '\n';
-      return 2;
-    }
-  }
-
-  try {
-    std::unique_ptr<EventLoop> loop = makeEventLoop(loopOptions);
-    loop->setName("main");
-    TcpServer server(*loop, serverOptions, std::move(callbacks));
-    if (!server.start(&error)) {
-      std::cerr << program << ": " << error << '\n';
-      return 2;
-    }
-    std::cout << program << ": listening on " << server.listenAddress().toIpPort() << " backend="
-              << backendName(loop->backend()) << " mode=" << loop->mode() << " threads=" << flags.threads
-              << " accept=" << flags.accept << std::endl;
-    if (onStarted) onStarted(server);
-
-    TerminationSignals signals(*loop, [&](int signo) {
-      DUET_LOG(Info) << program << ": signal " << signo << ", stopping gracefully";
-      if (onStopping) onStopping();
-      server.stop([&] { loop->quit(); });
-    });
-    loop->run();
-    if (flags.stats) server.printStats(std::cout);
-    std::cout.flush();
-  } catch (const BackendUnavailable& e) {
-    std::cerr << program << ": " << e.what() << '\n';
-    return 2;
-  }
-  return 0;
 }
 
 }  // namespace duet::app

@@ -5,7 +5,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include <functional>
 #include <string>
 
 #include "apps/common/api_style.h"
@@ -58,19 +57,5 @@ int parseOrExit(CLI::App& app, int argc, char** argv);
 
 // Turns the flags into options. Returns false with a one-line *error on a bad value.
 bool toOptions(const ServerFlags& flags, LoopOptions* loop, ServerOptions* server, std::string* error);
-
-// Raises this process's RLIMIT_NOFILE soft limit to its hard limit: a server's
-// connection count should be bounded by --max-connections and the hard limit
-// the administrator set, not by a shell's default of 1024. Returns the new soft limit.
-long raiseOpenFileLimit();
-
-// The whole life of a server program: block signals, make the loop, start the
-// server (after raiseOpenFileLimit()), run until SIGINT/SIGTERM, stop gracefully, print --stats. Returns
-// the process exit status (0 clean, 2 for a setup error already reported).
-// `onStarted` runs once the server listens (an app may keep the pointer, e.g.
-// for a /stats page); `onStopping` when a signal starts the graceful stop.
-int runServer(const char* program, const ServerFlags& flags, ConnectionCallbacks callbacks,
-              const std::function<void(TcpServer&)>& onStarted = {},
-              const std::function<void()>& onStopping = {});
 
 }  // namespace duet::app

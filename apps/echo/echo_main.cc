@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/common/server_flags.h"
+#include "apps/common/server_runner.h"
 #include "apps/echo/echo_callbacks.h"
 #include "apps/echo/echo_coroutine.h"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   duet::app::addServerFlags(app, flags);
   if (int status = duet::app::parseOrExit(app, argc, argv); status >= 0) return status;
   return duet::app::runServer("duet-echo", flags,
-                              flags.api == duet::app::ApiStyle::Coroutines ? duet::echo::coroutineCallbacks()
-                                                                           : duet::echo::callbacks());
+                              duet::app::tcpServerFactory(flags.api == duet::app::ApiStyle::Coroutines
+                                                              ? duet::echo::coroutineCallbacks()
+                                                              : duet::echo::callbacks()));
 }

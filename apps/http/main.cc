@@ -4,18 +4,18 @@
 //
 // Routes: /hello (benchmark), /stats (every loop's counters as JSON), /echo
 // (POST body back) and static files under --root. The shared server flags
-// (backend, threads, accept mode, loop knobs) come from apps/common, so
-// duet-http and duet-echo spell them the same way.
+// (backend, threads, accept mode, loop knobs) and the program's life (start,
+// run until SIGINT/SIGTERM, graceful stop, --stats) come from apps/common, so
+// duet-http and duet-echo spell and do them the same way.
 #include <CLI/CLI.hpp>
 
-#include <iostream>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "apps/common/server_flags.h"
+#include "apps/common/server_runner.h"
 #include "apps/http/http_server.h"
-#include "core/event_loop.h"
-#include "core/log.h"
-#include "core/termination_signals.h"
 
 namespace {
 
@@ -25,13 +25,33 @@ std::chrono::milliseconds secondsToMs(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
 }
 
+// HttpServer as the shared runner runs it (apps/common/server_runner.h).
+class RunnableHttpServer final : public duet::app::RunnableServer {
+ public:
+  RunnableHttpServer(duet::EventLoop& baseLoop, duet::http::HttpServerOptions options)
+      : details_(listeningDetailsOf(options)), server_(baseLoop, std::move(options)) {}
+  bool start(std::string* error) override { return server_.start(error); }
+  void stop(std::function<void()> onStopped) override { server_.stop(std::move(onStopped)); }
+  duet::TcpServer& tcp() override { return server_.tcp(); }
+  std::string listeningDetails() const override { return details_; }
+
+ private:
+  static std::string listeningDetailsOf(const duet::http::HttpServerOptions& options) {
+    std::string details = " api=" + std::string(duet::app::apiStyleName(options.api));
+    if (!options.root.empty()) {
+      details += " root=" + options.root +
+                 " file-io=" + (duet::http::readsFilesAsynchronously(options) ? "async" : "loop");
+    }
+    return details;
+  }
+
+  std::string details_;
+  duet::http::HttpServer server_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First, before any thread exists: every thread inherits the blocked
-  // SIGINT/SIGTERM, and the watcher thread is the only one that takes them.
-  duet::TerminationSignals::blockInThisProcess();
-
   CLI::App app{"duet-http: an HTTP/1.1 server on any duet backend", kProgram};
   duet::app::ServerFlags flags;
   flags.port = 8080;
@@ -59,22 +79,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   if (int status = duet::app::parseOrExit(app, argc, argv); status >= 0) return status;
 
-  const auto level = duet::parseLogLevel(flags.logLevel);
-  if (!level) {
-    std::cerr << kProgram << ": unknown --log-level '" << flags.logLevel << "' (trace|debug|info|warn|error|off)\n";
-    return 2;
-  }
-  duet::setLogLevel(*level);
-  duet::app::raiseOpenFileLimit();  // thousands of connections need more than the default 1,024
-
-  duet::LoopOptions loopOptions;
+  // Everything but the TCP part (which the runner fills in from the shared flags).
   duet::http::HttpServerOptions options;
-  std::string error;
-  if (!duet::app::toOptions(flags, &loopOptions, &options.tcp, &error)) {
-    std::cerr << kProgram << ": " << error << '\n';
-    return 2;
-  }
-  options.tcp.name = kProgram;
   options.root = root;
   options.fileIo = fileIo == "loop" ? duet::http::FileIo::Loop : duet::http::FileIo::Async;
   options.accessLog = accessLog;
@@ -82,42 +88,9 @@ int main(int argc, char** argv) {
   limits.headerTimeout = secondsToMs(headerTimeout);
   limits.keepAliveTimeout = secondsToMs(keepAliveTimeout);
   options.limits = limits;
-  if (flags.cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(flags.cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::cerr << kProgram << ": cannot pin to CPU " << flags.cpu << '\n';
-      return 2;
-    }
-  }
 
-  try {
-    std::unique_ptr<duet::EventLoop> loop = duet::makeEventLoop(loopOptions);
-    loop->setName("main");
-    duet::http::HttpServer server(*loop, options);
-    if (!server.start(&error)) {
-      std::cerr << kProgram << ": " << error << '\n';
-      return 2;
-    }
-    std::cout << kProgram << ": listening on " << server.listenAddress().toIpPort()
-              << " backend=" << duet::backendName(loop->backend()) << " mode=" << loop->mode()
-              << " threads=" << flags.threads << " accept=" << flags.accept
-              << " api=" << duet::app::apiStyleName(flags.api)
-              << (root.empty() ? std::string() : " root=" + root + " file-io=" +
-                                                     (duet::http::readsFilesAsynchronously(options) ? "async" : "loop"))
-              << std::endl;
-
-    duet::TerminationSignals signals(*loop, [&](int signo) {
-      DUET_LOG(Info) << kProgram << ": signal " << signo << ", stopping gracefully";
-      server.stop([&] { loop->quit(); });
-    });
-    loop->run();
-    if (flags.stats) server.tcp().printStats(std::cout);
-    std::cout.flush();
-  } catch (const duet::BackendUnavailable& e) {
-    std::cerr << kProgram << ": " << e.what() << '\n';
-    return 2;
-  }
-  return 0;
+  return duet::app::runServer(kProgram, flags, [&options](duet::EventLoop& baseLoop, const duet::ServerOptions& tcp) {
+    options.tcp = tcp;
+    return std::make_unique<RunnableHttpServer>(baseLoop, options);
+  });
 }
