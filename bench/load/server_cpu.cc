@@ -1,36 +1,19 @@
 #include "server_cpu.h"
 
-#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
 
 namespace duetload {
 
 int64_t processCpuNs(int pid) {
   if (pid <= 0) return -1;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return -1;
-  int64_t total = 0;
-  bool any = false;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string path = dir + "/" + e->d_name + "/schedstat";
-    FILE* f = std::fopen(path.c_str(), "re");
-    if (!f) continue;   // a thread that just exited
-    long long runNs = 0;
-    if (std::fscanf(f, "%lld", &runNs) == 1) {
-      total += runNs;
-      any = true;
-    }
-    std::fclose(f);
-  }
-  closedir(d);
-  return any ? total : -1;
+  clockid_t clock;
+  if (clock_getcpuclockid(pid, &clock) != 0) return -1;  // no such process
+  timespec ts{};
+  if (clock_gettime(clock, &ts) != 0) return -1;        // it went in between
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 CpuBusy readCpuBusy(const std::vector<int>& cpus) {
