@@ -42,36 +42,29 @@
 // thread_http.cc has the same scaffolding line for line; only
 // serveConnection() differs.
 //
-// Measured against duet-raw-epoll, both pinned to one CPU, duet-load on the
-// other, 128 B echoes, alternating rounds (kernel 6.18, a shared 2-core
-// machine under heavy load from other builds, so only the ratios mean
-// anything), thread/raw-epoll pair by pair, 5 rounds at 100 and 1,000, 2
-// at the others:
-//   connections   msgs/s          server CPU per message   p99
-//   1             1.18-2.01       0.85-0.94                0.68-0.94
-//   100           0.11-0.22       3.48-3.86                2.4-4.5
-//   1,000         0.08-0.12       3.26-4.82                8.3-15.1
-//   3,000         0.11-0.14       2.31-3.40                14.6-15.4
-//   10,000        0.01-0.03       2.98-3.00                7.4-9.8 (*)
-// One connection: the thread's blocking read is cheaper than epoll_wait +
-// read. From 100 on, every message wakes a different thread: a context
-// switch each way, where epoll hands one wakeup many ready sockets (9-200
-// events per wakeup here, 1.0 for the threads).
-// Memory: 12.3 KiB of RSS per connection (the touched stack pages, mostly
-// the read buffer) plus 16 KiB of kernel stack per thread that RSS does not
-// show (/proc/meminfo KernelStack): 127 MB of RSS at 10,000 connections,
-// against 4.3 MB for raw-epoll. It went to 10,000 connections here (10,002
-// threads; pid_max 32,768 and RLIMIT_NOFILE 20,000 are the next walls);
-// with RLIMIT_AS at 120 MiB, pthread_create failed (EAGAIN) at 1,592
-// threads and the server refused the rest, still serving the others.
-// (*) At 10,000 the 3 s window mostly measures the ramp: the connections
-// that got their thread late answered their first echo seconds after the
-// others (p50 4.7 s); with a plain blocking client, 10,000 connects and
-// threads took 2.8 s and one echo on each 0.95 s.
-// Commands: python3 bench/baselines/measure.py --bin build/bench --rounds 3
-//   --servers raw-epoll,thread-echo -- --connections 100 --size 128 --duration 3
-//   (and --connections 1000); the scaling rows: duet-load -c N -s 128 -d 3
-//   --server-pid PID, with VmRSS/Threads sampled from /proc/PID/status.
+// What it costs here: every figure is in the committed full run,
+// docs/results/2026-11-30-full-2 (report.md; the command in command.txt), in
+// "Models side by side", where "CPU × callbacks" is this server's CPU per
+// message over callbacks on epoll, per-round pairs:
+//   - `echo c1 s128`: one connection, on par with the event loops (the
+//     thread's blocking read against epoll_wait + read).
+//   - `echo c100 s128`, `echo c1000 s128`, `echo c10000 s128`: more CPU per
+//     message than every event-driven model, and a longer p99 (at 1,000 and
+//     10,000 resting on few load cycles, as the table says). Every message
+//     wakes a different thread, a context switch each way, where epoll hands
+//     one wakeup many ready sockets: the same run's Summary table shows
+//     events per wake-up for `thread` beside `epoll`.
+//   - "RSS per idle connection", row `thread`: the touched stack pages,
+//     mostly the read buffer, many times any event loop's row; the
+//     kernel stack of every thread (/proc/meminfo KernelStack) comes on top,
+//     unseen by RSS. That row is also where it went to 10,000 connections
+//     (a thread each); pid_max and the descriptor limit (command.txt's
+//     ulimit -n) are the next walls. A thread that cannot be created is the
+//     refusal path above, tested with --max-threads in
+//     tests/baselines/thread_baselines_test.cc.
+//   - Its churn rows (`churn echo ...`) are not a measurement: that run's
+//     duet-load summed the CPU of the live threads only and lost every
+//     thread that had exited (fixed in bench/load/server_cpu.h since).
 //
 // Usage: duet-thread-echo [--port P] [--cpu C] [--stats] [--max-threads N]
 // Prints "listening on PORT" when ready, like duet-raw-epoll.

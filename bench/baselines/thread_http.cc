@@ -37,6 +37,11 @@
 // every live connection down (waking its read() or write()), waits for the
 // threads, prints --stats and exits 0.
 //
+// What it costs here: the committed full run docs/results/2026-11-30-full-2
+// (report.md; the command in command.txt), "Models side by side", the cases
+// `http/hello c100`, `http/hello c1000` and `http/hello c10000` (row "thread
+// per connection"); thread_echo.cc says what to read there.
+//
 // Usage: duet-thread-http [--port P] [--cpu C] [--stats] [--max-threads N]
 // Prints "listening on PORT" when ready, like duet-raw-epoll.
 

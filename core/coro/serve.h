@@ -44,16 +44,12 @@
 // pendingOutputBytes(), so the coroutine also suspends in write() and is
 // resumed by onWriteComplete -- which the callback echo receives too.
 //
-// Measured (server CPU per 128 B echo, coroutines / callbacks, the two
-// servers alternating 0.25 s slices on CPU 0, duet-load on CPU 1, 6 s each,
-// three runs on a machine busy with other builds, so +-5% is noise):
-//   epoll  100 conns 1.038 0.959 1.054    1,000 conns 1.032 0.968 0.972
-//   uring  100 conns 1.044 0.994 0.992    1,000 conns 1.055 0.983 0.961
-// i.e. no difference this method can see (7-10 us per message on that busy
-// machine). Command, per backend B and connection count C:
-//   duet-echo --backend B --api callbacks  --port PA --cpu 0 &
-//   duet-echo --backend B --api coroutines --port PB --cpu 0 &
-//   duet-load --port PA,PB --server-pid <pids> --slice 0.25 -c C -s 128 -d 6 --cpu 1
+// Measured: the committed full run docs/results/2026-11-30-full-2 (report.md;
+// the command in command.txt), "Models side by side": "CPU × callbacks" of
+// `epoll-coro` and `uring-coro` (a coroutine server's CPU per message over the
+// callback server's on the same backend, per-round pairs) in the cases
+// `echo c100 s128` and `echo c1000 s128` -- within the noise on both
+// backends, no difference that method can see.
 #pragma once
 
 #include <functional>
