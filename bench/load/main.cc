@@ -74,6 +74,20 @@ bool pinTo(const std::vector<int>& cpus) {
 double seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 double micros(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 
+// The latency fields of one line or one --http-mix group, from its histogram.
+// latency_samples: how many messages the percentiles rest on (a p99 of a few
+// hundred samples is decided by its top few).
+JsonLine& addLatency(JsonLine& out, const Histogram& h) {
+  return out.add("latency_samples", h.count())
+      .add("min_us", micros(h.min()), 1)
+      .add("mean_us", h.mean() / 1e3, 1)
+      .add("p50_us", micros(h.quantile(0.50)), 1)
+      .add("p90_us", micros(h.quantile(0.90)), 1)
+      .add("p99_us", micros(h.quantile(0.99)), 1)
+      .add("p999_us", micros(h.quantile(0.999)), 1)
+      .add("max_us", micros(h.max()), 1);
+}
+
 // --http-mix: {"PATH": {figures of that path's connections}, ...} for one target.
 JsonLine groupsObject(const Config& cfg, const std::vector<std::unique_ptr<LoadWorker>>& workers, size_t target,
                       const TargetTotals& tot) {
@@ -88,15 +102,8 @@ JsonLine groupsObject(const Config& cfg, const std::vector<std::unique_ptr<LoadW
     one.add("connections", paths[g].connections)
         .add("messages", s.messages)
         .add("msgs_per_s", static_cast<double>(s.messages) / secs, 0)
-        .add("response_bytes", s.messages ? static_cast<double>(s.responseBytes) / static_cast<double>(s.messages) : 0.0, 1)
-        .add("latency_samples", h.count())
-        .add("min_us", micros(h.min()), 1)
-        .add("mean_us", h.mean() / 1e3, 1)
-        .add("p50_us", micros(h.quantile(0.50)), 1)
-        .add("p90_us", micros(h.quantile(0.90)), 1)
-        .add("p99_us", micros(h.quantile(0.99)), 1)
-        .add("p999_us", micros(h.quantile(0.999)), 1)
-        .add("max_us", micros(h.max()), 1)
+        .add("response_bytes", s.messages ? static_cast<double>(s.responseBytes) / static_cast<double>(s.messages) : 0.0, 1);
+    addLatency(one, h)
         .add("errors", s.errors())
         .add("bad_status", s.badStatus)
         .add("latency_hist", h.buckets());
@@ -322,17 +329,9 @@ int main(int argc, char** argv) {
       if (!cfg.serverCpus.empty())
         out.add("server_cpus_busy_s", seconds(tot.cpuBusyNs), 3).add("server_cpus_softirq_s", seconds(tot.softirqNs), 3);
     }
-    // latency_samples: how many messages the percentiles rest on (a p99 of
-    // a few hundred samples is decided by its top few); latency_hist: the
-    // buckets themselves, so a caller can pool several runs (histogram.h).
-    out.add("latency_samples", hist.count())
-        .add("min_us", micros(hist.min()), 1)
-        .add("mean_us", hist.mean() / 1e3, 1)
-        .add("p50_us", micros(hist.quantile(0.50)), 1)
-        .add("p90_us", micros(hist.quantile(0.90)), 1)
-        .add("p99_us", micros(hist.quantile(0.99)), 1)
-        .add("p999_us", micros(hist.quantile(0.999)), 1)
-        .add("max_us", micros(hist.max()), 1)
+    // latency_hist (below): the buckets themselves, so a caller can pool
+    // several runs (histogram.h).
+    addLatency(out, hist)
         .add("errors", k.errors())
         .add("errors_reset", k.reset)
         .add("errors_eof", k.eof)
