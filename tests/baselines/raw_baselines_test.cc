@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tests/baselines/load_output.h"
+#include "tests/baselines/load_shapes.h"
 #include "tests/support/subprocess.h"
 
 #ifndef DUET_LOAD_PATH
@@ -56,24 +57,14 @@ TEST_P(RawBaseline, EchoesEveryByteUnderLoad) {
   }
   const std::string port = listening.substr(listening.find_last_of(' ') + 1);
 
-  const std::vector<std::vector<std::string>> shapes = {
+  const std::vector<LoadShape> shapes = {
       {"-c", "1", "-s", "128"},
       {"-c", "200", "-s", "128", "-k", "2"},
       {"-c", "8", "-s", "16384", "-k", "16"},
       {"-c", "3", "-s", "262144", "-k", "2"},
       {"-c", "4", "-s", "128", "--churn"},   // connect, one echo, close: accept and close paths
   };
-  for (const auto& shape : shapes) {
-    std::vector<std::string> load = {DUET_LOAD_PATH, "--port", port, "-d", "0.1", "-w", "0.03", "--connect-timeout", "5"};
-    load.insert(load.end(), shape.begin(), shape.end());
-    Subprocess run(load);
-    const int status = run.wait(20000);
-    std::string shown;
-    for (const auto& f : shape) shown += f + " ";
-    SCOPED_TRACE(shown);
-    ASSERT_EQ(status, 0) << run.err();
-    const std::string line = lastJsonLine(run.out());
-    ASSERT_FALSE(line.empty()) << run.out();
+  ASSERT_NO_FATAL_FAILURE(runEachShape(port, {}, shapes, [](const LoadShape& shape, const std::string& line) {
     // Not "messages > 0": on a busy machine a 0.1 s window may close before a
     // 256 KiB round trip does. The drain below still has every echo answered.
     if (shape.back() != "--churn") {
@@ -83,7 +74,7 @@ TEST_P(RawBaseline, EchoesEveryByteUnderLoad) {
     EXPECT_EQ(num(line, "errors"), 0) << line;
     EXPECT_EQ(num(line, "connect_errors"), 0) << line;
     EXPECT_EQ(num(line, "drain_timeouts"), 0) << line;
-  }
+  }));
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait(10000), 0) << server.err();
   // duet-load waited for every echo before closing: the server sent back

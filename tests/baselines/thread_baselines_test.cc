@@ -16,6 +16,7 @@
 
 #include "core/inet_address.h"
 #include "tests/baselines/load_output.h"
+#include "tests/baselines/load_shapes.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/subprocess.h"
 
@@ -334,24 +335,14 @@ TEST(ThreadHttp, ServesHelloUnderLoad) {
   Started thread = start(DUET_THREAD_HTTP_PATH, {});
   ASSERT_GT(thread.port, 0) << thread.process->err();
   const std::string port = std::to_string(thread.port);
-  const std::vector<std::vector<std::string>> shapes = {
+  const std::vector<LoadShape> shapes = {
       {"-c", "1"},
       {"-c", "100", "-k", "4"},
       {"-c", "4", "-k", "16"},
       {"-c", "4", "--churn"},
   };
-  for (const auto& shape : shapes) {
-    std::vector<std::string> load = {DUET_LOAD_PATH, "--port", port, "--http", "/hello", "-d", "0.1", "-w", "0.03",
-                                     "--connect-timeout", "5"};
-    load.insert(load.end(), shape.begin(), shape.end());
-    Subprocess run(load);
-    const int status = run.wait(20000);
-    std::string shown;
-    for (const auto& f : shape) shown += f + " ";
-    SCOPED_TRACE(shown);
-    ASSERT_EQ(status, 0) << run.err();
-    const std::string line = lastJsonLine(run.out());
-    ASSERT_FALSE(line.empty()) << run.out();
+  const std::vector<std::string> http = {"--http", "/hello"};
+  ASSERT_NO_FATAL_FAILURE(runEachShape(port, http, shapes, [](const LoadShape& shape, const std::string& line) {
     if (shape.back() == "--churn") {
       EXPECT_EQ(num(line, "messages"), num(line, "connections_made")) << line;
     } else {
@@ -362,7 +353,7 @@ TEST(ThreadHttp, ServesHelloUnderLoad) {
     EXPECT_EQ(num(line, "errors"), 0) << line;
     EXPECT_EQ(num(line, "connect_errors"), 0) << line;
     EXPECT_EQ(num(line, "drain_timeouts"), 0) << line;
-  }
+  }));
   thread.process->signal(SIGTERM);
   ASSERT_EQ(thread.process->wait(10000), 0) << thread.process->err();
   const std::string& stats = thread.process->out();
