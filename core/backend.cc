@@ -37,6 +37,12 @@ std::string backendChoices() {
 
 bool isReactorBackend(Backend backend) { return backend != Backend::IoUring; }
 
+std::string backendFlagChoices() { return "auto|" + backendChoices(); }
+
+std::string autoBackendAnnouncement(const AutoBackendPick& pick) {
+  return "backend: " + std::string(backendName(pick.backend)) + " (auto: " + pick.why + ")";
+}
+
 }  // namespace duet
 
 #include <sys/select.h>

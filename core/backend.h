@@ -25,6 +25,30 @@ std::string backendChoices();
 
 bool isReactorBackend(Backend backend);
 
+// --backend also takes "auto": the best backend this machine can run, for a
+// user who does not care which. "auto|epoll|poll|select|uring".
+std::string backendFlagChoices();
+
+// What "auto" stands for here, and why.
+struct AutoBackendPick {
+  Backend backend;
+  std::string why;  // "io_uring set up" or "io_uring unavailable: <reason>"
+};
+
+// io_uring where a uring loop can be set up on this machine (the same setup
+// `--backend uring` does, made once and closed), else epoll. Declared in core/,
+// defined in backends/: only that layer may try the uring backend.
+AutoBackendPick pickAutoBackend();
+
+// The one line a program prints for auto, e.g.
+// "backend: uring (auto: io_uring set up)".
+std::string autoBackendAnnouncement(const AutoBackendPick& pick);
+
+// A --backend value: a backend name as parseBackend() takes it, or "auto"
+// resolved by pickAutoBackend(), in which case *announcement gets its one line
+// (for a name it is cleared). nullopt for anything else. Defined in backends/.
+std::optional<Backend> resolveBackend(std::string_view flag, std::string* announcement);
+
 }  // namespace duet
 
 #include <stdexcept>

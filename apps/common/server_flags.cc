@@ -5,7 +5,8 @@
 namespace duet::app {
 
 void addServerFlags(CLI::App& app, ServerFlags& f) {
-  app.add_option("--backend", f.backend, "I/O backend: " + backendChoices())->capture_default_str();
+  app.add_option("--backend", f.backend,
+                 "I/O backend: " + backendFlagChoices() + " (auto: uring where a ring can be set up, else epoll)")->capture_default_str();
   app.add_option_function<std::string>(
          "--api", [&f](const std::string& name) { f.api = parseApiStyle(name).value_or(ApiStyle::Callbacks); },
          "application API the connections run on: callbacks|coroutines")
@@ -120,12 +121,15 @@ bool parseOnOff(const char* flag, const std::string& value, bool* out, std::stri
 
 }  // namespace
 
-bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, std::string* error) {
-  const auto backend = parseBackend(f.backend);
+bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, std::string* error,
+               std::string* backendAnnouncement) {
+  std::string announcement;
+  const auto backend = resolveBackend(f.backend, &announcement);
   if (!backend) {
-    *error = "unknown backend '" + f.backend + "' (choose " + backendChoices() + ")";
+    *error = "unknown backend '" + f.backend + "' (choose " + backendFlagChoices() + ")";
     return false;
   }
+  if (backendAnnouncement) *backendAnnouncement = announcement;
   loop->backend = *backend;
   loop->edgeTriggered = f.edgeTriggered;
   loop->gatherWrites = f.gatherWrites;

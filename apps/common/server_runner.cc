@@ -61,10 +61,12 @@ int runServer(const char* program, const ServerFlags& flags, const ServerFactory
   ServerOptions serverOptions;
   serverOptions.name = program;
   std::string error;
-  if (!toOptions(flags, &loopOptions, &serverOptions, &error)) {
+  std::string backendAnnouncement;
+  if (!toOptions(flags, &loopOptions, &serverOptions, &error, &backendAnnouncement)) {
     std::cerr << program << ": " << error << '\n';
     return 2;
   }
+  if (!backendAnnouncement.empty()) std::cout << backendAnnouncement << std::endl;  // --backend auto: which and why
   if (flags.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);

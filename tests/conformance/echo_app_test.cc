@@ -136,6 +136,38 @@ TEST(EchoAppFlags, UnknownApiIsOneLineAndExitTwo) {
   EXPECT_EQ(std::count(echo.err().begin(), echo.err().end(), '\n'), 1) << echo.err();
 }
 
+// --backend auto (the default): one line says which backend and why, and the
+// server then runs on that backend. The fallback is forced with
+// DUET_DISABLE_URING=1 (proactor/ring_setup.cc), which the child inherits.
+void expectAutoServes(const std::string& expectedLine, const std::string& expectedBackend) {
+  Subprocess echo({DUET_ECHO_PATH, "--backend", "auto", "--host", "127.0.0.1", "--port", "0"});
+  const std::string announced = echo.waitForLine("backend: ");
+  EXPECT_EQ(announced, expectedLine) << echo.err();
+  const std::string listening = echo.waitForLine("listening on");
+  EXPECT_NE(listening.find(" backend=" + expectedBackend + " "), std::string::npos) << listening;
+  const int port = portFromListeningLine(listening);
+  ASSERT_GT(port, 0) << echo.err();
+  {
+    RawClient c(InetAddress(static_cast<std::uint16_t>(port), true));
+    EXPECT_TRUE(c.echo("auto"));
+  }
+  echo.signal(SIGTERM);
+  EXPECT_EQ(echo.wait(), 0) << echo.err();
+}
+
+TEST(EchoAppFlags, BackendAutoPicksUringWhereItCanBeSetUp) {
+  if (const auto why = unavailableReason(BackendConfig{"uring", LoopOptions{.backend = Backend::IoUring}})) {
+    GTEST_SKIP() << *why;
+  }
+  expectAutoServes("backend: uring (auto: io_uring set up)", "uring");
+}
+
+TEST(EchoAppFlags, BackendAutoFallsBackToEpollAndSaysWhy) {
+  ::setenv("DUET_DISABLE_URING", "1", 1);
+  expectAutoServes("backend: epoll (auto: io_uring unavailable: disabled by DUET_DISABLE_URING=1)", "epoll");
+  ::unsetenv("DUET_DISABLE_URING");
+}
+
 TEST(EchoAppFlags, PortInUseIsOneLineAndExitTwo) {
   std::string error;
   UniqueFd taken = sockets::listenTcp(InetAddress(0, true), false, &error);
