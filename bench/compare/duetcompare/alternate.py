@@ -9,9 +9,9 @@ idle ones sleep), and one duet-load per round loads them in turn, 0.25 s at a
 time, in serpentine order (A B C, C B A, ...). Each server meets the same mix
 of good and bad moments, and the ratios hold still.
 
-duet-load reads each server's CPU time (/proc/PID/task/*/schedstat, in ns) at
-the edges of every measured window, so CPU per request covers exactly the
-requests counted. The loops' own counters (--stats, printed at exit) cover
+duet-load reads each server's CPU time (its process CPU clock, in ns, exited
+threads included) at the edges of every measured window, so CPU per request
+covers exactly the requests counted. The loops' own counters (--stats, printed at exit) cover
 the server's whole life, one round, and are divided by the requests it
 handled over the same span.
 

@@ -314,8 +314,8 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
               f"{http_how}.")
     md.append("- Medians with [min–max] over rounds. Ratios (×epoll, uring/epoll, duet/raw) are taken pair by pair "
               "inside a round, then the median [min–max].")
-    md.append("- Server CPU per request: the server's CPU time (all threads; the scheduler's nanosecond count in "
-              "/proc/PID/task/*/schedstat, the same time utime+stime report in ticks), read by duet-load at the "
+    md.append("- Server CPU per request: the server's CPU time (all threads, exited ones included: the "
+              "process's CPU clock in nanoseconds, the same time utime+stime report in ticks), read by duet-load at the "
               "edges of every measured window, divided by the requests completed inside the windows. System "
               "calls, wake-ups and events per request: the loops' own counters (`--stats`, printed at exit) over "
               "the server's life (one round: fresh servers every round), divided by the requests it handled "
