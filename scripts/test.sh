@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then
 #   1. Release build: the whole suite under ctest, then a short soak
-#      (duet-soak against duet-echo and duet-http on every backend);
+#      (duet-soak against duet-echo and duet-http on every backend), then the
+#      package check (scripts/package-check.sh: install, examples/kv-server built
+#      out of tree against it and run with --backend auto and every backend, a
+#      build without liburing, duet as a subproject);
 #   2. ASan+UBSan build with asserts live (no NDEBUG): the whole suite, whose
 #      AssertsLive test fails if NDEBUG crept back in;
 #   3. TSan build (only the conformance tests): the multi-threaded models,
@@ -22,6 +25,9 @@ bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=ON -DD
 
 echo "== Short soak (every backend, duet-echo and duet-http)"
 bash scripts/soak.sh --short build
+
+echo "== Package: install, examples/kv-server built out of tree and run on every backend, a build without liburing"
+bash scripts/package-check.sh build
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (asserts live) and tests"
 # DUET_ASSERTS: -O2 as in RelWithDebInfo, without its -DNDEBUG, so the
