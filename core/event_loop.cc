@@ -47,7 +47,6 @@ void EventLoop::assertInLoopThread() const {
 
 void EventLoop::run() {
   assertInLoopThread();
-  running_ = true;
   // quit_ is not cleared here: a quit() that came before run() must win (see
   // event_loop.h). It is cleared on the way out instead.
   while (!quit_.load(std::memory_order_acquire)) {
@@ -60,7 +59,6 @@ void EventLoop::run() {
     runQueuedTasks();
   }
   quit_.store(false, std::memory_order_relaxed);
-  running_ = false;
 }
 
 void EventLoop::quit() {
@@ -88,11 +86,6 @@ void EventLoop::queueInLoop(Task task) {
   // is on its way (the loop empties the queue in one swap). From the loop's own
   // thread none is needed: run() checks the queue before it blocks.
   if (wasEmpty && !isInLoopThread()) wakeup();
-}
-
-std::size_t EventLoop::queuedTaskCount() const {
-  std::lock_guard lock(queueMutex_);
-  return queue_.size();
 }
 
 void EventLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) {

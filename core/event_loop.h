@@ -92,7 +92,6 @@ class EventLoop {
   const LoopStats& stats() const { return stats_; }
   // Loop thread: Buffer storage recycled between this loop's connections.
   SpareBuffers& spareBuffers() { return spareBuffers_; }
-  std::size_t queuedTaskCount() const;
 
   // ---- Backend factories, loop thread only ----
 
@@ -169,7 +168,6 @@ class EventLoop {
   std::string name_ = "loop";
   const std::thread::id threadId_;
   std::atomic<bool> quit_{false};
-  bool running_ = false;
   TimePoint iterationTime_;
 
   TimerQueue timers_;

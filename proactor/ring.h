@@ -53,7 +53,6 @@ class Ring {
   static void allowSendVectorizedForTesting(bool allow) { sendVectorizedAllowed_.store(allow); }
   // "uring-defer", "uring-coop" or "uring-plain", plus "+sqpoll".
   const std::string& mode() const { return mode_; }
-  bool sqpoll() const { return sqpoll_; }
   bool deferTaskRun() const { return deferTaskRun_; }
   bool hasFeature(unsigned feature) const { return (features_ & feature) != 0; }
   unsigned completionQueueSize() const { return ring_.cq.ring_entries; }

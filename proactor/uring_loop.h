@@ -84,7 +84,6 @@ class UringLoop final : public EventLoop {
   void closeSlot(std::uint32_t slot, bool abortive);
   // Slots held by sockets (tests: back to zero after every close).
   std::size_t directSlotsInUse() const { return directSlotsInUse_; }
-  unsigned directTableSize() const { return directTableSize_; }
   // Shuts the write side of `socket` (FIN): shutdown(2), or its ring form for a slot.
   void shutdownWrite(const SocketHandle& socket);
 

@@ -101,11 +101,9 @@ class HttpConnection {
   // The connection closed: release the file being streamed, forget queued requests.
   void onClosed();
 
-  // For the sweep: whether onTimer() could have anything to do at `now`.
+  // What the tests and the fuzz replay (tests/fuzz/http_replay.h) observe.
   std::size_t waitingRequests() const { return waiting_.size(); }
   bool streaming() const { return stream_ != nullptr; }
-  bool closing() const { return stopParsing_; }
-  bool readingPaused() const { return readingPaused_; }
   bool idle() const;
 
  private:
