@@ -17,23 +17,13 @@
 #include "core/coro/serve.h"
 #include "core/coro/spawn.h"
 #include "core/tcp_server.h"
+#include "tests/support/eventually.h"
 #include "tests/support/fd_count.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/server_harness.h"
 #include "tests/support/test_backends.h"
 
 namespace duet::test {
-
-// Waits (bounded, polling every few ms) until `condition` holds. For state that
-// another thread produces; returns false on timeout so the test fails, never hangs.
-inline bool eventually(const std::function<bool()>& condition, int timeoutMs = 5000) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
 
 inline ServerOptions testServerOptions(int ioThreads = 0, AcceptMode mode = AcceptMode::MainLoop) {
   ServerOptions o;

@@ -23,6 +23,7 @@
 #include "core/event_loop.h"
 #include "http_harness.h"
 #include "http_test_util.h"
+#include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 
 // ""s: a literal with an embedded NUL keeps all its bytes (no hand-counted lengths).
@@ -34,6 +35,7 @@ namespace {
 using test::parseResponses;
 using test::ParsedResponse;
 using test::TempDir;
+using duet::test::eventually;
 
 // Runs a shell command, returns its stdout (and exit status in *status).
 std::string run(const std::string& command, int* status = nullptr) {
@@ -88,16 +90,6 @@ std::string backendApiName(const ::testing::TestParamInfo<BackendAndApi>& info) 
          std::string(app::apiStyleName(std::get<1>(info.param)));
 }
 
-// True once `condition` holds, checking for up to 10 s.
-bool eventually(const std::function<bool()>& condition) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
 class HttpServerTest : public ::testing::TestWithParam<BackendAndApi> {
  protected:
   Backend backend() const { return std::get<0>(GetParam()); }
@@ -126,9 +118,9 @@ class HttpServerTest : public ::testing::TestWithParam<BackendAndApi> {
     if (!ran) return;
     // The server is gone: so is every connection, and every connection's
     // coroutine (a frame left suspended would hold its connection).
-    EXPECT_TRUE(eventually([] { return Connection::liveCount() == 0; }))
+    EXPECT_TRUE(eventually([] { return Connection::liveCount() == 0; }, 10000))
         << "live connections: " << Connection::liveCount();
-    EXPECT_TRUE(eventually([] { return coro::liveSpawnedCount() == 0; }))
+    EXPECT_TRUE(eventually([] { return coro::liveSpawnedCount() == 0; }, 10000))
         << "coroutines not ended: " << coro::liveSpawnedCount();
   }
 

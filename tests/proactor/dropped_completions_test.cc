@@ -27,21 +27,10 @@
 #include "core/connection.h"
 #include "proactor/uring_loop.h"
 #include "tests/proactor/uring_test_fixture.h"
+#include "tests/support/eventually.h"
 
 namespace duet::test {
 namespace {
-
-// Runs `loop` on this thread until `done()` or 5 s have passed.
-bool runUntil(EventLoop& loop, const std::function<bool()>& done) {
-  const TimerId check = loop.runEvery(std::chrono::milliseconds(1), [&] {
-    if (done()) loop.quit();
-  });
-  const TimerId giveUp = loop.runAfter(std::chrono::seconds(5), [&] { loop.quit(); });
-  loop.run();
-  loop.cancel(check);
-  loop.cancel(giveUp);
-  return done();
-}
 
 class DroppedCompletionsTest : public UringTest {};
 

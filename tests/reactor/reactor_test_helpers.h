@@ -11,6 +11,7 @@
 
 #include "core/event_loop.h"
 #include "core/loop_options.h"
+#include "tests/support/eventually.h"
 
 namespace duet::reactor_test {
 
@@ -45,14 +46,6 @@ inline std::uint64_t settledSyscalls(const EventLoop& loop) {
   return last;
 }
 
-// Waits (bounded) for a condition another thread produces; false on timeout.
-inline bool eventually(const std::function<bool()>& condition, int timeoutMs = 5000) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
+using test::eventually;
 
 }  // namespace duet::reactor_test
