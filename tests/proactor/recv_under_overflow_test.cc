@@ -34,19 +34,9 @@ std::vector<BackendConfig> uringConfigs() {
   return out;
 }
 
-class RecvUnderOverflowTest : public testing::TestWithParam<BackendConfig> {
- protected:
-  void SetUp() override {
-    DUET_SKIP_IF_UNAVAILABLE(GetParam());
-    cleanup_.begin();
-  }
-  void TearDown() override {
-    if (!IsSkipped()) cleanup_.end();
-  }
-
- private:
-  CleanupChecker cleanup_;
-};
+// The conformance fixture (skip where unavailable, cleanup checked), over
+// the io_uring configurations only.
+class RecvUnderOverflowTest : public BackendTest {};
 
 TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   constexpr int kClients = 64;
