@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <utility>
@@ -83,6 +84,13 @@ bool Connection::canSend() const {
 void Connection::sendInLoop(std::string_view data) {
   loop_.assertInLoopThread();
   if (!canSend() || data.empty()) return;
+  if (holdsOutput()) {
+    // A file is on its way: these bytes wait for it (held_output.h).
+    const std::size_t before = pendingOutputBytes();
+    held_.append(data);
+    noteOutputGrew(before, pendingOutputBytes());
+    return;
+  }
   const bool outer = !std::exchange(insideSend_, true);
   ioWrite(data);
   if (outer) insideSend_ = false;
@@ -94,18 +102,33 @@ void Connection::sendInLoop(Buffer& data) {
     data.retrieveAll();
     return;
   }
+  if (holdsOutput()) {
+    sendInLoop(data.view());
+    data.retrieveAll();
+    return;
+  }
   const bool outer = !std::exchange(insideSend_, true);
   ioWriteOwned(data);
   if (outer) insideSend_ = false;
 }
 
 void Connection::outputQueued(std::size_t before, std::size_t after) {
+  // The backend counts its own bytes; what core holds comes on top.
+  // A chunk of a file moving into the backend (fileChunkRead) was counted
+  // as file bytes before: no growth, so no high-water crossing.
+  const std::size_t held = held_.bytes() + static_cast<std::size_t>(unsentFileBytes());
+  noteOutputGrew(before + held + movingFileBytes_, after + held);
+}
+
+void Connection::noteOutputGrew(std::size_t before, std::size_t after) {
   if (after > 0) outputWaited_ = true;
-  if (maxOutputBytes_ != 0 && after > maxOutputBytes_) {
+  // The cap limits memory: file bytes wait in the page cache, not here.
+  const std::size_t inMemory = after - static_cast<std::size_t>(unsentFileBytes());
+  if (maxOutputBytes_ != 0 && inMemory > maxOutputBytes_) {
     if (!overflowed_) {
       overflowed_ = true;
       stats().outputOverflows.add();
-      DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << after
+      DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << inMemory
                      << " bytes of unsent output exceed the cap of " << maxOutputBytes_
                      << " (peer not reading); closing it";
       forceClose();
@@ -122,6 +145,20 @@ void Connection::outputQueued(std::size_t before, std::size_t after) {
 }
 
 void Connection::outputDrained() {
+  if (holdsOutput()) {
+    // The backend is out of bytes, but core is not: a file goes on, or
+    // what waited behind one is released.
+    if (sendingFile_ && !sendsFilesItself()) {
+      readFileChunk();
+    } else {
+      releaseHeldOutput();
+    }
+    return;  // the file's end (fileDone) or the last bytes' drain comes back to finishDrain()
+  }
+  finishDrain();
+}
+
+void Connection::finishDrain() {
   const bool waited = std::exchange(outputWaited_, false);
   if (waited && callbacks_ && callbacks_->onWriteComplete && state() != State::Disconnected) {
     if (insideSend_ || highWaterCallsQueued_ > 0) {
@@ -157,6 +194,157 @@ void Connection::bytesSent(std::size_t bytes) {
   // Only bytes the kernel took count, not bytes queued: a peer that stopped
   // reading makes no progress and is still evicted as idle.
   if (bytes > 0) lastActivity_ = loop_.now();
+}
+
+// ---------------------------------------------------------------- files
+//
+// sendFile() gives the backend one file at a time, and only once the bytes
+// sent before it have reached the kernel; what is sent after it waits in
+// held_ (held_output.h) until it is done. Two ways to send the range:
+//
+//   the backend's own (sendsFilesItself): the reactor's sendfile(2), straight
+//     from the page cache to the socket, one copy in the kernel and none here;
+//   core's read-and-send, below: readFile a chunk (a ring read on the
+//     proactor), ioWrite it, and read the next chunk once the backend holds
+//     less than a chunk, so memory stays under two chunks whatever the file
+//     size and however slowly the peer reads.
+//
+// Why the proactor takes the second: io_uring has no sendfile. Its form of
+// one is IORING_OP_SPLICE file -> pipe -> socket, which needs a pipe (two
+// more descriptors) per sending connection and two linked operations per
+// chunk, and the kernel runs a splice from a file in an io-wq worker anyway.
+// A ring read does the same waiting in the same workers and reuses the send
+// path every other byte takes, at the price of one copy into our chunk.
+
+namespace {
+// Core's read-and-send: the bytes read and sent at a time.
+constexpr std::size_t kFileChunkBytes = 128 * 1024;
+}  // namespace
+
+void Connection::sendFile(SharedFd file, std::uint64_t offset, std::uint64_t length) {
+  if (state() != State::Connected) return;
+  FileRange range{std::move(file), offset, length};
+  if (loop_.isInLoopThread()) {
+    sendFileInLoop(std::move(range));
+  } else {
+    loop_.queueInLoop([self = shared_from_this(), range] { self->sendFileInLoop(range); });
+  }
+}
+
+void Connection::sendFileInLoop(FileRange file) {
+  loop_.assertInLoopThread();
+  if (!canSend() || file.length == 0 || !file.file) return;
+  const std::size_t before = pendingOutputBytes();
+  const bool outer = !std::exchange(insideSend_, true);
+  if (holdsOutput() || hasUnsentOutput()) {
+    // Behind other output: started by releaseHeldOutput() when its turn comes.
+    held_.append(std::move(file));
+  } else {
+    startFile(std::move(file));
+  }
+  if (outer) insideSend_ = false;
+  // After the start, as for send(): what the kernel took at once never
+  // counted as waiting, and the high-water mark sees only the rest.
+  noteOutputGrew(before, pendingOutputBytes());
+}
+
+void Connection::startFile(FileRange file) {
+  sendingFile_ = std::move(file);
+  if (sendsFilesItself()) {
+    ioSendFile();
+  } else {
+    readFileChunk();
+  }
+}
+
+void Connection::releaseHeldOutput() {
+  if (releasing_) {
+    // Called again from inside ioWrite() below (a backend that wrote the
+    // bytes at once reports the drain there): the loop below goes on.
+    releaseAgain_ = true;
+    return;
+  }
+  releasing_ = true;
+  // Like the application's send(): a drain reported inside must queue its
+  // onWriteComplete rather than run it under us.
+  const bool outer = !std::exchange(insideSend_, true);
+  do {
+    releaseAgain_ = false;
+    while (!sendingFile_ && !held_.empty() && state() != State::Disconnected && !sendBroken_) {
+      if (held_.frontIsFile()) {
+        if (hasUnsentOutput()) break;  // the bytes ahead of it first; their drain brings us back
+        startFile(held_.takeFrontFile());
+      } else {
+        const std::string bytes = held_.takeFrontBytes();
+        ioWrite(bytes);
+      }
+    }
+  } while (releaseAgain_);
+  if (outer) insideSend_ = false;
+  releasing_ = false;
+}
+
+void Connection::fileBytesSent(std::size_t bytes) {
+  assert(sendingFile_ && bytes <= sendingFile_->length && "the backend reports only bytes of the file being sent");
+  bytesSent(bytes);
+  sendingFile_->offset += bytes;
+  sendingFile_->length -= bytes;
+  if (sendingFile_->length == 0) fileDone();
+}
+
+void Connection::fileDone() {
+  sendingFile_.reset();  // drops our reference: the descriptor closes if nobody else holds it
+  releaseHeldOutput();
+  if (state() != State::Disconnected && !holdsOutput() && !hasUnsentOutput()) finishDrain();
+}
+
+void Connection::fileSendFailed(int error) {
+  if (state() == State::Disconnected || sendBroken_) return;
+  sendBroken_ = true;
+  const FileRange* file = sendingFile();
+  if (error != 0) {
+    DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": reading the file being sent failed: "
+                   << std::strerror(error) << "; closing it";
+  } else {
+    DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort()
+                   << ": the file being sent is shorter than promised (the " << (file ? file->length : 0)
+                   << " bytes from offset " << (file ? file->offset : 0) << " are not all there); closing it";
+  }
+  sendingFile_.reset();
+  held_.clear();
+  forceClose();
+}
+
+void Connection::readFileChunk() {
+  if (fileChunkReading_ || !sendingFile_ || bufferedOutputBytes() >= kFileChunkBytes) return;
+  const auto asked = static_cast<std::size_t>(std::min<std::uint64_t>(kFileChunkBytes, sendingFile_->length));
+  fileChunkReading_ = true;
+  std::weak_ptr<Connection> weak = weak_from_this();
+  loop_.readFile(sendingFile_->file, sendingFile_->offset, asked, [weak, asked](FileReadResult result) {
+    if (auto self = weak.lock()) self->fileChunkRead(asked, std::move(result));
+  });
+}
+
+void Connection::fileChunkRead(std::size_t asked, FileReadResult result) {
+  fileChunkReading_ = false;
+  if (!sendingFile_ || !canSend()) return;
+  if (result.error != 0 || result.bytes.size() < asked) {
+    fileSendFailed(result.error);
+    return;
+  }
+  sendingFile_->offset += asked;
+  sendingFile_->length -= asked;
+  const bool outer = !std::exchange(insideSend_, true);
+  movingFileBytes_ = asked;
+  ioWrite(result.bytes);  // now the backend's bytes: pending output either way
+  movingFileBytes_ = 0;
+  if (outer) insideSend_ = false;
+  if (state() == State::Disconnected) return;
+  if (sendingFile_->length == 0) {
+    fileDone();
+  } else {
+    readFileChunk();  // at once if the backend holds less than a chunk; else its drain asks
+  }
 }
 
 // ---------------------------------------------------------------- closing
@@ -243,6 +431,9 @@ void Connection::closeInLoop() {
   assert(before != State::Disconnected && "closed twice");
   reading_ = false;
   ioClose();
+  // Files not sent: their descriptors close now (unless a read holds one).
+  sendingFile_.reset();
+  held_.clear();
   stats().closed.add();
   if (callbacks_ && callbacks_->onConnection) callbacks_->onConnection(self);
   if (closeHandler_) {

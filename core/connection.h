@@ -30,7 +30,7 @@
 //   state          entered by                              io hooks core may call
 //   Connecting     construction                            none
 //   Connected      start()                                 ioStartReading, ioStopReading,
-//                                                          ioWrite, ioWriteOwned
+//                                                          ioWrite, ioWriteOwned, ioSendFile
 //   Disconnecting  shutdown(), forceClose(), or the        the same (pending output still
 //                  peer's FIN while output is pending      flushes), then ioShutdownWrite
 //   Disconnected   closeInLoop() (every close ends here)   ioClose, exactly once; then none
@@ -46,11 +46,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
+#include "core/held_output.h"
 #include "core/inet_address.h"
 
 namespace duet {
@@ -93,6 +95,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // (closing, closed, write side shut), so a caller that sends its input
   // buffer (an echo) never finds refused bytes piling up in it.
   void send(Buffer&& data);
+  // Sends `length` bytes of `file` from `offset`, in order with what was
+  // sent before and after it, without reading them into our memory where
+  // the backend can: the reactor sends them straight from the page cache
+  // with sendfile(2) (a worker thread reads a range in first when the cache
+  // lacks it, so the loop never waits for the disk); the proactor, which has
+  // no sendfile, reads them with the loop's readFile (ring reads) a chunk at
+  // a time and sends those (see connection.cc). The bytes count as pending
+  // output (high-water mark, onWriteComplete) but not against the output
+  // cap, which limits memory. A file that ends before `length` bytes, or
+  // fails to read, closes the connection (with a log line saying so): its
+  // peer has been promised bytes that will never come. Refused, like send(),
+  // unless connected. The SharedFd is held until the range is sent or the
+  // connection closes.
+  void sendFile(SharedFd file, std::uint64_t offset, std::uint64_t length);
   void shutdown();      // half-close (FIN) once pending output is flushed; reading goes on
   void forceClose();    // close now, dropping pending output
   void startReading();
@@ -115,7 +131,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ---- Loop thread ----
   std::any& context() { return context_; }
   Buffer& inputBuffer() { return input_; }
-  virtual std::size_t pendingOutputBytes() const = 0;
+  // Output the kernel has not taken yet: bytes held in memory by the backend
+  // and by core, plus the unsent part of files given to sendFile() (which
+  // stay in the page cache, not in our memory, until sent).
+  std::size_t pendingOutputBytes() const {
+    return bufferedOutputBytes() + held_.bytes() + static_cast<std::size_t>(unsentFileBytes());
+  }
   // When bytes last moved: input arrived, or the kernel took output (idle eviction).
   TimePoint lastActivity() const { return lastActivity_; }
   // The application wants input (startReading/stopReading); false once closed.
@@ -142,6 +163,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  protected:
   // ---- What a backend implements: the io hooks (loop thread; see the table above) ----
+  // Bytes given to ioWrite() that the kernel has not taken yet.
+  virtual std::size_t bufferedOutputBytes() const = 0;
   // The application wants input from now on (isReading() is already true) / no
   // longer wants it (already false). Input that still arrives is held until
   // ioStartReading() again.
@@ -162,7 +185,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // close after the peer's FIN must wait for outputDrained(). Usually the
   // same as pending output; a reactor that gathers a read handler's sends
   // holds those too (they are not pending: it offers them before the read is over).
-  virtual bool hasUnsentOutput() const { return pendingOutputBytes() > 0; }
+  virtual bool hasUnsentOutput() const { return bufferedOutputBytes() > 0; }
+  // Files (sendFile). A backend that can send a file range straight from the
+  // page cache says so here and implements ioSendFile(); the others get
+  // core's read-and-send (readFile a chunk, ioWrite it). Core calls
+  // ioSendFile() when sendingFile() starts, only once every byte before it
+  // has reached the kernel (hasUnsentOutput() false), and gives the backend
+  // no other output until it is done. The backend reports progress with
+  // fileBytesSent() (the last byte ends the file) or fileSendFailed().
+  virtual bool sendsFilesItself() const { return false; }
+  virtual void ioSendFile() {}
   // Pending output is empty: send FIN (shutdown(SHUT_WR) or its io_uring form).
   virtual void ioShutdownWrite() = 0;
   // The connection is Disconnected: stop all I/O on the socket, and call
@@ -192,6 +224,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // onConnection(down) run in the middle of its own callback. Later sends are refused.
   void sendFailed(int error);
 
+  // The file being sent (what is left of it), or null.
+  const FileRange* sendingFile() const { return sendingFile_ ? &*sendingFile_ : nullptr; }
+  // The kernel took `bytes` more of sendingFile(). The last byte ends it, and
+  // what was held behind it goes on: this may send, call onWriteComplete
+  // (queued inside a send), or start the next file; return right after it.
+  void fileBytesSent(std::size_t bytes);
+  // The file could not be sent: `error` from reading it, or 0 when it ended
+  // before the length promised. Logged; the connection closes (queued, as
+  // sendFailed()).
+  void fileSendFailed(int error);
+
   // The backend's I/O on the socket is over (after ioClose()): close the
   // descriptor, once. `abortive`: SO_LINGER 0 first, so the kernel resets the
   // connection and drops unsent bytes instead of lingering on a dead peer.
@@ -205,12 +248,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void sendInLoop(std::string_view data);
   void sendInLoop(Buffer& data);
+  void sendFileInLoop(FileRange file);
   bool canSend() const;
+  // Output held behind a file, or the file itself: sends must queue behind it.
+  bool holdsOutput() const { return sendingFile_.has_value() || !held_.empty(); }
+  std::uint64_t unsentFileBytes() const { return (sendingFile_ ? sendingFile_->length : 0) + held_.fileBytes(); }
+  // Total pending output grew from `before` to `after` (high-water mark, cap).
+  void noteOutputGrew(std::size_t before, std::size_t after);
+  // Hands held output to the backend, in order, up to the next file
+  // (started once the bytes ahead of it are out).
+  void releaseHeldOutput();
+  void startFile(FileRange file);
+  void fileDone();
+  // Core's read-and-send for backends without sendsFilesItself().
+  void readFileChunk();
+  void fileChunkRead(std::size_t asked, FileReadResult result);
+  // Every byte reached the kernel: onWriteComplete, a pending FIN or close.
+  void finishDrain();
   // Connected -> Disconnecting (any thread); false if not Connected.
   bool beginDisconnecting();
   void shutdownInLoop();
   void logSocketError(int error, const char* during);
-  bool outputIsPending() const { return hasUnsentOutput(); }
+  bool outputIsPending() const { return hasUnsentOutput() || holdsOutput(); }
 
   EventLoop& loop_;
   const std::uint64_t id_;
@@ -228,6 +287,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool outputWaited_ = false;      // output sat in the buffer since the last drain
   bool insideSend_ = false;        // the application's send() is on the stack (ioWrite runs)
   int highWaterCallsQueued_ = 0;   // onHighWaterMark calls queued, not run yet
+  std::optional<FileRange> sendingFile_;  // the file being sent: what is left of it
+  HeldOutput held_;                // sent after sendingFile_, waiting for it
+  bool fileChunkReading_ = false;  // core's read-and-send: a readFile is in flight
+  std::size_t movingFileBytes_ = 0;  // ...and the chunk it read, inside its ioWrite()
+  bool releasing_ = false;         // releaseHeldOutput() is on the stack
+  bool releaseAgain_ = false;      // ...and was asked to go round once more
   std::size_t highWaterMark_ = 64 * 1024 * 1024;
   std::size_t maxOutputBytes_ = 0;
   TimePoint lastActivity_;

@@ -251,7 +251,7 @@ void UringConnection::deliverArrived(std::size_t bytes) {
   delivering_ = true;
   deliverInput(bytes + std::exchange(heldBytes_, 0));
   delivering_ = false;
-  if (!disconnected() && sendOp_ == 0 && pendingOutputBytes() > 0) startSend();
+  if (!disconnected() && sendOp_ == 0 && bufferedOutputBytes() > 0) startSend();
 }
 
 void UringConnection::startSendUnlessDelivering() {
@@ -270,7 +270,7 @@ void UringConnection::deliverHeldInput() {
 
 void UringConnection::ioWrite(std::string_view data) {
   assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
-  const std::size_t before = pendingOutputBytes();
+  const std::size_t before = bufferedOutputBytes();
   if (uring().vectoredSend()) {
     chain().append(data, uring().spareBuffers());
     startSendUnlessDelivering();
@@ -281,7 +281,7 @@ void UringConnection::ioWrite(std::string_view data) {
   } else {
     queued_.append(data);
   }
-  outputQueued(before, pendingOutputBytes());
+  outputQueued(before, bufferedOutputBytes());
 }
 
 // A send owns its bytes until its completion, so ioWrite() copies them
@@ -291,10 +291,10 @@ void UringConnection::ioWrite(std::string_view data) {
 // like any bytes (copied), unless vectoredSend queues it as a chunk of its own.
 void UringConnection::ioWriteOwned(Buffer& data) {
   if (uring().vectoredSend()) {
-    const std::size_t before = pendingOutputBytes();
+    const std::size_t before = bufferedOutputBytes();
     chain().appendOwned(data);
     startSendUnlessDelivering();
-    outputQueued(before, pendingOutputBytes());
+    outputQueued(before, bufferedOutputBytes());
     return;
   }
   if (sendOp_ != 0 || !sending_.empty()) {
@@ -302,10 +302,10 @@ void UringConnection::ioWriteOwned(Buffer& data) {
     data.retrieveAll();
     return;
   }
-  const std::size_t before = pendingOutputBytes();
+  const std::size_t before = bufferedOutputBytes();
   sending_.swap(data);
   startSendUnlessDelivering();
-  outputQueued(before, pendingOutputBytes());
+  outputQueued(before, bufferedOutputBytes());
 }
 
 OutputChain& UringConnection::chain() {

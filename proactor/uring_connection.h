@@ -68,7 +68,7 @@ class UringConnection final : public Connection, public CompletionHandler {
  public:
   UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
 
-  std::size_t pendingOutputBytes() const override {
+  std::size_t bufferedOutputBytes() const override {
     return sending_.readableBytes() + queued_.readableBytes() + (chain_ ? chain_->bytes() : 0);
   }
   void onCompletion(OpKind kind, const Completion& completion) override;

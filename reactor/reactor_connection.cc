@@ -1,7 +1,11 @@
 #include "reactor/reactor_connection.h"
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 
@@ -23,6 +27,44 @@ constexpr int kEdgeReadBudget = 16;
 constexpr std::size_t kGatherLimit = 64 * 1024;
 
 bool wouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
+
+// Files: how much of the file being sent is checked (and, when the page
+// cache lacks it, read in by a worker) at a time.
+constexpr std::uint64_t kResidentSpan = 1024 * 1024;
+// sendfile calls per writability report before the other connections' turn.
+constexpr int kFileSendBudget = 16;
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451  // Linux 6.5; the same number on every architecture
+#endif
+// The arguments and result of cachestat(2) (Linux 6.5, <linux/mman.h>),
+// which Debian 12's headers (Linux 6.1) do not have yet.
+struct CacheStatRange {
+  std::uint64_t off;
+  std::uint64_t len;
+};
+struct CacheStat {
+  std::uint64_t nrCache;
+  std::uint64_t nrDirty;
+  std::uint64_t nrWriteback;
+  std::uint64_t nrEvicted;
+  std::uint64_t nrRecentlyEvicted;
+};
+
+// Whether every page of [offset, offset + length) of `fd` is in the page
+// cache, asked without touching (so without waiting for) any of them. A
+// page past the end of the file is never cached, so a range that runs past
+// it answers false, and the worker's read finds the short file. An older
+// kernel (ENOSYS) or a file system without a page cache answers false too:
+// every range then goes through the worker, which is slower but never blocks.
+bool pageCacheHolds(int fd, std::uint64_t offset, std::uint64_t length) {
+  static const auto pageSize = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  CacheStatRange range{offset, length};
+  CacheStat stat{};
+  if (::syscall(__NR_cachestat, fd, &range, &stat, 0) != 0) return false;
+  const std::uint64_t pages = (offset + length - 1) / pageSize - offset / pageSize + 1;
+  return stat.nrCache >= pages;
+}
 
 }  // namespace
 
@@ -266,6 +308,14 @@ bool ReactorConnection::flushGathered() {
 }
 
 void ReactorConnection::handleWritable() {
+  if (sendingFile()) {
+    continueFile();
+    // The file ended and nothing was queued behind it: stop asking (the
+    // idle-CPU rule below). Otherwise its last sendfile hit EAGAIN, or what
+    // followed it is queued in output_, and interest stays on.
+    if (!disconnected() && !sendingFile() && output_.empty() && channel_.wantsWrite()) channel_.disableWriting();
+    return;
+  }
   while (!output_.empty()) {
     const SendResult sent = sendSome(output_.view());
     if (sent.error != 0) {
@@ -283,6 +333,113 @@ void ReactorConnection::handleWritable() {
   channel_.disableWriting();
   loop().spareBuffers().takeFrom(output_);
   outputDrained();  // onWriteComplete, a pending half-close, or the close after the peer's FIN
+}
+
+// ---------------------------------------------------------------- files
+//
+// sendfile(2) copies from the page cache to the socket inside the kernel: no
+// read into our memory, no second copy out of it. But it is still a read of
+// the file on the calling thread, and on a page the cache lacks it sleeps
+// until the disk answers, exactly as pread would: the whole loop with it.
+// So before the loop sends a range it asks, without waiting, whether the
+// cache holds it (cachestat(2)). If not, a worker of the loop's file-read
+// pool reads the range (EventLoop::readFile), which brings its pages into
+// the cache, and the loop sends it once that is done.
+//
+// Why a read in the worker and not readahead(2) or posix_fadvise(WILLNEED):
+// those only start the reading and return, so the loop would still have to
+// poll or guess when it is done, and a file system may ignore them. A read
+// that returns is the proof, and also the check that the file still has
+// those bytes (a short read: the file shrank, and we fail it here rather
+// than block on it). Its price, a copy of the range into a buffer we drop,
+// is paid only on a cold range, next to a disk wait that dwarfs it; a warm
+// file costs one cachestat per MiB and the sendfiles.
+//
+// The pages could in principle be evicted between the worker's read and our
+// sendfile, microseconds later; the loop would then wait for that one range.
+// Under that much memory pressure everything waits anyway.
+
+void ReactorConnection::ioSendFile() {
+  residentEnd_ = 0;  // a new file: nothing of it known to be cached
+  continueFile();
+}
+
+void ReactorConnection::continueFile() {
+  for (int sends = 0;; ++sends) {
+    if (disconnected() || makingResident_) return;
+    const FileRange* file = sendingFile();
+    if (!file) return;
+    if (sends == kFileSendBudget) {
+      // The peer keeps taking it: let the other connections run, and come
+      // back on the next report (edge-triggered: ask the kernel to look again).
+      if (!channel_.wantsWrite()) watch(channel_.enableWriting());
+      if (edgeTriggered()) channel_.rearm();
+      return;
+    }
+    if (file->offset >= residentEnd_) {
+      const std::uint64_t span = std::min(file->length, kResidentSpan);
+      if (!pageCacheHolds(file->file->get(), file->offset, span)) {
+        makeResident(file->offset, static_cast<std::size_t>(span));
+        return;
+      }
+      residentEnd_ = file->offset + span;
+    }
+    off_t position = static_cast<off_t>(file->offset);
+    const std::uint64_t want = std::min(residentEnd_ - file->offset, file->length);
+    const ssize_t n = ::sendfile(fd(), file->file->get(), &position, static_cast<std::size_t>(want));
+    stats().count(Syscall::Write);
+    stats().sendOps.add();
+    if (n > 0) {
+      // May end the file and go on with what followed it (even a next file,
+      // which resets residentEnd_): the loop re-reads everything it uses.
+      fileBytesSent(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      // The file ended before its range did: it shrank since it was checked.
+      fileSendFailed(0);
+      return;
+    }
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (wouldBlock(error)) {
+      if (!channel_.wantsWrite()) watch(channel_.enableWriting());
+      return;
+    }
+    // The socket's errors (EPIPE, ECONNRESET) close like a failed write;
+    // anything else came from the file. Either way queued: we may be inside
+    // the application's sendFile().
+    if (sockets::isPeerError(error)) {
+      sendFailed(error);
+    } else {
+      fileSendFailed(error);
+    }
+    return;
+  }
+}
+
+void ReactorConnection::makeResident(std::uint64_t offset, std::size_t length) {
+  makingResident_ = true;
+  // Nothing to send until the worker is done: a level-triggered poller
+  // would report the idle socket writable on every wait meanwhile.
+  if (channel_.wantsWrite()) channel_.disableWriting();
+  std::weak_ptr<Connection> weak = weak_from_this();
+  loop().readFile(sendingFile()->file, offset, length, [weak, offset, length](FileReadResult result) {
+    if (auto self = weak.lock()) static_cast<ReactorConnection&>(*self).madeResident(offset, length, result);
+  });
+}
+
+void ReactorConnection::madeResident(std::uint64_t offset, std::size_t length, const FileReadResult& result) {
+  makingResident_ = false;
+  if (disconnected()) return;
+  const FileRange* file = sendingFile();
+  if (!file || file->offset != offset) return;  // not the range we asked for (cannot happen: one file, one read)
+  if (result.error != 0 || result.bytes.size() < length) {
+    fileSendFailed(result.error);  // EBUSY too: the readers are full, and waiting here would be the loop's
+    return;
+  }
+  residentEnd_ = offset + length;
+  continueFile();
 }
 
 // ---------------------------------------------------------------- closing

@@ -22,12 +22,18 @@
 // Buffer given up by send(Buffer&&) (an echo's input) becomes output_ itself,
 // without a copy, when nothing is gathered yet.
 //
+// Files (Connection::sendFile): sendfile(2) from the page cache straight to
+// the socket, when it is writable, resumed after a partial send like any
+// output. A range the page cache lacks is read in by the loop's file-read
+// workers first, so the loop never waits for a disk (see continueFile()).
+//
 // Edge-triggered epoll reports each change of readiness once, so the
 // handlers keep reading (or writing) until EAGAIN; a connection that is still
 // readable after a fair share of reads re-arms and lets the others run.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "core/adaptive_read_size.h"
@@ -52,7 +58,7 @@ class ReactorConnection final : public Connection, private ChannelHandler {
 
   // Bytes the kernel refused; not those gathered during a read handler, which
   // are offered to it before the read is over (see reactor_connection.cc).
-  std::size_t pendingOutputBytes() const override { return output_.readableBytes() - gathered_; }
+  std::size_t bufferedOutputBytes() const override { return output_.readableBytes() - gathered_; }
 
  protected:
   void ioStartReading() override;
@@ -62,6 +68,8 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   void ioShutdownWrite() override;
   void ioClose() override;
   bool hasUnsentOutput() const override { return !output_.empty(); }
+  bool sendsFilesItself() const override { return true; }
+  void ioSendFile() override;
 
  private:
   void handleReady(unsigned ready) override;
@@ -82,6 +90,12 @@ class ReactorConnection final : public Connection, private ChannelHandler {
     int error = 0;
   };
   SendResult sendSome(std::string_view data);
+  // Files (sendfile.. see reactor_connection.cc): sends sendingFile() while
+  // the socket takes it and the page cache holds it.
+  void continueFile();
+  // A worker reads [offset, offset + length) so the pages are cached, then continueFile().
+  void makeResident(std::uint64_t offset, std::size_t length);
+  void madeResident(std::uint64_t offset, std::size_t length, const FileReadResult& result);
   // Asks for more read/write readiness; on the (select-only, normally
   // prevented) refusal, closes instead of hanging.
   void watch(bool ok);
@@ -97,6 +111,11 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   bool gathering_ = false;  // inside deliverGathering(): ioWrite() may append to output_
   std::size_t gathered_ = 0;  // the last bytes of output_, held back by gathering (all of it, if any)
   AdaptiveReadSize readSize_;  // how much storage the next read borrows
+  // Of the file being sent: the end of the range last found in the page
+  // cache (sendfile may go up to here without a disk wait), and whether a
+  // worker is reading the next range in.
+  std::uint64_t residentEnd_ = 0;
+  bool makingResident_ = false;
 };
 
 }  // namespace duet
