@@ -24,14 +24,11 @@ namespace duet::http {
 // per streaming connection is bounded by about streamHighWater + one chunk,
 // whatever the file size, and backpressure falls out of the output buffer.
 //
-// What sendfile/splice would save: the copy of every byte from the page cache
-// into our user-space chunk and from there into the socket buffer (two copies
-// per byte become one in-kernel copy), the chunk allocation, and a system
-// call (or a thread hop) per chunk. It needs a "send this file range"
-// operation in Connection with two implementations (sendfile on the reactor,
-// which still blocks its caller on a cache miss; splice through a pipe, or
-// read + send, on io_uring, which has no sendfile opcode). It matters for a
-// file server saturating a NIC, not for this study's request/response work.
+// --file-io sendfile goes the other way: the head is sent and the body
+// handed to Transport::sendFile (Connection::sendFile) whole, with no
+// stream state here at all. It saves the copy of every byte from the page
+// cache into our chunk and out of it again (sendfile on the reactors), the
+// chunk's memory, and a thread hop per chunk; see respond().
 
 HttpConnection::HttpConnection(Transport& transport, const HttpContext& context)
     : transport_(transport), context_(context), parser_(context.limits) {
@@ -200,6 +197,20 @@ bool HttpConnection::respond(HttpRequest& request) {
   if (!keepAlive) stopParsing_ = true;
 
   if (response.file && !head && response.file->length > 0 && response.status != 304) {
+    if (transport_.sendsFiles()) {
+      // --file-io sendfile: the head goes now and the body after it, straight
+      // from the file. Nothing to stream: the body is pending output until
+      // the kernel has it, so later responses wait behind it (outputHasRoom)
+      // and onWriteComplete moves us on. The price: the head is out before a
+      // byte of the body was read, so a body that fails to read can no
+      // longer be answered 500 and its connection is cut (as after a failed
+      // later chunk, below); the file was opened and measured just now.
+      send(std::move(out));
+      transport_.sendFile(shareFd(std::move(response.file->fd)), response.file->offset, response.file->length);
+      pendingSeen_ = transport_.pendingOutputBytes();
+      logAccess(request, response.status, response.file->length);
+      return keepAlive;
+    }
     // The head waits for the body's first chunk (see FileStream).
     auto stream = std::make_unique<FileStream>();
     stream->file = shareFd(std::move(response.file->fd));

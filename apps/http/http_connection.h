@@ -72,6 +72,14 @@ class Transport {
   virtual void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
     done(readFileBlocking(file->get(), offset, length));
   }
+  // Whether file bodies go out with sendFile() (the server's transport under
+  // --file-io sendfile) rather than streamed chunk by chunk with readFile().
+  virtual bool sendsFiles() const { return false; }
+  // Sends `length` bytes of `file` from `offset` after what was sent before,
+  // as Connection::sendFile does: the bytes count in pendingOutputBytes()
+  // until the kernel has them, and a file that turns out shorter cuts the
+  // connection. Only called when sendsFiles().
+  virtual void sendFile(const SharedFd& /*file*/, std::uint64_t /*offset*/, std::uint64_t /*length*/) {}
 };
 
 // One line per answered request, when enabled (--access-log).

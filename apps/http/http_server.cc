@@ -39,6 +39,10 @@ class HttpServer::Session final : public Transport, public std::enable_shared_fr
   TimePoint now() const override { return conn_.loop().now(); }
   std::string_view date() override { return DateCache::forThisThread().now(); }
   std::string peerName() const override { return conn_.peer().toIpPort(); }
+  bool sendsFiles() const override { return fileIo_ == FileIo::Sendfile; }
+  void sendFile(const SharedFd& file, std::uint64_t offset, std::uint64_t length) override {
+    conn_.sendFile(file, offset, length);
+  }
   void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) override {
     if (fileIo_ == FileIo::Loop) {
       Transport::readFile(file, offset, length, std::move(done));  // right here, on the loop thread
@@ -82,10 +86,17 @@ struct HttpServer::LoopSessions {
   }
 };
 
-const char* fileIoName(FileIo mode) { return mode == FileIo::Loop ? "loop" : "async"; }
+const char* fileIoName(FileIo mode) {
+  switch (mode) {
+    case FileIo::Async: return "async";
+    case FileIo::Loop: return "loop";
+    case FileIo::Sendfile: return "sendfile";
+  }
+  return "?";
+}
 
 bool readsFilesAsynchronously(const HttpServerOptions& options) {
-  return options.fileIo == FileIo::Async;
+  return options.fileIo == FileIo::Async || options.fileIo == FileIo::Sendfile;
 }
 
 namespace {

@@ -34,6 +34,12 @@ enum class FileIo {
   // pread on the loop thread, small files inline in the router: the old path,
   // kept for comparison. A page-cache miss stalls every connection of the loop.
   Loop,
+  // Connection::sendFile: the body goes from the page cache to the socket
+  // without passing through our memory (sendfile(2) on the reactors, after a
+  // worker has read in what the cache lacked; ring reads and sends on
+  // io_uring, which has no sendfile). Callbacks API only: the coroutine
+  // connection reads its bodies as with Async.
+  Sendfile,
 };
 const char* fileIoName(FileIo mode);
 
@@ -49,9 +55,9 @@ struct HttpServerOptions {
   app::ApiStyle api = app::ApiStyle::Callbacks;
 };
 
-// Whether file bodies are read with the loop's readFile (both APIs: the
+// Whether no file byte is read on a loop thread: Async (both APIs: the
 // callback connection through Transport::readFile, the coroutine one with
-// co_await coro::readFile).
+// co_await coro::readFile) and Sendfile.
 bool readsFilesAsynchronously(const HttpServerOptions& options);
 
 class HttpServer {

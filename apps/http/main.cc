@@ -40,7 +40,7 @@ class RunnableHttpServer final : public duet::app::RunnableServer {
     std::string details = " api=" + std::string(duet::app::apiStyleName(options.api));
     if (!options.root.empty()) {
       details += " root=" + options.root +
-                 " file-io=" + (duet::http::readsFilesAsynchronously(options) ? "async" : "loop");
+                 " file-io=" + duet::http::fileIoName(options.fileIo);
     }
     return details;
   }
@@ -64,9 +64,11 @@ int main(int argc, char** argv) {
   std::string fileIo = "async";
   app.add_option("--file-io", fileIo,
                  "how static files are read: async (the loop's readFile: io_uring reads on uring, worker threads "
-                 "on epoll/poll/select; a disk read never stalls the loop) or loop (pread on the loop thread, "
-                 "the old path, for comparison); the same with --api callbacks and coroutines")
-      ->check(CLI::IsMember({"async", "loop"}))
+                 "on epoll/poll/select; a disk read never stalls the loop), loop (pread on the loop thread, "
+                 "the old path, for comparison; the same with --api callbacks and coroutines) or sendfile "
+                 "(Connection::sendFile: sendfile(2) from the page cache on epoll/poll/select, ring reads and "
+                 "sends on uring; --api coroutines reads as async)")
+      ->check(CLI::IsMember({"async", "loop", "sendfile"}))
       ->capture_default_str();
   app.add_flag("--access-log", accessLog, "one line per request on stdout");
   app.add_option("--header-timeout", headerTimeout, "seconds a client has to send a request's headers")
@@ -82,7 +84,9 @@ int main(int argc, char** argv) {
   // Everything but the TCP part (which the runner fills in from the shared flags).
   duet::http::HttpServerOptions options;
   options.root = root;
-  options.fileIo = fileIo == "loop" ? duet::http::FileIo::Loop : duet::http::FileIo::Async;
+  options.fileIo = fileIo == "loop"       ? duet::http::FileIo::Loop
+                   : fileIo == "sendfile" ? duet::http::FileIo::Sendfile
+                                          : duet::http::FileIo::Async;
   options.accessLog = accessLog;
   options.api = flags.api;
   limits.headerTimeout = secondsToMs(headerTimeout);
