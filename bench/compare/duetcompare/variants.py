@@ -25,7 +25,7 @@ DUET_BACKENDS = ("epoll", "poll", "select", "uring")
 
 
 def parse(text):
-    """"NAME=SERVER FLAGS" -> Config. The flags' --backend picks the backend (the server's default: epoll)."""
+    """"NAME=SERVER FLAGS" -> Config. The flags' --backend picks the backend (without one: epoll, passed explicitly; the apps' own default is auto)."""
     name, sep, flags = text.partition("=")
     name = name.strip()
     if not sep or not NAME.match(name):
