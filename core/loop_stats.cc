@@ -49,16 +49,17 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("resets", s.resets.get());
   fn("output_overflows", s.outputOverflows.get());
   fn("idle_evictions", s.idleEvictions.get());
-  fn("sqes", s.sqesSubmitted.get());
-  fn("cqes", s.cqesReaped.get());
-  fn("enters", s.enterCalls.get());
-  fn("enobufs", s.bufferRingEmpty.get());
-  fn("recv_rearms", s.recvRearms.get());
-  fn("cq_overflows", s.cqOverflows.get());
-  fn("cqes_dropped", s.cqesDropped.get());
-  fn("send_zc", s.sendZeroCopy.get());
-  fn("recv_direct", s.recvDirect.get());
-  fn("send_vectored", s.sendsVectored.get());
+  // io_uring only (LoopStats::UringCounters): zero on a reactor.
+  fn("sqes", s.uring.sqesSubmitted.get());
+  fn("cqes", s.uring.cqesReaped.get());
+  fn("enters", s.uring.enterCalls.get());
+  fn("enobufs", s.uring.bufferRingEmpty.get());
+  fn("recv_rearms", s.uring.recvRearms.get());
+  fn("cq_overflows", s.uring.cqOverflows.get());
+  fn("cqes_dropped", s.uring.cqesDropped.get());
+  fn("send_zc", s.uring.sendZeroCopy.get());
+  fn("recv_direct", s.uring.recvDirect.get());
+  fn("send_vectored", s.uring.sendsVectored.get());
 }
 }  // namespace
 

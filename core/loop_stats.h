@@ -69,17 +69,23 @@ struct LoopStats {
   Counter outputOverflows;  // connections closed for exceeding the output cap
   Counter idleEvictions;
 
-  // Proactor only.
-  Counter sqesSubmitted;
-  Counter cqesReaped;
-  Counter enterCalls;       // io_uring_enter (also counted in syscalls[Wait])
-  Counter bufferRingEmpty;  // ENOBUFS: recv found no provided buffer and was re-armed
-  Counter recvRearms;       // a multishot recv armed again after the connection's previous one ended
-  Counter cqOverflows;      // episodes of the kernel holding completions back (CQ full)
-  Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
-  Counter sendZeroCopy;
-  Counter recvDirect;       // adaptive receive: plain recvs straight into a connection's input Buffer
-  Counter sendsVectored;    // sends that carried two or more chunks of queued output (vectoredSend)
+  // io_uring only: the proactor counts these, a reactor leaves them at zero.
+  // Grouped so a reader of a counter knows which backend it speaks of; printed
+  // among the rest under their own keys (sqes=, cqes=, enters=, ...), which
+  // the compare runner reads.
+  struct UringCounters {
+    Counter sqesSubmitted;
+    Counter cqesReaped;
+    Counter enterCalls;       // io_uring_enter (also counted in syscalls[Wait])
+    Counter bufferRingEmpty;  // ENOBUFS: recv found no provided buffer and was re-armed
+    Counter recvRearms;       // a multishot recv armed again after the connection's previous one ended
+    Counter cqOverflows;      // episodes of the kernel holding completions back (CQ full)
+    Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
+    Counter sendZeroCopy;
+    Counter recvDirect;       // adaptive receive: plain recvs straight into a connection's input Buffer
+    Counter sendsVectored;    // sends that carried two or more chunks of queued output (vectoredSend)
+  };
+  UringCounters uring;
 
   // sys_wakeup is charged to the loop a wake-up wakes, by whichever thread
   // sends it (docs/reading-the-report.md, "Counters"): that one counter has

@@ -42,7 +42,7 @@ io_uring_sqe* Ring::nextSqe() {
     if (sqpoll_ && io_uring_sq_space_left(&ring_) == 0) {
       // The SQ thread has not caught up yet: sleep in the kernel until it has.
       sysEnter(0, 0, IORING_ENTER_SQ_WAIT, nullptr, 0);
-      stats_->enterCalls.add();
+      stats_->uring.enterCalls.add();
       stats_->count(Syscall::Wait);
     }
   }
@@ -56,7 +56,7 @@ unsigned Ring::publishSubmissions() {
   io_uring_sq& sq = ring_.sq;
   const unsigned tail = sq.sqe_tail;
   if (sq.sqe_head != tail) {
-    if (sqpoll_) stats_->sqesSubmitted.add(tail - sq.sqe_head);  // the SQ thread takes them all
+    if (sqpoll_) stats_->uring.sqesSubmitted.add(tail - sq.sqe_head);  // the SQ thread takes them all
     sq.sqe_head = tail;
     io_uring_smp_store_release(sq.ktail, tail);
   }
@@ -108,10 +108,10 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
   // A wake-up sent to another loop is not work for this one: the caller
   // charges it to the loop it wakes (docs/reading-the-report.md, "Counters").
   if (purpose != Syscall::Wakeup) {
-    stats_->enterCalls.add();
+    stats_->uring.enterCalls.add();
     stats_->count(purpose);
   }
-  if (ret > 0 && !sqpoll_) stats_->sqesSubmitted.add(static_cast<unsigned>(ret));
+  if (ret > 0 && !sqpoll_) stats_->uring.sqesSubmitted.add(static_cast<unsigned>(ret));
   if (ret < 0) {
     switch (-ret) {
       case ETIME:   // the wait timed out: a timer is due

@@ -86,7 +86,7 @@ void UringConnection::armRecv() {
   wantDirect_ = false;
   // Counted where it happens, whatever ended the previous multishot recv (CQ
   // full, ENOBUFS, a pause). Single-shot recvs end by design: not counted.
-  if (recvArmedBefore_ && loop.options().multishotRecv) stats().recvRearms.add();
+  if (recvArmedBefore_ && loop.options().multishotRecv) stats().uring.recvRearms.add();
   recvArmedBefore_ = true;
 }
 
@@ -103,7 +103,7 @@ void UringConnection::armDirectRecv() {
   recvOp_ = loop.track(sqe, OpKind::Recv, self());
   recvDirect_ = true;
   wantDirect_ = false;
-  stats().recvDirect.add();
+  stats().uring.recvDirect.add();
 }
 
 void UringConnection::armNextRecv() {
@@ -163,7 +163,7 @@ void UringConnection::onRecv(const Completion& c) {
     // the pool has any left; ours come back every batch anyway, so simply
     // try again. Nothing was lost: the data is still queued in the socket
     // (so an adaptive receive takes it directly).
-    stats().bufferRingEmpty.add();
+    stats().uring.bufferRingEmpty.add();
     uring().buffers().grow();
     if (uring().adaptiveRecv()) wantDirect_ = true;
     if (isReading()) armNextRecv();
@@ -333,7 +333,7 @@ void UringConnection::startSend() {
     // The kernel sends straight from our pages and tells us with a second
     // completion (IORING_CQE_F_NOTIF) when it has let go of them.
     io_uring_prep_send_zc(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL, 0);
-    stats().sendZeroCopy.add();
+    stats().uring.sendZeroCopy.add();
     sendIsZeroCopy_ = true;
   } else {
     io_uring_prep_send(sqe, fd(), sending_.peek(), len, MSG_NOSIGNAL);
@@ -362,7 +362,7 @@ void UringConnection::startChainSend() {
       // both alive until the completion).
       io_uring_prep_sendmsg(sqe, fd(), chain_->message(), MSG_NOSIGNAL);
     }
-    stats().sendsVectored.add();
+    stats().uring.sendsVectored.add();
   }
   aimAtSocket(sqe, socket());
   stats().sendOps.add();

@@ -148,7 +148,7 @@ class UringConnection final : public Connection, public CompletionHandler {
   std::size_t heldBytes_ = 0;       // in inputBuffer(), not yet delivered (reading was paused)
   std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
   bool sendIsZeroCopy_ = false;   // the send in flight is a SEND_ZC
-  bool recvArmedBefore_ = false;  // the next armRecv() is a re-arm (LoopStats::recvRearms)
+  bool recvArmedBefore_ = false;  // the next armRecv() is a re-arm (LoopStats::UringCounters::recvRearms)
   bool heldEof_ = false;          // the peer's FIN arrived while paused
   bool delivering_ = false;       // onMessage is running: its sends start when it returns
 

@@ -487,7 +487,7 @@ void UringLoop::poll(bool mayBlock, std::optional<TimePoint> timerDeadline) {
   ring_->enter(waitFor, limit ? &ts : nullptr, minWaitUsec);
 
   const std::size_t reaped = reapAndDispatch();
-  stats().cqesReaped.add(reaped);
+  stats().uring.cqesReaped.add(reaped);
   if (reaped > 0) stats().wakeups.add();
 }
 
@@ -520,7 +520,7 @@ std::size_t UringLoop::reapAndDispatch() {
 void UringLoop::noteOverflow() {
   const bool held = ring_->completionsHeldBack();
   if (held && !overflowing_) {
-    stats().cqOverflows.add();
+    stats().uring.cqOverflows.add();
     static std::atomic<bool> logged{false};
     if (!logged.exchange(true)) {
       DUET_LOG(Warn) << "io_uring completion queue overflowed (" << ring_->completionQueueSize()
@@ -531,7 +531,7 @@ void UringLoop::noteOverflow() {
   overflowing_ = held;
   const unsigned dropped = ring_->completionsDropped() + lostForTesting_;
   if (dropped != droppedSeen_) {
-    stats().cqesDropped.add(dropped - droppedSeen_);
+    stats().uring.cqesDropped.add(dropped - droppedSeen_);
     DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
                     << " completions (the kernel could not hold them); asking the kernel which operations they ended";
     droppedSeen_ = dropped;

@@ -46,9 +46,9 @@ PressureResult echoFromManyAtOnce(const LoopOptions& loop, std::size_t perClient
   PressureResult r;
   server.runSync([&] {
     const LoopStats& s = server.loop().stats();
-    r.bufferRingEmpty = s.bufferRingEmpty.get();
-    r.recvRearms = s.recvRearms.get();
-    r.cqOverflows = s.cqOverflows.get();
+    r.bufferRingEmpty = s.uring.bufferRingEmpty.get();
+    r.recvRearms = s.uring.recvRearms.get();
+    r.cqOverflows = s.uring.cqOverflows.get();
     r.bytesIn = s.bytesIn.get();
   });
   return r;

@@ -34,7 +34,7 @@ TEST_F(UringCountersTest, WakeUpsAreNotEvents) {
   std::atomic<bool> read{false};
   loop->queueInLoop([&] {
     events = loop->stats().events.get();
-    cqes = loop->stats().cqesReaped.get();
+    cqes = loop->stats().uring.cqesReaped.get();
     read = true;
   });
   ASSERT_TRUE(eventually([&] { return read.load(); }));
@@ -70,8 +70,8 @@ TEST_F(UringCountersTest, RecvRearmsCountsTheRecvsArmedAgain) {
   loop->run();
   loop->cancel(giveUp);
   EXPECT_EQ(received, payload.size());
-  EXPECT_EQ(loop->stats().bufferRingEmpty.get(), 1u);
-  EXPECT_EQ(loop->stats().recvRearms.get(), 1u) << "the recv armed again after ENOBUFS was not counted";
+  EXPECT_EQ(loop->stats().uring.bufferRingEmpty.get(), 1u);
+  EXPECT_EQ(loop->stats().uring.recvRearms.get(), 1u) << "the recv armed again after ENOBUFS was not counted";
   conn->closeInLoop();
   conn.reset();
   peer.reset();

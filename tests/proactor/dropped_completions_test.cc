@@ -73,7 +73,7 @@ TEST_F(DroppedCompletionsTest, LostFinalCompletionsLeakNothingAndOpenConnections
   connB->stopReading();  // B's recv is cancelled (ends with -ECANCELED)...
   connB->startReading(); // ...and reading resumes at once: B re-arms on that final completion
   EXPECT_TRUE(runUntil(*loop, [&] { return aDown; })) << "A's EOF was lost and A never went down";
-  EXPECT_EQ(loop->stats().cqesDropped.get(), 2u);
+  EXPECT_EQ(loop->stats().uring.cqesDropped.get(), 2u);
 
   // B reads again: what the peer sends comes back.
   ASSERT_EQ(::write(peerB.get(), "ping", 4), 4);
@@ -131,7 +131,7 @@ TEST_F(DroppedCompletionsTest, ASendCancelledByTheReconcileIsSentAgainWhole) {
   uring.loseFinalCompletionsForTesting(OpKind::Recv, 1);
   conn->stopReading();
   conn->startReading();
-  ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().cqesDropped.get() == 1; }));
+  ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().uring.cqesDropped.get() == 1; }));
 
   std::string received;
   EXPECT_TRUE(runUntil(*loop, [&] {

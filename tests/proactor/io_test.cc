@@ -64,7 +64,7 @@ TEST_F(UringIoTest, ZeroCopySendsDeliverTheSameBytes) {
   EXPECT_TRUE(client.echo(patternBytes(4 << 20, 9)));
   EXPECT_TRUE(client.echo("small, not zero-copy"));
   std::uint64_t zc = 0;
-  server.runSync([&] { zc = server.loop().stats().sendZeroCopy.get(); });
+  server.runSync([&] { zc = server.loop().stats().uring.sendZeroCopy.get(); });
   EXPECT_GT(zc, 0u);
 }
 
@@ -146,13 +146,13 @@ TEST_F(UringIoTest, CountersAddUp) {
   ASSERT_TRUE(eventually([&] { return server.server().connectionCount() == 0; }));
   server.runSync([&] {
     const LoopStats& s = server.loop().stats();
-    EXPECT_LE(s.events.get(), s.cqesReaped.get());  // wake-ups and cancel results are cqes, not events
-    EXPECT_GE(s.enterCalls.get(), s.syscalls[static_cast<int>(Syscall::Wait)].get());
-    EXPECT_GE(s.sqesSubmitted.get(), 50u);  // at least one send per echo (the multishot recv needs no re-arm)
+    EXPECT_LE(s.events.get(), s.uring.cqesReaped.get());  // wake-ups and cancel results are cqes, not events
+    EXPECT_GE(s.uring.enterCalls.get(), s.syscalls[static_cast<int>(Syscall::Wait)].get());
+    EXPECT_GE(s.uring.sqesSubmitted.get(), 50u);  // at least one send per echo (the multishot recv needs no re-arm)
     EXPECT_EQ(s.bytesIn.get(), 50u * 1000);
     EXPECT_EQ(s.bytesOut.get(), 50u * 1000);
     EXPECT_GT(s.wakeups.get(), 0u);
-    EXPECT_LE(s.wakeups.get(), s.enterCalls.get());
+    EXPECT_LE(s.wakeups.get(), s.uring.enterCalls.get());
   });
 }
 

@@ -84,8 +84,8 @@ TEST_P(LostRecvBuffersTest, MoreLossesThanBuffersAndTheLoopStillServes) {
     EchoPair pair(*loop);
     ASSERT_TRUE(pair.conn);
     ASSERT_TRUE(pair.write(patternBytes(32, 40 + i)));
-    ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().cqesDropped.get() >= i + 1 && *pair.down; }))
-        << "loss " << i << ": dropped " << loop->stats().cqesDropped.get() << ", connection "
+    ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().uring.cqesDropped.get() >= i + 1 && *pair.down; }))
+        << "loss " << i << ": dropped " << loop->stats().uring.cqesDropped.get() << ", connection "
         << (*pair.down ? "down" : "still up");
   }
 
@@ -99,7 +99,7 @@ TEST_P(LostRecvBuffersTest, MoreLossesThanBuffersAndTheLoopStillServes) {
     const ssize_t n = ::read(fresh.peer.get(), buf, sizeof buf);
     if (n > 0) echoed.append(buf, static_cast<std::size_t>(n));
     return echoed.size() >= ping.size();
-  })) << "no echo after " << kLosses << " lost recv completions (" << loop->stats().bufferRingEmpty.get()
+  })) << "no echo after " << kLosses << " lost recv completions (" << loop->stats().uring.bufferRingEmpty.get()
       << " recvs found the ring empty)";
   EXPECT_EQ(echoed, ping) << "the echo came back altered";
 
@@ -148,7 +148,7 @@ TEST_P(LostRecvBuffersTest, ALostCompletionWithBytesInItFailsItsConnection) {
 
   uring.loseFinalCompletionsForTesting(OpKind::Recv, 1);
   ASSERT_EQ(::write(peer.get(), "first", 5), 5);
-  ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().cqesDropped.get() == 1; }));
+  ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().uring.cqesDropped.get() == 1; }));
   // Sent after the lost bytes: must not be delivered as if it followed nothing.
   (void)::send(peer.get(), "second", 6, MSG_NOSIGNAL);
   EXPECT_TRUE(runUntil(*loop, [&] { return down; }))

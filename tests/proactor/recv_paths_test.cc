@@ -203,7 +203,7 @@ AdaptiveRun echoBurstThenSmall(bool adaptive) {
   if (!server.ok()) return r;
   const auto direct = [&] {
     std::uint64_t n = 0;
-    server.runSync([&] { n = server.loop().stats().recvDirect.get(); });
+    server.runSync([&] { n = server.loop().stats().uring.recvDirect.get(); });
     return n;
   };
   RawClient client;
@@ -218,7 +218,7 @@ AdaptiveRun echoBurstThenSmall(bool adaptive) {
     EXPECT_EQ(client.recvExactly(small.size()), small) << "round trip " << i;
   }
   r.directAfterSmall = direct();
-  server.runSync([&] { r.rearms = server.loop().stats().recvRearms.get(); });
+  server.runSync([&] { r.rearms = server.loop().stats().uring.recvRearms.get(); });
   return r;
 }
 

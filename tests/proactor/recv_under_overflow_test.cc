@@ -70,9 +70,9 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   std::optional<unsigned> inRing;
   server.runSync([&] {
     const LoopStats& s = server.loop().stats();
-    overflows = s.cqOverflows.get();
-    ringEmpty = s.bufferRingEmpty.get();
-    rearms = s.recvRearms.get();
+    overflows = s.uring.cqOverflows.get();
+    ringEmpty = s.uring.bufferRingEmpty.get();
+    rearms = s.uring.recvRearms.get();
     BufferRing& ring = dynamic_cast<UringLoop&>(server.loop()).buffers();
     incremental = ring.incremental();
     provided = ring.provided();

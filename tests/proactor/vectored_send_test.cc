@@ -132,7 +132,7 @@ TEST_P(VectoredSendTest, SendsQueuedBehindOneInFlightGoOutInOrderInOneSend) {
   std::uint64_t vectored = 0;
   bool viaSendVectorized = false;
   server.runSync([&] {
-    vectored = server.loop().stats().sendsVectored.get();
+    vectored = server.loop().stats().uring.sendsVectored.get();
     viaSendVectorized = dynamic_cast<UringLoop&>(server.loop()).sendVectorizedAvailable();
   });
   EXPECT_EQ(vectored, 1u) << "B, C and D should have left in one send";
@@ -165,7 +165,7 @@ TEST_P(VectoredSendTest, ShortVectoredSendsResumeAndKeepTheOrder) {
   ASSERT_EQ(got.size(), expected.size());
   EXPECT_TRUE(got == expected) << "bytes out of order or lost";
   std::uint64_t vectored = 0;
-  server.runSync([&] { vectored = server.loop().stats().sendsVectored.get(); });
+  server.runSync([&] { vectored = server.loop().stats().uring.sendsVectored.get(); });
   EXPECT_GE(vectored, 1u);
 }
 

@@ -55,7 +55,7 @@ WakeResult queueFromManyThreads(UringWakeup mode, bool sendersOwnRings) {
       }
       if (own) {
         senderWakes += own->stats().syscalls[static_cast<int>(Syscall::Wakeup)].get();
-        senderSubmitted += own->stats().sqesSubmitted.get();
+        senderSubmitted += own->stats().uring.sqesSubmitted.get();
       }
     });
   }
@@ -139,8 +139,8 @@ TEST_F(WakeupTest, MsgRingWakeupIsChargedToTheLoopItWakes) {
     auto own = makeEventLoop(o);  // a ring of its own: the wake-up goes by MSG_RING
     loop->queueInLoop([&] { ran = true; });
     senderWakeups = wakeupSyscalls(*own);
-    senderEnters = own->stats().enterCalls.get();
-    senderSubmitted = own->stats().sqesSubmitted.get();
+    senderEnters = own->stats().uring.enterCalls.get();
+    senderSubmitted = own->stats().uring.sqesSubmitted.get();
   });
   sender.join();  // its counting is done: the target's counter is final
   ASSERT_TRUE(eventually([&] { return ran.load(); }));

@@ -142,8 +142,8 @@ void fillSample(LoopStats& s) {
   s.bytesIn.add(1000);
   s.bytesOut.add(2000);
   s.accepted.add(3);
-  s.sqesSubmitted.add(17);
-  s.cqesReaped.add(19);
+  s.uring.sqesSubmitted.add(17);
+  s.uring.cqesReaped.add(19);
 }
 
 TEST(LoopStats, PrintIsOneLineOfKeyValuePairs) {
