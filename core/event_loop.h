@@ -125,7 +125,7 @@ class EventLoop {
   void setSocketReceiver(AcceptCallback receiver) { socketReceiver_ = std::move(receiver); }
   // Loop thread: passes `socket` to `target`'s receiver, which runs on the
   // target's thread. Here: a queued task and a wake-up. A backend may carry it
-  // in one message instead (io_uring: MSG_RING, LoopOptions::msgRingHandoff).
+  // in one message instead (io_uring: MSG_RING, UringOptions::msgRingHandoff).
   // The target must outlive the hand-off (TcpServer stops accepting before it
   // ends its I/O loops).
   virtual void handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer);

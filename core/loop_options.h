@@ -1,5 +1,7 @@
-// Knobs of one event loop. Plain data: core/ stores them, each backend reads the
-// ones that concern it and ignores the rest.
+// Knobs of one event loop. Plain data in three parts: what every loop reads
+// (LoopOptions' own fields), what only a reactor reads (ReactorOptions) and
+// what only io_uring reads (UringOptions). core/ stores them; each backend
+// reads the common part and its own.
 #pragma once
 
 #include <chrono>
@@ -30,10 +32,8 @@ enum class UringWakeup {
 // BackendUnavailable naming the kernel version it needs); Off never uses it.
 enum class KernelFeature { Auto, On, Off };
 
-struct LoopOptions {
-  Backend backend = Backend::Epoll;
-
-  // Reactor.
+// Knobs only a reactor (epoll, poll, select) reads; io_uring ignores them.
+struct ReactorOptions {
   bool edgeTriggered = false;  // epoll only: EPOLLET instead of level-triggered
   // Reactor: output sent while a connection handles one read (its onMessage,
   // e.g. 16 pipelined responses) is gathered and written with one system call
@@ -41,17 +41,10 @@ struct LoopOptions {
   // pipelined HTTP /hello 16 deep goes from one write per response to one per
   // read, and a handler that sends once still makes one write.
   bool gatherWrites = true;
+};
 
-  // Files (EventLoop::readFile). A backend without asynchronous file reads
-  // (the reactors) gives them to this many worker threads per loop, started
-  // by the loop's first file read; at most fileReadQueue reads wait for a
-  // worker, and one more fails at once with EBUSY (duet-http answers 503)
-  // instead of queueing without bound. The proactor reads on its ring and
-  // ignores both.
-  std::size_t fileReadThreads = 2;
-  std::size_t fileReadQueue = 256;
-
-  // Proactor (io_uring).
+// Knobs only the proactor (io_uring) reads; the reactors ignore them.
+struct UringOptions {
   UringTaskRun taskRun = UringTaskRun::Auto;
   UringWakeup wakeup = UringWakeup::EventFd;
   unsigned ringEntries = 1024;        // SQ entries; the CQ gets cqFactor times more
@@ -171,6 +164,25 @@ struct LoopOptions {
   // Slots in that table; 0: the process's RLIMIT_NOFILE (at most 2^20).
   // Tests make it tiny to fill it.
   unsigned directDescriptorSlots = 0;
+};
+
+// What every loop is made with: its backend and the knobs core/ itself reads,
+// then each backend's own part. A loop reads the common fields and its part,
+// and ignores the other part.
+struct LoopOptions {
+  Backend backend = Backend::Epoll;
+
+  // Files (EventLoop::readFile). A backend without asynchronous file reads
+  // (the reactors) gives them to this many worker threads per loop, started
+  // by the loop's first file read; at most fileReadQueue reads wait for a
+  // worker, and one more fails at once with EBUSY (duet-http answers 503)
+  // instead of queueing without bound. The proactor reads on its ring and
+  // ignores both.
+  std::size_t fileReadThreads = 2;
+  std::size_t fileReadQueue = 256;
+
+  ReactorOptions reactor;
+  UringOptions uring;
 };
 
 }  // namespace duet

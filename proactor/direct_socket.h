@@ -1,6 +1,6 @@
 // Aiming an SQE at a connection's socket, whichever way the ring knows it.
 //
-// With direct descriptors (LoopOptions::directDescriptors) an accepted socket
+// With direct descriptors (UringOptions::directDescriptors) an accepted socket
 // exists only in the ring's fixed-file table: the process has no descriptor
 // for it, and each operation names the table slot with IOSQE_FIXED_FILE. The
 // kernel then skips the per-operation descriptor lookup (fdget/fdput) that a

@@ -1,6 +1,6 @@
 // OutputChain: a connection's unsent output as a list of chunks that one
 // vectored send (writev-style) hands to the kernel without copying them
-// together first (LoopOptions::vectoredSend).
+// together first (UringOptions::vectoredSend).
 //
 // Without it, output the application sends while a send is in flight is
 // copied into one Buffer behind it (uring_connection.h). With it, each chunk

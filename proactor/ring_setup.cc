@@ -106,27 +106,27 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
   }
 
   std::unique_ptr<Ring> ring(new Ring());
-  const unsigned entries = std::max(options.ringEntries, 2u);
-  const unsigned cqFactor = std::max(options.cqFactor, 1u);
+  const unsigned entries = std::max(options.uring.ringEntries, 2u);
+  const unsigned cqFactor = std::max(options.uring.cqFactor, 1u);
   // CQSIZE: multishot operations produce many completions per submission, so
   // the CQ must be much larger than the SQ. SUBMIT_ALL: one bad SQE must not
   // stop the rest of the batch. CLAMP: an oversized request is capped, not refused.
   unsigned common = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP;
-  if (options.sqpoll) common |= IORING_SETUP_SQPOLL;
+  if (options.uring.sqpoll) common |= IORING_SETUP_SQPOLL;
 
   int lastError = EINVAL;
-  for (const SetupAttempt& attempt : attemptsFor(options.taskRun)) {
+  for (const SetupAttempt& attempt : attemptsFor(options.uring.taskRun)) {
     io_uring_params params{};
     params.flags = common | attempt.flags;
     params.cq_entries = entries * cqFactor;
-    if (options.sqpoll) params.sq_thread_idle = 1000;  // ms the SQ thread spins before it sleeps
+    if (options.uring.sqpoll) params.sq_thread_idle = 1000;  // ms the SQ thread spins before it sleeps
     const int ret = io_uring_queue_init_params(entries, &ring->ring_, &params);
     if (ret == 0) {
       ring->initialised_ = true;
       ring->features_ = params.features;
-      ring->sqpoll_ = options.sqpoll;
+      ring->sqpoll_ = options.uring.sqpoll;
       ring->deferTaskRun_ = (attempt.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
-      ring->mode_ = std::string("uring-") + attempt.mode + (options.sqpoll ? "+sqpoll" : "");
+      ring->mode_ = std::string("uring-") + attempt.mode + (options.uring.sqpoll ? "+sqpoll" : "");
       break;
     }
     lastError = -ret;
@@ -135,9 +135,9 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
     if (lastError != EINVAL) unavailable("io_uring_queue_init_params", lastError);
   }
   if (!ring->initialised_) {
-    if (options.taskRun == UringTaskRun::Auto) unavailable("io_uring_queue_init_params", lastError);
-    unavailable(std::string("the kernel refused task-run mode '") + taskRunName(options.taskRun) +
-                (options.sqpoll ? "' with SQPOLL" : "'") + ": io_uring_queue_init_params: " +
+    if (options.uring.taskRun == UringTaskRun::Auto) unavailable("io_uring_queue_init_params", lastError);
+    unavailable(std::string("the kernel refused task-run mode '") + taskRunName(options.uring.taskRun) +
+                (options.uring.sqpoll ? "' with SQPOLL" : "'") + ": io_uring_queue_init_params: " +
                 std::strerror(lastError) + " (DEFER_TASKRUN needs Linux 6.1, COOP_TASKRUN 5.19)");
   }
   // EXT_ARG (5.11) carries the wait timeout in io_uring_enter itself; NODROP
@@ -146,9 +146,9 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
     unavailable("the kernel lacks IORING_FEAT_EXT_ARG/NODROP (Linux 5.19 or newer is needed)");
   }
   ring->owner_ = pthread_self();
-  if (options.registerRingFd) ring->registerRingFd();
-  ring->chooseIowait(options.noIowait);
-  if (options.vectoredSend && sendVectorizedAllowed_.load()) ring->sendVectorized_ = ring->probeSendVectorized();
+  if (options.uring.registerRingFd) ring->registerRingFd();
+  ring->chooseIowait(options.uring.noIowait);
+  if (options.uring.vectoredSend && sendVectorizedAllowed_.load()) ring->sendVectorized_ = ring->probeSendVectorized();
   return ring;
 }
 

@@ -1,5 +1,5 @@
 // How an accepted socket travels from the accepting loop's ring to an I/O
-// loop's ring in one IORING_OP_MSG_RING (LoopOptions::msgRingHandoff).
+// loop's ring in one IORING_OP_MSG_RING (UringOptions::msgRingHandoff).
 //
 // A MSG_RING posts a completion into the target ring that the target never
 // asked for: its `res` is a 32-bit value and its `user_data` a 64-bit value,

@@ -71,7 +71,7 @@ void UringConnection::armRecv() {
   io_uring_sqe* sqe = loop.nextSqe();
   // No buffer and no length: IOSQE_BUFFER_SELECT makes the kernel take one
   // from our buffer group when (and only when) data is there.
-  if (loop.options().multishotRecv) {
+  if (loop.options().uring.multishotRecv) {
     io_uring_prep_recv_multishot(sqe, fd(), nullptr, 0, 0);
   } else {
     io_uring_prep_recv(sqe, fd(), nullptr, 0, 0);
@@ -86,7 +86,7 @@ void UringConnection::armRecv() {
   wantDirect_ = false;
   // Counted where it happens, whatever ended the previous multishot recv (CQ
   // full, ENOBUFS, a pause). Single-shot recvs end by design: not counted.
-  if (recvArmedBefore_ && loop.options().multishotRecv) stats().uring.recvRearms.add();
+  if (recvArmedBefore_ && loop.options().uring.multishotRecv) stats().uring.recvRearms.add();
   recvArmedBefore_ = true;
 }
 
@@ -327,7 +327,7 @@ void UringConnection::startSend() {
   UringLoop& loop = uring();
   io_uring_sqe* sqe = loop.nextSqe();
   const std::size_t len = std::min(sending_.readableBytes(), kMaxSendChunk);
-  const std::size_t zeroCopyFrom = loop.options().sendZeroCopyThreshold;
+  const std::size_t zeroCopyFrom = loop.options().uring.sendZeroCopyThreshold;
   // MSG_NOSIGNAL: a peer that went away must give us EPIPE, not kill the process with SIGPIPE.
   if (zeroCopyFrom != 0 && len >= zeroCopyFrom && loop.zeroCopySendAvailable()) {
     // The kernel sends straight from our pages and tells us with a second

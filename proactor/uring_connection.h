@@ -8,7 +8,7 @@
 // bundles one completion may span several ring buffers (copied in order);
 // with an incremental ring it may be part of one.
 //
-// Adaptive receive (LoopOptions::adaptiveRecv): a completion that filled its
+// Adaptive receive (UringOptions::adaptiveRecv): a completion that filled its
 // buffer, or that the kernel flags "the socket has more", says a large
 // message is streaming in. Copying it 16 KiB at a time through the ring is
 // then the slow way, so the multishot recv is cancelled and, once its last
@@ -28,7 +28,7 @@
 //     queued_   what the application sends meanwhile
 // When a send completes, a short send resumes where it stopped; once sending_
 // is empty the two swap and the next send starts.
-// With LoopOptions::vectoredSend the output is an OutputChain instead (see
+// With UringOptions::vectoredSend the output is an OutputChain instead (see
 // output_chain.h): what waits behind the send in flight is not copied into
 // one Buffer but kept as chunks, and the next send takes them all at once.
 //

@@ -86,15 +86,15 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
 
   // Bundles are a property of the recv, not of the ring: the kernel says in
   // its features whether recv understands them.
-  if (options.recvBundle != KernelFeature::Off) {
+  if (options.uring.recvBundle != KernelFeature::Off) {
     recvBundle_ = ring_->hasFeature(IORING_FEAT_RECVSEND_BUNDLE);
-    if (!recvBundle_ && options.recvBundle == KernelFeature::On) {
+    if (!recvBundle_ && options.uring.recvBundle == KernelFeature::On) {
       throw BackendUnavailable(
           "recv bundles are unavailable: this kernel lacks IORING_FEAT_RECVSEND_BUNDLE (Linux 6.10); run with "
           "--recv-bundle off");
     }
   }
-  adaptiveRecv_ = options.adaptiveRecv;
+  adaptiveRecv_ = options.uring.adaptiveRecv;
 
   if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_->raw())) {
     msgRing_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
@@ -102,23 +102,23 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
     io_uring_free_probe(probe);
   }
   stats().count(Syscall::Control);  // io_uring_register (probe)
-  if (options.msgRingHandoff && !msgRing_) {
+  if (options.uring.msgRingHandoff && !msgRing_) {
     throw BackendUnavailable(
         "--msgring-handoff on needs IORING_OP_MSG_RING (Linux 5.18), which this kernel lacks; run with "
         "--msgring-handoff off");
   }
 
-  if (options.directDescriptors != KernelFeature::Off) setUpDirectDescriptors(options);
+  if (options.uring.directDescriptors != KernelFeature::Off) setUpDirectDescriptors(options);
 
-  waitBatch_ = std::max(options.waitBatch, 1u);
-  if (waitBatch_ > 1 && options.waitBatchTimeout.count() <= 0) {
+  waitBatch_ = std::max(options.uring.waitBatch, 1u);
+  if (waitBatch_ > 1 && options.uring.waitBatchTimeout.count() <= 0) {
     // Waiting for N completions with no time limit could sleep forever on a
     // quiet loop (one wake-up is one completion). Refuse the combination.
     DUET_LOG(Warn) << "waitBatch " << waitBatch_ << " needs a waitBatchTimeout; waiting for 1 completion instead";
     waitBatch_ = 1;
   }
 
-  waker_ = UringWaker::create(*this, options.wakeup);
+  waker_ = UringWaker::create(*this, options.uring.wakeup);
   waker_->arm();
   if (!currentLoop) currentLoop = this;
 }
@@ -149,21 +149,21 @@ UringLoop::~UringLoop() {
 
 std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options) {
   stats().count(Syscall::Control);  // io_uring_register_buf_ring
-  if (options.incrementalBuffers != KernelFeature::Off) {
+  if (options.uring.incrementalBuffers != KernelFeature::Off) {
     // The same bytes in all, in 256 KiB buffers (at least 4: a tiny pool
     // configured on purpose stays tiny).
-    const std::size_t total = std::size_t{options.bufferCount} * options.bufferSize;
+    const std::size_t total = std::size_t{options.uring.bufferCount} * options.uring.bufferSize;
     const std::size_t size = std::clamp<std::size_t>(total / 4, 1, kIncrementalBufferSize);
     const auto count = static_cast<unsigned>(total / size);
     try {
       return std::make_unique<BufferRing>(ring_->raw(), count, static_cast<unsigned>(size), kBufferGroup,
                                           /*incremental=*/true);
     } catch (const BackendUnavailable&) {
-      if (options.incrementalBuffers == KernelFeature::On) throw;
+      if (options.uring.incrementalBuffers == KernelFeature::On) throw;
       stats().count(Syscall::Control);  // Auto: the kernel said no; a classic ring instead
     }
   }
-  return std::make_unique<BufferRing>(ring_->raw(), options.bufferCount, options.bufferSize, kBufferGroup);
+  return std::make_unique<BufferRing>(ring_->raw(), options.uring.bufferCount, options.uring.bufferSize, kBufferGroup);
 }
 
 // ---------------------------------------------------------------- direct descriptors
@@ -174,7 +174,7 @@ std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options
 // descriptors: a server that could hold N sockets as descriptors can hold N
 // as slots (the kernel refuses a table above RLIMIT_NOFILE anyway).
 void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
-  unsigned slots = options.directDescriptorSlots;
+  unsigned slots = options.uring.directDescriptorSlots;
   if (slots == 0) {
     rlimit limit{};
     ::getrlimit(RLIMIT_NOFILE, &limit);
@@ -186,7 +186,7 @@ void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
   if (ret == 0) ret = io_uring_register_file_alloc_range(&ring_->raw(), 0, slots);
   stats().count(Syscall::Control, 2);
   if (ret < 0) {
-    if (options.directDescriptors == KernelFeature::On) {
+    if (options.uring.directDescriptors == KernelFeature::On) {
       throw BackendUnavailable(std::string("io_uring here cannot do direct descriptors: they need Linux 6.0 "
                                            "(a sparse fixed-file table with an allocation range: ") +
                                std::strerror(-ret) + "); run with --direct-fds off");
@@ -316,7 +316,7 @@ void UringLoop::handOff(EventLoop& target, SocketHandle socket, const InetAddres
     return;
   }
   auto* targetRing = dynamic_cast<UringLoop*>(&target);
-  if (!options().msgRingHandoff || !targetRing || !msgRing_) {
+  if (!options().uring.msgRingHandoff || !targetRing || !msgRing_) {
     EventLoop::handOff(target, std::move(socket), peer);
     return;
   }
@@ -473,7 +473,7 @@ void UringLoop::poll(bool mayBlock, std::optional<TimePoint> timerDeadline) {
     if (waitFor > 1) {
       // Wait for a batch, but not for long. Kernels with MIN_TIMEOUT settle for
       // one completion after the short wait; older ones just stop waiting.
-      const Duration batchWait = options().waitBatchTimeout;
+      const Duration batchWait = options().uring.waitBatchTimeout;
       if (ring_->hasFeature(IORING_FEAT_MIN_TIMEOUT)) {
         minWaitUsec = static_cast<unsigned>(
             std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(batchWait).count()));

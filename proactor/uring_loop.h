@@ -46,7 +46,7 @@ class UringLoop final : public EventLoop {
   ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
-  // With LoopOptions::msgRingHandoff and a UringLoop target: one MSG_RING
+  // With UringOptions::msgRingHandoff and a UringLoop target: one MSG_RING
   // (socket_handoff.h); otherwise the queued task of EventLoop::handOff.
   void handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer) override;
   // With direct descriptors: a slot cannot leave this ring (see loop_options.h).
@@ -72,7 +72,7 @@ class UringLoop final : public EventLoop {
   // Cancels every operation on `socket` (connection teardown).
   void cancelAll(const SocketHandle& socket);
 
-  // ---- Direct descriptors (LoopOptions::directDescriptors) ----
+  // ---- Direct descriptors (UringOptions::directDescriptors) ----
   // Accepts go into the ring's fixed-file table.
   bool directDescriptors() const { return directTableSize_ > 0; }
   // An accept completion's slot becomes a socket this loop will close
@@ -88,15 +88,15 @@ class UringLoop final : public EventLoop {
   void shutdownWrite(const SocketHandle& socket);
 
   BufferRing& buffers() { return *buffers_; }
-  // Recvs ask for bundles (LoopOptions::recvBundle, where the kernel has them).
+  // Recvs ask for bundles (UringOptions::recvBundle, where the kernel has them).
   bool recvBundle() const { return recvBundle_; }
-  // LoopOptions::adaptiveRecv.
+  // UringOptions::adaptiveRecv.
   bool adaptiveRecv() const { return adaptiveRecv_; }
   const UringWaker& waker() const { return *waker_; }
   bool zeroCopySendAvailable() const { return zeroCopySend_; }
   // Connections queue output as an OutputChain sent by vectored sends
-  // (LoopOptions::vectoredSend; SEND_ZC, when on, keeps its own path).
-  bool vectoredSend() const { return options().vectoredSend && options().sendZeroCopyThreshold == 0; }
+  // (UringOptions::vectoredSend; SEND_ZC, when on, keeps its own path).
+  bool vectoredSend() const { return options().uring.vectoredSend && options().uring.sendZeroCopyThreshold == 0; }
   // ...with IORING_SEND_VECTORIZED (6.17) rather than IORING_OP_SENDMSG.
   bool sendVectorizedAvailable() const { return ring_->sendVectorizedAvailable(); }
   OutputChainPool& outputChains() { return outputChains_; }
@@ -159,7 +159,7 @@ class UringLoop final : public EventLoop {
   void endLostOperation(std::uint64_t lost);
   // The test hook above: true if `entry` is to be lost.
   bool loseForTesting(const RawCompletion& entry);
-  // LoopOptions::directDescriptors: registers the sparse fixed-file table.
+  // UringOptions::directDescriptors: registers the sparse fixed-file table.
   void setUpDirectDescriptors(const LoopOptions& options);
   // Whether SOCKET_URING_OP_SETSOCKOPT works (Linux 6.7), asked once with a
   // throwaway socket.

@@ -1,6 +1,6 @@
 // How another thread wakes a loop that sleeps in io_uring_enter.
 //
-// Two ways, chosen by LoopOptions::wakeup:
+// Two ways, chosen by UringOptions::wakeup:
 //
 //   EventFd  An eventfd whose read is always armed on the loop's ring. Any
 //            thread writes 8 bytes to it; the read completes and the loop's

@@ -4,7 +4,7 @@
 //
 // Level-triggered by default: an fd is reported on every wait while it stays
 // ready, which forgives a handler that reads only part of what is there.
-// Edge-triggered (Channel::setEdgeTriggered, from LoopOptions::edgeTriggered)
+// Edge-triggered (Channel::setEdgeTriggered, from ReactorOptions::edgeTriggered)
 // reports a change once; the handler must then read or write until EAGAIN,
 // and in exchange the kernel does less work per wait.
 #pragma once

@@ -273,7 +273,7 @@ void ReactorConnection::writeOrQueue(std::string_view data) {
 // handler sends its FIN after them.
 
 void ReactorConnection::deliverGathering(std::size_t bytes) {
-  if (!loop().options().gatherWrites) {
+  if (!loop().options().reactor.gatherWrites) {
     deliverInput(bytes);
     return;
   }

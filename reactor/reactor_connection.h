@@ -15,7 +15,7 @@
 // stops asking the moment output_ drains: a level-triggered poller reports an idle socket as writable on every wait, so leaving write
 // interest on would spin an idle server at 100% CPU.
 //
-// Gathering (LoopOptions::gatherWrites): while the connection handles a read,
+// Gathering (ReactorOptions::gatherWrites): while the connection handles a read,
 // its sends are appended to output_ instead, and written with one system call
 // when onMessage returns. Sixteen pipelined responses then cost one write, not
 // sixteen, as on the proactor, whose sends queue behind the one in flight. A

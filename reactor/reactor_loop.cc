@@ -20,7 +20,7 @@ namespace {
 std::string modeName(const LoopOptions& options) {
   switch (options.backend) {
     case Backend::Epoll:
-      return options.edgeTriggered ? "epoll-et" : "epoll-lt";
+      return options.reactor.edgeTriggered ? "epoll-et" : "epoll-lt";
     case Backend::Poll:
       return "poll";
     case Backend::Select:

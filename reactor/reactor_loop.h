@@ -52,7 +52,7 @@ class ReactorLoop final : public EventLoop {
   bool canWatch(int fd) const;
   // Whether connection sockets use edge-triggered epoll: read from the
   // options each time (the flag means nothing to poll and select).
-  bool edgeTriggered() const { return backend() == Backend::Epoll && options().edgeTriggered; }
+  bool edgeTriggered() const { return backend() == Backend::Epoll && options().reactor.edgeTriggered; }
   // A pending connect finished: hands it back so the loop can destroy it.
   std::unique_ptr<PendingConnect> takeConnect(PendingConnect* connect);
 

@@ -58,25 +58,25 @@ void addServerFlags(CLI::App& app, ServerFlags& f) {
     return std::string(k == KernelFeature::On ? "on" : k == KernelFeature::Off ? "off" : "auto");
   };
   app.add_option("--recv-bundle", f.recvBundle, "uring: recv bundles, on|off|auto (Linux 6.10)")
-      ->default_str(feature(defaults.recvBundle));
+      ->default_str(feature(defaults.uring.recvBundle));
   app.add_option("--buffer-ring-inc", f.incrementalBuffers,
                  "uring: incrementally consumed provided buffers, on|off|auto (Linux 6.12)")
-      ->default_str(feature(defaults.incrementalBuffers));
+      ->default_str(feature(defaults.uring.incrementalBuffers));
   app.add_option("--adaptive-recv", f.adaptiveRecv, "uring: receive straight into the input Buffer during bursts, on|off")
-      ->default_str(onOff(defaults.adaptiveRecv));
+      ->default_str(onOff(defaults.uring.adaptiveRecv));
   app.add_option("--vectored-send", f.vectoredSend,
                  "uring on|off: output queued behind a send goes out uncopied in one vectored send")
-      ->default_str(onOff(defaults.vectoredSend));
+      ->default_str(onOff(defaults.uring.vectoredSend));
   app.add_option("--register-ring-fd", f.registerRingFd,
                  "uring on|off: io_uring_enter by registered ring index (Linux 5.18)")
-      ->default_str(onOff(defaults.registerRingFd));
+      ->default_str(onOff(defaults.uring.registerRingFd));
   app.add_option("--no-iowait", f.noIowait,
                  "uring on|off|auto: waits do not count as iowait (Linux 6.15; auto: where the kernel has it)")
-      ->default_str(feature(defaults.noIowait));
+      ->default_str(feature(defaults.uring.noIowait));
   app.add_option("--direct-fds", f.directDescriptors,
                  "uring on|off|auto: accepted sockets live only in the ring's fixed-file table, no descriptor "
                  "(Linux 6.0; not with --threads and --accept main)")
-      ->default_str(feature(defaults.directDescriptors));
+      ->default_str(feature(defaults.uring.directDescriptors));
 }
 
 int parseOrExit(CLI::App& app, int argc, char** argv) {
@@ -131,18 +131,18 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
   }
   if (backendAnnouncement) *backendAnnouncement = announcement;
   loop->backend = *backend;
-  loop->edgeTriggered = f.edgeTriggered;
-  loop->gatherWrites = f.gatherWrites;
-  if (f.taskRun == "auto") loop->taskRun = UringTaskRun::Auto;
-  else if (f.taskRun == "defer") loop->taskRun = UringTaskRun::Defer;
-  else if (f.taskRun == "coop") loop->taskRun = UringTaskRun::Coop;
-  else if (f.taskRun == "plain") loop->taskRun = UringTaskRun::Plain;
+  loop->reactor.edgeTriggered = f.edgeTriggered;
+  loop->reactor.gatherWrites = f.gatherWrites;
+  if (f.taskRun == "auto") loop->uring.taskRun = UringTaskRun::Auto;
+  else if (f.taskRun == "defer") loop->uring.taskRun = UringTaskRun::Defer;
+  else if (f.taskRun == "coop") loop->uring.taskRun = UringTaskRun::Coop;
+  else if (f.taskRun == "plain") loop->uring.taskRun = UringTaskRun::Plain;
   else {
     *error = "unknown --taskrun '" + f.taskRun + "' (choose auto|defer|coop|plain)";
     return false;
   }
-  if (f.wakeup == "eventfd") loop->wakeup = UringWakeup::EventFd;
-  else if (f.wakeup == "msgring") loop->wakeup = UringWakeup::MsgRing;
+  if (f.wakeup == "eventfd") loop->uring.wakeup = UringWakeup::EventFd;
+  else if (f.wakeup == "msgring") loop->uring.wakeup = UringWakeup::MsgRing;
   else {
     *error = "unknown --wakeup '" + f.wakeup + "' (choose eventfd|msgring)";
     return false;
@@ -151,21 +151,21 @@ bool toOptions(const ServerFlags& f, LoopOptions* loop, ServerOptions* server, s
     *error = "--buffers must be a power of two from 1 to 32768";
     return false;
   }
-  loop->bufferCount = f.buffers;
-  loop->bufferSize = f.bufferSize;
-  loop->sendZeroCopyThreshold = f.sendZeroCopy;
-  loop->sqpoll = f.sqpoll;
-  loop->waitBatch = f.waitBatch == 0 ? 1 : f.waitBatch;
-  loop->waitBatchTimeout = std::chrono::microseconds(f.waitTimeoutMicros);
-  loop->multishotRecv = !f.singleShotRecv;
-  loop->msgRingHandoff = f.msgRingHandoff;
-  if (!parseKernelFeature("--recv-bundle", f.recvBundle, &loop->recvBundle, error)) return false;
-  if (!parseKernelFeature("--buffer-ring-inc", f.incrementalBuffers, &loop->incrementalBuffers, error)) return false;
-  if (!parseOnOff("--adaptive-recv", f.adaptiveRecv, &loop->adaptiveRecv, error)) return false;
-  if (!parseOnOff("--vectored-send", f.vectoredSend, &loop->vectoredSend, error)) return false;
-  if (!parseOnOff("--register-ring-fd", f.registerRingFd, &loop->registerRingFd, error)) return false;
-  if (!parseKernelFeature("--no-iowait", f.noIowait, &loop->noIowait, error)) return false;
-  if (!parseKernelFeature("--direct-fds", f.directDescriptors, &loop->directDescriptors, error)) return false;
+  loop->uring.bufferCount = f.buffers;
+  loop->uring.bufferSize = f.bufferSize;
+  loop->uring.sendZeroCopyThreshold = f.sendZeroCopy;
+  loop->uring.sqpoll = f.sqpoll;
+  loop->uring.waitBatch = f.waitBatch == 0 ? 1 : f.waitBatch;
+  loop->uring.waitBatchTimeout = std::chrono::microseconds(f.waitTimeoutMicros);
+  loop->uring.multishotRecv = !f.singleShotRecv;
+  loop->uring.msgRingHandoff = f.msgRingHandoff;
+  if (!parseKernelFeature("--recv-bundle", f.recvBundle, &loop->uring.recvBundle, error)) return false;
+  if (!parseKernelFeature("--buffer-ring-inc", f.incrementalBuffers, &loop->uring.incrementalBuffers, error)) return false;
+  if (!parseOnOff("--adaptive-recv", f.adaptiveRecv, &loop->uring.adaptiveRecv, error)) return false;
+  if (!parseOnOff("--vectored-send", f.vectoredSend, &loop->uring.vectoredSend, error)) return false;
+  if (!parseOnOff("--register-ring-fd", f.registerRingFd, &loop->uring.registerRingFd, error)) return false;
+  if (!parseKernelFeature("--no-iowait", f.noIowait, &loop->uring.noIowait, error)) return false;
+  if (!parseKernelFeature("--direct-fds", f.directDescriptors, &loop->uring.directDescriptors, error)) return false;
 
   std::string addrError;
   const auto addr = InetAddress::parse(f.host + ":" + std::to_string(f.port), &addrError);

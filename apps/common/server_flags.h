@@ -30,15 +30,15 @@ struct ServerFlags {
   bool edgeTriggered = false;
   std::string taskRun = "auto";
   std::string wakeup = "eventfd";
-  unsigned buffers = LoopOptions{}.bufferCount;
-  unsigned bufferSize = LoopOptions{}.bufferSize;
+  unsigned buffers = LoopOptions{}.uring.bufferCount;
+  unsigned bufferSize = LoopOptions{}.uring.bufferSize;
   std::size_t sendZeroCopy = 0;
   bool sqpoll = false;
   unsigned waitBatch = 1;
   unsigned waitTimeoutMicros = 0;
   bool singleShotRecv = false;
-  bool msgRingHandoff = LoopOptions{}.msgRingHandoff;
-  bool gatherWrites = LoopOptions{}.gatherWrites;
+  bool msgRingHandoff = LoopOptions{}.uring.msgRingHandoff;
+  bool gatherWrites = LoopOptions{}.reactor.gatherWrites;
   std::string recvBundle;          // on|off|auto; empty: LoopOptions' default
   std::string incrementalBuffers;  // on|off|auto; empty: LoopOptions' default
   std::string adaptiveRecv;        // on|off; empty: LoopOptions' default

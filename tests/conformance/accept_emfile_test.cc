@@ -127,7 +127,7 @@ class AcceptOutOfDescriptorsTest : public BackendTest {};
 TEST_P(AcceptOutOfDescriptorsTest, ShedsPendingConnectionsLogsOnceDoesNotSpinAndRecovers) {
   // (UBSan's vptr check needs free descriptors; the sanitizer build turns it
   // off, see the top-level CMakeLists.txt, so this runs under ASan too.)
-  if (loopOptions().directDescriptors == KernelFeature::On) {
+  if (loopOptions().uring.directDescriptors == KernelFeature::On) {
     GTEST_SKIP() << "direct descriptors need no process descriptor, so EMFILE cannot stop their accepts; "
                     "their own limit, a full table, is tested in tests/proactor/direct_descriptors_test.cc";
   }

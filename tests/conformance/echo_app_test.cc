@@ -21,7 +21,7 @@ std::vector<std::string> echoCommand(const BackendConfig& backend, app::ApiStyle
   std::vector<std::string> argv = {DUET_ECHO_PATH, "--backend", std::string(backendName(backend.loop.backend)),
                                    "--api", std::string(app::apiStyleName(api)),
                                    "--host", "127.0.0.1", "--port", "0", "--stats"};
-  if (backend.loop.edgeTriggered) argv.push_back("--edge-triggered");
+  if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

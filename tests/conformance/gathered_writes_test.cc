@@ -79,7 +79,7 @@ TEST_P(GatheredWritesTest, RepliesToOneReadReachTheKernelTogether) {
     // The proactor starts no send while onMessage runs: the replies leave
     // together, as one send SQE, when it returns.
     EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one send SQE";
-  } else if (o.gatherWrites) {
+  } else if (o.reactor.gatherWrites) {
     EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one write";
   } else {
     // Switched off: every send() is its own write, as before gathering.

@@ -20,7 +20,7 @@ namespace {
 std::vector<std::string> echoCommand(const BackendConfig& backend, std::vector<std::string> extra) {
   std::vector<std::string> argv = {DUET_ECHO_PATH, "--backend", std::string(backendName(backend.loop.backend)),
                                    "--host", "127.0.0.1", "--port", "0", "--stats", "--log-level", "error"};
-  if (backend.loop.edgeTriggered) argv.push_back("--edge-triggered");
+  if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

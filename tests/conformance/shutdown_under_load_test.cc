@@ -31,7 +31,7 @@ std::vector<std::string> serverCommand(const char* path, const BackendConfig& ba
                                    "--host", "127.0.0.1", "--port", "0", "--stats", "--log-level", "warn",
                                    "--threads", std::to_string(threads),
                                    "--drain-timeout", std::to_string(kDrainSeconds)};
-  if (backend.loop.edgeTriggered) argv.push_back("--edge-triggered");
+  if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
   return argv;
 }
 

@@ -58,8 +58,8 @@ class BufferRingTest : public UringTest {};
 
 TEST_F(BufferRingTest, TinyRingWithManySendersDeliversEveryByteInOrder) {
   LoopOptions o = uringOptions();
-  o.bufferCount = 4;
-  o.bufferSize = 64;
+  o.uring.bufferCount = 4;
+  o.uring.bufferSize = 64;
   const PressureResult r = echoFromManyAtOnce(o, 32 * 1024);
   EXPECT_EQ(r.bytesIn, 64u * 32 * 1024);
   // 64 readable sockets and 4 buffers: recvs must have found the ring empty.
@@ -69,9 +69,9 @@ TEST_F(BufferRingTest, TinyRingWithManySendersDeliversEveryByteInOrder) {
 
 TEST_F(BufferRingTest, SingleShotRecvWithTinyRingDeliversEveryByteInOrder) {
   LoopOptions o = uringOptions();
-  o.bufferCount = 8;
-  o.bufferSize = 128;
-  o.multishotRecv = false;
+  o.uring.bufferCount = 8;
+  o.uring.bufferSize = 128;
+  o.uring.multishotRecv = false;
   const PressureResult r = echoFromManyAtOnce(o, 16 * 1024);
   EXPECT_EQ(r.bytesIn, 64u * 16 * 1024);
   EXPECT_EQ(r.recvRearms, 0u) << "recvRearms counts multishot recvs armed again only";
@@ -79,10 +79,10 @@ TEST_F(BufferRingTest, SingleShotRecvWithTinyRingDeliversEveryByteInOrder) {
 
 TEST_F(BufferRingTest, CompletionQueueOverflowIsSurvived) {
   LoopOptions o = uringOptions();
-  o.ringEntries = 4;
-  o.cqFactor = 1;  // a CQ of 4 entries against 64 busy connections
-  o.bufferCount = 64;
-  o.bufferSize = 256;
+  o.uring.ringEntries = 4;
+  o.uring.cqFactor = 1;  // a CQ of 4 entries against 64 busy connections
+  o.uring.bufferCount = 64;
+  o.uring.bufferSize = 256;
   const PressureResult r = echoFromManyAtOnce(o, 16 * 1024);
   EXPECT_EQ(r.bytesIn, 64u * 16 * 1024);
   EXPECT_GT(r.cqOverflows, 0u);

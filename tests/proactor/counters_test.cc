@@ -48,8 +48,8 @@ TEST_F(UringCountersTest, WakeUpsAreNotEvents) {
 // held_input_test.cc: the bytes are written from the loop's own thread).
 TEST_F(UringCountersTest, RecvRearmsCountsTheRecvsArmedAgain) {
   LoopOptions o = uringOptions();
-  o.bufferCount = 2;
-  o.bufferSize = 4096;
+  o.uring.bufferCount = 2;
+  o.uring.bufferSize = 4096;
   auto loop = makeEventLoop(o);
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);

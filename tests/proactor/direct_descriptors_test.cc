@@ -1,4 +1,4 @@
-// Direct descriptors (LoopOptions::directDescriptors): accepted sockets live
+// Direct descriptors (UringOptions::directDescriptors): accepted sockets live
 // only in the ring's fixed-file table. What must hold:
 //   - the process gains no descriptor per accepted connection, and a
 //     Connection reports none (fd() == -1);
@@ -29,8 +29,8 @@ namespace {
 
 LoopOptions directOptions(unsigned slots = 0) {
   LoopOptions o = uringOptions();
-  o.directDescriptors = KernelFeature::On;
-  o.directDescriptorSlots = slots;
+  o.uring.directDescriptors = KernelFeature::On;
+  o.uring.directDescriptorSlots = slots;
   return o;
 }
 
@@ -172,7 +172,7 @@ TEST_F(DirectDescriptorsTest, ATableTheKernelRefusesFailsAnExplicitOnAndTurnsAut
     EXPECT_NE(why.find("--direct-fds off"), std::string::npos) << why;
   }
   LoopOptions automatic = on;
-  automatic.directDescriptors = KernelFeature::Auto;
+  automatic.uring.directDescriptors = KernelFeature::Auto;
   auto loop = makeEventLoop(automatic);
   EXPECT_FALSE(dynamic_cast<UringLoop&>(*loop).directDescriptors());
 }

@@ -44,9 +44,9 @@ class HeldInputTest : public UringTest {
   // loop thread, and runs the loop until everything arrived or it went down.
   Observed run(const std::string& payload, bool finAfter) {
     LoopOptions o = uringOptions();
-    o.bufferCount = 2;
-    o.bufferSize = kChunk;
-    o.multishotRecv = true;
+    o.uring.bufferCount = 2;
+    o.uring.bufferSize = kChunk;
+    o.uring.multishotRecv = true;
     auto loop = makeEventLoop(o);
 
     int sv[2];

@@ -57,7 +57,7 @@ TEST_F(UringIoTest, ConnectCallsBackOnceAndNeverSynchronously) {
 
 TEST_F(UringIoTest, ZeroCopySendsDeliverTheSameBytes) {
   LoopOptions o = uringOptions();
-  o.sendZeroCopyThreshold = 4096;
+  o.uring.sendZeroCopyThreshold = 4096;
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   RawClient client(server.address());

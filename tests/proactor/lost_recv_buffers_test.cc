@@ -63,10 +63,10 @@ class LostRecvBuffersTest : public UringTest, public testing::WithParamInterface
 TEST_P(LostRecvBuffersTest, MoreLossesThanBuffersAndTheLoopStillServes) {
   const bool incremental = GetParam();
   LoopOptions o = uringOptions();
-  o.multishotRecv = false;  // every recv completion is final and carries its buffer
-  o.bufferCount = 4;
-  o.bufferSize = 64;
-  o.incrementalBuffers = incremental ? KernelFeature::On : KernelFeature::Off;
+  o.uring.multishotRecv = false;  // every recv completion is final and carries its buffer
+  o.uring.bufferCount = 4;
+  o.uring.bufferSize = 64;
+  o.uring.incrementalBuffers = incremental ? KernelFeature::On : KernelFeature::Off;
   DUET_SKIP_WITHOUT_URING(o);
   const std::size_t liveBefore = Connection::liveCount();
   auto loop = makeEventLoop(o);
@@ -122,8 +122,8 @@ TEST_P(LostRecvBuffersTest, MoreLossesThanBuffersAndTheLoopStillServes) {
 // connections read on.)
 TEST_P(LostRecvBuffersTest, ALostCompletionWithBytesInItFailsItsConnection) {
   LoopOptions o = uringOptions();
-  o.multishotRecv = false;  // the completion carrying the bytes is a final one
-  o.incrementalBuffers = GetParam() ? KernelFeature::On : KernelFeature::Off;
+  o.uring.multishotRecv = false;  // the completion carrying the bytes is a final one
+  o.uring.incrementalBuffers = GetParam() ? KernelFeature::On : KernelFeature::Off;
   DUET_SKIP_WITHOUT_URING(o);
   const std::size_t liveBefore = Connection::liveCount();
   auto loop = makeEventLoop(o);

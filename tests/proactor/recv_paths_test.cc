@@ -1,4 +1,4 @@
-// The receive paths newer kernels allow (LoopOptions::recvBundle,
+// The receive paths newer kernels allow (UringOptions::recvBundle,
 // incrementalBuffers, adaptiveRecv), each tested on its mechanics:
 //   - a bundle completion spans several provided buffers, and BufferRing
 //     hands them over whole and in ring order, however the buffers were
@@ -195,8 +195,8 @@ struct AdaptiveRun {
 
 AdaptiveRun echoBurstThenSmall(bool adaptive) {
   LoopOptions o = uringOptions();
-  o.bufferSize = 4096;
-  o.adaptiveRecv = adaptive;
+  o.uring.bufferSize = 4096;
+  o.uring.adaptiveRecv = adaptive;
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   EXPECT_TRUE(server.ok()) << server.error();
   AdaptiveRun r;

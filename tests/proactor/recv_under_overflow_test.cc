@@ -42,10 +42,10 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   constexpr int kClients = 64;
   constexpr std::size_t kPerClient = 16 * 1024;
   LoopOptions o = GetParam().loop;
-  o.ringEntries = 4;
-  o.cqFactor = 1;        // a CQ of 4 entries against 64 connections with data
-  o.bufferCount = 4;     // 16 KiB of ring buffers (incremental: 4 of 4 KiB too)
-  o.bufferSize = 4096;
+  o.uring.ringEntries = 4;
+  o.uring.cqFactor = 1;        // a CQ of 4 entries against 64 connections with data
+  o.uring.bufferCount = 4;     // 16 KiB of ring buffers (incremental: 4 of 4 KiB too)
+  o.uring.bufferSize = 4096;
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
 

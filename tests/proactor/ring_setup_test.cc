@@ -29,8 +29,8 @@ TEST_F(RingSetupTest, EachForcedTaskRunModeServesAnEcho) {
   for (const ModeCase& c : cases) {
     SCOPED_TRACE(c.expectedMode);
     LoopOptions o = uringOptions();
-    o.taskRun = c.taskRun;
-    o.sqpoll = c.sqpoll;
+    o.uring.taskRun = c.taskRun;
+    o.uring.sqpoll = c.sqpoll;
     if (const auto why = uringUnavailable(o)) {
       // An older kernel may lack a mode: that must be the one-line refusal, not a crash.
       EXPECT_NE(why->find("--backend epoll"), std::string::npos) << *why;
@@ -52,7 +52,7 @@ TEST_F(RingSetupTest, AutoPicksTheBestModeTheKernelHas) {
   EXPECT_TRUE(mode == "uring-defer" || mode == "uring-coop" || mode == "uring-plain") << mode;
   // If the kernel accepts DEFER_TASKRUN, Auto must have chosen it.
   LoopOptions defer = uringOptions();
-  defer.taskRun = UringTaskRun::Defer;
+  defer.uring.taskRun = UringTaskRun::Defer;
   if (!uringUnavailable(defer)) {
     EXPECT_EQ(mode, "uring-defer");
   }
@@ -79,8 +79,8 @@ TEST(RingUnavailableTest, DisabledUringThrowsOneLineNamingTheWayOut) {
 
 TEST_F(RingSetupTest, WaitBatchOptionStillServesAnEcho) {
   LoopOptions o = uringOptions();
-  o.waitBatch = 8;
-  o.waitBatchTimeout = std::chrono::microseconds(200);
+  o.uring.waitBatch = 8;
+  o.uring.waitBatchTimeout = std::chrono::microseconds(200);
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   RawClient client(server.address());

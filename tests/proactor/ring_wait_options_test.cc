@@ -1,5 +1,5 @@
-// How the loop enters the kernel: a registered ring fd (LoopOptions::
-// registerRingFd) and waits without iowait (LoopOptions::noIowait). Neither
+// How the loop enters the kernel: a registered ring fd (UringOptions::
+// registerRingFd) and waits without iowait (UringOptions::noIowait). Neither
 // may cost the loop a wake-up: timers fire, tasks queued from other threads
 // run, and a MSG_RING wake-up from another loop still finds the ring (it needs
 // the real descriptor: a registered index means nothing to another thread).
@@ -38,7 +38,7 @@ void expectTimersAndWakeUpsWake(const LoopOptions& o) {
 
 TEST_F(RingWaitOptionsTest, RegisteredRingFdServesAnEcho) {
   LoopOptions o = uringOptions();
-  o.registerRingFd = true;
+  o.uring.registerRingFd = true;
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   bool registered = false;
@@ -50,7 +50,7 @@ TEST_F(RingWaitOptionsTest, RegisteredRingFdServesAnEcho) {
 
 TEST_F(RingWaitOptionsTest, RegisteredRingFdStillWakesForTimersAndTasks) {
   LoopOptions o = uringOptions();
-  o.registerRingFd = true;
+  o.uring.registerRingFd = true;
   expectTimersAndWakeUpsWake(o);
 }
 
@@ -59,8 +59,8 @@ TEST_F(RingWaitOptionsTest, RegisteredRingFdStillWakesForTimersAndTasks) {
 // the target's real descriptor, and never need the eventfd fallback.
 TEST_F(RingWaitOptionsTest, MsgRingWakeUpsBetweenRegisteredRingsReachTheirTarget) {
   LoopOptions o = uringOptions();
-  o.registerRingFd = true;
-  o.wakeup = UringWakeup::MsgRing;
+  o.uring.registerRingFd = true;
+  o.uring.wakeup = UringWakeup::MsgRing;
   EventLoopThread target([o] { return makeEventLoop(o); }, "target");
   EventLoop* loop = target.start();
   bool targetRegistered = false;
@@ -92,7 +92,7 @@ TEST_F(RingWaitOptionsTest, MsgRingWakeUpsBetweenRegisteredRingsReachTheirTarget
 
 TEST_F(RingWaitOptionsTest, NoIowaitWaitsStillWakeForTimersAndTasks) {
   LoopOptions o = uringOptions();
-  o.noIowait = KernelFeature::On;
+  o.uring.noIowait = KernelFeature::On;
   DUET_SKIP_WITHOUT_URING(o);  // a kernel before 6.15 refuses: the reason is the skip message
   {
     auto loop = makeEventLoop(o);
@@ -103,12 +103,12 @@ TEST_F(RingWaitOptionsTest, NoIowaitWaitsStillWakeForTimersAndTasks) {
 
 TEST_F(RingWaitOptionsTest, NoIowaitAutoFollowsTheKernelAndOffTurnsItOff) {
   LoopOptions on = uringOptions();
-  on.noIowait = KernelFeature::On;
+  on.uring.noIowait = KernelFeature::On;
   const bool kernelHasIt = !uringUnavailable(on).has_value();
   LoopOptions o = uringOptions();
-  o.noIowait = KernelFeature::Auto;
+  o.uring.noIowait = KernelFeature::Auto;
   EXPECT_EQ(ringOf(*makeEventLoop(o)).waitsWithoutIowait(), kernelHasIt);
-  o.noIowait = KernelFeature::Off;
+  o.uring.noIowait = KernelFeature::Off;
   EXPECT_FALSE(ringOf(*makeEventLoop(o)).waitsWithoutIowait());
 }
 

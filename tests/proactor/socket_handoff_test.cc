@@ -1,5 +1,5 @@
 // Handing an accepted socket from one loop to another (EventLoop::handOff),
-// by the task queue or, with LoopOptions::msgRingHandoff, by one MSG_RING
+// by the task queue or, with UringOptions::msgRingHandoff, by one MSG_RING
 // from the sender's ring into the target's. Whatever way it travels, the
 // socket reaches the target's receiver exactly once, or is closed: never
 // leaked, never handed to two owners.
@@ -88,7 +88,7 @@ Pair connectedPair() {
 
 LoopOptions handoffOptions(bool msgRing) {
   LoopOptions o = uringOptions();
-  o.msgRingHandoff = msgRing;
+  o.uring.msgRingHandoff = msgRing;
   return o;
 }
 

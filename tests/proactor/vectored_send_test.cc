@@ -1,4 +1,4 @@
-// Vectored sends (LoopOptions::vectoredSend): output queued behind the send in
+// Vectored sends (UringOptions::vectoredSend): output queued behind the send in
 // flight goes out uncopied, several chunks in one send, in order; a short send
 // resumes in the middle of the chunk where it stopped; an idle connection
 // holds no chain. Run on both kernel paths: IORING_SEND_VECTORIZED (6.17) and
@@ -107,7 +107,7 @@ class VectoredSendTest : public UringTest, public testing::WithParamInterface<bo
   }
   static LoopOptions options() {
     LoopOptions o = uringOptions();
-    o.vectoredSend = true;
+    o.uring.vectoredSend = true;
     return o;
   }
 };

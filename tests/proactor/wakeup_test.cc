@@ -34,7 +34,7 @@ struct WakeResult {
 // which is what lets MSG_RING be used.
 WakeResult queueFromManyThreads(UringWakeup mode, bool sendersOwnRings) {
   LoopOptions o = uringOptions();
-  o.wakeup = mode;
+  o.uring.wakeup = mode;
   EventLoopThread target([o] { return makeEventLoop(o); }, "target");
   EventLoop* loop = target.start();
 
@@ -121,7 +121,7 @@ std::uint64_t wakeupSyscalls(const EventLoop& loop) {
 // counters do not change: the wake-up is not its work.
 TEST_F(WakeupTest, MsgRingWakeupIsChargedToTheLoopItWakes) {
   LoopOptions o = uringOptions();
-  o.wakeup = UringWakeup::MsgRing;
+  o.uring.wakeup = UringWakeup::MsgRing;
   EventLoopThread target([o] { return makeEventLoop(o); }, "target");
   EventLoop* loop = target.start();
   std::atomic<pid_t> targetTid{0};
@@ -159,7 +159,7 @@ TEST_F(WakeupTest, MsgRingWakeupIsChargedToTheLoopItWakes) {
 // io_uring_enter before the wake-up is sent, so only a wake-up can run the task.
 TEST_F(WakeupTest, FailedMsgRingWakeupStillWakesTheTarget) {
   LoopOptions o = uringOptions();
-  o.wakeup = UringWakeup::MsgRing;
+  o.uring.wakeup = UringWakeup::MsgRing;
   EventLoopThread target([o] { return makeEventLoop(o); }, "target");
   EventLoop* loop = target.start();
   std::atomic<pid_t> targetTid{0};
@@ -198,7 +198,7 @@ TEST_F(WakeupTest, FailedMsgRingWakeupStillWakesTheTarget) {
 TEST_F(WakeupTest, QuitFromAnotherThreadWakesABlockedLoop) {
   for (UringWakeup mode : {UringWakeup::EventFd, UringWakeup::MsgRing}) {
     LoopOptions o = uringOptions();
-    o.wakeup = mode;
+    o.uring.wakeup = mode;
     EventLoopThread t([o] { return makeEventLoop(o); }, "quit");
     t.start();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let it block in io_uring_enter

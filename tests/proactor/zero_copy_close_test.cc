@@ -28,7 +28,7 @@ class ZeroCopyCloseTest : public UringTest, public testing::WithParamInterface<b
  protected:
   LoopOptions options() const {
     LoopOptions o = uringOptions();
-    if (GetParam()) o.directDescriptors = KernelFeature::On;
+    if (GetParam()) o.uring.directDescriptors = KernelFeature::On;
     return o;
   }
   void TearDown() override {
@@ -41,7 +41,7 @@ TEST_P(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWith
   LoopOptions o = options();
   DUET_SKIP_WITHOUT_URING(o);
   UringConnection::setZeroCopyLingerForTesting(std::chrono::milliseconds(200));
-  o.sendZeroCopyThreshold = 4096;
+  o.uring.sendZeroCopyThreshold = 4096;
   ConnectionCallbacks cb;
   cb.onConnection = [](const ConnectionPtr& c) {
     if (c->connected()) c->send(std::string(8 << 20, 'z'));

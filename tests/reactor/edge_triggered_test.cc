@@ -20,7 +20,7 @@ namespace {
 LoopOptions edgeOptions() {
   LoopOptions o;
   o.backend = Backend::Epoll;
-  o.edgeTriggered = true;
+  o.reactor.edgeTriggered = true;
   return o;
 }
 

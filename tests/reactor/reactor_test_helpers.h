@@ -24,7 +24,7 @@ inline std::vector<ReactorConfig> reactorConfigs() {
   LoopOptions epollLt;
   epollLt.backend = Backend::Epoll;
   LoopOptions epollEt = epollLt;
-  epollEt.edgeTriggered = true;
+  epollEt.reactor.edgeTriggered = true;
   LoopOptions poll;
   poll.backend = Backend::Poll;
   LoopOptions select;

@@ -16,44 +16,44 @@ const std::vector<BackendConfig>& testBackends() {
       out.push_back({std::string(backendName(b)), o});
       if (b == Backend::Epoll) {
         LoopOptions et = o;
-        et.edgeTriggered = true;
+        et.reactor.edgeTriggered = true;
         out.push_back({"epoll_et", et});
         // Every send() written on its own, as before gathering. One reactor
         // config is enough: the gathering code is the same whichever poller
         // reports readiness.
         LoopOptions noGather = o;
-        noGather.gatherWrites = false;
+        noGather.reactor.gatherWrites = false;
         out.push_back({"epoll_nogather", noGather});
       }
       if (b == Backend::IoUring) {
         // Each io_uring switch flipped from its default, one at a time.
         LoopOptions handoff = o;
-        handoff.msgRingHandoff = !handoff.msgRingHandoff;
-        out.push_back({handoff.msgRingHandoff ? "uring_handoff" : "uring_nohandoff", handoff});
+        handoff.uring.msgRingHandoff = !handoff.uring.msgRingHandoff;
+        out.push_back({handoff.uring.msgRingHandoff ? "uring_handoff" : "uring_nohandoff", handoff});
         // A kernel feature switched on is demanded (On), so a kernel without
         // it makes the configuration skip with the reason.
         const auto flipped = [](KernelFeature f) { return f == KernelFeature::Off ? KernelFeature::On : KernelFeature::Off; };
         LoopOptions bundle = o;
-        bundle.recvBundle = flipped(o.recvBundle);
-        out.push_back({bundle.recvBundle == KernelFeature::On ? "uring_bundle" : "uring_nobundle", bundle});
+        bundle.uring.recvBundle = flipped(o.uring.recvBundle);
+        out.push_back({bundle.uring.recvBundle == KernelFeature::On ? "uring_bundle" : "uring_nobundle", bundle});
         LoopOptions inc = o;
-        inc.incrementalBuffers = flipped(o.incrementalBuffers);
-        out.push_back({inc.incrementalBuffers == KernelFeature::On ? "uring_inc" : "uring_noinc", inc});
+        inc.uring.incrementalBuffers = flipped(o.uring.incrementalBuffers);
+        out.push_back({inc.uring.incrementalBuffers == KernelFeature::On ? "uring_inc" : "uring_noinc", inc});
         LoopOptions adaptive = o;
-        adaptive.adaptiveRecv = !o.adaptiveRecv;
-        out.push_back({adaptive.adaptiveRecv ? "uring_adaptive" : "uring_noadaptive", adaptive});
+        adaptive.uring.adaptiveRecv = !o.uring.adaptiveRecv;
+        out.push_back({adaptive.uring.adaptiveRecv ? "uring_adaptive" : "uring_noadaptive", adaptive});
         LoopOptions vectored = o;
-        vectored.vectoredSend = !o.vectoredSend;
-        out.push_back({vectored.vectoredSend ? "uring_vectored" : "uring_novectored", vectored});
+        vectored.uring.vectoredSend = !o.uring.vectoredSend;
+        out.push_back({vectored.uring.vectoredSend ? "uring_vectored" : "uring_novectored", vectored});
         LoopOptions regring = o;
-        regring.registerRingFd = !o.registerRingFd;
-        out.push_back({regring.registerRingFd ? "uring_regring" : "uring_noregring", regring});
+        regring.uring.registerRingFd = !o.uring.registerRingFd;
+        out.push_back({regring.uring.registerRingFd ? "uring_regring" : "uring_noregring", regring});
         LoopOptions iowait = o;
-        iowait.noIowait = flipped(o.noIowait);  // Auto (on where the kernel has it) flips to Off
-        out.push_back({iowait.noIowait == KernelFeature::On ? "uring_noiowait" : "uring_iowait", iowait});
+        iowait.uring.noIowait = flipped(o.uring.noIowait);  // Auto (on where the kernel has it) flips to Off
+        out.push_back({iowait.uring.noIowait == KernelFeature::On ? "uring_noiowait" : "uring_iowait", iowait});
         LoopOptions direct = o;
-        direct.directDescriptors = flipped(o.directDescriptors);
-        out.push_back({direct.directDescriptors == KernelFeature::On ? "uring_direct" : "uring_nodirect", direct});
+        direct.uring.directDescriptors = flipped(o.uring.directDescriptors);
+        out.push_back({direct.uring.directDescriptors == KernelFeature::On ? "uring_direct" : "uring_nodirect", direct});
       }
     }
     return out;
