@@ -44,12 +44,3 @@ std::string autoBackendAnnouncement(const AutoBackendPick& pick) {
 }
 
 }  // namespace duet
-
-#include <sys/select.h>
-
-namespace duet {
-std::optional<int> backendDescriptorLimit(Backend backend) {
-  if (backend == Backend::Select) return FD_SETSIZE;
-  return std::nullopt;
-}
-}  // namespace duet

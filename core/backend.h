@@ -63,7 +63,4 @@ class BackendUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The most descriptors a backend can watch, if it has a limit (select: FD_SETSIZE).
-std::optional<int> backendDescriptorLimit(Backend backend);
-
 }  // namespace duet

@@ -86,6 +86,9 @@ class EventLoop {
   const LoopOptions& options() const { return options_; }
   // How the backend was set up, e.g. "epoll-lt" or "uring-defer": shown by --stats.
   const std::string& mode() const { return mode_; }
+  // The highest descriptor number + 1 this loop can watch, if its backend has
+  // such a limit (select: FD_SETSIZE); none for epoll, poll and io_uring.
+  virtual std::optional<int> descriptorLimit() const { return std::nullopt; }
   const std::string& name() const { return name_; }
   void setName(std::string name) { name_ = std::move(name); }
   LoopStats& stats() { return stats_; }

@@ -44,6 +44,8 @@ class ReactorLoop final : public EventLoop {
   ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
+  // The poller's (select: FD_SETSIZE).
+  std::optional<int> descriptorLimit() const override { return descriptorLimit_; }
 
   // ---- For Channel and the objects that own channels (loop thread) ----
   bool updateChannel(Channel& channel);
