@@ -260,7 +260,17 @@ void UringConnection::startSendUnlessDelivering() {
 
 void UringConnection::deliverHeldInput() {
   if (!isReading()) return;  // also false once closed (closeInLoop clears it)
-  if (heldBytes_ > 0) deliverArrived(0);
+  if (heldBytes_ > 0) {
+    if (inputBuffer().empty()) {
+      // The held bytes were in inputBuffer() all along, and the application
+      // consumed them there while reading was stopped (a coroutine's read()
+      // takes what it finds without waiting). Nothing is left to report:
+      // onMessage means there is input. They were received all the same.
+      stats().bytesIn.add(std::exchange(heldBytes_, 0));
+    } else {
+      deliverArrived(0);
+    }
+  }
   if (!isReading() || !heldEof_) return;
   heldEof_ = false;
   peerClosed();

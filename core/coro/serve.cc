@@ -1,5 +1,6 @@
 #include "core/coro/serve.h"
 
+#include <cassert>
 #include <exception>
 #include <memory>
 #include <utility>
@@ -62,11 +63,12 @@ ConnectionCallbacks serve(ConnectionHandler handler) {
     if (waiters->writer) waiters->wakeWriter(IoStatus::Closed);
   };
   cb.onMessage = [](const ConnectionPtr& conn, Buffer& input) {
+    // Never empty, even after input held while reading was stopped that the
+    // coroutine's read() already took (tests/conformance/no_empty_message_test.cc):
+    // an empty Buffer would resume the reader with Closed.
+    assert(!input.empty() && "onMessage without input");
     detail::StreamWaiters* waiters = waitersOf(conn);
-    // The input may be empty: bytes that arrived while reading was stopped
-    // are reported when it resumes, and the coroutine may have consumed them
-    // already (its read() found them without waiting).
-    if (!waiters || input.empty()) return;
+    if (!waiters) return;
     if (waiters->reader) {
       waiters->wakeReader();
     } else if (waiters->handlerEnded) {
