@@ -25,8 +25,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include "http_harness.h"
 #include "http_test_util.h"
@@ -97,7 +99,7 @@ class StuckFileReadTest : public testing::TestWithParam<BackendAndApi> {
     if (!IsSkipped()) cleanup_.end();
   }
 
-  void startServer(FileIo fileIo) {
+  void startServer(FileIo fileIo, const std::function<void(HttpServerOptions&, LoopOptions&)>& adjust = {}) {
     HttpServerOptions options;
     options.tcp.listen = InetAddress(0, /*loopbackOnly=*/true);
     options.tcp.ioThreads = 0;  // one loop: A and B share it
@@ -109,7 +111,9 @@ class StuckFileReadTest : public testing::TestWithParam<BackendAndApi> {
       readStarting_ = true;
       return UniqueFd(::fcntl(reader_.get(), F_DUPFD_CLOEXEC, 0));
     };
-    harness_ = std::make_unique<HttpHarness>(backend().loop, std::move(options));
+    LoopOptions loopOptions = backend().loop;
+    if (adjust) adjust(options, loopOptions);
+    harness_ = std::make_unique<HttpHarness>(loopOptions, std::move(options));
     ASSERT_EQ(harness_->error(), "");
     ASSERT_EQ(harness_->unavailable(), "");
   }
@@ -215,6 +219,61 @@ TEST_P(StuckFileReadTest, WithReadsOnTheLoopThreadEveryoneWaitsForTheStuckRead) 
   const auto hello = readOneResponse(b, 10000);
   ASSERT_TRUE(hello) << "B is answered once the loop is free again";
   EXPECT_EQ(hello->status, 200);
+}
+
+// A file read refused because the readers are full is answered 503 (with
+// Retry-After), and the connection goes on (FileReadTest's unit test of the
+// callback version, here through the server with each API). The readers are
+// made full for good: a queue of 0 refuses every read that a worker has not
+// taken -- and the worker has never taken any. The ring has no readers to
+// fill: it never refuses a read.
+TEST_P(StuckFileReadTest, AReadRefusedBecauseTheReadersAreFullIsAnswered503AndTheConnectionGoesOn) {
+  if (backend().loop.backend == Backend::IoUring) GTEST_SKIP() << "io_uring reads on its ring: never refused";
+  startServer(FileIo::Async, [](HttpServerOptions&, LoopOptions& loop) { loop.fileReadQueue = 0; });
+  RawClient a(harness_->address());
+  ASSERT_TRUE(a.sendAll("GET /slow.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto refused = readOneResponse(a, 10000);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("retry-after"), "1");
+  ASSERT_TRUE(a.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto hello = readOneResponse(a, 10000);
+  ASSERT_TRUE(hello) << "the connection did not go on after the 503";
+  EXPECT_EQ(hello->status, 200);
+}
+
+// A chunk read that fails after the head went out (Content-Length promised)
+// cuts the connection: the client sees a short body, never a wrong one
+// (FileReadTest.AReadErrorAfterTheHeadIsOutCutsTheConnection, through the
+// server with each API). The FIFO holds exactly the first chunk and has no
+// writer left, so the first read gets it whole and the next one finds the end.
+TEST_P(StuckFileReadTest, AReadFailingAfterTheHeadWentOutCutsTheConnection) {
+  constexpr std::size_t kChunk = 8;
+  static_assert(kChunk < 26, "the file must need more than one chunk");
+  ASSERT_EQ(kSlowContent.size(), 26u);
+  ASSERT_EQ(::write(writer_.get(), kSlowContent.data(), kChunk), static_cast<ssize_t>(kChunk));
+  writer_.reset();
+  startServer(FileIo::Async, [](HttpServerOptions& o, LoopOptions&) { o.limits.streamChunkBytes = kChunk; });
+  RawClient a(harness_->address());
+  ASSERT_TRUE(a.sendAll("GET /slow.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  // Everything until the server ends the connection (end of stream or reset).
+  std::string wire;
+  bool ended = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{a.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(a.fd(), buf, sizeof buf, 0);
+    if (n <= 0) {
+      ended = true;
+    } else {
+      wire.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  EXPECT_TRUE(ended) << "the connection was not cut; received: " << wire;
+  EXPECT_NE(wire.find("Content-Length: 26\r\n"), std::string::npos) << wire;
+  EXPECT_TRUE(wire.ends_with("\r\n\r\n" + kSlowContent.substr(0, kChunk))) << "the head went out with the first chunk only: " << wire;
 }
 
 INSTANTIATE_TEST_SUITE_P(BackendsAndApis, StuckFileReadTest,
