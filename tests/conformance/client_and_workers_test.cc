@@ -41,6 +41,54 @@ TEST_P(ClientTest, TcpClientEchoesThroughTheEngine) {
   loop.reset();
 }
 
+// The client side as a coroutine: coro::serve() gives TcpClient the same
+// callbacks it gives a server, so the connection TcpClient makes is served by
+// one coroutine too. It writes and reads in turns, as a request-response
+// client does, and its return half-closes the connection.
+TEST_P(ClientTest, TcpClientConnectionServedByACoroutine) {
+  auto server = startServer(echoCallbacks());
+  ASSERT_TRUE(server->ok());
+  auto loop = makeEventLoop(loopOptions());
+  constexpr int kRounds = 50;
+  constexpr std::size_t kPiece = 1000;
+  int roundsEchoed = 0;
+  bool clientEnded = false;
+  auto client = std::make_unique<TcpClient>(
+      *loop, server->address(), coro::serve([&](coro::Stream conn) -> coro::Task<void> {
+        for (int round = 0; round < kRounds; ++round) {
+          const std::string piece = patternBytes(kPiece, static_cast<unsigned>(round));
+          const coro::IoStatus sent = co_await conn.write(piece);
+          if (sent != coro::IoStatus::Ok) break;
+          // Until the whole echo of this piece is in (it may come in parts).
+          bool closed = false;
+          while (conn.input().readableBytes() < kPiece) {
+            const coro::IoStatus got = co_await conn.read();
+            if (got != coro::IoStatus::Ok) {
+              closed = true;
+              break;
+            }
+          }
+          if (closed) break;
+          EXPECT_TRUE(conn.input().view().substr(0, kPiece) == piece) << "round " << round;
+          conn.input().retrieve(kPiece);
+          ++roundsEchoed;
+        }
+        clientEnded = true;
+      }));
+  client->connect();
+  loop->runEvery(std::chrono::milliseconds(5), [&] {
+    if (clientEnded && !client->connection()) loop->quit();
+  });
+  loop->runAfter(std::chrono::seconds(20), [&] { loop->quit(); });
+  loop->run();
+  EXPECT_EQ(roundsEchoed, kRounds);
+  EXPECT_TRUE(clientEnded);
+  EXPECT_FALSE(client->connection()) << "the coroutine's return should have half-closed the connection, and the "
+                                        "echo server's close ended it";
+  client.reset();
+  loop.reset();
+}
+
 TEST_P(ClientTest, TcpClientRetriesWithBackoffThenGivesUp) {
   // A port nobody listens on: bind one, note it, close it.
   std::string error;
