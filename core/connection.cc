@@ -385,6 +385,7 @@ void Connection::forceClose() {
 
 void Connection::peerClosed() {
   peerFinished_ = true;
+  noteCloseReason(CloseReason::PeerFinished);
   if (reading_) {
     reading_ = false;
     ioStopReading();  // a readable EOF would otherwise wake a level-triggered loop forever
@@ -399,6 +400,7 @@ void Connection::peerClosed() {
 
 void Connection::socketFailed(int error, const char* during) {
   if (state() == State::Disconnected) return;
+  noteCloseReason(sockets::isPeerError(error) ? CloseReason::PeerReset : CloseReason::Error);
   logSocketError(error, during);
   closeInLoop();
 }
@@ -406,6 +408,7 @@ void Connection::socketFailed(int error, const char* during) {
 void Connection::sendFailed(int error) {
   if (state() == State::Disconnected || sendBroken_) return;
   sendBroken_ = true;
+  noteCloseReason(sockets::isPeerError(error) ? CloseReason::PeerReset : CloseReason::Error);
   logSocketError(error, "write");
   forceClose();
 }
@@ -429,6 +432,7 @@ void Connection::closeInLoop() {
   // above), so the exchange can only find an earlier state.
   [[maybe_unused]] const State before = state_.exchange(State::Disconnected, std::memory_order_acq_rel);
   assert(before != State::Disconnected && "closed twice");
+  noteCloseReason(CloseReason::Local);  // unless a cause came first
   reading_ = false;
   ioClose();
   // Files not sent: their descriptors close now (unless a read holds one).

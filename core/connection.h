@@ -141,6 +141,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   TimePoint lastActivity() const { return lastActivity_; }
   // The application wants input (startReading/stopReading); false once closed.
   bool isReading() const { return reading_; }
+  // What ended the connection (or is ending it: a FIN is recorded while our
+  // last output still flushes). The first cause wins.
+  enum class CloseReason : std::uint8_t {
+    None,          // still open
+    PeerFinished,  // the peer's FIN: end of stream
+    PeerReset,     // the peer reset it or became unreachable (sockets::isPeerError)
+    Error,         // any other socket error
+    Local,         // closed on our side: forceClose, the owner, idle eviction, the output cap
+  };
+  CloseReason closeReason() const { return closeReason_; }
 
   // Set by the owner before start().
   void setCallbacks(std::shared_ptr<const ConnectionCallbacks> callbacks) { callbacks_ = std::move(callbacks); }
@@ -269,6 +279,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool beginDisconnecting();
   void shutdownInLoop();
   void logSocketError(int error, const char* during);
+  void noteCloseReason(CloseReason why) {
+    if (closeReason_ == CloseReason::None) closeReason_ = why;
+  }
   bool outputIsPending() const { return hasUnsentOutput() || holdsOutput(); }
 
   EventLoop& loop_;
@@ -280,6 +293,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;           // the application wants input
   bool ioStarted_ = false;         // start() ran: the backend may be asked to read
   bool peerFinished_ = false;      // read EOF: close once output is flushed
+  CloseReason closeReason_ = CloseReason::None;  // set once, by the first cause
   bool shutdownRequested_ = false; // app asked for a half-close
   bool writeShutdown_ = false;     // our FIN sent
   bool overflowed_ = false;        // output cap exceeded: closing

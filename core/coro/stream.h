@@ -11,8 +11,7 @@
 // read()  resumes once the connection's input Buffer holds bytes (Ok; they
 //         stay there until you consume them), or once the connection has
 //         closed and every byte is consumed (Closed: end of stream, a reset, an
-//         error, or the server closing it -- the close reason is logged by
-//         the connection, not reported here).
+//         error, or the server closing it -- closeReason() says which).
 // write() sends, then resumes once the kernel has every byte
 //         (pendingOutputBytes() == 0: at once if it took them all, else at
 //         onWriteComplete), or with Closed if the connection closed first.
@@ -179,6 +178,9 @@ class Stream {
   Buffer& input() { return conn_->inputBuffer(); }
   void shutdown() { conn_->shutdown(); }      // FIN once output is flushed; reads go on
   void close() { conn_->forceClose(); }       // now, dropping pending output
+  // After a Closed: why. PeerFinished (end of stream), PeerReset, Error, or
+  // Local (closed on our side: close(), the server stopping, idle eviction).
+  Connection::CloseReason closeReason() const { return conn_->closeReason(); }
   const ConnectionPtr& connection() const { return conn_; }
   EventLoop& loop() const { return conn_->loop(); }
 

@@ -55,6 +55,65 @@ TEST_P(CoroutineTest, PeerCloseWhileSuspendedInReadResumesWithClosed) {
   EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
 }
 
+// A read() that resumes with Closed can tell why: the peer's end of stream,
+// the peer's reset, or a close on our side.
+TEST_P(CoroutineTest, AClosedReadTellsWhyTheConnectionClosed) {
+  using Reason = Connection::CloseReason;
+  std::mutex mutex;
+  std::optional<Stream> toCloseHere;        // the "local" connection's stream
+  std::optional<IoStatus> status;           // what the last read resumed with
+  std::optional<Reason> reason;             // and why
+  std::atomic<int> waiting{0};              // coroutines suspended in their second read
+  auto server = startServer(coro::serve([&](Stream s) -> Task<void> {
+    const IoStatus first = co_await s.read();  // which case this connection is
+    if (first != IoStatus::Ok) co_return;
+    if (s.input().view() == "local") {
+      std::lock_guard lock(mutex);
+      toCloseHere = s;
+    }
+    s.input().retrieveAll();
+    ++waiting;
+    const IoStatus got = co_await s.read();
+    std::lock_guard lock(mutex);
+    status = got;
+    reason = s.closeReason();
+  }));
+  ASSERT_TRUE(server->ok());
+  const auto closedBy = [&](const std::string& how) -> std::optional<Reason> {
+    {
+      std::lock_guard lock(mutex);
+      status.reset();
+      reason.reset();
+    }
+    RawClient client(server->address());
+    const int before = waiting.load();
+    EXPECT_TRUE(client.sendAll(how));
+    EXPECT_TRUE(eventually([&] { return waiting.load() == before + 1; }));
+    if (how == "fin") {
+      client.close();
+    } else if (how == "rst") {
+      client.reset();
+    } else {
+      server->runSync([&] {
+        std::lock_guard lock(mutex);
+        toCloseHere->close();
+        toCloseHere.reset();
+      });
+    }
+    EXPECT_TRUE(eventually([&] {
+      std::lock_guard lock(mutex);
+      return reason.has_value();
+    })) << how << ": the read never resumed";
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(status, IoStatus::Closed) << how;
+    return reason;
+  };
+  EXPECT_EQ(closedBy("fin"), Reason::PeerFinished);
+  EXPECT_EQ(closedBy("rst"), Reason::PeerReset);
+  EXPECT_EQ(closedBy("local"), Reason::Local);
+  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
+}
+
 TEST_P(CoroutineTest, BytesReadBeforeTheCloseAreStillThereAfterIt) {
   // A coroutine busy elsewhere (sleeping) while the peer sends and closes
   // finds the bytes first, then the end of stream.
