@@ -7,8 +7,9 @@
 #      build without liburing, duet as a subproject);
 #   2. ASan+UBSan build with asserts live (no NDEBUG): the whole suite, whose
 #      AssertsLive test fails if NDEBUG crept back in;
-#   3. TSan build (only the conformance tests): the multi-threaded models,
-#      timers, the client and the worker pool;
+#   3. TSan build (the conformance and HTTP tests): the multi-threaded models,
+#      timers, the client and the worker pool; duet-http's coroutine
+#      connections (with an I/O thread, and file reads on worker threads);
 #   4. libFuzzer build (clang, ASan+UBSan, asserts live): every committed fuzz
 #      input replayed, then a fixed-seed bounded run per target
 #      (tests/fuzz/run.sh). Deterministic: the same code gives the same result
@@ -37,15 +38,20 @@ bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANITI
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j2 --timeout 900)
 
-echo "== ThreadSanitizer: the conformance suite's multi-threaded tests"
-# Only what the conformance tests need (the engine, duet-echo, duet-http).
+echo "== ThreadSanitizer: the conformance suite's multi-threaded tests, duet-http's coroutine connections"
+# Only what these tests need (the engine, duet-echo, duet-http).
 # No suppressions: any report fails (halt_on_error, and TSan's exit code 66).
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_SANITIZE=thread \
   -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$(nproc)" --target duet_conformance_tests
+cmake --build build-tsan -j"$(nproc)" --target duet_conformance_tests duet_http_tests
 (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ./tests/duet_conformance_tests --gtest_filter='*main2*:*reuseport2*:*Timer*:*Client*:*ShutdownUnderLoad*:*WakeupStress*' \
   --gtest_brief=1)
+# The HTTP server with --api coroutines on epoll (file reads on worker
+# threads) and uring (ring reads), one I/O thread beside the base loop; the
+# 100 MiB transfer is left to the other stages.
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  ./tests/duet_http_tests --gtest_filter='*/epoll_coroutines:*/uring_coroutines:-*HundredMebibyte*' --gtest_brief=1)
 
 echo "== libFuzzer (clang, ASan+UBSan): committed inputs and fixed-seed bounded runs"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_FUZZ=ON \
