@@ -33,8 +33,8 @@ constexpr unsigned kChunk = 4096;
 
 TEST_P(NoEmptyMessageTest, InputConsumedWhileReadingWasStoppedIsNotDeliveredAgainAsAnEmptyMessage) {
   LoopOptions o = loopOptions();
-  o.bufferCount = 2;
-  o.bufferSize = kChunk;
+  o.uring.bufferCount = 2;
+  o.uring.bufferSize = kChunk;
   auto loop = makeEventLoop(o);
 
   int sv[2];
