@@ -110,17 +110,31 @@ struct UringOptions {
   // array on older kernels): a Buffer given up by send(Buffer&&) is queued as
   // it is, instead of being copied behind the send in flight. Not with SEND_ZC
   // (sendZeroCopyThreshold > 0), which keeps its own path.
-  // Default on. Server CPU per message, vectored / default (two alternating
-  // runs each, 2026-11-30, kernel 6.18, a loaded 2-core machine):
-  //   1,000 x 128 B          0.99, 1.02   (nothing queues: the same single send)
-  //   100 x 16 KiB -k 16     0.86, 0.94
-  //   10 x 256 KiB           0.88, 0.88
-  //   HTTP /hello c100 -k 16 0.95, 0.97
-  // servers: taskset -c 0 duet-echo|duet-http --backend uring --port A|B [--vectored-send on]
+  // Default off: moving the storage costs more than the copy it saves. An
+  // echo's input Buffer given up behind a send in flight leaves with its
+  // storage, so the next recv needs new storage, and the chunk's storage goes
+  // back to the loop's spares only when its send completes. With large output
+  // in transit (10 x 256 KiB, 16 KiB x 16 in flight) that is more storage than
+  // the spares keep (SpareBuffers: 2 MiB), so it goes back to malloc, glibc
+  // trims the heap (brk) and the next recv faults the pages in again. Without
+  // it the input Buffer keeps its warm storage and the bytes are copied into
+  // the one queued Buffer. The vectored send itself is not the cost: it is
+  // rare (0.001-0.05 per message below). Server CPU per message, on / off,
+  // and page faults per message, on vs off (alternating runs, 2026-11-30,
+  // kernel 6.18, a busy 2-core machine, so the ranges are wide):
+  //   10 x 256 KiB        1.11, 1.41, 0.97, 1.48, 1.10   faults 4.9-23 vs 4.4-10
+  //   10 x 256 KiB -k 2   1.56                           faults 28 vs 2.9
+  //   100 x 16 KiB -k 16  1.41, 2.25, 1.31               faults 1.0-2.5 vs 0.13-0.32
+  //   1,000 x 128 B       1.02                           (nothing queues: the same single send)
+  // and in the committed full run (docs/results/2026-11-30-full-2, off / on,
+  // 4 rounds): 0.37x at 10 x 256 KiB, 0.67x at 100 x 256 KiB, 0.84x at
+  // 16 KiB x 16, 0.98-0.99x for HTTP /hello -k 16, 0.98-1.07x elsewhere.
+  // servers: taskset -c 0 duet-echo|duet-http --backend uring --port A|B --vectored-send on|off
   // load: taskset -c 1 duet-load --port A,B --server-pid PA,PB --slice 0.25
-  //   --slice-warmup 0.05 -d 3 -w 0.5 (-c 1000 -s 128 | -c 100 -s 16384 -k 16 |
-  //   -c 10 -s 262144 | -c 100 -k 16 --http /hello)
-  bool vectoredSend = true;
+  //   --slice-warmup 0.05 -d 3 -w 0.5 (-c 10 -s 262144 [-k 2] | -c 100 -s 16384 -k 16 |
+  //   -c 1000 -s 128); page faults: perf stat -e page-faults -p PA (and PB)
+  //   over the run, divided by the server's messages (--stats bytes_out / size).
+  bool vectoredSend = false;
   // io_uring_register_ring_fd (Linux 5.18): every io_uring_enter names the
   // ring by its registered index and the kernel skips the fd-table lookup.
   // Default off: no steady gain measured. Registered / default, same method:

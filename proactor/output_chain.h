@@ -10,6 +10,12 @@
 //   - small sends (and small given-up Buffers) are copied onto the end of the
 //     last chunk, as long as the kernel does not hold that chunk: copying a few
 //     bytes costs less than another iovec and another storage to recycle.
+// Off by default (core/loop_options.h has the numbers): a Buffer taken
+// uncopied leaves its owner without storage (an echo's input Buffer then needs
+// new storage for the next recv) and its storage reaches the loop's spares
+// only when its send completes, so large output in transit outgrows the
+// spares and storage goes through malloc, where freed pages are faulted back.
+//
 // There is still one send in flight per connection (two could complete out of
 // order), but it covers up to kMaxIov chunks from the front. When it
 // completes, fully sent chunks go (their storage back to the loop's spares)
