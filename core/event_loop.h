@@ -124,7 +124,8 @@ class EventLoop {
   // ---- Handing accepted sockets to another loop (TcpServer's main acceptor) ----
 
   // Loop thread, before any socket is handed to this loop: who takes them.
-  // Sockets that arrive with no receiver set are closed.
+  // Sockets that arrive with no receiver set are closed. An empty socket says
+  // a hand-off to this loop failed on its way (the socket is closed already).
   void setSocketReceiver(AcceptCallback receiver) { socketReceiver_ = std::move(receiver); }
   // Loop thread: passes `socket` to `target`'s receiver, which runs on the
   // target's thread. Here: a queued task and a wake-up. A backend may carry it

@@ -66,6 +66,12 @@ class SocketHandle {
   // Gives up the descriptor to the caller (empty if the handle holds a slot,
   // which stays here).
   UniqueFd takeDescriptor() { return std::move(fd_); }
+  // Gives up the slot to the caller, who closes it (the backend, when it
+  // hands the socket to another table). The handle is then empty.
+  std::uint32_t releaseSlot() {
+    table_.reset();
+    return slot_;
+  }
 
   // Closes the socket (no-op when closed). A slot goes back to its table; a
   // descriptor is closed here, after SO_LINGER 0 when `abortive`.

@@ -196,6 +196,11 @@ void TcpServer::onAccepted(LoopState& acceptingLoop, SocketHandle socket, const 
 
 void TcpServer::adoptConnection(LoopState& target, SocketHandle socket, const InetAddress& peer) {
   EventLoop& loop = *target.loop;
+  if (!socket) {  // a hand-off that failed on its way (the socket is closed): forget the connection counted
+    connectionCount_.fetch_sub(1, std::memory_order_relaxed);
+    maybeFinishStop();
+    return;
+  }
   InetAddress local = listenAddress_;
   if (socket.isSlot()) {
     // A socket in the backend's own table has no descriptor to ask: its local

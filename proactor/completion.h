@@ -32,6 +32,9 @@ enum class OpKind : std::uint8_t {
   SocketHandoffSent,  // our side of such a MSG_RING: only its failure completes
   FileRead,           // EventLoop::readFile (uring_file_read.h)
   AcceptDirect,       // an accept into the ring's fixed-file table: res is a slot, not a descriptor
+  SlotHandedIn,       // a direct socket another ring sent into our table (IORING_MSG_SEND_FD): res is its slot
+  SlotHandoffSent,    // our side of such a MSG_RING: only its failure completes
+  SlotHandoffClosed,  // the close of our slot linked behind it
 };
 
 const char* opKindName(OpKind kind);

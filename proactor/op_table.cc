@@ -21,6 +21,9 @@ const char* opKindName(OpKind kind) {
     case OpKind::SocketHandoffSent: return "socket-handoff";
     case OpKind::FileRead: return "file-read";
     case OpKind::AcceptDirect: return "accept-direct";
+    case OpKind::SlotHandedIn: return "slot-handed-in";
+    case OpKind::SlotHandoffSent: return "slot-handoff";
+    case OpKind::SlotHandoffClosed: return "slot-handoff-close";
   }
   return "?";
 }

@@ -277,9 +277,9 @@ void UringLoop::shutdownWrite(const SocketHandle& socket) {
 }
 
 std::string UringLoop::handOffRefusal() const {
-  if (!directDescriptors()) return {};
-  return "io_uring direct descriptors (--direct-fds on) stay in the ring that accepted them and cannot be handed "
-         "to an I/O loop; with --threads use --accept reuseport, or run with --direct-fds off";
+  if (!directDescriptors() || msgRing_) return {};
+  return "io_uring direct descriptors (--direct-fds on) reach an I/O loop only by IORING_OP_MSG_RING, which this "
+         "kernel lacks; with --threads use --accept reuseport, or run with --direct-fds off";
 }
 
 // ---------------------------------------------------------------- factories
@@ -311,8 +311,7 @@ std::unique_ptr<EventLoop> UringLoop::createSibling() const { return std::make_u
 void UringLoop::handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer) {
   assertInLoopThread();
   if (socket.isSlot()) {
-    // handOffRefusal() keeps TcpServer from getting here; anyone else loses the socket, loudly.
-    DUET_LOG(Error) << "a direct descriptor cannot be handed to another loop; closing it";
+    handOffSlot(target, std::move(socket), peer);
     return;
   }
   auto* targetRing = dynamic_cast<UringLoop*>(&target);
@@ -358,6 +357,89 @@ void UringLoop::onSocketHandoffFailed(const RawCompletion& entry) {
   }
   // The target is gone: nobody can serve the socket; close it rather than leak it.
   stats().count(Syscall::Close);
+}
+
+// A direct socket: the kernel copies the file in our slot into a free slot of
+// the target's table (IORING_MSG_SEND_FD, Linux 6.0; liburing 2.3 has no
+// helper, so the fields are set here), and a close hard-linked behind the
+// message frees our slot whether the message went or not. Two SQEs, no
+// system call of their own: they ride on this loop's next enter, like the
+// descriptor hand-off above. The target's completion is its wake-up.
+void UringLoop::handOffSlot(EventLoop& target, SocketHandle socket, const InetAddress& peer) {
+  auto* targetRing = dynamic_cast<UringLoop*>(&target);
+  if (!targetRing || !targetRing->directDescriptors() || !msgRing_) {
+    // handOffRefusal() keeps TcpServer from getting here; anyone else loses the socket, loudly.
+    DUET_LOG(Error) << "a direct descriptor can go only to another io_uring loop with direct descriptors; closing it";
+    return;
+  }
+  const std::uint32_t slot = socket.releaseSlot();  // still counted in directSlotsInUse_ until the close completes
+  if (slot >= slotHandoffs_.size()) slotHandoffs_.resize(std::size_t{slot} + 1);
+  InetAddress* ipv6Peer = peer.isIpv6() ? new InetAddress(peer) : nullptr;
+  slotHandoffs_[slot] = SlotHandoffRecord{targetRing, targetRing->alive_, ipv6Peer};
+
+  io_uring_sqe* message = nextSqe();
+  const int targetFd = failHandoffForTesting_.load() ? -1 : targetRing->ringFd();
+  io_uring_prep_rw(IORING_OP_MSG_RING, message, targetFd, reinterpret_cast<void*>(std::uintptr_t{IORING_MSG_SEND_FD}),
+                   0, socket_handoff::encodeSlot(peer, ipv6Peer));  // `off`: the target's user_data
+  message->addr3 = slot;                         // the slot in our table
+  message->file_index = IORING_FILE_INDEX_ALLOC;  // any free slot in the target's (res names it)
+  message->msg_ring_flags = 0;
+  // Only a failure completes here; HARDLINK: the close below runs either way.
+  message->flags |= IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_HARDLINK;
+  io_uring_sqe_set_data64(message, socket_handoff::slotSenderData(slot));
+
+  io_uring_sqe* close = nextSqe();
+  io_uring_prep_close_direct(close, slot);
+  io_uring_sqe_set_data64(close, socket_handoff::kSlotHandoffClosed);
+}
+
+// The target did not take the socket: its table was full (ENFILE), or it is
+// gone (EBADF/EBADFD at shutdown). Our slot closes anyway (the linked close),
+// so the connection is closed; it is counted as shed, and the server is told
+// to forget it (an empty socket by the task queue), if the target still exists.
+void UringLoop::onSlotHandoffFailed(const RawCompletion& entry) {
+  const std::uint32_t slot = user_data::indexOf(entry.userData);
+  SlotHandoffRecord record = slot < slotHandoffs_.size() ? std::exchange(slotHandoffs_[slot], {}) : SlotHandoffRecord{};
+  delete record.ipv6Peer;  // the target never saw it
+  ++slotHandoffFailuresUnclosed_;
+  stats().acceptShed.add();
+  ++slotHandoffsFailedInBurst_;
+  if (!slotHandoffBurst_) {
+    slotHandoffBurst_ = true;
+    const int error = -entry.completion.res;
+    DUET_LOG(Warn) << "socket hand-off to an I/O loop failed ("
+                   << (error == ENFILE ? "its io_uring fixed-file table is full" : std::strerror(error))
+                   << "); closing such connections until hand-offs go through again (logged once per burst)";
+  }
+  // Read on our thread after the owner ended the target (see onSocketHandoffFailed).
+  if (!draining_ && record.target && !record.alive.expired()) {
+    EventLoop::handOff(*record.target, SocketHandle(), InetAddress());
+  }
+}
+
+// Our slot of a hand-off is closed. After a failure its close comes right
+// after it; any other close is a hand-off that went, which ends a burst.
+void UringLoop::onSlotHandoffClosed() {
+  assert(directSlotsInUse_ > 0);
+  --directSlotsInUse_;
+  if (slotHandoffFailuresUnclosed_ > 0) {
+    --slotHandoffFailuresUnclosed_;
+    return;
+  }
+  if (!slotHandoffBurst_) return;
+  DUET_LOG(Warn) << "socket hand-offs recovered: " << slotHandoffsFailedInBurst_
+                 << " connection(s) were closed while they failed";
+  slotHandoffBurst_ = false;
+  slotHandoffsFailedInBurst_ = 0;
+}
+
+void UringLoop::onSlotHandedIn(const RawCompletion& entry) {
+  std::unique_ptr<InetAddress> ipv6Peer(socket_handoff::ipv6PeerOf(entry.userData));
+  if (entry.completion.res < 0) return;  // not a slot (cannot happen: a failure completes at the sender)
+  SocketHandle socket = adoptSlot(static_cast<std::uint32_t>(entry.completion.res));
+  if (draining_) return;  // the loop is ending: nobody will serve it; its slot closes here
+  const std::optional<InetAddress> ipv4Peer = socket_handoff::decodePeer(entry.userData);
+  receiveSocket(std::move(socket), ipv6Peer ? *ipv6Peer : ipv4Peer.value_or(InetAddress()));
 }
 
 void UringLoop::flushHandOffs() {
@@ -680,6 +762,15 @@ void UringLoop::dispatch(const RawCompletion& entry) {
       return;
     case OpKind::SocketHandoffSent:
       onSocketHandoffFailed(entry);  // only failures arrive (CQE_SKIP_SUCCESS)
+      return;
+    case OpKind::SlotHandedIn:
+      onSlotHandedIn(entry);
+      return;
+    case OpKind::SlotHandoffSent:
+      onSlotHandoffFailed(entry);  // only failures arrive (CQE_SKIP_SUCCESS)
+      return;
+    case OpKind::SlotHandoffClosed:
+      onSlotHandoffClosed();
       return;
     default:
       break;

@@ -49,7 +49,8 @@ class UringLoop final : public EventLoop {
   // With UringOptions::msgRingHandoff and a UringLoop target: one MSG_RING
   // (socket_handoff.h); otherwise the queued task of EventLoop::handOff.
   void handOff(EventLoop& target, SocketHandle socket, const InetAddress& peer) override;
-  // With direct descriptors: a slot cannot leave this ring (see loop_options.h).
+  // With direct descriptors a slot travels by IORING_MSG_SEND_FD, which needs
+  // MSG_RING (always there with direct descriptors: 5.18 < 6.0).
   std::string handOffRefusal() const override;
   // The MSG_RINGs handOff() prepared go to the kernel now, not with the next wait.
   void flushHandOffs() override;
@@ -82,7 +83,8 @@ class UringLoop final : public EventLoop {
   // the ring (Linux 6.7), where the kernel can. (Handles reach it through
   // DirectSlots, which outlives the loop.)
   void closeSlot(std::uint32_t slot, bool abortive);
-  // Slots held by sockets (tests: back to zero after every close).
+  // Slots held by sockets, and by sockets on their way to another ring until
+  // the kernel closed our slot (tests: back to zero after every close).
   std::size_t directSlotsInUse() const { return directSlotsInUse_; }
   // Shuts the write side of `socket` (FIN): shutdown(2), or its ring form for a slot.
   void shutdownWrite(const SocketHandle& socket);
@@ -167,6 +169,11 @@ class UringLoop final : public EventLoop {
   // A socket another loop sent us by MSG_RING / our MSG_RING that failed.
   void onSocketHandedIn(const RawCompletion& entry);
   void onSocketHandoffFailed(const RawCompletion& entry);
+  // The same for a direct socket (a slot; socket_handoff.h).
+  void handOffSlot(EventLoop& target, SocketHandle socket, const InetAddress& peer);
+  void onSlotHandedIn(const RawCompletion& entry);
+  void onSlotHandoffFailed(const RawCompletion& entry);
+  void onSlotHandoffClosed();
   static void logHandoffFailure(int error);  // once per process
   // Teardown: cancel everything and wait (bounded) until the kernel is done
   // with every buffer it might still write.
@@ -205,6 +212,17 @@ class UringLoop final : public EventLoop {
     std::weak_ptr<const int> alive;  // the target's alive_
   };
   std::vector<HandoffRecord> handoffs_;
+  // The same for slots, by slot (the slot is not reused before the failure's
+  // completion: the close that frees it runs after the message, linked).
+  struct SlotHandoffRecord {
+    EventLoop* target = nullptr;
+    std::weak_ptr<const int> alive;
+    InetAddress* ipv6Peer = nullptr;  // ours to free only if the message failed
+  };
+  std::vector<SlotHandoffRecord> slotHandoffs_;
+  unsigned slotHandoffFailuresUnclosed_ = 0;  // failed hand-offs whose close has not completed yet
+  bool slotHandoffBurst_ = false;             // hand-offs failing: logged once per burst
+  std::uint64_t slotHandoffsFailedInBurst_ = 0;
   // Expires when this loop is destroyed: a loop that handed us a socket learns
   // from it whether a refused hand-off can still come here another way.
   std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
