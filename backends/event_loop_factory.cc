@@ -16,7 +16,8 @@ std::unique_ptr<EventLoop> makeEventLoop(const LoopOptions& options) {
   // Configured with -DDUET_WITH_URING=OFF (or without liburing): the same one
   // line a kernel that refuses io_uring gets, so --backend auto falls back too.
   throw BackendUnavailable(
-      "io_uring is unavailable: this duet was built without liburing (DUET_WITH_URING=OFF); run with --backend epoll");
+      "io_uring is unavailable: this duet was built without liburing (DUET_WITH_URING=OFF); run "
+      "with --backend epoll");
 #endif
 }
 

@@ -28,7 +28,8 @@ void AcceptShedding::noteOutOfDescriptors(int error, LoopStats& stats) {
   if (inBurst_) return;
   inBurst_ = true;
   DUET_LOG(Warn) << "accept: " << std::strerror(error)
-                 << "; closing new connections at once until descriptors free up (raise the limit with ulimit -n)";
+                 << "; closing new connections at once until descriptors free up (raise the limit "
+                    "with ulimit -n)";
 }
 
 AcceptShedding::Shed AcceptShedding::shedOne(int listenFd, LoopStats& stats) {
@@ -59,7 +60,8 @@ void AcceptShedding::noteShedByKernel(int error, LoopStats& stats) {
 
 void AcceptShedding::noteAccepted() {
   if (!inBurst_) return;
-  DUET_LOG(Warn) << "accept recovered: " << shedInBurst_ << " connection(s) were shed while out of descriptors";
+  DUET_LOG(Warn) << "accept recovered: " << shedInBurst_
+                 << " connection(s) were shed while out of descriptors";
   inBurst_ = false;
   shedInBurst_ = 0;
 }

@@ -9,10 +9,14 @@ constexpr std::array kBackends{Backend::Epoll, Backend::Poll, Backend::Select, B
 
 std::string_view backendName(Backend backend) {
   switch (backend) {
-    case Backend::Epoll: return "epoll";
-    case Backend::Poll: return "poll";
-    case Backend::Select: return "select";
-    case Backend::IoUring: return "uring";
+    case Backend::Epoll:
+      return "epoll";
+    case Backend::Poll:
+      return "poll";
+    case Backend::Select:
+      return "select";
+    case Backend::IoUring:
+      return "uring";
   }
   return "unknown";
 }

@@ -10,7 +10,8 @@
 namespace duet {
 
 Buffer::Buffer(std::size_t initialCapacity)
-    : data_(new char[kCheapPrepend + initialCapacity]), capacity_(kCheapPrepend + initialCapacity) {}
+    : data_(new char[kCheapPrepend + initialCapacity]),
+      capacity_(kCheapPrepend + initialCapacity) {}
 
 Buffer::Buffer(Buffer&& other) noexcept
     : data_(std::move(other.data_)),
@@ -87,9 +88,10 @@ void Buffer::makeSpace(std::size_t len) {
   // the classes at least twice the capacity.
   const std::size_t needed = kCheapPrepend + readable + len;
   const std::size_t atLeast = std::max(needed, capacity_ + 1);
-  const std::size_t newCapacity = atLeast <= SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1)
-                                      ? SpareBuffers::capacityFor(atLeast)
-                                      : std::max(needed, capacity_ * 2);
+  const std::size_t newCapacity =
+      atLeast <= SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1)
+          ? SpareBuffers::capacityFor(atLeast)
+          : std::max(needed, capacity_ * 2);
   // On a loop thread the storage comes from the loop's spares when one of
   // that class is there, and the outgrown storage goes back to them: warm
   // memory instead of a malloc and, for big storage, fresh pages to fault in.
@@ -130,8 +132,9 @@ void Buffer::shrink(std::size_t reserve) {
 
 ssize_t Buffer::readFd(int fd, int* savedErrno) {
   char spill[kSpillSize];
-  static_assert(SpareBuffers::classCapacity(SpareBuffers::kReadClass) - kCheapPrepend == sizeof spill,
-                "a storage of the read class must take a whole spill-sized read");
+  static_assert(
+      SpareBuffers::classCapacity(SpareBuffers::kReadClass) - kCheapPrepend == sizeof spill,
+      "a storage of the read class must take a whole spill-sized read");
   const std::size_t writable = writableBytes();
   iovec vec[2];
   vec[0].iov_base = data_ ? beginWrite() : nullptr;

@@ -46,7 +46,9 @@ class Buffer {
 
   std::size_t readableBytes() const { return writerIndex_ - readerIndex_; }
   // Without storage (capacity 0) nothing is writable or prependable yet.
-  std::size_t writableBytes() const { return capacity_ > writerIndex_ ? capacity_ - writerIndex_ : 0; }
+  std::size_t writableBytes() const {
+    return capacity_ > writerIndex_ ? capacity_ - writerIndex_ : 0;
+  }
   std::size_t prependableBytes() const { return data_ ? readerIndex_ : 0; }
   std::size_t capacity() const { return capacity_; }
   bool empty() const { return readableBytes() == 0; }

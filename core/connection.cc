@@ -18,7 +18,8 @@ namespace {
 std::atomic<std::uint64_t> nextConnectionId{1};
 }
 
-Connection::Connection(EventLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer)
+Connection::Connection(EventLoop& loop, SocketHandle socket, const InetAddress& local,
+                       const InetAddress& peer)
     : loop_(loop),
       id_(nextConnectionId.fetch_add(1, std::memory_order_relaxed)),
       socket_(std::move(socket)),
@@ -32,7 +33,8 @@ Connection::~Connection() { liveCount_.fetch_sub(1, std::memory_order_relaxed); 
 
 void Connection::start() {
   loop_.assertInLoopThread();
-  assert(state() == State::Connecting && "start() runs once, right after the backend made the connection");
+  assert(state() == State::Connecting &&
+         "start() runs once, right after the backend made the connection");
   state_.store(State::Connected, std::memory_order_release);
   lastActivity_ = loop_.now();
   auto self = shared_from_this();
@@ -49,7 +51,8 @@ void Connection::send(std::string_view data) {
   if (loop_.isInLoopThread()) {
     sendInLoop(data);
   } else {
-    loop_.queueInLoop([self = shared_from_this(), copy = std::string(data)] { self->sendInLoop(copy); });
+    loop_.queueInLoop(
+        [self = shared_from_this(), copy = std::string(data)] { self->sendInLoop(copy); });
   }
 }
 
@@ -58,7 +61,8 @@ void Connection::send(std::string&& data) {
   if (loop_.isInLoopThread()) {
     sendInLoop(data);
   } else {
-    loop_.queueInLoop([self = shared_from_this(), moved = std::move(data)] { self->sendInLoop(moved); });
+    loop_.queueInLoop(
+        [self = shared_from_this(), moved = std::move(data)] { self->sendInLoop(moved); });
   }
 }
 
@@ -135,7 +139,8 @@ void Connection::noteOutputGrew(std::size_t before, std::size_t after) {
     }
     return;
   }
-  if (after >= highWaterMark_ && before < highWaterMark_ && callbacks_ && callbacks_->onHighWaterMark) {
+  if (after >= highWaterMark_ && before < highWaterMark_ && callbacks_ &&
+      callbacks_->onHighWaterMark) {
     ++highWaterCallsQueued_;
     loop_.queueInLoop([self = shared_from_this(), after] {
       --self->highWaterCallsQueued_;
@@ -169,7 +174,8 @@ void Connection::finishDrain() {
       // for good). So it is queued, and re-checked when it runs: output
       // queued meanwhile will drain (and call back) later.
       loop_.queueInLoop([self = shared_from_this()] {
-        if (!self->disconnected() && self->pendingOutputBytes() == 0) self->callbacks_->onWriteComplete(self);
+        if (!self->disconnected() && self->pendingOutputBytes() == 0)
+          self->callbacks_->onWriteComplete(self);
       });
     } else {
       // From the loop's own I/O handling (writability, a send completion):
@@ -285,7 +291,8 @@ void Connection::releaseHeldOutput() {
 }
 
 void Connection::fileBytesSent(std::size_t bytes) {
-  assert(sendingFile_ && bytes <= sendingFile_->length && "the backend reports only bytes of the file being sent");
+  assert(sendingFile_ && bytes <= sendingFile_->length &&
+         "the backend reports only bytes of the file being sent");
   bytesSent(bytes);
   sendingFile_->offset += bytes;
   sendingFile_->length -= bytes;
@@ -303,12 +310,14 @@ void Connection::fileSendFailed(int error) {
   sendBroken_ = true;
   const FileRange* file = sendingFile();
   if (error != 0) {
-    DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": reading the file being sent failed: "
-                   << std::strerror(error) << "; closing it";
+    DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort()
+                   << ": reading the file being sent failed: " << std::strerror(error)
+                   << "; closing it";
   } else {
     DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort()
-                   << ": the file being sent is shorter than promised (the " << (file ? file->length : 0)
-                   << " bytes from offset " << (file ? file->offset : 0) << " are not all there); closing it";
+                   << ": the file being sent is shorter than promised (the "
+                   << (file ? file->length : 0) << " bytes from offset "
+                   << (file ? file->offset : 0) << " are not all there); closing it";
   }
   sendingFile_.reset();
   held_.clear();
@@ -317,12 +326,14 @@ void Connection::fileSendFailed(int error) {
 
 void Connection::readFileChunk() {
   if (fileChunkReading_ || !sendingFile_ || bufferedOutputBytes() >= kFileChunkBytes) return;
-  const auto asked = static_cast<std::size_t>(std::min<std::uint64_t>(kFileChunkBytes, sendingFile_->length));
+  const auto asked =
+      static_cast<std::size_t>(std::min<std::uint64_t>(kFileChunkBytes, sendingFile_->length));
   fileChunkReading_ = true;
   std::weak_ptr<Connection> weak = weak_from_this();
-  loop_.readFile(sendingFile_->file, sendingFile_->offset, asked, [weak, asked](FileReadResult result) {
-    if (auto self = weak.lock()) self->fileChunkRead(asked, std::move(result));
-  });
+  loop_.readFile(sendingFile_->file, sendingFile_->offset, asked,
+                 [weak, asked](FileReadResult result) {
+                   if (auto self = weak.lock()) self->fileChunkRead(asked, std::move(result));
+                 });
 }
 
 void Connection::fileChunkRead(std::size_t asked, FileReadResult result) {
@@ -416,8 +427,8 @@ void Connection::sendFailed(int error) {
 void Connection::logSocketError(int error, const char* during) {
   if (sockets::isPeerError(error)) {
     stats().resets.add();
-    DUET_LOG(Info) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during << ": "
-                   << std::strerror(error) << " (peer went away); closing it";
+    DUET_LOG(Info) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during
+                   << ": " << std::strerror(error) << " (peer went away); closing it";
   } else {
     DUET_LOG(Warn) << "connection #" << id_ << " from " << peer_.toIpPort() << ": " << during
                    << " failed: " << std::strerror(error) << "; closing it";
@@ -430,7 +441,8 @@ void Connection::closeInLoop() {
   auto self = shared_from_this();  // the owner drops its reference below
   // Only this thread moves the state to Disconnected, and only once (checked
   // above), so the exchange can only find an earlier state.
-  [[maybe_unused]] const State before = state_.exchange(State::Disconnected, std::memory_order_acq_rel);
+  [[maybe_unused]] const State before =
+      state_.exchange(State::Disconnected, std::memory_order_acq_rel);
   assert(before != State::Disconnected && "closed twice");
   noteCloseReason(CloseReason::Local);  // unless a cause came first
   reading_ = false;

@@ -80,7 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection.cc); Disconnecting is skipped by a close straight from Connected.
   enum class State : std::uint8_t { Connecting, Connected, Disconnecting, Disconnected };
 
-  Connection(EventLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
+  Connection(EventLoop& loop, SocketHandle socket, const InetAddress& local,
+             const InetAddress& peer);
   virtual ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -109,10 +110,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // unless connected. The SharedFd is held until the range is sent or the
   // connection closes.
   void sendFile(SharedFd file, std::uint64_t offset, std::uint64_t length);
-  void shutdown();      // half-close (FIN) once pending output is flushed; reading goes on
-  void forceClose();    // close now, dropping pending output
+  void shutdown();    // half-close (FIN) once pending output is flushed; reading goes on
+  void forceClose();  // close now, dropping pending output
   void startReading();
-  void stopReading();   // backpressure: stop taking input until startReading()
+  void stopReading();  // backpressure: stop taking input until startReading()
 
   State state() const { return state_.load(std::memory_order_acquire); }
   bool connected() const { return state() == State::Connected; }
@@ -153,13 +154,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   CloseReason closeReason() const { return closeReason_; }
 
   // Set by the owner before start().
-  void setCallbacks(std::shared_ptr<const ConnectionCallbacks> callbacks) { callbacks_ = std::move(callbacks); }
+  void setCallbacks(std::shared_ptr<const ConnectionCallbacks> callbacks) {
+    callbacks_ = std::move(callbacks);
+  }
   void setHighWaterMark(std::size_t bytes) { highWaterMark_ = bytes; }
   // Pending output beyond this closes the connection (a peer that never reads
   // must not grow our memory without bound). 0: no cap.
   void setMaxOutputBytes(std::size_t bytes) { maxOutputBytes_ = bytes; }
   // Called once, after onConnection(down): the owner drops its reference here.
-  void setCloseHandler(std::function<void(const ConnectionPtr&)> handler) { closeHandler_ = std::move(handler); }
+  void setCloseHandler(std::function<void(const ConnectionPtr&)> handler) {
+    closeHandler_ = std::move(handler);
+  }
 
   // Loop thread: state Connected, onConnection(up), start reading.
   void start();
@@ -262,7 +267,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool canSend() const;
   // Output held behind a file, or the file itself: sends must queue behind it.
   bool holdsOutput() const { return sendingFile_.has_value() || !held_.empty(); }
-  std::uint64_t unsentFileBytes() const { return (sendingFile_ ? sendingFile_->length : 0) + held_.fileBytes(); }
+  std::uint64_t unsentFileBytes() const {
+    return (sendingFile_ ? sendingFile_->length : 0) + held_.fileBytes();
+  }
   // Total pending output grew from `before` to `after` (high-water mark, cap).
   void noteOutputGrew(std::size_t before, std::size_t after);
   // Hands held output to the backend, in order, up to the next file
@@ -290,23 +297,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const InetAddress local_;
   const InetAddress peer_;
   std::atomic<State> state_{State::Connecting};
-  bool reading_ = false;           // the application wants input
-  bool ioStarted_ = false;         // start() ran: the backend may be asked to read
-  bool peerFinished_ = false;      // read EOF: close once output is flushed
+  bool reading_ = false;                         // the application wants input
+  bool ioStarted_ = false;                       // start() ran: the backend may be asked to read
+  bool peerFinished_ = false;                    // read EOF: close once output is flushed
   CloseReason closeReason_ = CloseReason::None;  // set once, by the first cause
-  bool shutdownRequested_ = false; // app asked for a half-close
-  bool writeShutdown_ = false;     // our FIN sent
-  bool overflowed_ = false;        // output cap exceeded: closing
-  bool sendBroken_ = false;        // a write in send() failed: closing
-  bool outputWaited_ = false;      // output sat in the buffer since the last drain
-  bool insideSend_ = false;        // the application's send() is on the stack (ioWrite runs)
-  int highWaterCallsQueued_ = 0;   // onHighWaterMark calls queued, not run yet
+  bool shutdownRequested_ = false;               // app asked for a half-close
+  bool writeShutdown_ = false;                   // our FIN sent
+  bool overflowed_ = false;                      // output cap exceeded: closing
+  bool sendBroken_ = false;                      // a write in send() failed: closing
+  bool outputWaited_ = false;                    // output sat in the buffer since the last drain
+  bool insideSend_ = false;               // the application's send() is on the stack (ioWrite runs)
+  int highWaterCallsQueued_ = 0;          // onHighWaterMark calls queued, not run yet
   std::optional<FileRange> sendingFile_;  // the file being sent: what is left of it
-  HeldOutput held_;                // sent after sendingFile_, waiting for it
-  bool fileChunkReading_ = false;  // core's read-and-send: a readFile is in flight
-  std::size_t movingFileBytes_ = 0;  // ...and the chunk it read, inside its ioWrite()
-  bool releasing_ = false;         // releaseHeldOutput() is on the stack
-  bool releaseAgain_ = false;      // ...and was asked to go round once more
+  HeldOutput held_;                       // sent after sendingFile_, waiting for it
+  bool fileChunkReading_ = false;         // core's read-and-send: a readFile is in flight
+  std::size_t movingFileBytes_ = 0;       // ...and the chunk it read, inside its ioWrite()
+  bool releasing_ = false;                // releaseHeldOutput() is on the stack
+  bool releaseAgain_ = false;             // ...and was asked to go round once more
   std::size_t highWaterMark_ = 64 * 1024 * 1024;
   std::size_t maxOutputBytes_ = 0;
   TimePoint lastActivity_;

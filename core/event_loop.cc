@@ -8,7 +8,10 @@
 namespace duet {
 
 EventLoop::EventLoop(const LoopOptions& options, std::string mode)
-    : options_(options), mode_(std::move(mode)), threadId_(std::this_thread::get_id()), iterationTime_(Clock::now()) {
+    : options_(options),
+      mode_(std::move(mode)),
+      threadId_(std::this_thread::get_id()),
+      iterationTime_(Clock::now()) {
   // Buffers on this thread grow from this loop's spares (the first loop on a
   // thread, if several share one), so storage circulates by size class.
   spareBuffers_.serveThisThread();
@@ -88,10 +91,12 @@ void EventLoop::queueInLoop(Task task) {
   if (wasEmpty && !isInLoopThread()) wakeup();
 }
 
-void EventLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+void EventLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length,
+                         FileReadCallback done) {
   assertInLoopThread();
   if (!fileReadPool_) {
-    fileReadPool_ = std::make_unique<FileReadPool>(*this, options_.fileReadThreads, options_.fileReadQueue);
+    fileReadPool_ =
+        std::make_unique<FileReadPool>(*this, options_.fileReadThreads, options_.fileReadQueue);
   }
   fileReadPool_->read(std::move(file), offset, length, std::move(done));
 }
@@ -152,14 +157,17 @@ TimerId EventLoop::addTimer(TimePoint when, Duration interval, Task task) {
   return id;
 }
 
-TimerId EventLoop::runAt(TimePoint when, Task task) { return addTimer(when, Duration::zero(), std::move(task)); }
+TimerId EventLoop::runAt(TimePoint when, Task task) {
+  return addTimer(when, Duration::zero(), std::move(task));
+}
 
 TimerId EventLoop::runAfter(Duration delay, Task task) {
   return addTimer(Clock::now() + delay, Duration::zero(), std::move(task));
 }
 
 TimerId EventLoop::runEvery(Duration interval, Task task) {
-  if (interval <= Duration::zero()) interval = std::chrono::milliseconds(1);  // never a zero-period spin
+  if (interval <= Duration::zero())
+    interval = std::chrono::milliseconds(1);  // never a zero-period spin
   return addTimer(Clock::now() + interval, interval, std::move(task));
 }
 

@@ -99,9 +99,11 @@ class EventLoop {
   // ---- Backend factories, loop thread only ----
 
   // Starts accepting on a listening socket; `onAccept` runs on this loop.
-  virtual std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) = 0;
+  virtual std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket,
+                                                   AcceptCallback onAccept) = 0;
   // Wraps a connected socket. The caller sets callbacks, then calls start().
-  virtual ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) = 0;
+  virtual ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local,
+                                         const InetAddress& peer) = 0;
   // Connects `socket` (non-blocking, fresh) to `server`; `done` runs on this loop
   // exactly once, unless the loop is destroyed first.
   virtual void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) = 0;
@@ -119,7 +121,8 @@ class EventLoop {
   // (a connection that closed meanwhile) at any time.
   // Here: the loop's FileReadPool (worker threads). A backend that can read
   // files asynchronously itself overrides it (the proactor: ring reads).
-  virtual void readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done);
+  virtual void readFile(SharedFd file, std::uint64_t offset, std::size_t length,
+                        FileReadCallback done);
 
   // ---- Handing accepted sockets to another loop (TcpServer's main acceptor) ----
 
@@ -187,7 +190,7 @@ class EventLoop {
   std::vector<Task> runningQueue_;
 
   LoopStats stats_;
-  AcceptCallback socketReceiver_;  // loop thread
+  AcceptCallback socketReceiver_;               // loop thread
   std::unique_ptr<FileReadPool> fileReadPool_;  // made by the first readFile() that needs it
 };
 

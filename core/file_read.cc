@@ -14,7 +14,8 @@ FileReadResult readFileBlocking(int fd, std::uint64_t offset, std::size_t length
   while (done < length) {
     char* into = result.bytes.data() + done;
     const std::size_t want = length - done;
-    ssize_t n = positioned ? ::pread(fd, into, want, static_cast<off_t>(offset + done)) : ::read(fd, into, want);
+    ssize_t n = positioned ? ::pread(fd, into, want, static_cast<off_t>(offset + done))
+                           : ::read(fd, into, want);
     if (n < 0 && errno == ESPIPE && positioned) {
       positioned = false;
       continue;

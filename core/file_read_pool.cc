@@ -11,7 +11,8 @@ FileReadPool::FileReadPool(EventLoop& loop, std::size_t threads, std::size_t max
 
 FileReadPool::~FileReadPool() { stop(); }
 
-void FileReadPool::read(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+void FileReadPool::read(SharedFd file, std::uint64_t offset, std::size_t length,
+                        FileReadCallback done) {
   loop_.assertInLoopThread();
   // `done` is shared between the job and the refusal below: std::function
   // must be copyable, and only one of the two ever calls it.

@@ -50,7 +50,8 @@ std::optional<InetAddress> InetAddress::parse(std::string_view text, std::string
   bool bracketed = false;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string_view::npos) return fail(error, quoted + ": missing ']' after an IPv6 address");
+    if (close == std::string_view::npos)
+      return fail(error, quoted + ": missing ']' after an IPv6 address");
     host = text.substr(1, close - 1);
     bracketed = true;
     if (close + 1 >= text.size() || text[close + 1] != ':') {
@@ -93,7 +94,8 @@ std::optional<InetAddress> InetAddress::parse(std::string_view text, std::string
   a.sin_family = AF_INET;
   a.sin_port = htons(port16);
   if (::inet_pton(AF_INET, hostStr.c_str(), &a.sin_addr) != 1) {
-    return fail(error, quoted + ": '" + hostStr + "' is not an IPv4 address (host names are not resolved)");
+    return fail(
+        error, quoted + ": '" + hostStr + "' is not an IPv4 address (host names are not resolved)");
   }
   return InetAddress(a);
 }

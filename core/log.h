@@ -29,13 +29,18 @@ class Line {
 };
 }  // namespace log_detail
 
-inline void setLogLevel(LogLevel level) { log_detail::threshold.store(static_cast<int>(level), std::memory_order_relaxed); }
-inline LogLevel logLevel() { return static_cast<LogLevel>(log_detail::threshold.load(std::memory_order_relaxed)); }
-inline bool logEnabled(LogLevel level) { return static_cast<int>(level) >= log_detail::threshold.load(std::memory_order_relaxed); }
+inline void setLogLevel(LogLevel level) {
+  log_detail::threshold.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+inline LogLevel logLevel() {
+  return static_cast<LogLevel>(log_detail::threshold.load(std::memory_order_relaxed));
+}
+inline bool logEnabled(LogLevel level) {
+  return static_cast<int>(level) >= log_detail::threshold.load(std::memory_order_relaxed);
+}
 
 }  // namespace duet
 
-#define DUET_LOG(level)                                     \
-  if (!::duet::logEnabled(::duet::LogLevel::level)) {       \
-  } else                                                    \
-    ::duet::log_detail::Line(::duet::LogLevel::level, __FILE__, __LINE__).stream()
+#define DUET_LOG(level)                               \
+  if (!::duet::logEnabled(::duet::LogLevel::level)) { \
+  } else ::duet::log_detail::Line(::duet::LogLevel::level, __FILE__, __LINE__).stream()

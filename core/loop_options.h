@@ -47,19 +47,19 @@ struct ReactorOptions {
 struct UringOptions {
   UringTaskRun taskRun = UringTaskRun::Auto;
   UringWakeup wakeup = UringWakeup::EventFd;
-  unsigned ringEntries = 1024;        // SQ entries; the CQ gets cqFactor times more
-  unsigned cqFactor = 16;             // CQ = ringEntries * cqFactor: room for multishot bursts
+  unsigned ringEntries = 1024;  // SQ entries; the CQ gets cqFactor times more
+  unsigned cqFactor = 16;       // CQ = ringEntries * cqFactor: room for multishot bursts
   // Provided receive buffers: at most bufferCount of bufferSize bytes per loop
   // (16 MiB), allocated as ENOBUFS shows they are needed. 16 KiB, not 4 KiB:
   // a 16 KiB message then arrives as one completion and one copy instead of
   // four (measured: -20% CPU per message at 16 KiB, none lost at 128 B).
-  unsigned bufferCount = 1024;        // power of two
+  unsigned bufferCount = 1024;  // power of two
   unsigned bufferSize = 16384;
-  std::size_t sendZeroCopyThreshold = 0;  // 0 = never use SEND_ZC
-  bool sqpoll = false;                // IORING_SETUP_SQPOLL (for study; burns a core)
-  unsigned waitBatch = 1;             // completions to wait for per io_uring_enter
+  std::size_t sendZeroCopyThreshold = 0;          // 0 = never use SEND_ZC
+  bool sqpoll = false;                            // IORING_SETUP_SQPOLL (for study; burns a core)
+  unsigned waitBatch = 1;                         // completions to wait for per io_uring_enter
   std::chrono::microseconds waitBatchTimeout{0};  // ...or until this much time passed
-  bool multishotRecv = true;          // false: one recv SQE per read, re-armed each time
+  bool multishotRecv = true;  // false: one recv SQE per read, re-armed each time
   // With I/O threads and the main acceptor, a socket accepted on one ring
   // reaches its I/O loop's ring as one IORING_OP_MSG_RING (Linux 5.18)
   // carrying the descriptor, riding on the acceptor's next enter, instead of

@@ -7,14 +7,22 @@ namespace duet {
 
 std::string_view syscallName(Syscall s) {
   switch (s) {
-    case Syscall::Wait: return "wait";
-    case Syscall::Read: return "read";
-    case Syscall::Write: return "write";
-    case Syscall::Accept: return "accept";
-    case Syscall::Close: return "close";
-    case Syscall::Control: return "control";
-    case Syscall::Wakeup: return "wakeup";
-    case Syscall::kCount: break;
+    case Syscall::Wait:
+      return "wait";
+    case Syscall::Read:
+      return "read";
+    case Syscall::Write:
+      return "write";
+    case Syscall::Accept:
+      return "accept";
+    case Syscall::Close:
+      return "close";
+    case Syscall::Control:
+      return "control";
+    case Syscall::Wakeup:
+      return "wakeup";
+    case Syscall::kCount:
+      break;
   }
   return "?";
 }
@@ -31,7 +39,8 @@ template <typename Fn>
 void forEachCounter(const LoopStats& s, Fn&& fn) {
   fn("syscalls", s.totalSyscalls());
   for (int i = 0; i < static_cast<int>(Syscall::kCount); ++i) {
-    fn(std::string("sys_") + std::string(syscallName(static_cast<Syscall>(i))), s.syscalls[i].get());
+    fn(std::string("sys_") + std::string(syscallName(static_cast<Syscall>(i))),
+       s.syscalls[i].get());
   }
   fn("wakeups", s.wakeups.get());
   fn("events", s.events.get());
@@ -65,15 +74,18 @@ void forEachCounter(const LoopStats& s, Fn&& fn) {
 
 void LoopStats::print(std::ostream& out, std::string_view loopName, std::string_view mode) const {
   out << "stats loop=" << loopName << " mode=" << mode;
-  forEachCounter(*this, [&](const std::string& name, std::uint64_t v) { out << ' ' << name << '=' << v; });
+  forEachCounter(*this,
+                 [&](const std::string& name, std::uint64_t v) { out << ' ' << name << '=' << v; });
   const std::uint64_t w = wakeups.get();
-  out << " events_per_wakeup=" << (w ? static_cast<double>(events.get()) / static_cast<double>(w) : 0.0) << '\n';
+  out << " events_per_wakeup="
+      << (w ? static_cast<double>(events.get()) / static_cast<double>(w) : 0.0) << '\n';
 }
 
 std::string LoopStats::toJson(std::string_view mode) const {
   std::ostringstream out;
   out << "{\"mode\":\"" << mode << '"';
-  forEachCounter(*this, [&](const std::string& name, std::uint64_t v) { out << ",\"" << name << "\":" << v; });
+  forEachCounter(
+      *this, [&](const std::string& name, std::uint64_t v) { out << ",\"" << name << "\":" << v; });
   out << '}';
   return out.str();
 }

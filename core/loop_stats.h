@@ -19,7 +19,9 @@ namespace duet {
 
 class Counter {
  public:
-  void add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   // For the rare counter written from several threads (wake-up requests).
   void addShared(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
   std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
@@ -32,13 +34,13 @@ class Counter {
 // System calls a loop makes, by purpose. The reactor's wait is epoll_wait/poll/select;
 // the proactor's is io_uring_enter (which also submits: see LoopStats::submits).
 enum class Syscall : int {
-  Wait,      // epoll_wait, poll, select, io_uring_enter
-  Read,      // read, readv, recv
-  Write,     // write, writev, send, sendfile
-  Accept,    // accept4
-  Close,     // close, shutdown
-  Control,   // epoll_ctl, timerfd_settime, setsockopt, io_uring_register ...
-  Wakeup,    // cross-thread wake-ups (eventfd write/read, MSG_RING enter), charged to the loop woken
+  Wait,     // epoll_wait, poll, select, io_uring_enter
+  Read,     // read, readv, recv
+  Write,    // write, writev, send, sendfile
+  Accept,   // accept4
+  Close,    // close, shutdown
+  Control,  // epoll_ctl, timerfd_settime, setsockopt, io_uring_register ...
+  Wakeup,   // cross-thread wake-ups (eventfd write/read, MSG_RING enter), charged to the loop woken
   kCount
 };
 std::string_view syscallName(Syscall s);
@@ -46,14 +48,14 @@ std::string_view syscallName(Syscall s);
 struct LoopStats {
   std::array<Counter, static_cast<int>(Syscall::kCount)> syscalls;
 
-  Counter wakeups;          // returns from the wait with something to do
-  Counter events;           // ready events (reactor) or completions reaped (proactor)
-  Counter tasks;            // queued functors run
+  Counter wakeups;  // returns from the wait with something to do
+  Counter events;   // ready events (reactor) or completions reaped (proactor)
+  Counter tasks;    // queued functors run
   Counter timersFired;
 
   Counter bytesIn;
   Counter bytesOut;
-  Counter reads;            // onMessage calls: input deliveries (see docs/reading-the-report.md)
+  Counter reads;  // onMessage calls: input deliveries (see docs/reading-the-report.md)
   // Output handed to the kernel, counted the same way on both models so they
   // can be compared: one per write/send system call on a reactor (also in
   // syscalls[Write]), one per send SQE on a proactor (submitted in batches by
@@ -78,12 +80,12 @@ struct LoopStats {
     Counter cqesReaped;
     Counter enterCalls;       // io_uring_enter (also counted in syscalls[Wait])
     Counter bufferRingEmpty;  // ENOBUFS: recv found no provided buffer and was re-armed
-    Counter recvRearms;       // a multishot recv armed again after the connection's previous one ended
-    Counter cqOverflows;      // episodes of the kernel holding completions back (CQ full)
-    Counter cqesDropped;      // completions the kernel threw away (could not even hold them)
+    Counter recvRearms;   // a multishot recv armed again after the connection's previous one ended
+    Counter cqOverflows;  // episodes of the kernel holding completions back (CQ full)
+    Counter cqesDropped;  // completions the kernel threw away (could not even hold them)
     Counter sendZeroCopy;
-    Counter recvDirect;       // adaptive receive: plain recvs straight into a connection's input Buffer
-    Counter sendsVectored;    // sends that carried two or more chunks of queued output (vectoredSend)
+    Counter recvDirect;  // adaptive receive: plain recvs straight into a connection's input Buffer
+    Counter sendsVectored;  // sends that carried two or more chunks of queued output (vectoredSend)
   };
   UringCounters uring;
 

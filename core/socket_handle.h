@@ -41,7 +41,8 @@ class SocketHandle {
   // A descriptor (implicit: every socket was one before slots existed).
   SocketHandle(UniqueFd fd) : fd_(std::move(fd)) {}  // NOLINT(google-explicit-constructor)
   // A socket in `table`'s slot `slot`.
-  SocketHandle(std::shared_ptr<SocketSlots> table, std::uint32_t slot) : table_(std::move(table)), slot_(slot) {}
+  SocketHandle(std::shared_ptr<SocketSlots> table, std::uint32_t slot)
+      : table_(std::move(table)), slot_(slot) {}
   SocketHandle(SocketHandle&& other) noexcept
       : fd_(std::move(other.fd_)), table_(std::move(other.table_)), slot_(other.slot_) {}
   SocketHandle& operator=(SocketHandle&& other) noexcept {

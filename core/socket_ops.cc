@@ -18,14 +18,16 @@ namespace sockets {
 UniqueFd listenTcp(const InetAddress& addr, bool reusePort, std::string* error, int backlog) {
   auto fail = [&](const char* what) {
     const int err = errno;
-    if (error) *error = "cannot listen on " + addr.toIpPort() + ": " + what + ": " + std::strerror(err);
+    if (error)
+      *error = "cannot listen on " + addr.toIpPort() + ": " + what + ": " + std::strerror(err);
     return UniqueFd();
   };
   UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
   if (!fd) return fail("socket");
   const int on = 1;
   // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT.
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) return fail("SO_REUSEADDR");
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+    return fail("SO_REUSEADDR");
   if (reusePort && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
     return fail("SO_REUSEPORT");
   }
@@ -76,8 +78,8 @@ void setKeepAlive(int fd, bool on) {
 bool shutdownWrite(int fd) { return ::shutdown(fd, SHUT_WR) == 0; }
 
 bool isPeerError(int err) {
-  return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT || err == ECONNABORTED || err == EHOSTUNREACH ||
-         err == ENETUNREACH;
+  return err == ECONNRESET || err == EPIPE || err == ETIMEDOUT || err == ECONNABORTED ||
+         err == EHOSTUNREACH || err == ENETUNREACH;
 }
 
 }  // namespace sockets

@@ -84,7 +84,8 @@ void SpareBuffers::takeFrom(Buffer& buffer) {
   if (!buffer.empty() || buffer.capacity() == 0) return;
   const std::size_t capacity = buffer.capacity();
   const std::size_t k = classHolding(capacity);
-  if (k < kClassCount && capacity <= maxOne_ && count_ < maxCount_ && bytes_ + capacity <= maxBytes_) {
+  if (k < kClassCount && capacity <= maxOne_ && count_ < maxCount_ &&
+      bytes_ + capacity <= maxBytes_) {
     buffer.retrieveAll();
     byClass_[k].push_back(std::move(buffer));  // leaves `buffer` without storage
     ++count_;

@@ -23,12 +23,15 @@ struct TcpClient::Shared {
   // run on another thread while a connect failure is queued on the loop.
   std::function<void(int)> onConnectFailed;
   std::atomic<bool> stopped{false};
-  bool connecting = false;   // loop thread
-  Duration backoff{};        // loop thread
-  TimerId retryTimer;        // loop thread
+  bool connecting = false;  // loop thread
+  Duration backoff{};       // loop thread
+  TimerId retryTimer;       // loop thread
 
   Shared(EventLoop& l, const InetAddress& s, ConnectionCallbacks cbs, ClientOptions o)
-      : loop(l), server(s), callbacks(std::make_shared<const ConnectionCallbacks>(std::move(cbs))), options(o),
+      : loop(l),
+        server(s),
+        callbacks(std::make_shared<const ConnectionCallbacks>(std::move(cbs))),
+        options(o),
         backoff(o.initialBackoff) {}
 };
 
@@ -36,7 +39,8 @@ namespace {
 void attemptConnect(const std::shared_ptr<TcpClient::Shared>& shared);
 }
 
-TcpClient::TcpClient(EventLoop& loop, const InetAddress& server, ConnectionCallbacks callbacks, ClientOptions options)
+TcpClient::TcpClient(EventLoop& loop, const InetAddress& server, ConnectionCallbacks callbacks,
+                     ClientOptions options)
     : shared_(std::make_shared<Shared>(loop, server, std::move(callbacks), options)) {}
 
 TcpClient::~TcpClient() {
@@ -132,7 +136,8 @@ void connectFailed(const std::shared_ptr<TcpClient::Shared>& shared, int error) 
   const bool giveUp = shared->stopped || !shared->options.retry ||
                       (shared->options.maxAttempts > 0 && attempts >= shared->options.maxAttempts);
   if (giveUp) {
-    DUET_LOG(Info) << "connect to " << shared->server.toIpPort() << " failed: " << std::strerror(error);
+    DUET_LOG(Info) << "connect to " << shared->server.toIpPort()
+                   << " failed: " << std::strerror(error);
     // Called outside the lock (the callback may ask for attempts()), on a
     // copy, so a destructor emptying the original meanwhile cannot pull it
     // from under the call.
@@ -144,9 +149,10 @@ void connectFailed(const std::shared_ptr<TcpClient::Shared>& shared, int error) 
     if (onConnectFailed) onConnectFailed(error);
     return;
   }
-  DUET_LOG(Debug) << "connect to " << shared->server.toIpPort() << " failed: " << std::strerror(error)
-                  << "; retrying in "
-                  << std::chrono::duration_cast<std::chrono::milliseconds>(shared->backoff).count() << " ms";
+  DUET_LOG(Debug) << "connect to " << shared->server.toIpPort()
+                  << " failed: " << std::strerror(error) << "; retrying in "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(shared->backoff).count()
+                  << " ms";
   std::weak_ptr<TcpClient::Shared> weak = shared;
   shared->retryTimer = shared->loop.runAfter(shared->backoff, [weak] {
     if (auto s = weak.lock()) {
@@ -169,17 +175,18 @@ void attemptConnect(const std::shared_ptr<TcpClient::Shared>& shared) {
   }
   shared->connecting = true;
   std::weak_ptr<TcpClient::Shared> weak = shared;
-  shared->loop.connect(std::move(socket), shared->server, [weak](UniqueFd connectedSocket, int error) {
-    auto s = weak.lock();
-    if (!s) return;  // the client is gone; connectedSocket closes here
-    s->connecting = false;
-    if (s->stopped && error == 0) return;
-    if (error == 0) {
-      connected(s, std::move(connectedSocket));
-    } else {
-      connectFailed(s, error);
-    }
-  });
+  shared->loop.connect(std::move(socket), shared->server,
+                       [weak](UniqueFd connectedSocket, int error) {
+                         auto s = weak.lock();
+                         if (!s) return;  // the client is gone; connectedSocket closes here
+                         s->connecting = false;
+                         if (s->stopped && error == 0) return;
+                         if (error == 0) {
+                           connected(s, std::move(connectedSocket));
+                         } else {
+                           connectFailed(s, error);
+                         }
+                       });
 }
 
 }  // namespace

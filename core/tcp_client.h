@@ -24,7 +24,8 @@ struct ClientOptions {
 
 class TcpClient {
  public:
-  TcpClient(EventLoop& loop, const InetAddress& server, ConnectionCallbacks callbacks, ClientOptions options = {});
+  TcpClient(EventLoop& loop, const InetAddress& server, ConnectionCallbacks callbacks,
+            ClientOptions options = {});
   // Closes the connection if any. Call on the loop thread, or after the loop
   // stopped; from another thread, no connect-failed callback starts after the
   // destructor returns (one the loop already started may still be finishing).

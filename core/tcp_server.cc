@@ -14,7 +14,9 @@
 
 namespace duet {
 
-std::string_view acceptModeName(AcceptMode mode) { return mode == AcceptMode::MainLoop ? "main" : "reuseport"; }
+std::string_view acceptModeName(AcceptMode mode) {
+  return mode == AcceptMode::MainLoop ? "main" : "reuseport";
+}
 
 std::optional<AcceptMode> parseAcceptMode(std::string_view name) {
   if (name == "main") return AcceptMode::MainLoop;
@@ -92,15 +94,17 @@ bool TcpServer::start(std::string* error) {
     std::promise<void> receiverSet;
     auto set = receiverSet.get_future();
     loop->runInLoop([this, state, &receiverSet] {
-      state->loop->setSocketReceiver(
-          [this, state](SocketHandle socket, const InetAddress& peer) { adoptConnection(*state, std::move(socket), peer); });
+      state->loop->setSocketReceiver([this, state](SocketHandle socket, const InetAddress& peer) {
+        adoptConnection(*state, std::move(socket), peer);
+      });
       receiverSet.set_value();
     });
     set.wait();
   }
 
   // The listeners: one for the base loop, or one per I/O loop with SO_REUSEPORT.
-  const bool perLoopListeners = options_.acceptMode == AcceptMode::ReusePort && options_.ioThreads > 0;
+  const bool perLoopListeners =
+      options_.acceptMode == AcceptMode::ReusePort && options_.ioThreads > 0;
   const bool reusePort = options_.acceptMode == AcceptMode::ReusePort;
   std::vector<LoopState*> accepting;
   if (perLoopListeners) {
@@ -124,7 +128,8 @@ bool TcpServer::start(std::string* error) {
     // sockets that have no descriptor to set it on (adoptConnection()).
     if (options_.tcpNoDelay) sockets::setNoDelay(fd.get(), true);
     if (options_.socketSendBuffer > 0) {
-      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &options_.socketSendBuffer, sizeof options_.socketSendBuffer);
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &options_.socketSendBuffer,
+                   sizeof options_.socketSendBuffer);
     }
     if (i == 0) {
       // With port 0 the kernel picked one: the other listeners must share it.
@@ -139,9 +144,10 @@ bool TcpServer::start(std::string* error) {
     // std::function must be copyable; the descriptor travels in a shared holder.
     auto listener = std::make_shared<UniqueFd>(std::move(listeners[i]));
     state->loop->runInLoop([this, state, listener] {
-      state->acceptor = state->loop->createAcceptor(std::move(*listener), [this, state](SocketHandle s, const InetAddress& peer) {
-        onAccepted(*state, std::move(s), peer);
-      });
+      state->acceptor = state->loop->createAcceptor(
+          std::move(*listener), [this, state](SocketHandle s, const InetAddress& peer) {
+            onAccepted(*state, std::move(s), peer);
+          });
       state->acceptor->start();
     });
   }
@@ -149,7 +155,8 @@ bool TcpServer::start(std::string* error) {
   if (options_.idleTimeout > Duration::zero()) {
     // A sweep per loop a few times per timeout: eviction happens between 1x and
     // 1.25x the timeout, for one timer per loop instead of one per connection.
-    const Duration period = std::max<Duration>(options_.idleTimeout / 4, std::chrono::milliseconds(5));
+    const Duration period =
+        std::max<Duration>(options_.idleTimeout / 4, std::chrono::milliseconds(5));
     for (auto& st : loops_) {
       LoopState* state = st.get();
       state->loop->runInLoop([this, state, period] {
@@ -158,8 +165,8 @@ bool TcpServer::start(std::string* error) {
     }
   }
   DUET_LOG(Debug) << options_.name << " listening on " << listenAddress_.toIpPort() << " ("
-                  << backendName(baseLoop_.backend()) << ", " << options_.ioThreads << " I/O threads, accept "
-                  << acceptModeName(options_.acceptMode) << ")";
+                  << backendName(baseLoop_.backend()) << ", " << options_.ioThreads
+                  << " I/O threads, accept " << acceptModeName(options_.acceptMode) << ")";
   return true;
 }
 
@@ -178,7 +185,8 @@ TcpServer::LoopState& TcpServer::nextIoLoop() {
 
 void TcpServer::onAccepted(LoopState& acceptingLoop, SocketHandle socket, const InetAddress& peer) {
   if (stopping_.load(std::memory_order_acquire)) return;  // the socket closes here
-  if (options_.maxConnections != 0 && connectionCount_.load(std::memory_order_relaxed) >= options_.maxConnections) {
+  if (options_.maxConnections != 0 &&
+      connectionCount_.load(std::memory_order_relaxed) >= options_.maxConnections) {
     acceptingLoop.loop->stats().refused.add();
     DUET_LOG(Debug) << "refusing " << peer.toIpPort() << ": " << options_.maxConnections
                     << " connections open (max-connections)";
@@ -190,13 +198,15 @@ void TcpServer::onAccepted(LoopState& acceptingLoop, SocketHandle socket, const 
   if (&target == &acceptingLoop) {
     adoptConnection(target, std::move(socket), peer);
   } else {
-    acceptingLoop.loop->handOff(*target.loop, std::move(socket), peer);  // the target's receiver adopts it
+    acceptingLoop.loop->handOff(*target.loop, std::move(socket),
+                                peer);  // the target's receiver adopts it
   }
 }
 
 void TcpServer::adoptConnection(LoopState& target, SocketHandle socket, const InetAddress& peer) {
   EventLoop& loop = *target.loop;
-  if (!socket) {  // a hand-off that failed on its way (the socket is closed): forget the connection counted
+  if (!socket) {  // a hand-off that failed on its way (the socket is closed): forget the connection
+                  // counted
     connectionCount_.fetch_sub(1, std::memory_order_relaxed);
     maybeFinishStop();
     return;
@@ -241,7 +251,8 @@ void TcpServer::sweepIdle(LoopState& state) {
   }
   for (const auto& conn : idle) {
     state.loop->stats().idleEvictions.add();
-    DUET_LOG(Debug) << "connection #" << conn->id() << " from " << conn->peer().toIpPort() << " idle; closing it";
+    DUET_LOG(Debug) << "connection #" << conn->id() << " from " << conn->peer().toIpPort()
+                    << " idle; closing it";
     conn->forceClose();
   }
 }
@@ -294,7 +305,9 @@ void TcpServer::forceCloseAll(LoopState& state) {
 }
 
 void TcpServer::maybeFinishStop() {
-  if (!stopping_.load(std::memory_order_acquire) || connectionCount_.load(std::memory_order_relaxed) != 0) return;
+  if (!stopping_.load(std::memory_order_acquire) ||
+      connectionCount_.load(std::memory_order_relaxed) != 0)
+    return;
   baseLoop_.queueInLoop([this] { finishStop(); });
 }
 

@@ -37,7 +37,7 @@ class Acceptor;
 class EventLoopThread;
 
 enum class AcceptMode { MainLoop, ReusePort };
-std::string_view acceptModeName(AcceptMode mode);                // "main" "reuseport"
+std::string_view acceptModeName(AcceptMode mode);  // "main" "reuseport"
 std::optional<AcceptMode> parseAcceptMode(std::string_view name);
 
 struct ServerOptions {
@@ -46,8 +46,8 @@ struct ServerOptions {
   AcceptMode acceptMode = AcceptMode::MainLoop;
   std::size_t highWaterMark = 4 * 1024 * 1024;
   std::size_t maxOutputBytes = 64 * 1024 * 1024;  // per connection; 0 = no cap
-  Duration idleTimeout{};           // no byte in or out for this long: evicted. zero: never evict
-  std::size_t maxConnections = 0;   // zero: no limit; beyond it new connections are closed at once
+  Duration idleTimeout{};          // no byte in or out for this long: evicted. zero: never evict
+  std::size_t maxConnections = 0;  // zero: no limit; beyond it new connections are closed at once
   Duration drainTimeout = std::chrono::seconds(5);
   bool tcpNoDelay = true;
   // SO_SNDBUF of accepted sockets, in bytes (set on the listener, which they

@@ -16,7 +16,8 @@ void TimerQueue::insert(TimerId id, TimePoint when, Duration interval, Task task
   {
     std::lock_guard lock(notInsertedMutex_);
     const auto it = notInsertedYet_.find(id.sequence);
-    assert(it != notInsertedYet_.end() && "insert() of an id not from reserveId(), or inserted twice");
+    assert(it != notInsertedYet_.end() &&
+           "insert() of an id not from reserveId(), or inserted twice");
     const bool cancelledBeforeInsert = it != notInsertedYet_.end() && it->second;
     if (it != notInsertedYet_.end()) notInsertedYet_.erase(it);
     if (cancelledBeforeInsert) return;  // `task` is dropped here

@@ -5,10 +5,10 @@
 // Not thread-safe: EventLoop routes every call through its own thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -88,8 +88,8 @@ class TimerQueue {
   // Guarded by its mutex, because reserveId() runs on any thread.
   std::mutex notInsertedMutex_;
   std::unordered_map<std::uint64_t, bool> notInsertedYet_;
-  std::uint64_t running_ = 0;          // sequence of the callback running now
-  bool runningCancelled_ = false;      // it cancelled itself (or was cancelled) while running
+  std::uint64_t running_ = 0;      // sequence of the callback running now
+  bool runningCancelled_ = false;  // it cancelled itself (or was cancelled) while running
 };
 
 }  // namespace duet

@@ -64,7 +64,8 @@ class BufferRing {
   // `incremental`. Throws BackendUnavailable if the kernel has no buffer rings
   // (before 5.19) or, when `incremental`, no incremental ones (before 6.12);
   // std::system_error if memory fails.
-  BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint16_t groupId, bool incremental = false);
+  BufferRing(io_uring& ring, unsigned count, unsigned size, std::uint16_t groupId,
+             bool incremental = false);
   ~BufferRing();
   BufferRing(const BufferRing&) = delete;
   BufferRing& operator=(const BufferRing&) = delete;
@@ -143,9 +144,9 @@ class BufferRing {
   bool registered_ = false;
   std::uint64_t recycled_ = 0;
   std::uint64_t reclaimed_ = 0;
-  std::vector<std::uint16_t> next_;        // buffer -> the buffer put into the ring right after it
-  std::vector<std::uint32_t> consumed_;    // buffer -> bytes the kernel has filled (incremental only)
-  std::uint16_t lastPlaced_ = 0;           // the buffer at the ring's tail end
+  std::vector<std::uint16_t> next_;      // buffer -> the buffer put into the ring right after it
+  std::vector<std::uint32_t> consumed_;  // buffer -> bytes the kernel has filled (incremental only)
+  std::uint16_t lastPlaced_ = 0;         // the buffer at the ring's tail end
   bool placedAny_ = false;
 };
 

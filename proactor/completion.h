@@ -24,7 +24,7 @@ enum class OpKind : std::uint8_t {
   LostCheck,      // a cancel asking whether an operation is still in the kernel,
                   // after completions were dropped (UringLoop::reconcileAfterDroppedCompletions)
   Accept,
-  AcceptReady,    // a poll on the listener while out of descriptors
+  AcceptReady,  // a poll on the listener while out of descriptors
   Recv,
   Send,
   Connect,
@@ -32,8 +32,9 @@ enum class OpKind : std::uint8_t {
   SocketHandoffSent,  // our side of such a MSG_RING: only its failure completes
   FileRead,           // EventLoop::readFile (uring_file_read.h)
   AcceptDirect,       // an accept into the ring's fixed-file table: res is a slot, not a descriptor
-  SlotHandedIn,       // a direct socket another ring sent into our table (IORING_MSG_SEND_FD): res is its slot
-  SlotHandoffSent,    // our side of such a MSG_RING: only its failure completes
+  SlotHandedIn,     // a direct socket another ring sent into our table (IORING_MSG_SEND_FD): res is
+                    // its slot
+  SlotHandoffSent,  // our side of such a MSG_RING: only its failure completes
   SlotHandoffClosed,  // the close of our slot linked behind it
 };
 
@@ -55,7 +56,9 @@ struct Completion {
   bool notification() const { return flags & IORING_CQE_F_NOTIF; }
   // The kernel picked a provided buffer (recv with IOSQE_BUFFER_SELECT).
   bool hasBuffer() const { return flags & IORING_CQE_F_BUFFER; }
-  std::uint16_t bufferId() const { return static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT); }
+  std::uint16_t bufferId() const {
+    return static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  }
   // Incremental buffer ring: the kernel will put more into this buffer.
   bool bufferMore() const { return flags & IORING_CQE_F_BUF_MORE; }
   // A recv: the socket still had data after this one.

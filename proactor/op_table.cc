@@ -7,23 +7,40 @@ namespace duet {
 
 const char* opKindName(OpKind kind) {
   switch (kind) {
-    case OpKind::Untracked: return "untracked";
-    case OpKind::Wake: return "wake";
-    case OpKind::WakeRead: return "wake-read";
-    case OpKind::MsgRingSent: return "msg-ring";
-    case OpKind::LostCheck: return "lost-check";
-    case OpKind::Accept: return "accept";
-    case OpKind::AcceptReady: return "accept-ready";
-    case OpKind::Recv: return "recv";
-    case OpKind::Send: return "send";
-    case OpKind::Connect: return "connect";
-    case OpKind::SocketHandedIn: return "socket-handed-in";
-    case OpKind::SocketHandoffSent: return "socket-handoff";
-    case OpKind::FileRead: return "file-read";
-    case OpKind::AcceptDirect: return "accept-direct";
-    case OpKind::SlotHandedIn: return "slot-handed-in";
-    case OpKind::SlotHandoffSent: return "slot-handoff";
-    case OpKind::SlotHandoffClosed: return "slot-handoff-close";
+    case OpKind::Untracked:
+      return "untracked";
+    case OpKind::Wake:
+      return "wake";
+    case OpKind::WakeRead:
+      return "wake-read";
+    case OpKind::MsgRingSent:
+      return "msg-ring";
+    case OpKind::LostCheck:
+      return "lost-check";
+    case OpKind::Accept:
+      return "accept";
+    case OpKind::AcceptReady:
+      return "accept-ready";
+    case OpKind::Recv:
+      return "recv";
+    case OpKind::Send:
+      return "send";
+    case OpKind::Connect:
+      return "connect";
+    case OpKind::SocketHandedIn:
+      return "socket-handed-in";
+    case OpKind::SocketHandoffSent:
+      return "socket-handoff";
+    case OpKind::FileRead:
+      return "file-read";
+    case OpKind::AcceptDirect:
+      return "accept-direct";
+    case OpKind::SlotHandedIn:
+      return "slot-handed-in";
+    case OpKind::SlotHandoffSent:
+      return "slot-handoff";
+    case OpKind::SlotHandoffClosed:
+      return "slot-handoff-close";
   }
   return "?";
 }
@@ -35,7 +52,8 @@ std::uint64_t OpTable::add(OpKind kind, std::shared_ptr<CompletionHandler> handl
     free_.pop_back();
     // A free slot holds no handler: handing it out twice would route one
     // operation's completions to another's handler.
-    assert(index < slots_.size() && !slots_[index].handler && slots_[index].kind == OpKind::Untracked);
+    assert(index < slots_.size() && !slots_[index].handler &&
+           slots_[index].kind == OpKind::Untracked);
   } else {
     index = static_cast<std::uint32_t>(slots_.size());
     slots_.emplace_back();

@@ -21,13 +21,15 @@ Ring::~Ring() {
   io_uring_queue_exit(&ring_);
 }
 
-int Ring::sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg, std::size_t argSize) {
+int Ring::sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg,
+                   std::size_t argSize) {
   // A registered index lives in the registering thread's io_uring context: on
   // any other thread (a loop torn down elsewhere) it names nothing, or worse,
   // another ring. There we fall back to the real descriptor.
   if (registeredIndex_ >= 0 && pthread_equal(pthread_self(), owner_)) {
     return io_uring_enter2(static_cast<unsigned>(registeredIndex_), toSubmit, minComplete,
-                           flags | IORING_ENTER_REGISTERED_RING, static_cast<sigset_t*>(const_cast<void*>(arg)), argSize);
+                           flags | IORING_ENTER_REGISTERED_RING,
+                           static_cast<sigset_t*>(const_cast<void*>(arg)), argSize);
   }
   return io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), toSubmit, minComplete, flags,
                          static_cast<sigset_t*>(const_cast<void*>(arg)), argSize);
@@ -56,7 +58,8 @@ unsigned Ring::publishSubmissions() {
   io_uring_sq& sq = ring_.sq;
   const unsigned tail = sq.sqe_tail;
   if (sq.sqe_head != tail) {
-    if (sqpoll_) stats_->uring.sqesSubmitted.add(tail - sq.sqe_head);  // the SQ thread takes them all
+    if (sqpoll_)
+      stats_->uring.sqesSubmitted.add(tail - sq.sqe_head);  // the SQ thread takes them all
     sq.sqe_head = tail;
     io_uring_smp_store_release(sq.ktail, tail);
   }
@@ -67,7 +70,8 @@ bool Ring::completionsHeldBack() const {
   return IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW;
 }
 
-int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned minWaitUsec, Syscall purpose) {
+int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned minWaitUsec,
+                Syscall purpose) {
   const unsigned toSubmit = publishSubmissions();
   const unsigned sqFlags = IO_URING_READ_ONCE(*ring_.sq.kflags);
   unsigned flags = IORING_ENTER_EXT_ARG;
@@ -102,7 +106,8 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
   // TIMEOUT SQE: one system call both submits and waits with a deadline.
   io_uring_getevents_arg arg{};
   arg.ts = reinterpret_cast<std::uint64_t>(timeout);
-  if (minWaitUsec > 0 && hasFeature(IORING_FEAT_MIN_TIMEOUT)) arg.pad = minWaitUsec;  // min_wait_usec
+  if (minWaitUsec > 0 && hasFeature(IORING_FEAT_MIN_TIMEOUT))
+    arg.pad = minWaitUsec;  // min_wait_usec
 
   const int ret = sysEnter(sqpoll_ ? 0 : toSubmit, waitFor, flags, &arg, sizeof arg);
   // A wake-up sent to another loop is not work for this one: the caller

@@ -95,7 +95,8 @@ class Ring {
   // Makes prepared SQEs visible to the kernel; returns how many it has not consumed yet.
   unsigned publishSubmissions();
   // The io_uring_enter system call itself, by registered index when we can.
-  int sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg, std::size_t argSize);
+  int sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg,
+               std::size_t argSize);
   // Set-up steps for the options above (ring_setup.cc); each throws
   // BackendUnavailable when the kernel cannot do what was asked.
   void registerRingFd();
@@ -108,8 +109,8 @@ class Ring {
   bool sqpoll_ = false;
   bool deferTaskRun_ = false;
   unsigned features_ = 0;
-  int registeredIndex_ = -1;   // in owner_'s registered-ring table, or -1
-  pthread_t owner_{};          // the thread that set the ring up (and registered it)
+  int registeredIndex_ = -1;  // in owner_'s registered-ring table, or -1
+  pthread_t owner_{};         // the thread that set the ring up (and registered it)
   bool noIowait_ = false;
   bool sendVectorized_ = false;
   static inline std::atomic<bool> sendVectorizedAllowed_{true};

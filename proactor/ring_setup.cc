@@ -38,7 +38,8 @@ struct SetupAttempt {
 
 std::vector<SetupAttempt> attemptsFor(UringTaskRun taskRun) {
   const SetupAttempt defer[] = {
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG, "defer"},
+      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+       "defer"},
       {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "defer"},
   };
   const SetupAttempt coop[] = {
@@ -47,18 +48,25 @@ std::vector<SetupAttempt> attemptsFor(UringTaskRun taskRun) {
   };
   const SetupAttempt plain[] = {{0, "plain"}};
   std::vector<SetupAttempt> out;
-  if (taskRun == UringTaskRun::Auto || taskRun == UringTaskRun::Defer) out.insert(out.end(), std::begin(defer), std::end(defer));
-  if (taskRun == UringTaskRun::Auto || taskRun == UringTaskRun::Coop) out.insert(out.end(), std::begin(coop), std::end(coop));
-  if (taskRun == UringTaskRun::Auto || taskRun == UringTaskRun::Plain) out.insert(out.end(), std::begin(plain), std::end(plain));
+  if (taskRun == UringTaskRun::Auto || taskRun == UringTaskRun::Defer)
+    out.insert(out.end(), std::begin(defer), std::end(defer));
+  if (taskRun == UringTaskRun::Auto || taskRun == UringTaskRun::Coop)
+    out.insert(out.end(), std::begin(coop), std::end(coop));
+  if (taskRun == UringTaskRun::Auto || taskRun == UringTaskRun::Plain)
+    out.insert(out.end(), std::begin(plain), std::end(plain));
   return out;
 }
 
 const char* taskRunName(UringTaskRun taskRun) {
   switch (taskRun) {
-    case UringTaskRun::Auto: return "auto";
-    case UringTaskRun::Defer: return "defer";
-    case UringTaskRun::Coop: return "coop";
-    case UringTaskRun::Plain: return "plain";
+    case UringTaskRun::Auto:
+      return "auto";
+    case UringTaskRun::Defer:
+      return "defer";
+    case UringTaskRun::Coop:
+      return "coop";
+    case UringTaskRun::Plain:
+      return "plain";
   }
   return "?";
 }
@@ -101,7 +109,8 @@ std::string hintFor(int err) {
 }  // namespace
 
 std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
-  if (const char* env = std::getenv("DUET_DISABLE_URING"); env && *env && std::strcmp(env, "0") != 0) {
+  if (const char* env = std::getenv("DUET_DISABLE_URING");
+      env && *env && std::strcmp(env, "0") != 0) {
     unavailable(std::string("disabled by DUET_DISABLE_URING=") + env);
   }
 
@@ -119,7 +128,8 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
     io_uring_params params{};
     params.flags = common | attempt.flags;
     params.cq_entries = entries * cqFactor;
-    if (options.uring.sqpoll) params.sq_thread_idle = 1000;  // ms the SQ thread spins before it sleeps
+    if (options.uring.sqpoll)
+      params.sq_thread_idle = 1000;  // ms the SQ thread spins before it sleeps
     const int ret = io_uring_queue_init_params(entries, &ring->ring_, &params);
     if (ret == 0) {
       ring->initialised_ = true;
@@ -135,8 +145,10 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
     if (lastError != EINVAL) unavailable("io_uring_queue_init_params", lastError);
   }
   if (!ring->initialised_) {
-    if (options.uring.taskRun == UringTaskRun::Auto) unavailable("io_uring_queue_init_params", lastError);
-    unavailable(std::string("the kernel refused task-run mode '") + taskRunName(options.uring.taskRun) +
+    if (options.uring.taskRun == UringTaskRun::Auto)
+      unavailable("io_uring_queue_init_params", lastError);
+    unavailable(std::string("the kernel refused task-run mode '") +
+                taskRunName(options.uring.taskRun) +
                 (options.uring.sqpoll ? "' with SQPOLL" : "'") + ": io_uring_queue_init_params: " +
                 std::strerror(lastError) + " (DEFER_TASKRUN needs Linux 6.1, COOP_TASKRUN 5.19)");
   }
@@ -148,7 +160,8 @@ std::unique_ptr<Ring> Ring::open(const LoopOptions& options) {
   ring->owner_ = pthread_self();
   if (options.uring.registerRingFd) ring->registerRingFd();
   ring->chooseIowait(options.uring.noIowait);
-  if (options.uring.vectoredSend && sendVectorizedAllowed_.load()) ring->sendVectorized_ = ring->probeSendVectorized();
+  if (options.uring.vectoredSend && sendVectorizedAllowed_.load())
+    ring->sendVectorized_ = ring->probeSendVectorized();
   return ring;
 }
 
@@ -164,11 +177,13 @@ void Ring::registerRingFd() {
   io_uring_rsrc_update update{};
   update.offset = ~0U;
   update.data = static_cast<std::uint64_t>(ring_.ring_fd);
-  const int ret = io_uring_register(static_cast<unsigned>(ring_.ring_fd), IORING_REGISTER_RING_FDS, &update, 1);
+  const int ret =
+      io_uring_register(static_cast<unsigned>(ring_.ring_fd), IORING_REGISTER_RING_FDS, &update, 1);
   if (ret != 1) {
-    featureMissing(std::string("a registered ring fd: it needs Linux 5.18 (IORING_REGISTER_RING_FDS: ") +
-                       std::strerror(ret < 0 ? -ret : EINVAL) + ")",
-                   "--register-ring-fd");
+    featureMissing(
+        std::string("a registered ring fd: it needs Linux 5.18 (IORING_REGISTER_RING_FDS: ") +
+            std::strerror(ret < 0 ? -ret : EINVAL) + ")",
+        "--register-ring-fd");
   }
   registeredIndex_ = static_cast<int>(update.offset);
 }
@@ -177,7 +192,8 @@ void Ring::registerRingFd() {
 void Ring::chooseIowait(KernelFeature noIowait) {
   const bool available = hasFeature(IORING_FEAT_NO_IOWAIT);
   if (noIowait == KernelFeature::On && !available) {
-    featureMissing("waits without iowait: they need Linux 6.15 (IORING_FEAT_NO_IOWAIT)", "--no-iowait");
+    featureMissing("waits without iowait: they need Linux 6.15 (IORING_FEAT_NO_IOWAIT)",
+                   "--no-iowait");
   }
   noIowait_ = available && noIowait != KernelFeature::Off;
 }

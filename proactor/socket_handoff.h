@@ -68,7 +68,8 @@ inline std::uint64_t encodeSlot(const InetAddress& peer, const InetAddress* ipv6
 // The IPv6 peer a slot's hand-off carried by pointer, or nullptr.
 inline InetAddress* ipv6PeerOf(std::uint64_t data) {
   if (data & kHasIpv4Peer) return nullptr;
-  return reinterpret_cast<InetAddress*>(static_cast<std::uintptr_t>(data & ((std::uint64_t{1} << 48) - 1)));
+  return reinterpret_cast<InetAddress*>(
+      static_cast<std::uintptr_t>(data & ((std::uint64_t{1} << 48) - 1)));
 }
 
 // The peer, if it travelled in `data`.
@@ -89,9 +90,12 @@ inline std::uint64_t senderData(int fd) {
 inline int fdOfSenderData(std::uint64_t data) { return static_cast<int>(user_data::indexOf(data)); }
 
 // The same for a slot's hand-off (the slot, in the sender's table).
-inline std::uint64_t slotSenderData(std::uint32_t slot) { return user_data::encode(OpKind::SlotHandoffSent, 0, slot); }
+inline std::uint64_t slotSenderData(std::uint32_t slot) {
+  return user_data::encode(OpKind::SlotHandoffSent, 0, slot);
+}
 // The close hard-linked behind it: always completes, so the sender knows when
 // the kernel let go of its slot.
-inline constexpr std::uint64_t kSlotHandoffClosed = user_data::encode(OpKind::SlotHandoffClosed, 0, 0);
+inline constexpr std::uint64_t kSlotHandoffClosed =
+    user_data::encode(OpKind::SlotHandoffClosed, 0, 0);
 
 }  // namespace duet::socket_handoff

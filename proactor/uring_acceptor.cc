@@ -24,16 +24,20 @@ constexpr auto kBackOff = std::chrono::milliseconds(50);
 // Errors that concern one connection attempt, not the listener: carry on.
 bool isTransient(int err) {
   return err == ECONNABORTED || err == EINTR || err == EAGAIN || err == EPROTO || err == EPERM ||
-         err == ENETDOWN || err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
-         err == EOPNOTSUPP || err == ENETUNREACH;
+         err == ENETDOWN || err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET ||
+         err == EHOSTUNREACH || err == EOPNOTSUPP || err == ENETUNREACH;
 }
 
 }  // namespace
 
-class UringAcceptor::Stream final : public CompletionHandler, public std::enable_shared_from_this<Stream> {
+class UringAcceptor::Stream final : public CompletionHandler,
+                                    public std::enable_shared_from_this<Stream> {
  public:
   Stream(UringLoop& loop, UniqueFd listener, AcceptCallback onAccept)
-      : loop_(loop), listener_(std::move(listener)), onAccept_(std::move(onAccept)), direct_(loop.directDescriptors()) {}
+      : loop_(loop),
+        listener_(std::move(listener)),
+        onAccept_(std::move(onAccept)),
+        direct_(loop.directDescriptors()) {}
 
   void start() {
     started_ = true;
@@ -71,9 +75,15 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
     }
     const Next next = std::exchange(next_, Next::Accept);
     switch (next) {
-      case Next::Accept: armAccept(); break;  // the multishot accept ended (e.g. the CQ was full)
-      case Next::WaitForConnection: armPoll(); break;
-      case Next::BackOff: backOff(); break;
+      case Next::Accept:
+        armAccept();
+        break;  // the multishot accept ended (e.g. the CQ was full)
+      case Next::WaitForConnection:
+        armPoll();
+        break;
+      case Next::BackOff:
+        backOff();
+        break;
     }
   }
 
@@ -84,7 +94,8 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
   void onAccepted(const Completion& c) {
     const bool finished = !c.more();
     if (c.res >= 0) {
-      SocketHandle socket = direct_ ? loop_.adoptSlot(static_cast<std::uint32_t>(c.res)) : SocketHandle(UniqueFd(c.res));
+      SocketHandle socket = direct_ ? loop_.adoptSlot(static_cast<std::uint32_t>(c.res))
+                                    : SocketHandle(UniqueFd(c.res));
       if (stopped_) {
         if (!direct_) loop_.stats().count(Syscall::Close);
         socket.close();  // accepted just before the cancel landed
@@ -118,7 +129,8 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
       if (!inErrorBurst_) {
         inErrorBurst_ = true;
         DUET_LOG(Warn) << "accept: " << std::strerror(-c.res) << "; pausing accepts for "
-                       << std::chrono::milliseconds(kBackOff).count() << " ms at a time (logged once per burst)";
+                       << std::chrono::milliseconds(kBackOff).count()
+                       << " ms at a time (logged once per burst)";
       }
       next_ = Next::BackOff;
       if (!finished) loop_.cancelOp(op_);  // do not let it keep failing at full speed
@@ -132,19 +144,22 @@ class UringAcceptor::Stream final : public CompletionHandler, public std::enable
       // One accept at a time, each with the address buffer below. (No
       // SOCK_CLOEXEC: a slot is no descriptor, and the kernel refuses it.)
       peerLength_ = sizeof peer_;
-      io_uring_prep_accept_direct(sqe, listener_.get(), reinterpret_cast<sockaddr*>(&peer_), &peerLength_,
-                                  SOCK_NONBLOCK, IORING_FILE_INDEX_ALLOC - 1);  // liburing adds the 1 back
+      io_uring_prep_accept_direct(sqe, listener_.get(), reinterpret_cast<sockaddr*>(&peer_),
+                                  &peerLength_, SOCK_NONBLOCK,
+                                  IORING_FILE_INDEX_ALLOC - 1);  // liburing adds the 1 back
       op_ = loop_.track(sqe, OpKind::AcceptDirect, shared_from_this());
       return;
     }
-    io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_prep_multishot_accept(sqe, listener_.get(), nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
     op_ = loop_.track(sqe, OpKind::Accept, shared_from_this());
   }
 
   InetAddress acceptedPeer(const SocketHandle& socket) {
     if (direct_) {
       // Written by the accept that just completed (one in flight at a time).
-      if (peer_.ss_family == AF_INET6) return InetAddress(*reinterpret_cast<const sockaddr_in6*>(&peer_));
+      if (peer_.ss_family == AF_INET6)
+        return InetAddress(*reinterpret_cast<const sockaddr_in6*>(&peer_));
       return InetAddress(*reinterpret_cast<const sockaddr_in*>(&peer_));
     }
     // The multishot form has no per-connection address buffer (one buffer

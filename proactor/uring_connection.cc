@@ -27,7 +27,8 @@ constexpr std::size_t kFirstDirectRecv = (std::size_t{64} << 10) - Buffer::kChea
 constexpr std::size_t kMaxDirectRecv = std::size_t{1} << 20;
 }  // namespace
 
-UringConnection::UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer)
+UringConnection::UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local,
+                                 const InetAddress& peer)
     : Connection(loop, std::move(socket), local, peer), directSize_(kFirstDirectRecv) {}
 
 UringLoop& UringConnection::uring() const { return static_cast<UringLoop&>(loop()); }
@@ -137,16 +138,18 @@ void UringConnection::onRecv(const Completion& c) {
     }
     // Every buffer goes straight back (but one an incremental ring still
     // fills): the pool only has to cover one batch.
-    filledBuffer = uring().buffers().consume(c.bufferId(), filled, c.bufferMore(), [&](const char* data, std::size_t n) {
-      if (keep) inputBuffer().append(data, n);
-    });
+    filledBuffer = uring().buffers().consume(c.bufferId(), filled, c.bufferMore(),
+                                             [&](const char* data, std::size_t n) {
+                                               if (keep) inputBuffer().append(data, n);
+                                             });
   }
   if (disconnected()) return;
 
   if (c.res > 0) {
     received(bytes);  // the application may close us or pause reading in there
     if (disconnected()) return;
-    if (uring().adaptiveRecv() && (filledBuffer || c.socketNonEmpty()) && isReading() && !wantDirect_) {
+    if (uring().adaptiveRecv() && (filledBuffer || c.socketNonEmpty()) && isReading() &&
+        !wantDirect_) {
       // More is coming: receive it straight into inputBuffer(). A multishot
       // recv still armed must end first (one recv in flight).
       wantDirect_ = true;
@@ -279,7 +282,8 @@ void UringConnection::deliverHeldInput() {
 // ---------------------------------------------------------------- writing
 
 void UringConnection::ioWrite(std::string_view data) {
-  assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
+  assert(!disconnected() && !data.empty() &&
+         "core sends only non-empty data on an open connection");
   const std::size_t before = bufferedOutputBytes();
   if (uring().vectoredSend()) {
     chain().append(data, uring().spareBuffers());
@@ -454,8 +458,10 @@ void UringConnection::onSendLost() {
     // when the last packet referring to them is freed, some time after. So
     // the Buffer is kept for the life of the process: a deliberate leak,
     // bounded by one send per dropped completion, and logged.
-    DUET_LOG(Warn) << "connection #" << id() << ": a zero-copy send's completion was lost; keeping its "
-                   << sending_.readableBytes() << "-byte buffer for good, the kernel may still read it";
+    DUET_LOG(Warn) << "connection #" << id()
+                   << ": a zero-copy send's completion was lost; keeping its "
+                   << sending_.readableBytes()
+                   << "-byte buffer for good, the kernel may still read it";
     keepForTheKernel(std::move(sending_));  // a move keeps the storage where it is
   }
   sending_ = Buffer();
@@ -483,7 +489,7 @@ void UringConnection::ioShutdownWrite() {
 void UringConnection::ioClose() {
   heldBytes_ = 0;
   heldEof_ = false;
-  queued_ = Buffer();  // never seen by the kernel
+  queued_ = Buffer();                // never seen by the kernel
   if (chain_) chain_->dropUnsent();  // so are the chunks behind the send in flight
   if (recvOp_ != 0 || sendOp_ != 0) {
     uring().cancelAll(socket());  // completions follow; the socket closes after the last

@@ -66,7 +66,8 @@ class UringLoop;
 
 class UringConnection final : public Connection, public CompletionHandler {
  public:
-  UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
+  UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local,
+                  const InetAddress& peer);
 
   std::size_t bufferedOutputBytes() const override {
     return sending_.readableBytes() + queued_.readableBytes() + (chain_ ? chain_->bytes() : 0);
@@ -80,7 +81,9 @@ class UringConnection final : public Connection, public CompletionHandler {
   // for it before closing the socket abortively (see ioClose()).
   static constexpr std::chrono::milliseconds kZeroCopyLinger{10'000};
   // Tests only: a shorter wait.
-  static void setZeroCopyLingerForTesting(std::chrono::milliseconds wait) { zeroCopyLingerMs_.store(wait.count()); }
+  static void setZeroCopyLingerForTesting(std::chrono::milliseconds wait) {
+    zeroCopyLingerMs_.store(wait.count());
+  }
 
  protected:
   void ioStartReading() override;
@@ -138,19 +141,21 @@ class UringConnection final : public Connection, public CompletionHandler {
 
   Buffer sending_;
   Buffer queued_;
-  Buffer receiving_;              // inputBuffer()'s storage while a direct recv writes into it
-  std::size_t directSize_;        // bytes the next direct recv asks for (doubles while they fill)
+  Buffer receiving_;        // inputBuffer()'s storage while a direct recv writes into it
+  std::size_t directSize_;  // bytes the next direct recv asks for (doubles while they fill)
   std::unique_ptr<OutputChain> chain_;  // vectoredSend only, and only while output is pending
-  std::uint64_t recvOp_ = 0;      // user_data of the armed recv, 0 if none
-  bool recvDirect_ = false;       // the recv in flight is a direct recv into receiving_
-  bool wantDirect_ = false;       // adaptive: the next recv is to be direct (the multishot's cancel is on its way)
-  std::uint64_t sendOp_ = 0;      // user_data of the send in flight, 0 if none
-  std::size_t heldBytes_ = 0;       // in inputBuffer(), not yet delivered (reading was paused)
-  std::int32_t sendResult_ = 0;   // a SEND_ZC's result, kept until its notification
-  bool sendIsZeroCopy_ = false;   // the send in flight is a SEND_ZC
-  bool recvArmedBefore_ = false;  // the next armRecv() is a re-arm (LoopStats::UringCounters::recvRearms)
-  bool heldEof_ = false;          // the peer's FIN arrived while paused
-  bool delivering_ = false;       // onMessage is running: its sends start when it returns
+  std::uint64_t recvOp_ = 0;            // user_data of the armed recv, 0 if none
+  bool recvDirect_ = false;             // the recv in flight is a direct recv into receiving_
+  bool wantDirect_ =
+      false;  // adaptive: the next recv is to be direct (the multishot's cancel is on its way)
+  std::uint64_t sendOp_ = 0;     // user_data of the send in flight, 0 if none
+  std::size_t heldBytes_ = 0;    // in inputBuffer(), not yet delivered (reading was paused)
+  std::int32_t sendResult_ = 0;  // a SEND_ZC's result, kept until its notification
+  bool sendIsZeroCopy_ = false;  // the send in flight is a SEND_ZC
+  bool recvArmedBefore_ =
+      false;              // the next armRecv() is a re-arm (LoopStats::UringCounters::recvRearms)
+  bool heldEof_ = false;  // the peer's FIN arrived while paused
+  bool delivering_ = false;  // onMessage is running: its sends start when it returns
 
   static inline std::atomic<std::int64_t> zeroCopyLingerMs_{kZeroCopyLinger.count()};
 };

@@ -9,8 +9,10 @@
 
 namespace duet {
 
-void UringConnector::start(UringLoop& loop, UniqueFd socket, const InetAddress& server, ConnectCallback done) {
-  auto connector = std::make_shared<UringConnector>(loop, std::move(socket), server, std::move(done));
+void UringConnector::start(UringLoop& loop, UniqueFd socket, const InetAddress& server,
+                           ConnectCallback done) {
+  auto connector =
+      std::make_shared<UringConnector>(loop, std::move(socket), server, std::move(done));
   connector->submitConnect();
 }
 
@@ -21,7 +23,8 @@ void UringConnector::submitConnect() {
   loop_.track(sqe, OpKind::Connect, shared_from_this());
 }
 
-UringConnector::UringConnector(UringLoop& loop, UniqueFd socket, const InetAddress& server, ConnectCallback done)
+UringConnector::UringConnector(UringLoop& loop, UniqueFd socket, const InetAddress& server,
+                               ConnectCallback done)
     : loop_(loop), socket_(std::move(socket)), server_(server), done_(std::move(done)) {}
 
 void UringConnector::onCompletion(OpKind /*kind*/, const Completion& c) {

@@ -15,9 +15,11 @@ namespace duet {
 
 class UringLoop;
 
-class UringConnector final : public CompletionHandler, public std::enable_shared_from_this<UringConnector> {
+class UringConnector final : public CompletionHandler,
+                             public std::enable_shared_from_this<UringConnector> {
  public:
-  static void start(UringLoop& loop, UniqueFd socket, const InetAddress& server, ConnectCallback done);
+  static void start(UringLoop& loop, UniqueFd socket, const InetAddress& server,
+                    ConnectCallback done);
 
   UringConnector(UringLoop& loop, UniqueFd socket, const InetAddress& server, ConnectCallback done);
   void onCompletion(OpKind kind, const Completion& completion) override;

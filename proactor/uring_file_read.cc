@@ -10,20 +10,26 @@ namespace duet {
 
 void UringFileRead::start(UringLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length,
                           FileReadCallback done) {
-  auto read = std::make_shared<UringFileRead>(loop, std::move(file), offset, length, std::move(done));
+  auto read =
+      std::make_shared<UringFileRead>(loop, std::move(file), offset, length, std::move(done));
   // Even a zero-length read goes through the ring: `done` must never run
   // inside readFile(), and a NOP-like read of 0 bytes completes at once.
   read->submitRest();
 }
 
-UringFileRead::UringFileRead(UringLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length,
-                             FileReadCallback done)
-    : loop_(loop), file_(std::move(file)), offset_(offset), bytes_(length, '\0'), done_(std::move(done)) {}
+UringFileRead::UringFileRead(UringLoop& loop, SharedFd file, std::uint64_t offset,
+                             std::size_t length, FileReadCallback done)
+    : loop_(loop),
+      file_(std::move(file)),
+      offset_(offset),
+      bytes_(length, '\0'),
+      done_(std::move(done)) {}
 
 void UringFileRead::submitRest() {
   // The SQE's length is 32 bits: a larger read goes in several turns.
   const std::size_t rest = bytes_.size() - filled_;
-  const auto len = static_cast<unsigned>(std::min<std::size_t>(rest, std::numeric_limits<unsigned>::max() / 2));
+  const auto len =
+      static_cast<unsigned>(std::min<std::size_t>(rest, std::numeric_limits<unsigned>::max() / 2));
   io_uring_sqe* sqe = loop_.nextSqe();
   io_uring_prep_read(sqe, file_->get(), bytes_.data() + filled_, len, offset_ + filled_);
   loop_.track(sqe, OpKind::FileRead, shared_from_this());

@@ -28,11 +28,14 @@ namespace duet {
 
 class UringLoop;
 
-class UringFileRead final : public CompletionHandler, public std::enable_shared_from_this<UringFileRead> {
+class UringFileRead final : public CompletionHandler,
+                            public std::enable_shared_from_this<UringFileRead> {
  public:
-  static void start(UringLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done);
+  static void start(UringLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length,
+                    FileReadCallback done);
 
-  UringFileRead(UringLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done);
+  UringFileRead(UringLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length,
+                FileReadCallback done);
   void onCompletion(OpKind kind, const Completion& completion) override;
 
  private:

@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cassert>
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -90,7 +90,8 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
     recvBundle_ = ring_->hasFeature(IORING_FEAT_RECVSEND_BUNDLE);
     if (!recvBundle_ && options.uring.recvBundle == KernelFeature::On) {
       throw BackendUnavailable(
-          "recv bundles are unavailable: this kernel lacks IORING_FEAT_RECVSEND_BUNDLE (Linux 6.10); run with "
+          "recv bundles are unavailable: this kernel lacks IORING_FEAT_RECVSEND_BUNDLE (Linux "
+          "6.10); run with "
           "--recv-bundle off");
     }
   }
@@ -104,7 +105,8 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
   stats().count(Syscall::Control);  // io_uring_register (probe)
   if (options.uring.msgRingHandoff && !msgRing_) {
     throw BackendUnavailable(
-        "--msgring-handoff on needs IORING_OP_MSG_RING (Linux 5.18), which this kernel lacks; run with "
+        "--msgring-handoff on needs IORING_OP_MSG_RING (Linux 5.18), which this kernel lacks; run "
+        "with "
         "--msgring-handoff off");
   }
 
@@ -114,7 +116,8 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
   if (waitBatch_ > 1 && options.uring.waitBatchTimeout.count() <= 0) {
     // Waiting for N completions with no time limit could sleep forever on a
     // quiet loop (one wake-up is one completion). Refuse the combination.
-    DUET_LOG(Warn) << "waitBatch " << waitBatch_ << " needs a waitBatchTimeout; waiting for 1 completion instead";
+    DUET_LOG(Warn) << "waitBatch " << waitBatch_
+                   << " needs a waitBatchTimeout; waiting for 1 completion instead";
     waitBatch_ = 1;
   }
 
@@ -156,14 +159,16 @@ std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options
     const std::size_t size = std::clamp<std::size_t>(total / 4, 1, kIncrementalBufferSize);
     const auto count = static_cast<unsigned>(total / size);
     try {
-      return std::make_unique<BufferRing>(ring_->raw(), count, static_cast<unsigned>(size), kBufferGroup,
+      return std::make_unique<BufferRing>(ring_->raw(), count, static_cast<unsigned>(size),
+                                          kBufferGroup,
                                           /*incremental=*/true);
     } catch (const BackendUnavailable&) {
       if (options.uring.incrementalBuffers == KernelFeature::On) throw;
       stats().count(Syscall::Control);  // Auto: the kernel said no; a classic ring instead
     }
   }
-  return std::make_unique<BufferRing>(ring_->raw(), options.uring.bufferCount, options.uring.bufferSize, kBufferGroup);
+  return std::make_unique<BufferRing>(ring_->raw(), options.uring.bufferCount,
+                                      options.uring.bufferSize, kBufferGroup);
 }
 
 // ---------------------------------------------------------------- direct descriptors
@@ -187,9 +192,10 @@ void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
   stats().count(Syscall::Control, 2);
   if (ret < 0) {
     if (options.uring.directDescriptors == KernelFeature::On) {
-      throw BackendUnavailable(std::string("io_uring here cannot do direct descriptors: they need Linux 6.0 "
-                                           "(a sparse fixed-file table with an allocation range: ") +
-                               std::strerror(-ret) + "); run with --direct-fds off");
+      throw BackendUnavailable(
+          std::string("io_uring here cannot do direct descriptors: they need Linux 6.0 "
+                      "(a sparse fixed-file table with an allocation range: ") +
+          std::strerror(-ret) + "); run with --direct-fds off");
     }
     io_uring_unregister_files(&ring_->raw());  // Auto: plain descriptors, as if off
     return;
@@ -199,7 +205,6 @@ void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
   directSlots_ = std::make_shared<DirectSlots>(*this);
 }
 
-
 // Prepares setsockopt(SOL_SOCKET, SO_LINGER, {1, 0}) through the ring.
 // liburing 2.3 has no helper (nor names for the fields): see uring_compat.h.
 static void prepareLingerZero(io_uring_sqe* sqe, int fd) {
@@ -207,8 +212,8 @@ static void prepareLingerZero(io_uring_sqe* sqe, int fd) {
   io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, nullptr, 0, 0);
   sqe->cmd_op = SOCKET_URING_OP_SETSOCKOPT;
   sqe->addr = std::uint64_t{SOL_SOCKET} | (std::uint64_t{SO_LINGER} << 32);  // level, optname
-  sqe->file_index = sizeof kReset;                                            // optlen
-  sqe->addr3 = reinterpret_cast<std::uint64_t>(&kReset);                      // optval
+  sqe->file_index = sizeof kReset;                                           // optlen
+  sqe->addr3 = reinterpret_cast<std::uint64_t>(&kReset);                     // optval
 }
 
 // No feature bit announces socket commands: one setsockopt through the ring
@@ -250,8 +255,9 @@ void UringLoop::closeSlot(std::uint32_t slot, bool abortive) {
       // a graceful one, and unsent bytes linger as after any close(2).
       static std::atomic<bool> logged{false};
       if (!logged.exchange(true)) {
-        DUET_LOG(Warn) << "io_uring: this kernel cannot setsockopt a direct descriptor (Linux 6.7); "
-                          "abortive closes become graceful ones (logged once)";
+        DUET_LOG(Warn)
+            << "io_uring: this kernel cannot setsockopt a direct descriptor (Linux 6.7); "
+               "abortive closes become graceful ones (logged once)";
       }
     }
   }
@@ -278,18 +284,21 @@ void UringLoop::shutdownWrite(const SocketHandle& socket) {
 
 std::string UringLoop::handOffRefusal() const {
   if (!directDescriptors() || msgRing_) return {};
-  return "io_uring direct descriptors (--direct-fds on) reach an I/O loop only by IORING_OP_MSG_RING, which this "
+  return "io_uring direct descriptors (--direct-fds on) reach an I/O loop only by "
+         "IORING_OP_MSG_RING, which this "
          "kernel lacks; with --threads use --accept reuseport, or run with --direct-fds off";
 }
 
 // ---------------------------------------------------------------- factories
 
-std::unique_ptr<Acceptor> UringLoop::createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) {
+std::unique_ptr<Acceptor> UringLoop::createAcceptor(UniqueFd listenSocket,
+                                                    AcceptCallback onAccept) {
   assertInLoopThread();
   return std::make_unique<UringAcceptor>(*this, std::move(listenSocket), std::move(onAccept));
 }
 
-ConnectionPtr UringLoop::createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) {
+ConnectionPtr UringLoop::createConnection(SocketHandle socket, const InetAddress& local,
+                                          const InetAddress& peer) {
   assertInLoopThread();
   return std::make_shared<UringConnection>(*this, std::move(socket), local, peer);
 }
@@ -299,12 +308,15 @@ void UringLoop::connect(UniqueFd socket, const InetAddress& server, ConnectCallb
   UringConnector::start(*this, std::move(socket), server, std::move(done));
 }
 
-void UringLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+void UringLoop::readFile(SharedFd file, std::uint64_t offset, std::size_t length,
+                         FileReadCallback done) {
   assertInLoopThread();
   UringFileRead::start(*this, std::move(file), offset, length, std::move(done));
 }
 
-std::unique_ptr<EventLoop> UringLoop::createSibling() const { return std::make_unique<UringLoop>(options()); }
+std::unique_ptr<EventLoop> UringLoop::createSibling() const {
+  return std::make_unique<UringLoop>(options());
+}
 
 // ---------------------------------------------------------------- hand-offs
 
@@ -319,10 +331,12 @@ void UringLoop::handOff(EventLoop& target, SocketHandle socket, const InetAddres
     EventLoop::handOff(target, std::move(socket), peer);
     return;
   }
-  const int fd = socket.takeDescriptor().release();  // the target's once the message goes; ours again if it fails
+  const int fd = socket.takeDescriptor()
+                     .release();  // the target's once the message goes; ours again if it fails
   // Where it went, in case it comes back: found by its descriptor, which stays
   // open (and so is not reused) for as long as the socket is ours.
-  if (static_cast<std::size_t>(fd) >= handoffs_.size()) handoffs_.resize(static_cast<std::size_t>(fd) + 1);
+  if (static_cast<std::size_t>(fd) >= handoffs_.size())
+    handoffs_.resize(static_cast<std::size_t>(fd) + 1);
   handoffs_[static_cast<std::size_t>(fd)] = HandoffRecord{targetRing, targetRing->alive_};
 
   io_uring_sqe* sqe = nextSqe();
@@ -342,8 +356,9 @@ void UringLoop::onSocketHandoffFailed(const RawCompletion& entry) {
   const int fd = socket_handoff::fdOfSenderData(entry.userData);
   UniqueFd socket(fd);  // still ours: the message did not go
   logHandoffFailure(entry.completion.res);
-  const HandoffRecord record = static_cast<std::size_t>(fd) < handoffs_.size() ? handoffs_[static_cast<std::size_t>(fd)]
-                                                                                : HandoffRecord{};
+  const HandoffRecord record = static_cast<std::size_t>(fd) < handoffs_.size()
+                                   ? handoffs_[static_cast<std::size_t>(fd)]
+                                   : HandoffRecord{};
   // The target's liveness is read here, on our thread, after its owner ended
   // it (TcpServer flushes hand-offs and joins the I/O threads first), which
   // is what makes the check meaningful.
@@ -369,19 +384,22 @@ void UringLoop::handOffSlot(EventLoop& target, SocketHandle socket, const InetAd
   auto* targetRing = dynamic_cast<UringLoop*>(&target);
   if (!targetRing || !targetRing->directDescriptors() || !msgRing_) {
     // handOffRefusal() keeps TcpServer from getting here; anyone else loses the socket, loudly.
-    DUET_LOG(Error) << "a direct descriptor can go only to another io_uring loop with direct descriptors; closing it";
+    DUET_LOG(Error) << "a direct descriptor can go only to another io_uring loop with direct "
+                       "descriptors; closing it";
     return;
   }
-  const std::uint32_t slot = socket.releaseSlot();  // still counted in directSlotsInUse_ until the close completes
+  const std::uint32_t slot =
+      socket.releaseSlot();  // still counted in directSlotsInUse_ until the close completes
   if (slot >= slotHandoffs_.size()) slotHandoffs_.resize(std::size_t{slot} + 1);
   InetAddress* ipv6Peer = peer.isIpv6() ? new InetAddress(peer) : nullptr;
   slotHandoffs_[slot] = SlotHandoffRecord{targetRing, targetRing->alive_, ipv6Peer};
 
   io_uring_sqe* message = nextSqe();
   const int targetFd = failHandoffForTesting_.load() ? -1 : targetRing->ringFd();
-  io_uring_prep_rw(IORING_OP_MSG_RING, message, targetFd, reinterpret_cast<void*>(std::uintptr_t{IORING_MSG_SEND_FD}),
-                   0, socket_handoff::encodeSlot(peer, ipv6Peer));  // `off`: the target's user_data
-  message->addr3 = slot;                         // the slot in our table
+  io_uring_prep_rw(IORING_OP_MSG_RING, message, targetFd,
+                   reinterpret_cast<void*>(std::uintptr_t{IORING_MSG_SEND_FD}), 0,
+                   socket_handoff::encodeSlot(peer, ipv6Peer));  // `off`: the target's user_data
+  message->addr3 = slot;                                         // the slot in our table
   message->file_index = IORING_FILE_INDEX_ALLOC;  // any free slot in the target's (res names it)
   message->msg_ring_flags = 0;
   // Only a failure completes here; HARDLINK: the close below runs either way.
@@ -399,7 +417,8 @@ void UringLoop::handOffSlot(EventLoop& target, SocketHandle socket, const InetAd
 // to forget it (an empty socket by the task queue), if the target still exists.
 void UringLoop::onSlotHandoffFailed(const RawCompletion& entry) {
   const std::uint32_t slot = user_data::indexOf(entry.userData);
-  SlotHandoffRecord record = slot < slotHandoffs_.size() ? std::exchange(slotHandoffs_[slot], {}) : SlotHandoffRecord{};
+  SlotHandoffRecord record =
+      slot < slotHandoffs_.size() ? std::exchange(slotHandoffs_[slot], {}) : SlotHandoffRecord{};
   delete record.ipv6Peer;  // the target never saw it
   ++slotHandoffFailuresUnclosed_;
   stats().acceptShed.add();
@@ -407,9 +426,10 @@ void UringLoop::onSlotHandoffFailed(const RawCompletion& entry) {
   if (!slotHandoffBurst_) {
     slotHandoffBurst_ = true;
     const int error = -entry.completion.res;
-    DUET_LOG(Warn) << "socket hand-off to an I/O loop failed ("
-                   << (error == ENFILE ? "its io_uring fixed-file table is full" : std::strerror(error))
-                   << "); closing such connections until hand-offs go through again (logged once per burst)";
+    DUET_LOG(Warn)
+        << "socket hand-off to an I/O loop failed ("
+        << (error == ENFILE ? "its io_uring fixed-file table is full" : std::strerror(error))
+        << "); closing such connections until hand-offs go through again (logged once per burst)";
   }
   // Read on our thread after the owner ended the target (see onSocketHandoffFailed).
   if (!draining_ && record.target && !record.alive.expired()) {
@@ -435,7 +455,8 @@ void UringLoop::onSlotHandoffClosed() {
 
 void UringLoop::onSlotHandedIn(const RawCompletion& entry) {
   std::unique_ptr<InetAddress> ipv6Peer(socket_handoff::ipv6PeerOf(entry.userData));
-  if (entry.completion.res < 0) return;  // not a slot (cannot happen: a failure completes at the sender)
+  if (entry.completion.res < 0)
+    return;  // not a slot (cannot happen: a failure completes at the sender)
   SocketHandle socket = adoptSlot(static_cast<std::uint32_t>(entry.completion.res));
   if (draining_) return;  // the loop is ending: nobody will serve it; its slot closes here
   const std::optional<InetAddress> ipv4Peer = socket_handoff::decodePeer(entry.userData);
@@ -466,13 +487,15 @@ void UringLoop::logHandoffFailure(int error) {
   static std::atomic<bool> logged{false};
   if (!logged.exchange(true)) {
     DUET_LOG(Warn) << "IORING_OP_MSG_RING socket hand-off failed (" << std::strerror(-error)
-                   << "); such a socket goes by the task queue instead, or is closed if its loop is gone (logged once)";
+                   << "); such a socket goes by the task queue instead, or is closed if its loop "
+                      "is gone (logged once)";
   }
 }
 
 // ---------------------------------------------------------------- submissions
 
-std::uint64_t UringLoop::track(io_uring_sqe* sqe, OpKind kind, std::shared_ptr<CompletionHandler> handler) {
+std::uint64_t UringLoop::track(io_uring_sqe* sqe, OpKind kind,
+                               std::shared_ptr<CompletionHandler> handler) {
   const std::uint64_t userData = ops_.add(kind, std::move(handler));
   io_uring_sqe_set_data64(sqe, userData);
   return userData;
@@ -487,7 +510,8 @@ void UringLoop::cancelOp(std::uint64_t userData) {
 void UringLoop::cancelAll(const SocketHandle& socket) {
   io_uring_sqe* sqe = nextSqe();
   if (socket.isSlot()) {
-    io_uring_prep_cancel_fd(sqe, static_cast<int>(socket.slot()), IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    io_uring_prep_cancel_fd(sqe, static_cast<int>(socket.slot()),
+                            IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
   } else {
     io_uring_prep_cancel_fd(sqe, socket.fd(), IORING_ASYNC_CANCEL_ALL);
   }
@@ -504,7 +528,8 @@ void UringLoop::wakeSelf() {
   io_uring_sqe_set_data64(sqe, user_data::kWake);
 }
 
-bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, LoopStats& targetStats, int* error) {
+bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, LoopStats& targetStats,
+                         int* error) {
   if (!msgRing_) return false;
   io_uring_sqe* sqe = nextSqe();
   // The target sees a CQE with res 0 and user_data kWake. CQE_SKIP_SUCCESS:
@@ -512,7 +537,8 @@ bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, LoopStats&
   // is not running does not pile completions up in its CQ.
   io_uring_prep_msg_ring(sqe, targetRingFd, 0, user_data::kWake, 0);
   io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
-  const std::uint64_t userData = user_data::encode(OpKind::MsgRingSent, ++msgRingsSent_, targetWaker);
+  const std::uint64_t userData =
+      user_data::encode(OpKind::MsgRingSent, ++msgRingsSent_, targetWaker);
   io_uring_sqe_set_data64(sqe, userData);
   const int submitted = ring_->enter(0, nullptr, 0, Syscall::Wakeup);
   // Charged to the loop it wakes, like an eventfd write; other threads write
@@ -557,8 +583,8 @@ void UringLoop::poll(bool mayBlock, std::optional<TimePoint> timerDeadline) {
       // one completion after the short wait; older ones just stop waiting.
       const Duration batchWait = options().uring.waitBatchTimeout;
       if (ring_->hasFeature(IORING_FEAT_MIN_TIMEOUT)) {
-        minWaitUsec = static_cast<unsigned>(
-            std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(batchWait).count()));
+        minWaitUsec = static_cast<unsigned>(std::max<std::int64_t>(
+            1, std::chrono::duration_cast<std::chrono::microseconds>(batchWait).count()));
       } else {
         limit = limit ? std::min(*limit, batchWait) : batchWait;
       }
@@ -605,9 +631,10 @@ void UringLoop::noteOverflow() {
     stats().uring.cqOverflows.add();
     static std::atomic<bool> logged{false};
     if (!logged.exchange(true)) {
-      DUET_LOG(Warn) << "io_uring completion queue overflowed (" << ring_->completionQueueSize()
-                     << " entries); the kernel is holding completions back and the loop catches up. "
-                        "A larger cqFactor avoids it (logged once)";
+      DUET_LOG(Warn)
+          << "io_uring completion queue overflowed (" << ring_->completionQueueSize()
+          << " entries); the kernel is holding completions back and the loop catches up. "
+             "A larger cqFactor avoids it (logged once)";
     }
   }
   overflowing_ = held;
@@ -615,7 +642,8 @@ void UringLoop::noteOverflow() {
   if (dropped != droppedSeen_) {
     stats().uring.cqesDropped.add(dropped - droppedSeen_);
     DUET_LOG(Error) << "io_uring dropped " << (dropped - droppedSeen_)
-                    << " completions (the kernel could not hold them); asking the kernel which operations they ended";
+                    << " completions (the kernel could not hold them); asking the kernel which "
+                       "operations they ended";
     droppedSeen_ = dropped;
     if (!draining_) {
       reconcileAfterDroppedCompletions();
@@ -659,15 +687,16 @@ void UringLoop::reconcileAfterDroppedCompletions() {
     io_uring_sqe* sqe = nextSqe();
     io_uring_prep_cancel64(sqe, userData, 0);
     // The answer names the slot and generation it asked about.
-    io_uring_sqe_set_data64(sqe, user_data::encode(OpKind::LostCheck, user_data::generationOf(userData),
-                                                   user_data::indexOf(userData)));
+    io_uring_sqe_set_data64(sqe,
+                            user_data::encode(OpKind::LostCheck, user_data::generationOf(userData),
+                                              user_data::indexOf(userData)));
   }
 }
 
 void UringLoop::onLostCheck(const RawCompletion& entry) {
   if (entry.completion.res != -ENOENT || draining_) return;
-  const std::uint64_t lost =
-      ops_.liveOperation(user_data::generationOf(entry.userData), user_data::indexOf(entry.userData));
+  const std::uint64_t lost = ops_.liveOperation(user_data::generationOf(entry.userData),
+                                                user_data::indexOf(entry.userData));
   if (lost == 0) return;  // its final completion came after all
   if (user_data::kindOf(lost) == OpKind::Recv && reclaimPending_) {
     // Whether it carried bytes is known once the reclaim has looked.
@@ -681,7 +710,8 @@ void UringLoop::endLostOperation(std::uint64_t lost) {
   const bool hole = user_data::kindOf(lost) == OpKind::Recv && recvBytesLost_;
   DUET_LOG(Warn) << "io_uring: the final completion of a " << opKindName(user_data::kindOf(lost))
                  << " was dropped; ending it as "
-                 << (hole ? "failed (received bytes were lost with such completions)" : "cancelled");
+                 << (hole ? "failed (received bytes were lost with such completions)"
+                          : "cancelled");
   RawCompletion ended;
   ended.userData = lost;
   ended.completion.res = hole ? -EIO : -ECANCELED;
@@ -706,7 +736,8 @@ void UringLoop::reclaimLostBuffersWhenQuiet() {
   BufferRing::Reclaimed reclaimed;
   bool looked = false;
   if (!ring_->deferTaskRun()) {
-    DUET_LOG(Warn) << "io_uring: buffers of lost recv completions cannot be told apart from ones in use without "
+    DUET_LOG(Warn) << "io_uring: buffers of lost recv completions cannot be told apart from ones "
+                      "in use without "
                       "DEFER_TASKRUN; they stay out of the ring";
   } else {
     stats().count(Syscall::Control);  // IORING_REGISTER_PBUF_STATUS
@@ -714,26 +745,31 @@ void UringLoop::reclaimLostBuffersWhenQuiet() {
       reclaimed = *r;
       looked = true;
     } else {
-      DUET_LOG(Warn) << "io_uring: this kernel cannot report a buffer ring's head (IORING_REGISTER_PBUF_STATUS, "
+      DUET_LOG(Warn) << "io_uring: this kernel cannot report a buffer ring's head "
+                        "(IORING_REGISTER_PBUF_STATUS, "
                         "Linux 6.8); buffers of lost recv completions stay out of the ring";
     }
   }
   // Where we could not look, assume the worst: the lost recvs carried bytes.
   recvBytesLost_ = !looked || reclaimed.buffers > 0 || reclaimed.skipped > 0;
   if (reclaimed.buffers > 0) {
-    DUET_LOG(Warn) << "io_uring: " << reclaimed.buffers
-                   << " provided buffers went with lost recv completions; they are back in the ring";
+    DUET_LOG(Warn)
+        << "io_uring: " << reclaimed.buffers
+        << " provided buffers went with lost recv completions; they are back in the ring";
   }
   if (reclaimed.skipped > 0) {
-    DUET_LOG(Warn) << "io_uring: lost recv completions had taken " << reclaimed.skipped
-                   << " bytes of the part-filled buffer; the next piece is read from where the kernel is";
+    DUET_LOG(Warn)
+        << "io_uring: lost recv completions had taken " << reclaimed.skipped
+        << " bytes of the part-filled buffer; the next piece is read from where the kernel is";
   }
   // The recvs whose completions were lost end now, failed if bytes went with them.
-  for (const std::uint64_t lost : std::exchange(lostRecvsAwaitingReclaim_, {})) endLostOperation(lost);
+  for (const std::uint64_t lost : std::exchange(lostRecvsAwaitingReclaim_, {}))
+    endLostOperation(lost);
 }
 
 bool UringLoop::loseForTesting(const RawCompletion& entry) {
-  if (lossesForTesting_ == 0 || entry.completion.more() || user_data::kindOf(entry.userData) != lossKindForTesting_) {
+  if (lossesForTesting_ == 0 || entry.completion.more() ||
+      user_data::kindOf(entry.userData) != lossKindForTesting_) {
     return false;
   }
   --lossesForTesting_;
@@ -820,7 +856,8 @@ void UringLoop::dropStale(const RawCompletion& entry) {
     adoptSlot(static_cast<std::uint32_t>(c.res)).close();  // the same, in a slot
   }
   if (!draining_) {
-    DUET_LOG(Debug) << "dropped a stale " << opKindName(user_data::kindOf(entry.userData)) << " completion";
+    DUET_LOG(Debug) << "dropped a stale " << opKindName(user_data::kindOf(entry.userData))
+                    << " completion";
   }
 }
 

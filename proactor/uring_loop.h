@@ -43,7 +43,8 @@ class UringLoop final : public EventLoop {
   ~UringLoop() override;
 
   std::unique_ptr<Acceptor> createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) override;
-  ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) override;
+  ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local,
+                                 const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
   // With UringOptions::msgRingHandoff and a UringLoop target: one MSG_RING
@@ -55,7 +56,8 @@ class UringLoop final : public EventLoop {
   // The MSG_RINGs handOff() prepared go to the kernel now, not with the next wait.
   void flushHandOffs() override;
   // An IORING_OP_READ on this ring (uring_file_read.h), not a worker thread.
-  void readFile(SharedFd file, std::uint64_t offset, std::size_t length, FileReadCallback done) override;
+  void readFile(SharedFd file, std::uint64_t offset, std::size_t length,
+                FileReadCallback done) override;
 
   // The UringLoop created on the calling thread, if any (for MSG_RING wake-ups).
   static UringLoop* current();
@@ -98,7 +100,9 @@ class UringLoop final : public EventLoop {
   bool zeroCopySendAvailable() const { return zeroCopySend_; }
   // Connections queue output as an OutputChain sent by vectored sends
   // (UringOptions::vectoredSend; SEND_ZC, when on, keeps its own path).
-  bool vectoredSend() const { return options().uring.vectoredSend && options().uring.sendZeroCopyThreshold == 0; }
+  bool vectoredSend() const {
+    return options().uring.vectoredSend && options().uring.sendZeroCopyThreshold == 0;
+  }
   // ...with IORING_SEND_VECTORIZED (6.17) rather than IORING_OP_SENDMSG.
   bool sendVectorizedAvailable() const { return ring_->sendVectorizedAvailable(); }
   OutputChainPool& outputChains() { return outputChains_; }
@@ -189,21 +193,22 @@ class UringLoop final : public EventLoop {
   bool recvBundle_ = false;
   bool adaptiveRecv_ = false;
   bool draining_ = false;
-  class DirectSlots;                   // the SocketSlots every direct socket's handle shares (.cc)
+  class DirectSlots;  // the SocketSlots every direct socket's handle shares (.cc)
   std::shared_ptr<DirectSlots> directSlots_;
-  unsigned directTableSize_ = 0;       // slots in the fixed-file table; 0: no direct descriptors
-  std::size_t directSlotsInUse_ = 0;   // slots our sockets hold
-  bool socketSetsockopt_ = false;      // SOCKET_URING_OP_SETSOCKOPT works here
-  bool overflowing_ = false;           // the kernel is holding completions back
-  unsigned droppedSeen_ = 0;           // completions the kernel dropped, as last seen
-  bool reclaimPending_ = false;        // completions were dropped; their buffers are still out
-  bool recvBytesLost_ = false;         // the last reclaim found bytes lost (or could not look)
-  std::vector<std::uint64_t> lostRecvsAwaitingReclaim_;  // lost recvs to end once the reclaim has looked
+  unsigned directTableSize_ = 0;      // slots in the fixed-file table; 0: no direct descriptors
+  std::size_t directSlotsInUse_ = 0;  // slots our sockets hold
+  bool socketSetsockopt_ = false;     // SOCKET_URING_OP_SETSOCKOPT works here
+  bool overflowing_ = false;          // the kernel is holding completions back
+  unsigned droppedSeen_ = 0;          // completions the kernel dropped, as last seen
+  bool reclaimPending_ = false;       // completions were dropped; their buffers are still out
+  bool recvBytesLost_ = false;        // the last reclaim found bytes lost (or could not look)
+  std::vector<std::uint64_t>
+      lostRecvsAwaitingReclaim_;  // lost recvs to end once the reclaim has looked
   OpKind lossKindForTesting_ = OpKind::Untracked;
-  unsigned lossesForTesting_ = 0;      // completions still to lose (test hook)
-  unsigned lostForTesting_ = 0;        // completions lost so far (test hook), counted as dropped
+  unsigned lossesForTesting_ = 0;  // completions still to lose (test hook)
+  unsigned lostForTesting_ = 0;    // completions lost so far (test hook), counted as dropped
   unsigned waitBatch_ = 1;
-  std::uint32_t msgRingsSent_ = 0;     // numbers each MSG_RING, so its failure can be found
+  std::uint32_t msgRingsSent_ = 0;  // numbers each MSG_RING, so its failure can be found
   // Where each socket we handed off by MSG_RING went, by descriptor, so a
   // refused one can follow another way (onSocketHandoffFailed). Overwritten
   // by the next hand-off of the same number; 24 bytes per descriptor.

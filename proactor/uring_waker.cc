@@ -27,7 +27,8 @@ struct WakerRegistry {
 };
 
 WakerRegistry& registry() {
-  static WakerRegistry* instance = new WakerRegistry();  // never destroyed: loops may outlive static teardown
+  static WakerRegistry* instance =
+      new WakerRegistry();  // never destroyed: loops may outlive static teardown
   return *instance;
 }
 
@@ -39,7 +40,8 @@ UniqueFd makeEventFd() {
 
 }  // namespace
 
-UringWaker::UringWaker(UringLoop& loop, UringWakeup mode) : loop_(loop), mode_(mode), eventFd_(makeEventFd()) {}
+UringWaker::UringWaker(UringLoop& loop, UringWakeup mode)
+    : loop_(loop), mode_(mode), eventFd_(makeEventFd()) {}
 
 std::shared_ptr<UringWaker> UringWaker::create(UringLoop& loop, UringWakeup mode) {
   std::shared_ptr<UringWaker> waker(new UringWaker(loop, mode));

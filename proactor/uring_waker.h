@@ -82,8 +82,8 @@ class UringWaker final : public CompletionHandler, public std::enable_shared_fro
   const UringWakeup mode_;
   const UniqueFd eventFd_;
   std::uint32_t registryIndex_ = 0;
-  std::uint64_t counter_ = 0;          // the armed read's destination: the kernel writes it
-  std::atomic<bool> pending_{false};   // a wake-up is on its way and not yet reaped
+  std::uint64_t counter_ = 0;         // the armed read's destination: the kernel writes it
+  std::atomic<bool> pending_{false};  // a wake-up is on its way and not yet reaped
   std::atomic<std::uint64_t> eventFdWrites_{0};  // any thread
   bool stopping_ = false;
 

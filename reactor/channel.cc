@@ -4,7 +4,8 @@
 
 namespace duet {
 
-Channel::Channel(ReactorLoop& loop, int fd, ChannelHandler& handler) : loop_(loop), handler_(&handler), fd_(fd) {}
+Channel::Channel(ReactorLoop& loop, int fd, ChannelHandler& handler)
+    : loop_(loop), handler_(&handler), fd_(fd) {}
 
 Channel::~Channel() {
   if (registered()) remove();

@@ -37,9 +37,12 @@ unsigned fromEpoll(std::uint32_t events) {
 
 const char* opName(int op) {
   switch (op) {
-    case EPOLL_CTL_ADD: return "EPOLL_CTL_ADD";
-    case EPOLL_CTL_MOD: return "EPOLL_CTL_MOD";
-    default: return "EPOLL_CTL_DEL";
+    case EPOLL_CTL_ADD:
+      return "EPOLL_CTL_ADD";
+    case EPOLL_CTL_MOD:
+      return "EPOLL_CTL_MOD";
+    default:
+      return "EPOLL_CTL_DEL";
   }
 }
 
@@ -48,8 +51,8 @@ const char* opName(int op) {
 EpollPoller::EpollPoller(LoopStats& stats)
     : stats_(stats), epollFd_(::epoll_create1(EPOLL_CLOEXEC)), events_(kInitialEvents) {
   if (!epollFd_) {
-    throw BackendUnavailable(std::string("epoll backend: epoll_create1 failed: ") + std::strerror(errno) +
-                             "; try --backend poll");
+    throw BackendUnavailable(std::string("epoll backend: epoll_create1 failed: ") +
+                             std::strerror(errno) + "; try --backend poll");
   }
 }
 
@@ -60,7 +63,8 @@ bool EpollPoller::control(int op, Channel& channel) {
   stats_.count(Syscall::Control);
   if (::epoll_ctl(epollFd_.get(), op, channel.fd(), &event) == 0) return true;
   const int error = errno;
-  DUET_LOG(Error) << "epoll_ctl(" << opName(op) << ", fd " << channel.fd() << ") failed: " << std::strerror(error);
+  DUET_LOG(Error) << "epoll_ctl(" << opName(op) << ", fd " << channel.fd()
+                  << ") failed: " << std::strerror(error);
   return false;
 }
 
@@ -96,7 +100,8 @@ void EpollPoller::remove(Channel& channel) {
 
 void EpollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
   stats_.count(Syscall::Wait);
-  const int n = ::epoll_wait(epollFd_.get(), events_.data(), static_cast<int>(events_.size()), timeoutMs);
+  const int n =
+      ::epoll_wait(epollFd_.get(), events_.data(), static_cast<int>(events_.size()), timeoutMs);
   if (n < 0) {
     const int error = errno;
     if (error != EINTR) {
@@ -114,7 +119,8 @@ void EpollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
     channel->setReady(fromEpoll(events_[i].events));
     active.push_back(channel);
   }
-  if (static_cast<std::size_t>(n) == events_.size() && events_.size() < kMaxEvents) events_.resize(events_.size() * 2);
+  if (static_cast<std::size_t>(n) == events_.size() && events_.size() < kMaxEvents)
+    events_.resize(events_.size() * 2);
 }
 
 }  // namespace duet

@@ -17,7 +17,8 @@ namespace {
 
 UniqueFd makeEventFd() {
   UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!fd) throw BackendUnavailable(std::string("reactor: eventfd failed: ") + std::strerror(errno));
+  if (!fd)
+    throw BackendUnavailable(std::string("reactor: eventfd failed: ") + std::strerror(errno));
   return fd;
 }
 

@@ -7,7 +7,10 @@
 namespace duet {
 
 PendingConnect::PendingConnect(ReactorLoop& loop, UniqueFd socket, ConnectCallback done)
-    : loop_(loop), socket_(std::move(socket)), channel_(loop, socket_.get(), *this), done_(std::move(done)) {}
+    : loop_(loop),
+      socket_(std::move(socket)),
+      channel_(loop, socket_.get(), *this),
+      done_(std::move(done)) {}
 
 PendingConnect::~PendingConnect() { channel_.remove(); }
 

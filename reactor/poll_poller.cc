@@ -67,7 +67,8 @@ void PollPoller::remove(Channel& channel) {
     channels_[index] = channels_[last];
     channels_[index]->setSlot(static_cast<int>(index));
     // The entry that moved still watches its own channel's fd.
-    assert(pollfds_[index].fd == channels_[index]->fd() || pollfds_[index].fd == ignoredFd(channels_[index]->fd()));
+    assert(pollfds_[index].fd == channels_[index]->fd() ||
+           pollfds_[index].fd == ignoredFd(channels_[index]->fd()));
   }
   pollfds_.pop_back();
   channels_.pop_back();

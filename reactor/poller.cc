@@ -24,7 +24,8 @@ std::unique_ptr<Poller> makePoller(const LoopOptions& options, LoopStats& stats)
     case Backend::IoUring:
       break;
   }
-  throw std::invalid_argument("the reactor cannot run backend '" + std::string(backendName(options.backend)) +
+  throw std::invalid_argument("the reactor cannot run backend '" +
+                              std::string(backendName(options.backend)) +
                               "'; use epoll, poll or select");
 }
 
@@ -58,7 +59,8 @@ void Poller::checkFdFree([[maybe_unused]] const Channel& channel) const {
 void Poller::checkRegistered([[maybe_unused]] const Channel& channel) const {
 #ifndef NDEBUG
   const auto fd = static_cast<std::size_t>(channel.fd());
-  assert(fd < channelByFd_.size() && channelByFd_[fd] == &channel && "channel not registered with this poller");
+  assert(fd < channelByFd_.size() && channelByFd_[fd] == &channel &&
+         "channel not registered with this poller");
 #endif
 }
 

@@ -19,15 +19,18 @@ constexpr auto kBackOff = std::chrono::milliseconds(100);
 // Errors that belong to one pending connection (it died in the backlog, or a
 // signal interrupted us): skip it and accept the next.
 bool isTransient(int error) {
-  return error == EINTR || error == ECONNABORTED || error == EPROTO || error == EPERM || error == ENETDOWN ||
-         error == ENOPROTOOPT || error == EHOSTDOWN || error == ENONET || error == EHOSTUNREACH ||
-         error == EOPNOTSUPP || error == ENETUNREACH;
+  return error == EINTR || error == ECONNABORTED || error == EPROTO || error == EPERM ||
+         error == ENETDOWN || error == ENOPROTOOPT || error == EHOSTDOWN || error == ENONET ||
+         error == EHOSTUNREACH || error == EOPNOTSUPP || error == ENETUNREACH;
 }
 
 }  // namespace
 
 ReactorAcceptor::ReactorAcceptor(ReactorLoop& loop, UniqueFd listenSocket, AcceptCallback onAccept)
-    : loop_(loop), listen_(std::move(listenSocket)), channel_(loop, listen_.get(), *this), onAccept_(std::move(onAccept)) {}
+    : loop_(loop),
+      listen_(std::move(listenSocket)),
+      channel_(loop, listen_.get(), *this),
+      onAccept_(std::move(onAccept)) {}
 
 ReactorAcceptor::~ReactorAcceptor() {
   if (destroyedFlag_) *destroyedFlag_ = true;

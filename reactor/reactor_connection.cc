@@ -76,10 +76,9 @@ bool pageCacheHolds(int fd, std::uint64_t offset, std::uint64_t length) {
 
 }  // namespace
 
-ReactorConnection::ReactorConnection(ReactorLoop& loop, SocketHandle socket, const InetAddress& local,
-                                     const InetAddress& peer)
-    : Connection(loop, std::move(socket), local, peer),
-      channel_(loop, fd(), *this) {
+ReactorConnection::ReactorConnection(ReactorLoop& loop, SocketHandle socket,
+                                     const InetAddress& local, const InetAddress& peer)
+    : Connection(loop, std::move(socket), local, peer), channel_(loop, fd(), *this) {
   channel_.setEdgeTriggered(loop.edgeTriggered());
 }
 
@@ -91,8 +90,8 @@ void ReactorConnection::tieChannel() { channel_.tie(shared_from_this()); }
 
 void ReactorConnection::watch(bool ok) {
   if (ok) return;
-  DUET_LOG(Error) << "connection #" << id() << " from " << peer().toIpPort() << ": the " << loop().mode()
-                  << " poller cannot watch fd " << fd() << "; closing it";
+  DUET_LOG(Error) << "connection #" << id() << " from " << peer().toIpPort() << ": the "
+                  << loop().mode() << " poller cannot watch fd " << fd() << "; closing it";
   forceClose();
 }
 
@@ -179,7 +178,8 @@ void ReactorConnection::handleReadable() {
 // ---------------------------------------------------------------- writing
 
 void ReactorConnection::ioWrite(std::string_view data) {
-  assert(!disconnected() && !data.empty() && "core sends only non-empty data on an open connection");
+  assert(!disconnected() && !data.empty() &&
+         "core sends only non-empty data on an open connection");
   // Gathered only while nothing the kernel refused is queued: behind such
   // bytes a send waits for writability anyway (writeOrQueue queues it).
   if (gathering_ && output_.readableBytes() == gathered_) {
@@ -226,7 +226,8 @@ void ReactorConnection::ioWriteOwned(Buffer& data) {
     gathered_ = output_.readableBytes();
     return;
   }
-  ioWrite(data.view());  // written straight from the caller's storage, or gathered/queued as any bytes
+  ioWrite(
+      data.view());  // written straight from the caller's storage, or gathered/queued as any bytes
   data.retrieveAll();
 }
 
@@ -291,7 +292,8 @@ void ReactorConnection::gather(std::string_view data) {
 
 bool ReactorConnection::flushGathered() {
   if (gathered_ == 0) return true;
-  assert(output_.readableBytes() == gathered_ && "only gathered bytes in output_ (nothing refused ahead of them)");
+  assert(output_.readableBytes() == gathered_ &&
+         "only gathered bytes in output_ (nothing refused ahead of them)");
   gathered_ = 0;
   const SendResult sent = sendSome(output_.view());
   if (sent.error != 0) {
@@ -321,7 +323,8 @@ void ReactorConnection::handleWritable() {
     // The file ended and nothing was queued behind it: stop asking (the
     // idle-CPU rule below). Otherwise its last sendfile hit EAGAIN, or what
     // followed it is queued in output_, and interest stays on.
-    if (!disconnected() && !sendingFile() && output_.empty() && channel_.wantsWrite()) channel_.disableWriting();
+    if (!disconnected() && !sendingFile() && output_.empty() && channel_.wantsWrite())
+      channel_.disableWriting();
     return;
   }
   while (!output_.empty()) {
@@ -393,8 +396,10 @@ void ReactorConnection::continueFile() {
       residentEnd_ = file->offset + span;
     }
     off_t position = static_cast<off_t>(file->offset);
-    const std::uint64_t want = std::min({residentEnd_ - file->offset, file->length, kSendfileMaxBytes});
-    const ssize_t n = ::sendfile(fd(), file->file->get(), &position, static_cast<std::size_t>(want));
+    const std::uint64_t want =
+        std::min({residentEnd_ - file->offset, file->length, kSendfileMaxBytes});
+    const ssize_t n =
+        ::sendfile(fd(), file->file->get(), &position, static_cast<std::size_t>(want));
     stats().count(Syscall::Write);
     stats().sendOps.add();
     if (n > 0) {
@@ -432,18 +437,23 @@ void ReactorConnection::makeResident(std::uint64_t offset, std::size_t length) {
   // would report the idle socket writable on every wait meanwhile.
   if (channel_.wantsWrite()) channel_.disableWriting();
   std::weak_ptr<Connection> weak = weak_from_this();
-  loop().readFile(sendingFile()->file, offset, length, [weak, offset, length](FileReadResult result) {
-    if (auto self = weak.lock()) static_cast<ReactorConnection&>(*self).madeResident(offset, length, result);
-  });
+  loop().readFile(sendingFile()->file, offset, length,
+                  [weak, offset, length](FileReadResult result) {
+                    if (auto self = weak.lock())
+                      static_cast<ReactorConnection&>(*self).madeResident(offset, length, result);
+                  });
 }
 
-void ReactorConnection::madeResident(std::uint64_t offset, std::size_t length, const FileReadResult& result) {
+void ReactorConnection::madeResident(std::uint64_t offset, std::size_t length,
+                                     const FileReadResult& result) {
   makingResident_ = false;
   if (disconnected()) return;
   const FileRange* file = sendingFile();
-  if (!file || file->offset != offset) return;  // not the range we asked for (cannot happen: one file, one read)
+  if (!file || file->offset != offset)
+    return;  // not the range we asked for (cannot happen: one file, one read)
   if (result.error != 0 || result.bytes.size() < length) {
-    fileSendFailed(result.error);  // EBUSY too: the readers are full, and waiting here would be the loop's
+    fileSendFailed(
+        result.error);  // EBUSY too: the readers are full, and waiting here would be the loop's
     return;
   }
   residentEnd_ = offset + length;

@@ -12,8 +12,8 @@
 // Writing: outside a read handler, send() tries the kernel at once when
 // nothing is queued (no copy); whatever the kernel does not take waits in
 // output_, and only then does the connection ask for write readiness. It
-// stops asking the moment output_ drains: a level-triggered poller reports an idle socket as writable on every wait, so leaving write
-// interest on would spin an idle server at 100% CPU.
+// stops asking the moment output_ drains: a level-triggered poller reports an idle socket as
+// writable on every wait, so leaving write interest on would spin an idle server at 100% CPU.
 //
 // Gathering (ReactorOptions::gatherWrites): while the connection handles a read,
 // its sends are appended to output_ instead, and written with one system call
@@ -47,7 +47,8 @@ class ReactorLoop;
 
 class ReactorConnection final : public Connection, private ChannelHandler {
  public:
-  ReactorConnection(ReactorLoop& loop, SocketHandle socket, const InetAddress& local, const InetAddress& peer);
+  ReactorConnection(ReactorLoop& loop, SocketHandle socket, const InetAddress& local,
+                    const InetAddress& peer);
   // Unregisters the channel if ioClose() never ran (an owner that dropped an
   // open connection). Must then run on the loop thread.
   ~ReactorConnection() override;
@@ -109,7 +110,8 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   Channel channel_;
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
   bool gathering_ = false;  // inside deliverGathering(): ioWrite() may append to output_
-  std::size_t gathered_ = 0;  // the last bytes of output_, held back by gathering (all of it, if any)
+  std::size_t gathered_ =
+      0;  // the last bytes of output_, held back by gathering (all of it, if any)
   AdaptiveReadSize readSize_;  // how much storage the next read borrows
   // Of the file being sent: the end of the range last found in the page
   // cache (sendfile may go up to here without a disk wait), and whether a

@@ -60,7 +60,8 @@ bool ReactorLoop::updateChannel(Channel& channel) {
 void ReactorLoop::removeChannel(Channel& channel) {
   assertInLoopThread();
   poller_->remove(channel);
-  if (dispatching_) std::replace(active_.begin(), active_.end(), &channel, static_cast<Channel*>(nullptr));
+  if (dispatching_)
+    std::replace(active_.begin(), active_.end(), &channel, static_cast<Channel*>(nullptr));
 }
 
 void ReactorLoop::poll(bool mayBlock, std::optional<TimePoint> /*timerDeadline*/) {
@@ -83,12 +84,14 @@ void ReactorLoop::wakeup() { waker_.wake(); }
 
 void ReactorLoop::timerDeadlineChanged(std::optional<TimePoint> deadline) { timer_.arm(deadline); }
 
-std::unique_ptr<Acceptor> ReactorLoop::createAcceptor(UniqueFd listenSocket, AcceptCallback onAccept) {
+std::unique_ptr<Acceptor> ReactorLoop::createAcceptor(UniqueFd listenSocket,
+                                                      AcceptCallback onAccept) {
   assertInLoopThread();
   return std::make_unique<ReactorAcceptor>(*this, std::move(listenSocket), std::move(onAccept));
 }
 
-ConnectionPtr ReactorLoop::createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) {
+ConnectionPtr ReactorLoop::createConnection(SocketHandle socket, const InetAddress& local,
+                                            const InetAddress& peer) {
   assertInLoopThread();
   if (!canWatch(socket.fd())) {
     DUET_LOG(Warn) << mode() << " backend cannot watch fd " << socket.fd() << " (>= FD_SETSIZE "
@@ -137,13 +140,16 @@ void ReactorLoop::connect(UniqueFd socket, const InetAddress& server, ConnectCal
 }
 
 std::unique_ptr<PendingConnect> ReactorLoop::takeConnect(PendingConnect* connect) {
-  auto it = std::find_if(connects_.begin(), connects_.end(), [connect](const auto& p) { return p.get() == connect; });
+  auto it = std::find_if(connects_.begin(), connects_.end(),
+                         [connect](const auto& p) { return p.get() == connect; });
   if (it == connects_.end()) return nullptr;
   std::unique_ptr<PendingConnect> taken = std::move(*it);
   connects_.erase(it);
   return taken;
 }
 
-std::unique_ptr<EventLoop> ReactorLoop::createSibling() const { return std::make_unique<ReactorLoop>(options()); }
+std::unique_ptr<EventLoop> ReactorLoop::createSibling() const {
+  return std::make_unique<ReactorLoop>(options());
+}
 
 }  // namespace duet

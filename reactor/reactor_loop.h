@@ -41,7 +41,8 @@ class ReactorLoop final : public EventLoop {
   // On the select backend an fd >= FD_SETSIZE cannot be watched: logs one
   // line, closes the socket and returns nullptr (TcpServer drops a null
   // connection; the peer sees the connection closed).
-  ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local, const InetAddress& peer) override;
+  ConnectionPtr createConnection(SocketHandle socket, const InetAddress& local,
+                                 const InetAddress& peer) override;
   void connect(UniqueFd socket, const InetAddress& server, ConnectCallback done) override;
   std::unique_ptr<EventLoop> createSibling() const override;
   // The poller's (select: FD_SETSIZE).
@@ -54,7 +55,9 @@ class ReactorLoop final : public EventLoop {
   bool canWatch(int fd) const;
   // Whether connection sockets use edge-triggered epoll: read from the
   // options each time (the flag means nothing to poll and select).
-  bool edgeTriggered() const { return backend() == Backend::Epoll && options().reactor.edgeTriggered; }
+  bool edgeTriggered() const {
+    return backend() == Backend::Epoll && options().reactor.edgeTriggered;
+  }
   // A pending connect finished: hands it back so the loop can destroy it.
   std::unique_ptr<PendingConnect> takeConnect(PendingConnect* connect);
 

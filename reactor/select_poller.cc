@@ -18,7 +18,8 @@ bool SelectPoller::update(Channel& channel) {
   const int fd = channel.fd();
   if (fd < 0 || fd >= FD_SETSIZE) {
     // Never FD_SET it: that would write outside the fd_set.
-    DUET_LOG(Warn) << "select backend cannot watch fd " << fd << " (>= FD_SETSIZE " << FD_SETSIZE << ")";
+    DUET_LOG(Warn) << "select backend cannot watch fd " << fd << " (>= FD_SETSIZE " << FD_SETSIZE
+                   << ")";
     return false;
   }
   if (!channel.registered()) {
@@ -106,7 +107,8 @@ void SelectPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
     }
     if (ready == 0) continue;
     // select reports only what was asked for.
-    assert((!(ready & ready::kReadable) || channel->wantsRead()) && (!(ready & ready::kWritable) || channel->wantsWrite()));
+    assert((!(ready & ready::kReadable) || channel->wantsRead()) &&
+           (!(ready & ready::kWritable) || channel->wantsWrite()));
     // select has no separate hang-up or error report: both show up as
     // readable (read returns 0 or the error) or writable (write fails).
     channel->setReady(ready);

@@ -23,12 +23,15 @@ static_assert(Clock::is_steady);
 
 UniqueFd makeTimerFd() {
   UniqueFd fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!fd) throw BackendUnavailable(std::string("reactor: timerfd_create failed: ") + std::strerror(errno));
+  if (!fd)
+    throw BackendUnavailable(std::string("reactor: timerfd_create failed: ") +
+                             std::strerror(errno));
   return fd;
 }
 
 timespec toTimespec(TimePoint when) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
   timespec ts{};
   if (ns <= 0) {
     // An all-zero it_value would disarm the timer; a deadline at or before

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   liburing-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev node-llhttp
   curl wrk gnuplot-nox procps nginx-light
-  clang llvm libclang-rt-14-dev gdb
+  clang llvm libclang-rt-14-dev clang-format gdb
   python3 linux-perf
 )
 missing=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: installs what is missing, then
+# Every test: installs what is missing, checks the format (scripts/check-format.sh), then
 #   1. Release build: the whole suite under ctest, then a short soak
 #      (duet-soak against duet-echo and duet-http on every backend), then the
 #      package check (scripts/package-check.sh: install, examples/kv-server built
@@ -19,6 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+echo "== Format: every C++ file follows .clang-format (clang-format 14)"
+bash scripts/check-format.sh
 
 echo "== Release build and tests"
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=ON -DDUET_BUILD_BENCH=ON

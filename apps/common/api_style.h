@@ -14,7 +14,9 @@ enum class ApiStyle {
   Coroutines,  // coro::serve(): one coroutine per connection (core/coro)
 };
 
-inline std::string_view apiStyleName(ApiStyle api) { return api == ApiStyle::Callbacks ? "callbacks" : "coroutines"; }
+inline std::string_view apiStyleName(ApiStyle api) {
+  return api == ApiStyle::Callbacks ? "callbacks" : "coroutines";
+}
 
 inline std::optional<ApiStyle> parseApiStyle(std::string_view name) {
   if (name == "callbacks") return ApiStyle::Callbacks;

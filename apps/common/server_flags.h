@@ -14,7 +14,7 @@
 namespace duet::app {
 
 struct ServerFlags {
-  std::string backend = "auto";  // see backendFlagChoices()
+  std::string backend = "auto";        // see backendFlagChoices()
   ApiStyle api = ApiStyle::Callbacks;  // --api callbacks|coroutines
   std::string host = "0.0.0.0";
   int port = 0;
@@ -58,7 +58,7 @@ int parseOrExit(CLI::App& app, int argc, char** argv);
 // Turns the flags into options. Returns false with a one-line *error on a bad value.
 // --backend auto is resolved here (resolveBackend); its one line, "backend: uring
 // (auto: io_uring set up)", goes to *backendAnnouncement if given ("" otherwise).
-bool toOptions(const ServerFlags& flags, LoopOptions* loop, ServerOptions* server, std::string* error,
-               std::string* backendAnnouncement = nullptr);
+bool toOptions(const ServerFlags& flags, LoopOptions* loop, ServerOptions* server,
+               std::string* error, std::string* backendAnnouncement = nullptr);
 
 }  // namespace duet::app

@@ -51,7 +51,8 @@ int runServer(const char* program, const ServerFlags& flags, const ServerFactory
 
   const auto level = parseLogLevel(flags.logLevel);
   if (!level) {
-    std::cerr << program << ": unknown --log-level '" << flags.logLevel << "' (trace|debug|info|warn|error|off)\n";
+    std::cerr << program << ": unknown --log-level '" << flags.logLevel
+              << "' (trace|debug|info|warn|error|off)\n";
     return 2;
   }
   setLogLevel(*level);
@@ -66,7 +67,8 @@ int runServer(const char* program, const ServerFlags& flags, const ServerFactory
     std::cerr << program << ": " << error << '\n';
     return 2;
   }
-  if (!backendAnnouncement.empty()) std::cout << backendAnnouncement << std::endl;  // --backend auto: which and why
+  if (!backendAnnouncement.empty())
+    std::cout << backendAnnouncement << std::endl;  // --backend auto: which and why
   if (flags.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -88,8 +90,8 @@ int runServer(const char* program, const ServerFlags& flags, const ServerFactory
     }
     std::cout << program << ": listening on " << server->tcp().listenAddress().toIpPort()
               << " backend=" << backendName(loop->backend()) << " mode=" << loop->mode()
-              << " threads=" << flags.threads << " accept=" << flags.accept << server->listeningDetails()
-              << std::endl;
+              << " threads=" << flags.threads << " accept=" << flags.accept
+              << server->listeningDetails() << std::endl;
 
     TerminationSignals signals(*loop, [&](int signo) {
       DUET_LOG(Info) << program << ": signal " << signo << ", stopping gracefully";

@@ -34,8 +34,8 @@ class RunnableServer {
 // Makes the program's server on `baseLoop` with the options the shared flags
 // gave (listen address, threads, accept mode, limits, name). Called once, after
 // the loop exists and before anything listens.
-using ServerFactory =
-    std::function<std::unique_ptr<RunnableServer>(EventLoop& baseLoop, const ServerOptions& options)>;
+using ServerFactory = std::function<std::unique_ptr<RunnableServer>(EventLoop& baseLoop,
+                                                                    const ServerOptions& options)>;
 
 // A factory for the plain case: a TcpServer running `callbacks` (duet-echo).
 ServerFactory tcpServerFactory(ConnectionCallbacks callbacks);

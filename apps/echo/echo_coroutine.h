@@ -21,7 +21,7 @@ inline coro::Task<void> echoConnection(coro::Stream conn) {
     // Each result is bound before it is tested: g++ 12 miscompiles a
     // co_await inside an if/while condition (core/coro/task.h).
     const coro::IoStatus got = co_await conn.read();  // bytes are in conn.input()
-    if (got != coro::IoStatus::Ok) break;              // end of stream, or closed
+    if (got != coro::IoStatus::Ok) break;             // end of stream, or closed
     // Hands the bytes over whole, as the callback echo does.
     const coro::IoStatus sent = co_await conn.write(std::move(conn.input()));
     if (sent != coro::IoStatus::Ok) break;

@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
   duet::app::ServerFlags flags;
   duet::app::addServerFlags(app, flags);
   if (int status = duet::app::parseOrExit(app, argc, argv); status >= 0) return status;
-  return duet::app::runServer("duet-echo", flags,
-                              duet::app::tcpServerFactory(flags.api == duet::app::ApiStyle::Coroutines
-                                                              ? duet::echo::coroutineCallbacks()
-                                                              : duet::echo::callbacks()));
+  return duet::app::runServer(
+      "duet-echo", flags,
+      duet::app::tcpServerFactory(flags.api == duet::app::ApiStyle::Coroutines
+                                      ? duet::echo::coroutineCallbacks()
+                                      : duet::echo::callbacks()));
 }

@@ -8,7 +8,9 @@ namespace {
 
 // RFC 9110 5.6.4: qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text,
 // everything but controls, DEL, the quote and the backslash.
-bool isQdtext(unsigned char c) { return isWhitespace(c) || (isVchar(c) && c != '"' && c != '\\') || isObsText(c); }
+bool isQdtext(unsigned char c) {
+  return isWhitespace(c) || (isVchar(c) && c != '"' && c != '\\') || isObsText(c);
+}
 // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
 bool isQuotable(unsigned char c) { return isWhitespace(c) || isVchar(c) || isObsText(c); }
 
@@ -50,7 +52,8 @@ std::size_t ChunkLineChecker::scan(std::string_view data) {
 bool ChunkLineChecker::step(unsigned char c) {
   switch (state_) {
     case State::SizeStart:
-      if (hexValue(c) < 0) return fail(unexpected(c, "chunk-size line does not start with a hex digit"));
+      if (hexValue(c) < 0)
+        return fail(unexpected(c, "chunk-size line does not start with a hex digit"));
       size_ = static_cast<std::uint64_t>(hexValue(c));
       state_ = State::Size;
       return true;
@@ -120,7 +123,8 @@ bool ChunkLineChecker::step(unsigned char c) {
         state_ = State::QuotedValue;
         return true;
       }
-      if (!isTchar(c)) return fail(unexpected(c, "chunk extension value is neither a token nor a quoted-string"));
+      if (!isTchar(c))
+        return fail(unexpected(c, "chunk extension value is neither a token nor a quoted-string"));
       state_ = State::TokenValue;
       return true;
     case State::TokenValue:
@@ -147,7 +151,8 @@ bool ChunkLineChecker::step(unsigned char c) {
       if (isQdtext(c)) return true;
       return fail(unexpected(c, "invalid byte in a quoted chunk extension value"));
     case State::QuotedPair:
-      if (!isQuotable(c)) return fail(unexpected(c, "invalid quoted-pair in a chunk extension value"));
+      if (!isQuotable(c))
+        return fail(unexpected(c, "invalid quoted-pair in a chunk extension value"));
       state_ = State::QuotedValue;
       return true;
     case State::AfterQuotedValue:

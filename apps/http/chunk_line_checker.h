@@ -42,7 +42,9 @@ class ChunkLineChecker {
   // is the first bad one (failed()). Returns 0 when not active().
   std::size_t scan(std::string_view data);
 
-  bool active() const { return state_ != State::Idle && state_ != State::Ended && reason_ == nullptr; }
+  bool active() const {
+    return state_ != State::Idle && state_ != State::Ended && reason_ == nullptr;
+  }
   bool ended() const { return state_ == State::Ended; }
   bool failed() const { return reason_ != nullptr; }
   // A malformed line is always 400 (RFC 9112 7.1, 2.2).
@@ -53,13 +55,13 @@ class ChunkLineChecker {
  private:
   enum class State : std::uint8_t {
     Idle,
-    SizeStart,         // the first HEXDIG
-    Size,              // more HEXDIG, or what may follow the size
-    BwsBeforeSemi,     // whitespace after the size or a value: only ";" may end it
-    NameStart,         // after ";" (BWS allowed), before the name's first tchar
+    SizeStart,      // the first HEXDIG
+    Size,           // more HEXDIG, or what may follow the size
+    BwsBeforeSemi,  // whitespace after the size or a value: only ";" may end it
+    NameStart,      // after ";" (BWS allowed), before the name's first tchar
     Name,
-    BwsAfterName,      // whitespace after a name: "=" or ";" must follow
-    ValueStart,        // after "=" (BWS allowed)
+    BwsAfterName,  // whitespace after a name: "=" or ";" must follow
+    ValueStart,    // after "=" (BWS allowed)
     TokenValue,
     QuotedValue,       // inside the quotes
     QuotedPair,        // after a backslash inside the quotes

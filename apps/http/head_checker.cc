@@ -56,7 +56,8 @@ bool HeadChecker::step(unsigned char c) {
 
     case State::Start:
       if (c == '\r') {
-        if (++leadingBytes_ > kMaxLeadingBytes) return fail(400, "too many empty lines before the request");
+        if (++leadingBytes_ > kMaxLeadingBytes)
+          return fail(400, "too many empty lines before the request");
         state_ = State::LeadingLf;
         return true;
       }
@@ -157,7 +158,8 @@ bool HeadChecker::step(unsigned char c) {
         state_ = State::Value;
         return true;
       }
-      return fail(400, c == '\n' ? "bare LF in a field line" : "control character in a field value");
+      return fail(400,
+                  c == '\n' ? "bare LF in a field line" : "control character in a field value");
     case State::ValueLf:
       if (c != '\n') return fail(400, "bare CR in a field value");
       state_ = State::LineStart;

@@ -60,9 +60,9 @@ class HeadChecker {
 
  private:
   enum class State : std::uint8_t {
-    Idle,           // not checking (the body, or before reset())
-    LeadingLf,      // a CR before the request-line: LF must follow
-    Start,          // before the method (empty lines allowed)
+    Idle,       // not checking (the body, or before reset())
+    LeadingLf,  // a CR before the request-line: LF must follow
+    Start,      // before the method (empty lines allowed)
     Method,
     Target,
     Version,        // matching "HTTP/" DIGIT "." DIGIT
@@ -70,9 +70,9 @@ class HeadChecker {
     LineStart,      // start of a field line, or CR of the final CRLF
     FinalLf,        // CR of the final CRLF seen
     Name,
-    ValueStart,     // after ':' (OWS)
+    ValueStart,  // after ':' (OWS)
     Value,
-    ValueLf,        // CR seen after a value
+    ValueLf,  // CR seen after a value
     Ended,
   };
 
@@ -87,7 +87,7 @@ class HeadChecker {
   std::size_t methodBytes_ = 0;
   std::size_t targetBytes_ = 0;
   std::size_t versionBytes_ = 0;
-  std::size_t fieldBytes_ = 0;    // raw bytes of field lines (header + trailer sections)
+  std::size_t fieldBytes_ = 0;  // raw bytes of field lines (header + trailer sections)
   std::size_t fieldLines_ = 0;
   bool methodDecided_ = false;
   bool methodIsToken_ = false;

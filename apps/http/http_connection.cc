@@ -46,7 +46,8 @@ bool HttpConnection::canAnswerNow() const {
 }
 
 bool HttpConnection::idle() const {
-  return !parser_.inRequest() && waiting_.empty() && !stream_ && transport_.pendingOutputBytes() == 0;
+  return !parser_.inRequest() && waiting_.empty() && !stream_ &&
+         transport_.pendingOutputBytes() == 0;
 }
 
 void HttpConnection::onInput() {
@@ -187,8 +188,10 @@ void HttpConnection::failRequest(int status) {
 
 // Returns whether the connection stays open after this response.
 bool HttpConnection::respond(HttpRequest& request) {
-  HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus) : context_.router->handle(request);
-  const bool keepAlive = request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
+  HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus)
+                                                   : context_.router->handle(request);
+  const bool keepAlive =
+      request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
   const bool head = request.method == Method::Head && request.errorStatus == 0;
 
   std::string out;
@@ -206,7 +209,8 @@ bool HttpConnection::respond(HttpRequest& request) {
       // longer be answered 500 and its connection is cut (as after a failed
       // later chunk, below); the file was opened and measured just now.
       send(std::move(out));
-      transport_.sendFile(shareFd(std::move(response.file->fd)), response.file->offset, response.file->length);
+      transport_.sendFile(shareFd(std::move(response.file->fd)), response.file->offset,
+                          response.file->length);
       pendingSeen_ = transport_.pendingOutputBytes();
       logAccess(request, response.status, response.file->length);
       return keepAlive;
@@ -251,15 +255,17 @@ void HttpConnection::pumpStream() {
       return;
     }
     FileStream& stream = *stream_;
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, stream.length));
+    const auto want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, stream.length));
     stream.reading = true;
     // The callback may run inside this call (a read on the loop thread) or
     // later; either way it sends the chunk. Inside, this loop goes on by
     // itself (and still yields after streamChunksPerTurn); later, the
     // callback moves the connection on with advance().
     readCompletesHere_ = true;
-    transport_.readFile(stream.file, stream.offset, want,
-                        [this, want](FileReadResult result) { onChunkRead(want, std::move(result)); });
+    transport_.readFile(stream.file, stream.offset, want, [this, want](FileReadResult result) {
+      onChunkRead(want, std::move(result));
+    });
     readCompletesHere_ = false;
   }
   // Otherwise a read is in flight (its completion resumes us), or the output
@@ -298,19 +304,22 @@ void HttpConnection::onChunkRead(std::size_t asked, FileReadResult result) {
 // its length was announced, or a reader refusing work (EBUSY).
 void HttpConnection::failStream(const FileReadResult& result, std::size_t asked) {
   FileStream& stream = *stream_;
-  const std::string why = result.error != 0 ? std::strerror(result.error)
-                                            : "file shrank (" + std::to_string(result.bytes.size()) + " of " +
-                                                  std::to_string(asked) + " bytes)";
+  const std::string why = result.error != 0
+                              ? std::strerror(result.error)
+                              : "file shrank (" + std::to_string(result.bytes.size()) + " of " +
+                                    std::to_string(asked) + " bytes)";
   if (!stream.headSent) {
     // Nothing of this response has gone out: answer it honestly instead.
     // EBUSY: the server is overloaded (503, try again); anything else is our
     // failure (500). The response is complete, so the connection goes on.
     const int status = result.error == EBUSY ? 503 : 500;
-    DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file failed (" << why << "); " << status;
+    DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file failed (" << why
+                   << "); " << status;
     HttpResponse error = errorResponse(status);
     if (status == 503) error.addHeader("Retry-After", "1");
     std::string out;
-    ResponseWriter::write(error, stream.keepAlive, stream.http10, /*forHead=*/false, transport_.date(), out);
+    ResponseWriter::write(error, stream.keepAlive, stream.http10, /*forHead=*/false,
+                          transport_.date(), out);
     const HttpRequest request = std::move(stream.request);
     stream_.reset();
     send(std::move(out));
@@ -322,8 +331,8 @@ void HttpConnection::failStream(const FileReadResult& result, std::size_t asked)
   // Part of the body has gone out with a Content-Length we can no longer
   // honour: the only honest signal left is to cut the connection (the client
   // sees a short body).
-  DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file being sent failed (" << why
-                 << "); closing the connection";
+  DUET_LOG(Warn) << "http: " << transport_.peerName() << ": reading the file being sent failed ("
+                 << why << "); closing the connection";
   stream_.reset();
   closed_ = true;
   transport_.forceClose();
@@ -363,7 +372,8 @@ void HttpConnection::onTimer() {
   // Output waiting and the peer not taking it: nothing else can make progress.
   if (transport_.pendingOutputBytes() > 0 || stream_ || !waiting_.empty()) {
     if (now - lastActivity_ >= limits.sendTimeout) {
-      DUET_LOG(Info) << "http: " << transport_.peerName() << ": peer not reading its responses; closing";
+      DUET_LOG(Info) << "http: " << transport_.peerName()
+                     << ": peer not reading its responses; closing";
       closed_ = true;
       transport_.forceClose();
     }
@@ -375,8 +385,10 @@ void HttpConnection::onTimer() {
     // Slowloris: the headers must be complete within headerTimeout of the
     // request's first byte, however slowly they trickle in; a body must keep
     // moving. (While a 100 Continue is owed the client is waiting for us.)
-    const bool headersLate = !parser_.headersComplete() && requestStarted_ && now - requestStartedAt_ >= limits.headerTimeout;
-    const bool bodyStalled = parser_.headersComplete() && !continueOwed_ && now - lastInputAt_ >= limits.headerTimeout;
+    const bool headersLate = !parser_.headersComplete() && requestStarted_ &&
+                             now - requestStartedAt_ >= limits.headerTimeout;
+    const bool bodyStalled =
+        parser_.headersComplete() && !continueOwed_ && now - lastInputAt_ >= limits.headerTimeout;
     if (headersLate || bodyStalled) {
       DUET_LOG(Debug) << "http: " << transport_.peerName() << ": request too slow; 408";
       failRequest(408);

@@ -48,11 +48,11 @@ class Router;
 class Transport {
  public:
   virtual ~Transport() = default;
-  virtual Buffer& input() = 0;                      // bytes received, not yet consumed
-  virtual void send(std::string&& bytes) = 0;       // never blocks; queues what the kernel won't take
+  virtual Buffer& input() = 0;                 // bytes received, not yet consumed
+  virtual void send(std::string&& bytes) = 0;  // never blocks; queues what the kernel won't take
   virtual std::size_t pendingOutputBytes() const = 0;
-  virtual void shutdown() = 0;                      // FIN once the output is flushed
-  virtual void forceClose() = 0;                    // close now (the close is reported later)
+  virtual void shutdown() = 0;    // FIN once the output is flushed
+  virtual void forceClose() = 0;  // close now (the close is reported later)
   virtual void stopReading() = 0;
   virtual void startReading() = 0;
   virtual void defer(std::function<void()> task) = 0;  // run later on this loop, if still open
@@ -61,7 +61,7 @@ class Transport {
   // transport, like now(), so a test or fuzz harness can hold it still: the
   // wall clock would make the answer, and the code paths taken, vary.
   virtual std::string_view date() = 0;
-  virtual std::string peerName() const = 0;         // for the access log
+  virtual std::string peerName() const = 0;  // for the access log
   // Reads `length` bytes of `file` at `offset` for a response body; `done`
   // gets them (fewer only at the end of the file) or an errno, EBUSY meaning
   // "refused, overloaded". It may run inside this call or later on the loop;
@@ -69,7 +69,8 @@ class Transport {
   // on the calling (loop) thread: duet-http --file-io loop, and the tests'
   // transports. The server's transport asks the loop instead (readFile:
   // ring reads or worker threads), so a slow disk never stalls the loop.
-  virtual void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+  virtual void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length,
+                        FileReadCallback done) {
     done(readFileBlocking(file->get(), offset, length));
   }
   // Whether file bodies go out with sendFile() (the server's transport under
@@ -79,12 +80,13 @@ class Transport {
   // as Connection::sendFile does: the bytes count in pendingOutputBytes()
   // until the kernel has them, and a file that turns out shorter cuts the
   // connection. Only called when sendsFiles().
-  virtual void sendFile(const SharedFd& /*file*/, std::uint64_t /*offset*/, std::uint64_t /*length*/) {}
+  virtual void sendFile(const SharedFd& /*file*/, std::uint64_t /*offset*/,
+                        std::uint64_t /*length*/) {}
 };
 
 // One line per answered request, when enabled (--access-log).
-using AccessLogFn = std::function<void(const std::string& peer, const HttpRequest& request, int status,
-                                       std::uint64_t bodyBytes)>;
+using AccessLogFn = std::function<void(const std::string& peer, const HttpRequest& request,
+                                       int status, std::uint64_t bodyBytes)>;
 
 // What every connection of a server shares (read-only after start).
 struct HttpContext {
@@ -120,16 +122,16 @@ class HttpConnection {
   // the client still gets an honest status (500, or 503 when the reader is
   // overloaded) instead of a 200 with a body cut short.
   struct FileStream {
-    SharedFd file;               // shared with a read in flight
-    std::uint64_t offset = 0;    // next byte to read
-    std::uint64_t length = 0;    // bytes still to send
-    std::string head;            // the response head, until it is sent
+    SharedFd file;             // shared with a read in flight
+    std::uint64_t offset = 0;  // next byte to read
+    std::uint64_t length = 0;  // bytes still to send
+    std::string head;          // the response head, until it is sent
     bool headSent = false;
-    bool reading = false;        // a readFile is in flight
-    int status = 200;            // of the head (200 or 206)
-    bool keepAlive = true;       // for the error response that may replace the head
+    bool reading = false;   // a readFile is in flight
+    int status = 200;       // of the head (200 or 206)
+    bool keepAlive = true;  // for the error response that may replace the head
     bool http10 = false;
-    HttpRequest request;         // for the access log, written when the status is known
+    HttpRequest request;  // for the access log, written when the status is known
   };
 
   void advance();
@@ -148,24 +150,25 @@ class HttpConnection {
   Transport& transport_;
   const HttpContext& context_;
   RequestParser parser_;
-  std::vector<HttpRequest> waiting_;     // parsed, not answered yet (in order)
-  std::unique_ptr<FileStream> stream_;   // the response body being streamed, if any
+  std::vector<HttpRequest> waiting_;    // parsed, not answered yet (in order)
+  std::unique_ptr<FileStream> stream_;  // the response body being streamed, if any
 
   TimePoint requestStartedAt_{};  // first byte of the request being parsed
   TimePoint lastInputAt_{};
-  TimePoint lastActivity_{};      // last request answered or output taken by the peer
-  std::size_t pendingSeen_ = 0;   // pending output when we last sent or looked
+  TimePoint lastActivity_{};     // last request answered or output taken by the peer
+  std::size_t pendingSeen_ = 0;  // pending output when we last sent or looked
   TimePoint lingerDeadline_{};
 
-  bool requestStarted_ = false;   // requestStartedAt_ is valid
-  bool stopParsing_ = false;      // a close is due after the queued responses
-  bool shutdownSent_ = false;     // our FIN is on its way
-  bool readingPaused_ = false;    // stopReading() in effect (pipelining cap)
-  bool continueOwed_ = false;     // a "100 Continue" to send once earlier responses are out
-  bool pumpDeferred_ = false;     // a stream turn is queued on the loop
-  bool readCompletesHere_ = false;  // inside Transport::readFile: a result now is pumpStream's to follow
-  bool advancing_ = false;        // re-entrancy guard for advance()
-  bool again_ = false;            // advance() was asked to run again while running
+  bool requestStarted_ = false;  // requestStartedAt_ is valid
+  bool stopParsing_ = false;     // a close is due after the queued responses
+  bool shutdownSent_ = false;    // our FIN is on its way
+  bool readingPaused_ = false;   // stopReading() in effect (pipelining cap)
+  bool continueOwed_ = false;    // a "100 Continue" to send once earlier responses are out
+  bool pumpDeferred_ = false;    // a stream turn is queued on the loop
+  bool readCompletesHere_ =
+      false;                // inside Transport::readFile: a result now is pumpStream's to follow
+  bool advancing_ = false;  // re-entrancy guard for advance()
+  bool again_ = false;      // advance() was asked to run again while running
   bool closed_ = false;
 };
 

@@ -38,19 +38,24 @@ struct FileAnswer {
 // its access-log line is written by sendFile, which knows how it ended.
 // (HttpConnection::respond, line for line, minus the queue and the stream
 // state: here the caller streams the file before it parses anything else.)
-bool answer(HttpRequest& request, const HttpContext& context, const std::string& peer, std::string& out,
-            std::optional<FileAnswer>* file) {
-  HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus) : context.router->handle(request);
-  const bool keepAlive = request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
+bool answer(HttpRequest& request, const HttpContext& context, const std::string& peer,
+            std::string& out, std::optional<FileAnswer>* file) {
+  HttpResponse response = request.errorStatus != 0 ? errorResponse(request.errorStatus)
+                                                   : context.router->handle(request);
+  const bool keepAlive =
+      request.keepAlive && !request.upgrade && !response.close && request.errorStatus == 0;
   const bool head = request.method == Method::Head && request.errorStatus == 0;
 
   const std::size_t headStart = out.size();
-  ResponseWriter::write(response, keepAlive, request.isHttp10(), head, DateCache::forThisThread().now(), out);
+  ResponseWriter::write(response, keepAlive, request.isHttp10(), head,
+                        DateCache::forThisThread().now(), out);
   if (response.file && !head && response.file->length > 0 && response.status != 304) {
-    *file = FileAnswer{std::move(*response.file), headStart, response.status, keepAlive, request.isHttp10()};
+    *file = FileAnswer{std::move(*response.file), headStart, response.status, keepAlive,
+                       request.isHttp10()};
     return keepAlive;
   }
-  if (context.accessLog) context.accessLog(peer, request, response.status, head ? 0 : response.contentLength());
+  if (context.accessLog)
+    context.accessLog(peer, request, response.status, head ? 0 : response.contentLength());
   return keepAlive;
 }
 
@@ -73,8 +78,8 @@ coro::Task<bool> sendAll(coro::Stream& conn, std::string& out) {
 // One chunk of a file body. --file-io async: co_await the loop's readFile
 // (a ring read, or a worker thread's pread), and this loop serves its other
 // connections meanwhile; --file-io loop: pread right here, on the loop thread.
-coro::Task<FileReadResult> readChunk(EventLoop& loop, const SharedFd& file, std::uint64_t offset, std::size_t want,
-                                     bool asyncFileReads) {
+coro::Task<FileReadResult> readChunk(EventLoop& loop, const SharedFd& file, std::uint64_t offset,
+                                     std::size_t want, bool asyncFileReads) {
   if (!asyncFileReads) co_return readFileBlocking(file->get(), offset, want);
   FileReadResult got = co_await coro::readFile(loop, file, offset, want);
   co_return got;
@@ -86,8 +91,9 @@ coro::Task<FileReadResult> readChunk(EventLoop& loop, const SharedFd& file, std:
 // The head and every answer before it are still in `out`: they go out with
 // the first chunk, or, if that read fails, with a 500 (503 when the readers
 // are full) in the head's place. False: the connection is closed.
-coro::Task<bool> sendFile(coro::Stream& conn, FileAnswer file, std::string& out, const HttpContext& context,
-                          const HttpRequest& request, const std::string& peer, bool asyncFileReads) {
+coro::Task<bool> sendFile(coro::Stream& conn, FileAnswer file, std::string& out,
+                          const HttpContext& context, const HttpRequest& request,
+                          const std::string& peer, bool asyncFileReads) {
   const HttpLimits& limits = context.limits;
   const SharedFd fd = shareFd(std::move(file.body.fd));
   std::uint64_t offset = file.body.offset;
@@ -100,32 +106,35 @@ coro::Task<bool> sendFile(coro::Stream& conn, FileAnswer file, std::string& out,
       // next round, after their events.
       co_await coro::sleep(conn.loop(), Duration(1));
     }
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, left));
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(limits.streamChunkBytes, left));
     FileReadResult chunk = co_await readChunk(conn.loop(), fd, offset, want, asyncFileReads);
     if (chunk.error != 0 || chunk.bytes.size() < want) {
-      const std::string why = chunk.error != 0 ? std::strerror(chunk.error)
-                                               : "file shrank (" + std::to_string(chunk.bytes.size()) + " of " +
-                                                     std::to_string(want) + " bytes)";
+      const std::string why = chunk.error != 0
+                                  ? std::strerror(chunk.error)
+                                  : "file shrank (" + std::to_string(chunk.bytes.size()) + " of " +
+                                        std::to_string(want) + " bytes)";
       if (!headSent) {
         // Nothing of this response has gone out: answer it honestly instead.
         // EBUSY: the server is overloaded (503, try again); anything else is
         // our failure (500). The response is complete: the connection goes on.
         const int status = chunk.error == EBUSY ? 503 : 500;
-        DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort() << ": reading the file failed (" << why
-                       << "); " << status;
+        DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort()
+                       << ": reading the file failed (" << why << "); " << status;
         HttpResponse error = errorResponse(status);
         if (status == 503) error.addHeader("Retry-After", "1");
         out.resize(file.headStart);
-        ResponseWriter::write(error, file.keepAlive, file.http10, /*forHead=*/false, DateCache::forThisThread().now(),
-                              out);
+        ResponseWriter::write(error, file.keepAlive, file.http10, /*forHead=*/false,
+                              DateCache::forThisThread().now(), out);
         if (context.accessLog) context.accessLog(peer, request, status, error.body.size());
         const bool sent = co_await sendAll(conn, out);
         co_return sent;
       }
       // The length was promised in the head: the only honest signal left is
       // to cut the connection (the client sees a short body).
-      DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort() << ": reading the file being sent failed ("
-                     << why << "); closing the connection";
+      DUET_LOG(Warn) << "http: " << conn.connection()->peer().toIpPort()
+                     << ": reading the file being sent failed (" << why
+                     << "); closing the connection";
       conn.close();
       co_return false;
     }
@@ -148,7 +157,8 @@ coro::Task<bool> sendFile(coro::Stream& conn, FileAnswer file, std::string& out,
 
 }  // namespace
 
-coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context, bool asyncFileReads) {
+coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context,
+                                     bool asyncFileReads) {
   const HttpLimits& limits = context.limits;
   EventLoop& loop = conn.loop();
   const std::string peer = context.accessLog ? conn.connection()->peer().toIpPort() : std::string();
@@ -179,8 +189,8 @@ coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& conte
       if (result == RequestParser::Result::Error) {
         // Answer the status in the request's place, then close: where the
         // next request would start is unknown.
-        DUET_LOG(Debug) << "http: " << conn.connection()->peer().toIpPort() << ": " << parser.errorStatus() << " "
-                        << parser.errorReason();
+        DUET_LOG(Debug) << "http: " << conn.connection()->peer().toIpPort() << ": "
+                        << parser.errorStatus() << " " << parser.errorReason();
         request.errorStatus = parser.errorStatus();
         request.keepAlive = false;
         in.retrieveAll();
@@ -191,7 +201,8 @@ coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& conte
       std::optional<FileAnswer> file;
       closing = !answer(request, context, peer, out, &file);
       if (file) {
-        const bool goesOn = co_await sendFile(conn, std::move(*file), out, context, request, peer, asyncFileReads);
+        const bool goesOn =
+            co_await sendFile(conn, std::move(*file), out, context, request, peer, asyncFileReads);
         if (!goesOn) co_return;
       } else if (out.size() >= limits.outputHighWater) {
         if (!co_await sendAll(conn, out)) co_return;
@@ -216,12 +227,14 @@ coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& conte
     if (!parser.inRequest()) {
       got = co_await conn.read();
     } else {
-      const Duration limit =
-          parser.headersComplete() ? limits.headerTimeout : requestStartedAt + limits.headerTimeout - loop.now();
+      const Duration limit = parser.headersComplete()
+                                 ? limits.headerTimeout
+                                 : requestStartedAt + limits.headerTimeout - loop.now();
       if (limit > Duration::zero()) got = co_await coro::withTimeout(loop, conn.read(), limit);
     }
     if (!got) {
-      DUET_LOG(Debug) << "http: " << conn.connection()->peer().toIpPort() << ": request too slow; 408";
+      DUET_LOG(Debug) << "http: " << conn.connection()->peer().toIpPort()
+                      << ": request too slow; 408";
       HttpRequest late;
       late.errorStatus = 408;
       late.keepAlive = false;

@@ -40,6 +40,7 @@ namespace duet::http {
 
 // asyncFileReads: file bodies are read with the loop's readFile (--file-io
 // async), else with pread on the loop thread (--file-io loop).
-coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context, bool asyncFileReads);
+coro::Task<void> serveHttpConnection(coro::Stream conn, const HttpContext& context,
+                                     bool asyncFileReads);
 
 }  // namespace duet::http

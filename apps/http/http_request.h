@@ -11,7 +11,18 @@ namespace duet::http {
 
 // The methods RFC 9110 defines. Anything else the parser knows (WebDAV, RTSP...)
 // is Other: the router answers it with 501 Not Implemented.
-enum class Method : std::uint8_t { Get, Head, Post, Put, Delete, Connect, Options, Trace, Patch, Other };
+enum class Method : std::uint8_t {
+  Get,
+  Head,
+  Post,
+  Put,
+  Delete,
+  Connect,
+  Options,
+  Trace,
+  Patch,
+  Other
+};
 
 struct HttpHeader {
   std::string name;
@@ -35,8 +46,8 @@ struct HttpRequest {
   // Fields of a chunked body's trailer section, kept apart from the header
   // section: RFC 9110 6.5.1 forbids merging them into it.
   std::vector<HttpHeader> trailers;
-  bool keepAlive = true;                // HTTP/1.1 default, or 1.0 + "Connection: keep-alive"
-  bool upgrade = false;                 // CONNECT or Upgrade: we answer, then close
+  bool keepAlive = true;  // HTTP/1.1 default, or 1.0 + "Connection: keep-alive"
+  bool upgrade = false;   // CONNECT or Upgrade: we answer, then close
 
   // Not zero: this is not a request but a failure to answer in its place
   // (400, 408, 413, 414, 431, 501, 505), after which the connection closes.

@@ -13,27 +13,48 @@ void HttpResponse::addHeader(std::string_view name, std::string_view value) {
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -58,10 +79,11 @@ void appendNumber(std::string& out, std::uint64_t n) {
 }
 }  // namespace
 
-void ResponseWriter::write(const HttpResponse& response, bool keepAlive, bool http10Client, bool forHead,
-                           std::string_view date, std::string& out) {
+void ResponseWriter::write(const HttpResponse& response, bool keepAlive, bool http10Client,
+                           bool forHead, std::string_view date, std::string& out) {
   const bool noBody = statusHasNoBody(response.status);
-  out.reserve(out.size() + 160 + response.headers.size() + (forHead || noBody ? 0 : response.body.size()));
+  out.reserve(out.size() + 160 + response.headers.size() +
+              (forHead || noBody ? 0 : response.body.size()));
 
   // We always speak HTTP/1.1 (RFC 9110 2.5: send our highest version); a 1.0
   // client reads it fine, and we avoid what 1.0 cannot frame (chunked).

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <sys/stat.h>
+#include <algorithm>
 
 #include "apps/http/date_cache.h"
 #include "apps/http/http_coroutine.h"
@@ -43,7 +43,8 @@ class HttpServer::Session final : public Transport, public std::enable_shared_fr
   void sendFile(const SharedFd& file, std::uint64_t offset, std::uint64_t length) override {
     conn_.sendFile(file, offset, length);
   }
-  void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) override {
+  void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length,
+                FileReadCallback done) override {
     if (fileIo_ == FileIo::Loop) {
       Transport::readFile(file, offset, length, std::move(done));  // right here, on the loop thread
       return;
@@ -88,9 +89,12 @@ struct HttpServer::LoopSessions {
 
 const char* fileIoName(FileIo mode) {
   switch (mode) {
-    case FileIo::Async: return "async";
-    case FileIo::Loop: return "loop";
-    case FileIo::Sendfile: return "sendfile";
+    case FileIo::Async:
+      return "async";
+    case FileIo::Loop:
+      return "loop";
+    case FileIo::Sendfile:
+      return "sendfile";
   }
   return "?";
 }
@@ -104,11 +108,13 @@ namespace {
 // The sweep runs often enough that every timeout fires within a quarter of
 // its length, and at least once a second.
 Duration sweepPeriod(const HttpLimits& l) {
-  const Duration shortest = std::min({l.headerTimeout, l.keepAliveTimeout, l.sendTimeout, l.lingerTimeout});
+  const Duration shortest =
+      std::min({l.headerTimeout, l.keepAliveTimeout, l.sendTimeout, l.lingerTimeout});
   return std::clamp<Duration>(shortest / 4, std::chrono::milliseconds(5), std::chrono::seconds(1));
 }
 
-void writeAccessLog(const std::string& peer, const HttpRequest& request, int status, std::uint64_t bytes) {
+void writeAccessLog(const std::string& peer, const HttpRequest& request, int status,
+                    std::uint64_t bytes) {
   std::string line;
   line.reserve(96 + request.target.size());
   line += peer;
@@ -139,8 +145,9 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
                             .statsJson = [this] { return statsJson(); },
                             // Asynchronous reads leave no file to read inline on the
                             // loop (either API: both read bodies with the loop's readFile).
-                            .inlineFileLimit = readsFilesAsynchronously(options_) ? std::size_t{0}
-                                                                                  : std::size_t{64 * 1024},
+                            .inlineFileLimit = readsFilesAsynchronously(options_)
+                                                   ? std::size_t{0}
+                                                   : std::size_t{64 * 1024},
                             .readFromForTesting = options_.readFromForTesting}) {
   context_.router = &router_;
   context_.limits = options_.limits;
@@ -154,10 +161,10 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
     // says why), unless a shorter --idle-timeout already does. It also
     // closes a peer that stopped reading once nothing moved for that long.
     Duration& idle = options_.tcp.idleTimeout;
-    if (idle == Duration::zero() || options_.limits.keepAliveTimeout < idle) idle = options_.limits.keepAliveTimeout;
+    if (idle == Duration::zero() || options_.limits.keepAliveTimeout < idle)
+      idle = options_.limits.keepAliveTimeout;
     tcp_ = std::make_unique<TcpServer>(
-        baseLoop_, options_.tcp,
-        coro::serve([this](coro::Stream conn) {
+        baseLoop_, options_.tcp, coro::serve([this](coro::Stream conn) {
           return serveHttpConnection(std::move(conn), context_, readsFilesAsynchronously(options_));
         }));
     return;
@@ -169,13 +176,15 @@ HttpServer::HttpServer(EventLoop& baseLoop, HttpServerOptions options)
     if (auto* s = std::any_cast<std::shared_ptr<Session>>(&conn->context())) (*s)->http().onInput();
   };
   callbacks.onWriteComplete = [](const ConnectionPtr& conn) {
-    if (auto* s = std::any_cast<std::shared_ptr<Session>>(&conn->context())) (*s)->http().onWriteComplete();
+    if (auto* s = std::any_cast<std::shared_ptr<Session>>(&conn->context()))
+      (*s)->http().onWriteComplete();
   };
   callbacks.onHighWaterMark = [](const ConnectionPtr& conn, std::size_t bytes) {
     // Nothing to do: HttpConnection checks pendingOutputBytes() before every
     // response and every file chunk, and resumes on onWriteComplete. The mark
     // (limits.outputHighWater) is where it stops; this only makes it visible.
-    DUET_LOG(Debug) << "http: connection #" << conn->id() << ": " << bytes << " bytes of output pending";
+    DUET_LOG(Debug) << "http: connection #" << conn->id() << ": " << bytes
+                    << " bytes of output pending";
   };
   tcp_ = std::make_unique<TcpServer>(baseLoop_, options_.tcp, std::move(callbacks));
 }
@@ -192,8 +201,8 @@ HttpServer::~HttpServer() {
 bool HttpServer::start(std::string* error) {
   if (!options_.root.empty()) {
     struct stat st {};
-    if (!router_.hasStaticFiles() || !router_.staticFiles()->valid() || ::stat(options_.root.c_str(), &st) != 0 ||
-        !S_ISDIR(st.st_mode)) {
+    if (!router_.hasStaticFiles() || !router_.staticFiles()->valid() ||
+        ::stat(options_.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (error) *error = "--root " + options_.root + ": not a directory we can read";
       return false;
     }

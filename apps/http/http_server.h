@@ -44,12 +44,12 @@ enum class FileIo {
 const char* fileIoName(FileIo mode);
 
 struct HttpServerOptions {
-  ServerOptions tcp;        // listen address, threads, accept mode (the backend is the base loop's)
-  std::string root;         // static files; empty: none
+  ServerOptions tcp;  // listen address, threads, accept mode (the backend is the base loop's)
+  std::string root;   // static files; empty: none
   FileIo fileIo = FileIo::Async;
   ReadFromForTesting readFromForTesting;  // tests only (static_files.h)
   HttpLimits limits;
-  bool accessLog = false;   // one line per request on stdout
+  bool accessLog = false;  // one line per request on stdout
   // How each connection is served: HttpConnection driven by callbacks, or
   // serveHttpConnection as one coroutine. The same bytes either way.
   app::ApiStyle api = app::ApiStyle::Callbacks;
@@ -90,9 +90,9 @@ class HttpServer {
   HttpServerOptions options_;
   Router router_;
   HttpContext context_;
-  std::mutex sessionsMutex_;                           // guards the vector, not the lists
-  std::vector<std::unique_ptr<LoopSessions>> loops_;   // one per loop that has had a connection
-  std::unique_ptr<TcpServer> tcp_;                     // last: destroyed (closing connections) first
+  std::mutex sessionsMutex_;                          // guards the vector, not the lists
+  std::vector<std::unique_ptr<LoopSessions>> loops_;  // one per loop that has had a connection
+  std::unique_ptr<TcpServer> tcp_;                    // last: destroyed (closing connections) first
 };
 
 }  // namespace duet::http

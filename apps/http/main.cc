@@ -39,8 +39,7 @@ class RunnableHttpServer final : public duet::app::RunnableServer {
   static std::string listeningDetailsOf(const duet::http::HttpServerOptions& options) {
     std::string details = " api=" + std::string(duet::app::apiStyleName(options.api));
     if (!options.root.empty()) {
-      details += " root=" + options.root +
-                 " file-io=" + duet::http::fileIoName(options.fileIo);
+      details += " root=" + options.root + " file-io=" + duet::http::fileIoName(options.fileIo);
     }
     return details;
   }
@@ -62,19 +61,25 @@ int main(int argc, char** argv) {
   double headerTimeout = 10, keepAliveTimeout = 30;
   app.add_option("--root", root, "serve static files from this directory");
   std::string fileIo = "async";
-  app.add_option("--file-io", fileIo,
-                 "how static files are read: async (the loop's readFile: io_uring reads on uring, worker threads "
-                 "on epoll/poll/select; a disk read never stalls the loop), loop (pread on the loop thread, "
-                 "the old path, for comparison; the same with --api callbacks and coroutines) or sendfile "
-                 "(Connection::sendFile: sendfile(2) from the page cache on epoll/poll/select, ring reads and "
-                 "sends on uring; --api coroutines reads as async)")
+  app.add_option(
+         "--file-io", fileIo,
+         "how static files are read: async (the loop's readFile: io_uring reads on uring, worker "
+         "threads "
+         "on epoll/poll/select; a disk read never stalls the loop), loop (pread on the loop "
+         "thread, "
+         "the old path, for comparison; the same with --api callbacks and coroutines) or sendfile "
+         "(Connection::sendFile: sendfile(2) from the page cache on epoll/poll/select, ring reads "
+         "and "
+         "sends on uring; --api coroutines reads as async)")
       ->check(CLI::IsMember({"async", "loop", "sendfile"}))
       ->capture_default_str();
   app.add_flag("--access-log", accessLog, "one line per request on stdout");
-  app.add_option("--header-timeout", headerTimeout, "seconds a client has to send a request's headers")
+  app.add_option("--header-timeout", headerTimeout,
+                 "seconds a client has to send a request's headers")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--keepalive-timeout", keepAliveTimeout, "seconds an idle keep-alive connection is kept")
+  app.add_option("--keepalive-timeout", keepAliveTimeout,
+                 "seconds an idle keep-alive connection is kept")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--max-body", limits.maxBodyBytes, "largest request body in bytes (413 beyond)")
@@ -93,8 +98,9 @@ int main(int argc, char** argv) {
   limits.keepAliveTimeout = secondsToMs(keepAliveTimeout);
   options.limits = limits;
 
-  return duet::app::runServer(kProgram, flags, [&options](duet::EventLoop& baseLoop, const duet::ServerOptions& tcp) {
-    options.tcp = tcp;
-    return std::make_unique<RunnableHttpServer>(baseLoop, options);
-  });
+  return duet::app::runServer(
+      kProgram, flags, [&options](duet::EventLoop& baseLoop, const duet::ServerOptions& tcp) {
+        options.tcp = tcp;
+        return std::make_unique<RunnableHttpServer>(baseLoop, options);
+      });
 }

@@ -43,7 +43,8 @@ std::string_view mimeTypeForPath(std::string_view path) {
   const std::size_t slash = path.rfind('/');
   const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
   const std::size_t dot = name.rfind('.');
-  if (dot == std::string_view::npos || dot == 0) return "application/octet-stream";  // none, or ".hidden"
+  if (dot == std::string_view::npos || dot == 0)
+    return "application/octet-stream";  // none, or ".hidden"
   const std::string_view ext = name.substr(dot + 1);
   for (const auto& [e, type] : kTypes) {
     if (equalsIgnoreCase(e, ext)) return type;

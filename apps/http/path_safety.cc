@@ -54,8 +54,8 @@ DocumentRoot::DocumentRoot(const std::string& root) {
 bool DocumentRoot::isUnderRoot(const std::string& real) const {
   if (root_ == "/") return !real.empty() && real.front() == '/';
   // "/srv/www" must not admit "/srv/www-private": compare up to a separator.
-  return real == root_ || (real.size() > root_.size() && real.compare(0, root_.size(), root_) == 0 &&
-                           real[root_.size()] == '/');
+  return real == root_ || (real.size() > root_.size() &&
+                           real.compare(0, root_.size(), root_) == 0 && real[root_.size()] == '/');
 }
 
 DocumentRoot::Resolved DocumentRoot::resolveReal(const std::string& candidate) const {

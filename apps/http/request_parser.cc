@@ -15,16 +15,26 @@ namespace {
 
 Method methodFromLlhttp(std::uint8_t m) {
   switch (m) {
-    case HTTP_GET: return Method::Get;
-    case HTTP_HEAD: return Method::Head;
-    case HTTP_POST: return Method::Post;
-    case HTTP_PUT: return Method::Put;
-    case HTTP_DELETE: return Method::Delete;
-    case HTTP_CONNECT: return Method::Connect;
-    case HTTP_OPTIONS: return Method::Options;
-    case HTTP_TRACE: return Method::Trace;
-    case HTTP_PATCH: return Method::Patch;
-    default: return Method::Other;
+    case HTTP_GET:
+      return Method::Get;
+    case HTTP_HEAD:
+      return Method::Head;
+    case HTTP_POST:
+      return Method::Post;
+    case HTTP_PUT:
+      return Method::Put;
+    case HTTP_DELETE:
+      return Method::Delete;
+    case HTTP_CONNECT:
+      return Method::Connect;
+    case HTTP_OPTIONS:
+      return Method::Options;
+    case HTTP_TRACE:
+      return Method::Trace;
+    case HTTP_PATCH:
+      return Method::Patch;
+    default:
+      return Method::Other;
   }
 }
 
@@ -37,9 +47,21 @@ bool isHex(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' &&
 bool isRegNameChar(char c) {
   if (isAlpha(c) || isDigit(c)) return true;
   switch (c) {
-    case '-': case '.': case '_': case '~':                                         // unreserved
-    case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+':  // sub-delims
-    case ',': case ';': case '=':
+    case '-':
+    case '.':
+    case '_':
+    case '~':  // unreserved
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':  // sub-delims
+    case ',':
+    case ';':
+    case '=':
       return true;
     default:
       return false;
@@ -71,7 +93,8 @@ bool isValidAuthority(std::string_view a) {
   }
   if (i == a.size()) return true;
   if (a[i] != ':') return false;
-  return std::all_of(a.begin() + static_cast<std::ptrdiff_t>(i) + 1, a.end(), isDigit);  // port = *DIGIT
+  return std::all_of(a.begin() + static_cast<std::ptrdiff_t>(i) + 1, a.end(),
+                     isDigit);  // port = *DIGIT
 }
 
 std::string_view trimTrailingWhitespace(std::string_view s) {
@@ -187,7 +210,8 @@ int RequestParser::onUrlComplete() {
   const llhttp_t* p = &llhttp_->parser;
   std::string& target = request_.target;
   if (p->method == HTTP_CONNECT) {  // 3.2.3: authority-form, and only for CONNECT
-    if (target.find('/') != std::string::npos || !isValidAuthority(target)) return fail(400, "CONNECT needs host:port");
+    if (target.find('/') != std::string::npos || !isValidAuthority(target))
+      return fail(400, "CONNECT needs host:port");
     return HPE_OK;
   }
   if (target == "*") {  // 3.2.4: asterisk-form, only for OPTIONS
@@ -202,11 +226,15 @@ int RequestParser::onUrlComplete() {
   if (colon == std::string::npos || target.compare(colon, 3, "://") != 0) {
     return fail(400, "request-target in no form a server accepts");
   }
-  if (!equalsIgnoreCase(scheme, "http") && !equalsIgnoreCase(scheme, "https")) return fail(400, "not an http(s) URI");
+  if (!equalsIgnoreCase(scheme, "http") && !equalsIgnoreCase(scheme, "https"))
+    return fail(400, "not an http(s) URI");
   const std::size_t authorityStart = colon + 3;
-  const std::size_t pathStart = std::min(target.find_first_of("/?#", authorityStart), target.size());
-  const std::string_view authority = std::string_view(target).substr(authorityStart, pathStart - authorityStart);
-  if (!isValidAuthority(authority)) return fail(400, "invalid authority in an absolute-form target");
+  const std::size_t pathStart =
+      std::min(target.find_first_of("/?#", authorityStart), target.size());
+  const std::string_view authority =
+      std::string_view(target).substr(authorityStart, pathStart - authorityStart);
+  if (!isValidAuthority(authority))
+    return fail(400, "invalid authority in an absolute-form target");
   // The host of the target wins over the Host header (RFC 9112 3.2.2, 3.3).
   request_.authority = std::string(authority);
   std::string path = target.substr(pathStart);
@@ -227,7 +255,8 @@ int RequestParser::onVersionComplete() {
 
 int RequestParser::onHeaderComplete() {
   const llhttp_t* p = &llhttp_->parser;
-  HttpHeader field{std::move(field_), std::string(trimTrailingWhitespace(value_))};  // RFC 9110 5.5: no OWS around
+  HttpHeader field{std::move(field_),
+                   std::string(trimTrailingWhitespace(value_))};  // RFC 9110 5.5: no OWS around
   field_.clear();
   value_.clear();
   if (headersComplete_) {  // a trailer field (RFC 9110 6.5.1: never merged into the headers)
@@ -272,18 +301,22 @@ int RequestParser::onHeadersComplete() {
 
   // Belt and braces against smuggling: llhttp already refuses these, but the
   // rule is important enough to state where a reader looks for it.
-  if ((p->flags & F_CHUNKED) && (p->flags & F_CONTENT_LENGTH)) return fail(400, "Content-Length with Transfer-Encoding");
+  if ((p->flags & F_CHUNKED) && (p->flags & F_CONTENT_LENGTH))
+    return fail(400, "Content-Length with Transfer-Encoding");
   if (p->http_minor >= 1 && !hostSeen_) return fail(400, "HTTP/1.1 request without Host");
   if (!absoluteForm_) request_.authority = std::string(request_.header("host"));
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > limits_.maxBodyBytes) return fail(413, "body too large");
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > limits_.maxBodyBytes)
+    return fail(413, "body too large");
 
   // The body's first chunk-size line is ours (chunk_line_checker.h).
   if (p->flags & F_CHUNKED) chunkLine_.begin();
 
   const std::string_view expect = request_.header("expect");
   if (!expect.empty()) {
-    if (!equalsIgnoreCase(trimWhitespace(expect), "100-continue")) return fail(417, "unsupported expectation");
-    const bool bodyFollows = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    if (!equalsIgnoreCase(trimWhitespace(expect), "100-continue"))
+      return fail(417, "unsupported expectation");
+    const bool bodyFollows =
+        (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
     // HTTP/1.0 clients do not understand 100 (RFC 9110 10.1.1).
     if (bodyFollows && p->http_minor >= 1) {
       expectContinue_ = true;
@@ -319,7 +352,8 @@ bool RequestParser::feedChunkSize() {
     failWith(400, reason ? reason : llhttp_errno_name(err));
     return false;
   }
-  if (chunkLine_.size() == 0) {  // the last chunk: a trailer section follows, checked as field lines
+  if (chunkLine_.size() ==
+      0) {  // the last chunk: a trailer section follows, checked as field lines
     lastChunkSeen_ = true;
     checker_.beginTrailers();
   }
@@ -327,7 +361,8 @@ bool RequestParser::feedChunkSize() {
 }
 
 RequestParser::Result RequestParser::methodVerdict() {
-  return checker_.methodIsToken() ? failWith(501, "method not implemented") : failWith(400, "malformed method");
+  return checker_.methodIsToken() ? failWith(501, "method not implemented")
+                                  : failWith(400, "malformed method");
 }
 
 RequestParser::Result RequestParser::parse(std::string_view data, std::size_t* consumed) {

@@ -87,21 +87,21 @@ class RequestParser {
   ChunkLineChecker chunkLine_;  // active while a chunk-size line is being read
 
   HttpRequest request_;
-  std::string field_;             // the field name being assembled
-  std::string value_;             // its value
-  std::size_t bodyBytes_ = 0;     // decoded body bytes
+  std::string field_;                 // the field name being assembled
+  std::string value_;                 // its value
+  std::size_t bodyBytes_ = 0;         // decoded body bytes
   std::size_t chunkedWireBytes_ = 0;  // raw bytes of a chunked body (data, framing) so far
   bool inMessage_ = false;
   bool headersComplete_ = false;
   bool expectContinue_ = false;
-  bool lastChunkSeen_ = false;    // the size-0 line has been read: no chunk-size line follows
+  bool lastChunkSeen_ = false;  // the size-0 line has been read: no chunk-size line follows
   bool hostSeen_ = false;
-  bool chunkedSeen_ = false;      // "chunked" in a Transfer-Encoding field so far
-  bool absoluteForm_ = false;     // the target was absolute-form: its authority wins over Host
+  bool chunkedSeen_ = false;   // "chunked" in a Transfer-Encoding field so far
+  bool absoluteForm_ = false;  // the target was absolute-form: its authority wins over Host
   // llhttp refused the method before the checker saw where it ends: unknown
   // token (501) or garbage (400) is decided when it does.
   bool methodVerdictPending_ = false;
-  bool finished_ = false;         // a request that ends the connection was parsed
+  bool finished_ = false;  // a request that ends the connection was parsed
 
   int errorStatus_ = 0;
   std::string errorReason_;

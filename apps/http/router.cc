@@ -8,11 +8,16 @@ enum : unsigned { kGet = 1, kHead = 2, kPost = 4, kOptions = 8 };
 
 unsigned methodBit(Method m) {
   switch (m) {
-    case Method::Get: return kGet;
-    case Method::Head: return kHead;
-    case Method::Post: return kPost;
-    case Method::Options: return kOptions;
-    default: return 0;
+    case Method::Get:
+      return kGet;
+    case Method::Head:
+      return kHead;
+    case Method::Post:
+      return kPost;
+    case Method::Options:
+      return kOptions;
+    default:
+      return 0;
   }
 }
 
@@ -40,7 +45,9 @@ HttpResponse okText(std::string_view contentType, std::string body) {
 }  // namespace
 
 Router::Router(RouterOptions options) : options_(std::move(options)) {
-  if (!options_.root.empty()) files_ = std::make_unique<StaticFiles>(options_.root, options_.inlineFileLimit, options_.readFromForTesting);
+  if (!options_.root.empty())
+    files_ = std::make_unique<StaticFiles>(options_.root, options_.inlineFileLimit,
+                                           options_.readFromForTesting);
 }
 
 HttpResponse Router::handle(const HttpRequest& request) const {
@@ -95,7 +102,8 @@ HttpResponse Router::handle(const HttpRequest& request) const {
     case Route::Hello:
       return okText("text/plain; charset=utf-8", std::string(kHelloBody));
     case Route::Stats:
-      return okText("application/json", options_.statsJson ? options_.statsJson() : std::string("{}"));
+      return okText("application/json",
+                    options_.statsJson ? options_.statsJson() : std::string("{}"));
     case Route::Echo:
       return okText("application/octet-stream", request.body);
     case Route::Static:

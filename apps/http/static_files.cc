@@ -64,7 +64,8 @@ RangeResult parseRange(std::string_view header, std::uint64_t size, ByteRange* o
   header = trimWhitespace(header);
   if (!header.starts_with("bytes=")) return RangeResult::Ignore;
   std::string_view spec = trimWhitespace(header.substr(6));
-  if (spec.find(',') != std::string_view::npos) return RangeResult::Ignore;  // several ranges: whole file
+  if (spec.find(',') != std::string_view::npos)
+    return RangeResult::Ignore;  // several ranges: whole file
   const std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos) return RangeResult::Ignore;
   const std::string_view a = trimWhitespace(spec.substr(0, dash));
@@ -93,14 +94,16 @@ RangeResult parseRange(std::string_view header, std::uint64_t size, ByteRange* o
   return RangeResult::Satisfiable;
 }
 
-StaticFiles::StaticFiles(const std::string& root, std::size_t inlineLimit, ReadFromForTesting readFrom)
+StaticFiles::StaticFiles(const std::string& root, std::size_t inlineLimit,
+                         ReadFromForTesting readFrom)
     : root_(root), inlineLimit_(inlineLimit), readFrom_(std::move(readFrom)) {}
 
 std::string StaticFiles::etagFor(const struct stat& st) {
   char buf[64];
   const auto mtimeNs = static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL +
                        static_cast<unsigned long long>(st.st_mtim.tv_nsec);
-  const int n = std::snprintf(buf, sizeof buf, "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size), mtimeNs);
+  const int n = std::snprintf(buf, sizeof buf, "\"%llx-%llx\"",
+                              static_cast<unsigned long long>(st.st_size), mtimeNs);
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
@@ -132,7 +135,8 @@ HttpResponse StaticFiles::serve(const HttpRequest& request) const {
   if (!ifNoneMatch.empty()) {
     notModified = etagListMatches(ifNoneMatch, etag);
   } else if (const std::string_view ims = request.header("if-modified-since"); !ims.empty()) {
-    if (auto since = parseHttpDate(trimWhitespace(ims))) notModified = file.st.st_mtim.tv_sec <= *since;
+    if (auto since = parseHttpDate(trimWhitespace(ims)))
+      notModified = file.st.st_mtim.tv_sec <= *since;
   }
   if (notModified) {
     r.status = 304;
@@ -163,8 +167,8 @@ HttpResponse StaticFiles::serve(const HttpRequest& request) const {
         r.status = 206;
         offset = range.first;
         length = range.length();
-        r.addHeader("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) +
-                                         "/" + std::to_string(size));
+        r.addHeader("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                         std::to_string(range.last) + "/" + std::to_string(size));
         break;
     }
   }
@@ -174,7 +178,8 @@ HttpResponse StaticFiles::serve(const HttpRequest& request) const {
   }
   if (length <= inlineLimit_ && request.method != Method::Head) {
     FileReadResult read = readFileBlocking(file.fd.get(), offset, length);
-    if (read.error != 0 || read.bytes.size() < length) return errorResponse(500);  // read error, or the file shrank
+    if (read.error != 0 || read.bytes.size() < length)
+      return errorResponse(500);  // read error, or the file shrank
     r.body = std::move(read.bytes);
     return r;
   }

@@ -17,12 +17,12 @@
 // byte is ever read on the loop thread.
 #pragma once
 
+#include <sys/stat.h>
 #include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/stat.h>
 
 #include "apps/http/http_request.h"
 #include "apps/http/http_response.h"

@@ -39,12 +39,12 @@
 namespace {
 
 struct Stats {
-  uint64_t syscalls = 0;   // every system call the loop makes, counted by hand
-  uint64_t wakeups = 0;    // epoll_wait returns
-  uint64_t events = 0;     // events those returns carried
+  uint64_t syscalls = 0;  // every system call the loop makes, counted by hand
+  uint64_t wakeups = 0;   // epoll_wait returns
+  uint64_t events = 0;    // events those returns carried
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
-  uint64_t accepted = 0;   // connections: churn is counted per connection
+  uint64_t accepted = 0;  // connections: churn is counted per connection
   uint64_t closed = 0;
 } st;
 
@@ -52,19 +52,19 @@ struct Stats {
 // keeps up costs one pointer in the table and nothing else.
 struct Conn {
   std::string pending;
-  uint32_t interest = EPOLLIN;   // what epoll is told now; changed only when it must
+  uint32_t interest = EPOLLIN;  // what epoll is told now; changed only when it must
 };
 
-constexpr size_t kHighWater = 4 << 20;   // stop reading a peer that does not read its echoes
+constexpr size_t kHighWater = 4 << 20;  // stop reading a peer that does not read its echoes
 
 int ep = -1;
-std::vector<Conn*> conns;                // indexed by fd
+std::vector<Conn*> conns;  // indexed by fd
 // 256 KiB: a pipelined or large-message peer's whole backlog in one read and
 // one write. Against 64 KiB, CPU per message (alternating duet-load runs,
 // 3 rounds): 0.79-0.81x at 10 x 256 KiB, 0.62-0.71x at 100 x 16 KiB x 16;
 // 1 MiB bought nothing more (0.93-1.02x of 256 KiB).
 char readBuf[256 * 1024];
-int spareFd = -1;                        // kept open to survive EMFILE (muduo's trick)
+int spareFd = -1;  // kept open to survive EMFILE (muduo's trick)
 
 void setInterest(int fd, uint32_t events, int op = EPOLL_CTL_MOD) {
   epoll_event ev{};
@@ -79,7 +79,7 @@ void closeConn(int fd) {
   conns[static_cast<size_t>(fd)] = nullptr;
   ++st.syscalls;
   ++st.closed;
-  close(fd);   // closing removes it from the epoll set too
+  close(fd);  // closing removes it from the epoll set too
 }
 
 void onAccept(int lfd) {
@@ -92,7 +92,10 @@ void onAccept(int lfd) {
         // readable forever (a busy loop under level triggering). Free the
         // spare descriptor, accept and drop the peer, take the spare back.
         static bool logged = false;
-        if (!logged) { std::fprintf(stderr, "raw-epoll: accept: %s (dropping peers)\n", std::strerror(errno)); logged = true; }
+        if (!logged) {
+          std::fprintf(stderr, "raw-epoll: accept: %s (dropping peers)\n", std::strerror(errno));
+          logged = true;
+        }
         close(spareFd);
         const int victim = accept(lfd, nullptr, nullptr);
         if (victim >= 0) close(victim);
@@ -101,13 +104,14 @@ void onAccept(int lfd) {
         continue;
       }
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;   // EAGAIN: backlog drained
+      return;  // EAGAIN: backlog drained
     }
     ++st.accepted;
-    int one = 1;   // echo replies are small and immediate: no Nagle delay
+    int one = 1;  // echo replies are small and immediate: no Nagle delay
     ++st.syscalls;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (static_cast<size_t>(fd) >= conns.size()) conns.resize(static_cast<size_t>(fd) * 2 + 1, nullptr);
+    if (static_cast<size_t>(fd) >= conns.size())
+      conns.resize(static_cast<size_t>(fd) * 2 + 1, nullptr);
     conns[static_cast<size_t>(fd)] = new Conn;
     setInterest(fd, EPOLLIN, EPOLL_CTL_ADD);
   }
@@ -122,13 +126,14 @@ void flush(int fd, Conn& c) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
-      closeConn(fd);   // EPIPE / ECONNRESET: the peer is gone
+      closeConn(fd);  // EPIPE / ECONNRESET: the peer is gone
       return;
     }
     st.bytesOut += static_cast<uint64_t>(n);
     c.pending.erase(0, static_cast<size_t>(n));
   }
-  const uint32_t want = (c.pending.size() < kHighWater ? EPOLLIN : 0u) | (c.pending.empty() ? 0u : EPOLLOUT);
+  const uint32_t want =
+      (c.pending.size() < kHighWater ? EPOLLIN : 0u) | (c.pending.empty() ? 0u : EPOLLOUT);
   if (want != c.interest) {
     setInterest(fd, want);
     c.interest = want;
@@ -139,12 +144,12 @@ void onReadable(int fd, Conn& c) {
   ++st.syscalls;
   const ssize_t n = read(fd, readBuf, sizeof readBuf);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-    closeConn(fd);   // peer closed (or reset): we have nothing left to say
+    closeConn(fd);  // peer closed (or reset): we have nothing left to say
     return;
   }
   if (n < 0) return;
   st.bytesIn += static_cast<uint64_t>(n);
-  if (!c.pending.empty()) {   // older bytes still queued: keep the order
+  if (!c.pending.empty()) {  // older bytes still queued: keep the order
     c.pending.append(readBuf, static_cast<size_t>(n));
     flush(fd, c);
     return;
@@ -152,11 +157,14 @@ void onReadable(int fd, Conn& c) {
   ++st.syscalls;
   ssize_t w = write(fd, readBuf, static_cast<size_t>(n));
   if (w < 0) {
-    if (errno != EAGAIN && errno != EINTR) { closeConn(fd); return; }
+    if (errno != EAGAIN && errno != EINTR) {
+      closeConn(fd);
+      return;
+    }
     w = 0;
   }
   st.bytesOut += static_cast<uint64_t>(w);
-  if (w < n) {   // the socket's send buffer is full: queue the rest, wait for EPOLLOUT
+  if (w < n) {  // the socket's send buffer is full: queue the rest, wait for EPOLLOUT
     c.pending.append(readBuf + w, static_cast<size_t>(n - w));
     flush(fd, c);
   }
@@ -168,7 +176,8 @@ int main(int argc, char** argv) {
   int port = 0, cpu = -1;
   bool stats = false;
   CLI::App app{"duet-raw-epoll: single-threaded level-triggered epoll echo server"};
-  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")->check(CLI::Range(0, 65535));
+  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--cpu", cpu, "pin to this CPU");
   app.add_flag("--stats", stats, "print the loop's counters at exit");
   CLI11_PARSE(app, argc, argv);
@@ -177,10 +186,16 @@ int main(int argc, char** argv) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) { std::perror("sched_setaffinity"); return 1; }
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::perror("sched_setaffinity");
+      return 1;
+    }
   }
-  rlimit rl{};   // one descriptor per connection: take all the kernel allows
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+  rlimit rl{};  // one descriptor per connection: take all the kernel allows
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
   const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -190,7 +205,8 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, SOMAXCONN) != 0) {
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(lfd, SOMAXCONN) != 0) {
     std::perror("bind/listen");
     return 1;
   }
@@ -230,10 +246,16 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) {
       const int fd = events[static_cast<size_t>(i)].data.fd;
       const uint32_t e = events[static_cast<size_t>(i)].events;
-      if (fd == lfd) { onAccept(lfd); continue; }
-      if (fd == sfd) { running = false; continue; }
+      if (fd == lfd) {
+        onAccept(lfd);
+        continue;
+      }
+      if (fd == sfd) {
+        running = false;
+        continue;
+      }
       Conn* c = conns[static_cast<size_t>(fd)];
-      if (!c) continue;   // closed earlier in this batch
+      if (!c) continue;  // closed earlier in this batch
       if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) onReadable(fd, *c);
       c = conns[static_cast<size_t>(fd)];
       if (c && (e & EPOLLOUT)) flush(fd, *c);
@@ -243,12 +265,14 @@ int main(int argc, char** argv) {
   for (size_t fd = 0; fd < conns.size(); ++fd)
     if (conns[fd]) closeConn(static_cast<int>(fd));
   if (stats) {
-    std::printf("stats loop=raw mode=raw-epoll syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu bytes_out=%llu "
-                "accepted=%llu closed=%llu\n",
-                static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
-                static_cast<unsigned long long>(st.events), static_cast<unsigned long long>(st.bytesIn),
-                static_cast<unsigned long long>(st.bytesOut), static_cast<unsigned long long>(st.accepted),
-                static_cast<unsigned long long>(st.closed));
+    std::printf(
+        "stats loop=raw mode=raw-epoll syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu "
+        "bytes_out=%llu "
+        "accepted=%llu closed=%llu\n",
+        static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
+        static_cast<unsigned long long>(st.events), static_cast<unsigned long long>(st.bytesIn),
+        static_cast<unsigned long long>(st.bytesOut), static_cast<unsigned long long>(st.accepted),
+        static_cast<unsigned long long>(st.closed));
     std::fflush(stdout);
   }
   return 0;

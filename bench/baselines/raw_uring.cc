@@ -38,10 +38,10 @@
 // that; 16 KiB buffers), min-max over three rounds.
 //
 // Run 1 (16 KiB buffers unless said):
-//   case                       vec+bundle  vec+inc64k  vec only    vec+direct  bundle+vec+direct+ringfd+noiowait
-//   1,000 conns x 128 B        0.96-1.04   0.99-1.04   0.97-1.10   0.91-1.05   1.03-1.11
-//   100 x 16 KiB, 16 in flight 0.69-0.75   0.67-0.76   0.75-0.88   0.78-0.84   0.68-0.82
-//   10 x 256 KiB               0.64-0.80   0.81-0.83   0.76-0.84   0.73-0.90   0.66-0.86
+//   case                       vec+bundle  vec+inc64k  vec only    vec+direct
+//   bundle+vec+direct+ringfd+noiowait 1,000 conns x 128 B        0.96-1.04   0.99-1.04   0.97-1.10
+//   0.91-1.05   1.03-1.11 100 x 16 KiB, 16 in flight 0.69-0.75   0.67-0.76   0.75-0.88   0.78-0.84
+//   0.68-0.82 10 x 256 KiB               0.64-0.80   0.81-0.83   0.76-0.84   0.73-0.90   0.66-0.86
 //   churn, 50 slots x 128 B    0.98-1.05   -           -           0.97-1.04   0.99-1.02
 //   1 conn x 128 B             within +-10% for every path: the shared machine's noise
 // Without --vectored-send the uncopied path is WORSE than the old copy for
@@ -76,8 +76,10 @@
 // each buffer, whatever the connection count.)
 // The command, per case (CPU per message = server_cpu_s / messages of each port):
 //   taskset -c 0 duet-raw-uring --port 0 --stats [switches]     (one server per column)
-//   taskset -c 1 duet-load --port P1,P2,.. --server-pid PID1,PID2,.. --slice 0.25 --slice-warmup 0.05
-//                -d 2 -w 0.5 -c 1000 -s 128   (| -c 100 -s 16384 -k 16 | -c 10 -s 262144 | --churn -c 50 -s 128)
+//   taskset -c 1 duet-load --port P1,P2,.. --server-pid PID1,PID2,.. --slice 0.25 --slice-warmup
+//   0.05
+//                -d 2 -w 0.5 -c 1000 -s 128   (| -c 100 -s 16384 -k 16 | -c 10 -s 262144 | --churn
+//                -c 50 -s 128)
 //
 // Usage: duet-raw-uring [--port P] [--cpu C] [--stats] [--taskrun auto|defer|coop|plain]
 //                       [--recv-bundle on|off] [--buffer-ring-inc on|off] [--vectored-send on|off]
@@ -110,31 +112,31 @@
 // liburing 2.3's headers predate what the running kernel knows; the values
 // are the kernel's include/uapi/linux/io_uring.h.
 #ifndef IORING_SETUP_COOP_TASKRUN
-#define IORING_SETUP_COOP_TASKRUN (1U << 8)     // 5.19
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)  // 5.19
 #endif
 #ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)   // 6.0
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)  // 6.0
 #endif
 #ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)   // 6.1
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)  // 6.1
 #endif
 #ifndef IORING_RECVSEND_BUNDLE
-#define IORING_RECVSEND_BUNDLE (1U << 4)        // 6.10: sqe->ioprio
+#define IORING_RECVSEND_BUNDLE (1U << 4)  // 6.10: sqe->ioprio
 #endif
 #ifndef IORING_FEAT_RECVSEND_BUNDLE
 #define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)  // 6.10
 #endif
 #ifndef IOU_PBUF_RING_INC
-#define IOU_PBUF_RING_INC 2                     // 6.12: io_uring_buf_reg.flags (2.3 calls it `pad`)
+#define IOU_PBUF_RING_INC 2  // 6.12: io_uring_buf_reg.flags (2.3 calls it `pad`)
 #endif
 #ifndef IORING_CQE_F_BUF_MORE
-#define IORING_CQE_F_BUF_MORE (1U << 4)         // 6.12: the buffer stays with the kernel
+#define IORING_CQE_F_BUF_MORE (1U << 4)  // 6.12: the buffer stays with the kernel
 #endif
 #ifndef IORING_ENTER_NO_IOWAIT
-#define IORING_ENTER_NO_IOWAIT (1U << 7)        // 6.15
+#define IORING_ENTER_NO_IOWAIT (1U << 7)  // 6.15
 #endif
 #ifndef IORING_FEAT_NO_IOWAIT
-#define IORING_FEAT_NO_IOWAIT (1U << 17)        // 6.15
+#define IORING_FEAT_NO_IOWAIT (1U << 17)  // 6.15
 #endif
 
 namespace {
@@ -167,7 +169,8 @@ struct Options {
 
 // What runs, once the kernel has been asked.
 struct Path {
-  bool bundle = false, inc = false, vectored = false, direct = false, ringFd = false, noIowait = false;
+  bool bundle = false, inc = false, vectored = false, direct = false, ringFd = false,
+       noIowait = false;
 } path;
 
 // Decides one switch: the user's word, else the default when the kernel can.
@@ -182,8 +185,9 @@ bool decide(Switch s, bool byDefault, bool kernelCan, const char* what) {
 }
 
 struct Stats {
-  uint64_t syscalls = 0, wakeups = 0, enters = 0, sqes = 0, cqes = 0, bytesIn = 0, bytesOut = 0, starved = 0;
-  uint64_t accepted = 0, closed = 0;   // connections: churn is counted per connection
+  uint64_t syscalls = 0, wakeups = 0, enters = 0, sqes = 0, cqes = 0, bytesIn = 0, bytesOut = 0,
+           starved = 0;
+  uint64_t accepted = 0, closed = 0;  // connections: churn is counted per connection
 } st;
 
 io_uring ring;
@@ -208,15 +212,15 @@ char* bufBase = nullptr;
 unsigned bufCount = 1024, bufSize = 16384;
 
 struct BufferState {
-  uint16_t next = 0;         // the buffer added to the ring right after it (bundles walk these links)
-  bool withKernel = false;   // in the ring, or still being filled (BUF_MORE)
-  uint32_t filled = 0;       // --buffer-ring-inc: bytes the kernel has written so far
-  uint32_t slices = 0;       // queued slices still pointing into it
+  uint16_t next = 0;  // the buffer added to the ring right after it (bundles walk these links)
+  bool withKernel = false;  // in the ring, or still being filled (BUF_MORE)
+  uint32_t filled = 0;      // --buffer-ring-inc: bytes the kernel has written so far
+  uint32_t slices = 0;      // queued slices still pointing into it
 };
 std::vector<BufferState> buffers;
-unsigned lastGiven = 0;      // the buffer at the ring's tail end
+unsigned lastGiven = 0;  // the buffer at the ring's tail end
 bool givenAny = false;
-unsigned inRing = 0;         // buffers the kernel can still pick
+unsigned inRing = 0;  // buffers the kernel can still pick
 
 char* bufferData(unsigned bid) { return bufBase + size_t{bid} * bufSize; }
 
@@ -252,7 +256,8 @@ void kernelDone(unsigned bid) {
 int setupBufRing(bool incremental) {
   const size_t ringBytes = bufCount * sizeof(io_uring_buf);
   void* r = mmap(nullptr, ringBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  void* b = mmap(nullptr, size_t{bufCount} * bufSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* b = mmap(nullptr, size_t{bufCount} * bufSize, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (r == MAP_FAILED || b == MAP_FAILED) return -ENOMEM;
   bufRing = static_cast<io_uring_buf_ring*>(r);
   bufBase = static_cast<char*>(b);
@@ -260,7 +265,7 @@ int setupBufRing(bool incremental) {
   reg.ring_addr = reinterpret_cast<uint64_t>(bufRing);
   reg.ring_entries = bufCount;
   reg.bgid = kGroup;
-  reg.pad = incremental ? IOU_PBUF_RING_INC : 0;   // the kernel's `flags` field
+  reg.pad = incremental ? IOU_PBUF_RING_INC : 0;  // the kernel's `flags` field
   ++st.syscalls;
   if (const int e = io_uring_register_buf_ring(&ring, &reg, 0); e < 0) {
     munmap(r, ringBytes);
@@ -280,7 +285,7 @@ int setupBufRing(bool incremental) {
 
 struct Slice {
   uint32_t bid, offset, len;
-  int32_t next;   // next slice of the same connection, or -1
+  int32_t next;  // next slice of the same connection, or -1
 };
 std::vector<Slice> slices;
 std::vector<int32_t> freeSlices;
@@ -311,21 +316,21 @@ std::vector<std::unique_ptr<SendVector>> spareVectors;
 // ---- Connections ----------------------------------------------------------------
 
 struct Conn {
-  int fd = -1;                 // the socket, or its index in the ring's file table (--direct-fds)
-  bool recvArmed = false;      // a multishot recv is live (its last CQE lacks F_MORE)
-  bool cancelSent = false;     // we asked the kernel to end that recv
-  bool paused = false;         // stopped reading: too much queued for a peer that does not read
-  bool starved = false;        // the recv ended on an empty buffer ring: re-armed when buffers return
-  bool sending = false;        // the one send in flight
+  int fd = -1;              // the socket, or its index in the ring's file table (--direct-fds)
+  bool recvArmed = false;   // a multishot recv is live (its last CQE lacks F_MORE)
+  bool cancelSent = false;  // we asked the kernel to end that recv
+  bool paused = false;      // stopped reading: too much queued for a peer that does not read
+  bool starved = false;     // the recv ended on an empty buffer ring: re-armed when buffers return
+  bool sending = false;     // the one send in flight
   bool closing = false;
-  int32_t head = -1, tail = -1;   // queued slices, oldest first; the send in flight covers a prefix
+  int32_t head = -1, tail = -1;  // queued slices, oldest first; the send in flight covers a prefix
   size_t queuedBytes = 0;
-  SendVector* vec = nullptr;   // the in-flight SENDMSG's vector
+  SendVector* vec = nullptr;  // the in-flight SENDMSG's vector
 };
 
-std::vector<Conn*> conns;      // indexed by fd (or file-table index)
-std::vector<int> starvedConns; // fds whose recv waits for buffers
-size_t maxQueuedBytes = 0;     // per connection; above it we stop reading that peer
+std::vector<Conn*> conns;       // indexed by fd (or file-table index)
+std::vector<int> starvedConns;  // fds whose recv waits for buffers
+size_t maxQueuedBytes = 0;      // per connection; above it we stop reading that peer
 
 // An SQE, submitting early only if the submission queue is full.
 io_uring_sqe* sqe() {
@@ -346,10 +351,8 @@ void onSocket(io_uring_sqe* s) {
 
 void armAccept(int lfd) {
   io_uring_sqe* s = sqe();
-  if (path.direct)
-    io_uring_prep_multishot_accept_direct(s, lfd, nullptr, nullptr, 0);
-  else
-    io_uring_prep_multishot_accept(s, lfd, nullptr, nullptr, 0);
+  if (path.direct) io_uring_prep_multishot_accept_direct(s, lfd, nullptr, nullptr, 0);
+  else io_uring_prep_multishot_accept(s, lfd, nullptr, nullptr, 0);
   io_uring_sqe_set_data64(s, tag(kAccept, lfd));
 }
 
@@ -403,11 +406,12 @@ void sendQueued(Conn& c) {
 // already queued, and sends at once if nothing is in flight.
 void queueEcho(Conn& c, unsigned bid, uint32_t offset, uint32_t len) {
   const int32_t i = newSlice(bid, offset, len);
-  if (c.tail >= 0) slices[static_cast<size_t>(c.tail)].next = i; else c.head = i;
+  if (c.tail >= 0) slices[static_cast<size_t>(c.tail)].next = i;
+  else c.head = i;
   c.tail = i;
   c.queuedBytes += len;
   if (!c.sending) sendQueued(c);
-  if (c.queuedBytes > maxQueuedBytes && !c.paused) {   // the peer does not read its echoes
+  if (c.queuedBytes > maxQueuedBytes && !c.paused) {  // the peer does not read its echoes
     c.paused = true;
     cancelRecv(c);
   }
@@ -422,7 +426,7 @@ void consumeSent(Conn& c, size_t bytes) {
     bytes -= take;
     sl.offset += static_cast<uint32_t>(take);
     sl.len -= static_cast<uint32_t>(take);
-    if (sl.len > 0) break;   // a short send: the rest goes next
+    if (sl.len > 0) break;  // a short send: the rest goes next
     const int32_t done = c.head;
     c.head = sl.next;
     releaseSlice(sl.bid);
@@ -449,10 +453,8 @@ void maybeClose(Conn& c) {
   cancelRecv(c);
   if (c.recvArmed || c.sending) return;
   io_uring_sqe* s = sqe();
-  if (path.direct)
-    io_uring_prep_close_direct(s, static_cast<unsigned>(c.fd));
-  else
-    io_uring_prep_close(s, c.fd);
+  if (path.direct) io_uring_prep_close_direct(s, static_cast<unsigned>(c.fd));
+  else io_uring_prep_close(s, c.fd);
   io_uring_sqe_set_data64(s, tag(kClose, c.fd));
   ++st.closed;
   conns[static_cast<size_t>(c.fd)] = nullptr;
@@ -462,7 +464,8 @@ void maybeClose(Conn& c) {
 void startClose(Conn& c) {
   if (c.closing) return;
   c.closing = true;
-  if (!c.sending) dropQueue(c);   // else: the send in flight still reads the head; dropped when it ends
+  if (!c.sending)
+    dropQueue(c);  // else: the send in flight still reads the head; dropped when it ends
   maybeClose(c);
 }
 
@@ -524,12 +527,12 @@ void onRecv(Conn& c, const io_uring_cqe* cqe) {
     // We ended it to stop reading a peer that does not read (paused); if its
     // queue drained meanwhile, the recv is armed again below.
   } else if (cqe->res <= 0) {
-    startClose(c);   // 0: peer closed; <0: reset
+    startClose(c);  // 0: peer closed; <0: reset
     return;
   }
   if (c.recvArmed) return;
   if (c.closing) maybeClose(c);
-  else if (!c.paused) armRecv(c);   // ended without error (e.g. CQ overflow): re-arm
+  else if (!c.paused) armRecv(c);  // ended without error (e.g. CQ overflow): re-arm
 }
 
 void onSend(Conn& c, const io_uring_cqe* cqe) {
@@ -544,11 +547,12 @@ void onSend(Conn& c, const io_uring_cqe* cqe) {
   }
   if (cqe->res < 0 || c.closing) {
     dropQueue(c);
-    if (!c.closing) startClose(c); else maybeClose(c);
+    if (!c.closing) startClose(c);
+    else maybeClose(c);
     return;
   }
   if (c.head >= 0) sendQueued(c);
-  if (c.paused && c.queuedBytes <= maxQueuedBytes / 2) {   // the peer reads again
+  if (c.paused && c.queuedBytes <= maxQueuedBytes / 2) {  // the peer reads again
     c.paused = false;
     if (!c.recvArmed) armRecv(c);
   }
@@ -559,7 +563,7 @@ void feedStarved() {
   if (starvedConns.empty() || inRing * 4 < bufCount) return;
   for (const int fd : starvedConns) {
     Conn* c = conns[static_cast<size_t>(fd)];
-    if (!c || !c->starved) continue;   // closed (the slot may hold a newer connection)
+    if (!c || !c->starved) continue;  // closed (the slot may hold a newer connection)
     c->starved = false;
     if (!c->closing && !c->paused && !c->recvArmed) armRecv(*c);
   }
@@ -578,7 +582,7 @@ int submitAndWait() {
   const unsigned toSubmit = sq.sqe_tail - sq.sqe_head;
   if (toSubmit) {
     sq.sqe_head = sq.sqe_tail;
-    io_uring_smp_store_release(sq.ktail, sq.sqe_tail);   // the kernel sees the SQEs before the tail
+    io_uring_smp_store_release(sq.ktail, sq.sqe_tail);  // the kernel sees the SQEs before the tail
   }
   unsigned flags = IORING_ENTER_GETEVENTS;
   if (path.noIowait) flags |= IORING_ENTER_NO_IOWAIT;
@@ -601,7 +605,8 @@ unsigned flagsFor(const std::string& mode) {
 // convention duet's servers follow, so duet-compare can read it.
 void addSwitch(CLI::App& app, const char* name, Switch& value, bool byDefault, const char* help) {
   app.add_option_function<std::string>(
-         name, [&value](const std::string& v) { value = v == "on" ? Switch::kOn : Switch::kOff; }, help)
+         name, [&value](const std::string& v) { value = v == "on" ? Switch::kOn : Switch::kOff; },
+         help)
       ->check(CLI::IsMember({"on", "off"}))
       ->default_str(byDefault ? "on" : "off");
 }
@@ -615,34 +620,56 @@ int main(int argc, char** argv) {
   Options opt;
   bool bufSizeGiven = false, bufCountGiven = false;
   CLI::App app{"duet-raw-uring: single-threaded io_uring echo server"};
-  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")->check(CLI::Range(0, 65535));
+  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--cpu", cpu, "pin to this CPU");
   app.add_flag("--stats", stats, "print the loop's counters at exit");
-  app.add_option("--taskrun", taskrun, "ring task-run mode")->check(CLI::IsMember({"auto", "defer", "coop", "plain"}))->capture_default_str();
-  addSwitch(app, "--recv-bundle", opt.recvBundle, kDefaults.recvBundle, "one recv completion spans several buffers (kernel 6.10; on by default when incremental buffers are off)");
-  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, kDefaults.incrementalBuffers, "large provided buffers consumed in parts (kernel 6.12): 64 x 256 KiB instead of 1024 x 16 KiB");
-  addSwitch(app, "--vectored-send", opt.vectoredSend, kDefaults.vectoredSend, "one SENDMSG carries every queued slice");
-  addSwitch(app, "--direct-fds", opt.directFds, kDefaults.directFds, "accepted sockets live in the ring's file table; closed through the ring");
-  addSwitch(app, "--register-ring-fd", opt.registerRingFd, kDefaults.registerRingFd, "io_uring_enter names a registered ring index");
-  addSwitch(app, "--no-iowait", opt.noIowait, kDefaults.noIowait, "waits count as idle, not iowait (kernel 6.15)");
-  app.add_option("--buf-size", bufSize, "bytes per provided buffer (default 16384; 262144 with --buffer-ring-inc)")
-      ->check(CLI::Range(64u, 1u << 20))->each([&](const std::string&) { bufSizeGiven = true; });
-  app.add_option("--buf-count", bufCount, "provided buffers, a power of two (default 1024; 64 with --buffer-ring-inc)")
-      ->check(CLI::Range(1u, 32768u))->each([&](const std::string&) { bufCountGiven = true; });
+  app.add_option("--taskrun", taskrun, "ring task-run mode")
+      ->check(CLI::IsMember({"auto", "defer", "coop", "plain"}))
+      ->capture_default_str();
+  addSwitch(app, "--recv-bundle", opt.recvBundle, kDefaults.recvBundle,
+            "one recv completion spans several buffers (kernel 6.10; on by default when "
+            "incremental buffers are off)");
+  addSwitch(app, "--buffer-ring-inc", opt.incrementalBuffers, kDefaults.incrementalBuffers,
+            "large provided buffers consumed in parts (kernel 6.12): 64 x 256 KiB instead of 1024 "
+            "x 16 KiB");
+  addSwitch(app, "--vectored-send", opt.vectoredSend, kDefaults.vectoredSend,
+            "one SENDMSG carries every queued slice");
+  addSwitch(app, "--direct-fds", opt.directFds, kDefaults.directFds,
+            "accepted sockets live in the ring's file table; closed through the ring");
+  addSwitch(app, "--register-ring-fd", opt.registerRingFd, kDefaults.registerRingFd,
+            "io_uring_enter names a registered ring index");
+  addSwitch(app, "--no-iowait", opt.noIowait, kDefaults.noIowait,
+            "waits count as idle, not iowait (kernel 6.15)");
+  app.add_option("--buf-size", bufSize,
+                 "bytes per provided buffer (default 16384; 262144 with --buffer-ring-inc)")
+      ->check(CLI::Range(64u, 1u << 20))
+      ->each([&](const std::string&) { bufSizeGiven = true; });
+  app.add_option("--buf-count", bufCount,
+                 "provided buffers, a power of two (default 1024; 64 with --buffer-ring-inc)")
+      ->check(CLI::Range(1u, 32768u))
+      ->each([&](const std::string&) { bufCountGiven = true; });
   CLI11_PARSE(app, argc, argv);
 
   if (cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) { std::perror("sched_setaffinity"); return 1; }
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::perror("sched_setaffinity");
+      return 1;
+    }
   }
   rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   // Ring: big enough that 10,000 connections' completions never overflow.
-  std::vector<std::string> tries = taskrun == "auto" ? std::vector<std::string>{"defer", "coop", "plain"}
-                                                     : std::vector<std::string>{taskrun};
+  std::vector<std::string> tries = taskrun == "auto"
+                                       ? std::vector<std::string>{"defer", "coop", "plain"}
+                                       : std::vector<std::string>{taskrun};
   std::string mode;
   unsigned features = 0;
   for (const auto& t : tries) {
@@ -654,37 +681,46 @@ int main(int argc, char** argv) {
       features = p.features;
       break;
     } else if (taskrun != "auto" || t == "plain") {
-      std::fprintf(stderr, "raw-uring: io_uring setup (%s) failed: %s\n", t.c_str(), std::strerror(-e));
+      std::fprintf(stderr, "raw-uring: io_uring setup (%s) failed: %s\n", t.c_str(),
+                   std::strerror(-e));
       return 1;
     }
   }
 
   // Which path runs: the user's word, else the default when the kernel can.
   if (opt.recvBundle == Switch::kOn && opt.incrementalBuffers == Switch::kOn) {
-    std::fprintf(stderr, "raw-uring: --recv-bundle and --buffer-ring-inc exclude each other here: "
-                         "with large buffers consumed in parts one buffer already covers a recv\n");
+    std::fprintf(stderr,
+                 "raw-uring: --recv-bundle and --buffer-ring-inc exclude each other here: "
+                 "with large buffers consumed in parts one buffer already covers a recv\n");
     return 2;
   }
   // One asked for explicitly turns the other's default off.
-  if (opt.recvBundle == Switch::kOn && opt.incrementalBuffers == Switch::kDefault) opt.incrementalBuffers = Switch::kOff;
-  if (opt.incrementalBuffers == Switch::kOn && opt.recvBundle == Switch::kDefault) opt.recvBundle = Switch::kOff;
-  path.inc = decide(opt.incrementalBuffers, kDefaults.incrementalBuffers, true, "");   // asked at registration
+  if (opt.recvBundle == Switch::kOn && opt.incrementalBuffers == Switch::kDefault)
+    opt.incrementalBuffers = Switch::kOff;
+  if (opt.incrementalBuffers == Switch::kOn && opt.recvBundle == Switch::kDefault)
+    opt.recvBundle = Switch::kOff;
+  path.inc = decide(opt.incrementalBuffers, kDefaults.incrementalBuffers, true,
+                    "");  // asked at registration
   path.vectored = decide(opt.vectoredSend, kDefaults.vectoredSend, true, "");
   path.direct = decide(opt.directFds, kDefaults.directFds, true, "");
   path.ringFd = decide(opt.registerRingFd, kDefaults.registerRingFd, true, "");
   path.noIowait = decide(opt.noIowait, kDefaults.noIowait, features & IORING_FEAT_NO_IOWAIT,
                          "--no-iowait on needs kernel 6.15 (IORING_ENTER_NO_IOWAIT)");
-  if (bufCount & (bufCount - 1)) { std::fprintf(stderr, "raw-uring: --buf-count must be a power of two\n"); return 2; }
+  if (bufCount & (bufCount - 1)) {
+    std::fprintf(stderr, "raw-uring: --buf-count must be a power of two\n");
+    return 2;
+  }
 
   const unsigned plainSize = bufSize, plainCount = bufCount;
-  if (path.inc) {   // few large buffers, each shared by many recvs
+  if (path.inc) {  // few large buffers, each shared by many recvs
     if (!bufSizeGiven) bufSize = 262144;
     if (!bufCountGiven) bufCount = 64;
   }
   int ringError = setupBufRing(path.inc);
-  if (ringError == -EINVAL && path.inc) {   // a kernel before 6.12
+  if (ringError == -EINVAL && path.inc) {  // a kernel before 6.12
     if (opt.incrementalBuffers == Switch::kOn) {
-      std::fprintf(stderr, "raw-uring: --buffer-ring-inc on needs kernel 6.12 (IOU_PBUF_RING_INC)\n");
+      std::fprintf(stderr,
+                   "raw-uring: --buffer-ring-inc on needs kernel 6.12 (IOU_PBUF_RING_INC)\n");
       return 2;
     }
     path.inc = false;
@@ -696,8 +732,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "raw-uring: io_uring_register_buf_ring: %s\n", std::strerror(-ringError));
     return 1;
   }
-  path.bundle = decide(opt.recvBundle, kBundleWithoutInc && !path.inc, features & IORING_FEAT_RECVSEND_BUNDLE,
-                       "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
+  path.bundle =
+      decide(opt.recvBundle, kBundleWithoutInc && !path.inc, features & IORING_FEAT_RECVSEND_BUNDLE,
+             "--recv-bundle on needs kernel 6.10 (IORING_RECVSEND_BUNDLE)");
   // One peer that does not read its echoes may hold an eighth of the ring.
   maxQueuedBytes = std::max<size_t>(size_t{bufCount} * bufSize / 8, bufSize);
   if (path.direct) {
@@ -706,14 +743,16 @@ int main(int argc, char** argv) {
     // bounded by RLIMIT_NOFILE like the fd table it replaces.
     const unsigned slots = static_cast<unsigned>(std::min<rlim_t>(rl.rlim_cur, 65536));
     if (const int e = io_uring_register_files_sparse(&ring, slots); e < 0) {
-      std::fprintf(stderr, "raw-uring: --direct-fds: io_uring_register_files_sparse: %s\n", std::strerror(-e));
+      std::fprintf(stderr, "raw-uring: --direct-fds: io_uring_register_files_sparse: %s\n",
+                   std::strerror(-e));
       return 2;
     }
   }
   if (path.ringFd) {
     ++st.syscalls;
     if (const int e = io_uring_register_ring_fd(&ring); e < 0) {
-      std::fprintf(stderr, "raw-uring: --register-ring-fd on needs kernel 5.18: %s\n", std::strerror(-e));
+      std::fprintf(stderr, "raw-uring: --register-ring-fd on needs kernel 5.18: %s\n",
+                   std::strerror(-e));
       return 2;
     }
     ringFdRegistered = true;
@@ -730,7 +769,8 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, SOMAXCONN) != 0) {
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(lfd, SOMAXCONN) != 0) {
     std::perror("bind/listen");
     return 1;
   }
@@ -775,21 +815,26 @@ int main(int argc, char** argv) {
       switch (static_cast<Op>(ud & 0xff)) {
         case kAccept:
           if (cqe->res >= 0) {
-            const int cfd = cqe->res;   // a descriptor, or a file-table index
+            const int cfd = cqe->res;  // a descriptor, or a file-table index
             ++st.accepted;
-            if (static_cast<size_t>(cfd) >= conns.size()) conns.resize(static_cast<size_t>(cfd) * 2 + 1, nullptr);
+            if (static_cast<size_t>(cfd) >= conns.size())
+              conns.resize(static_cast<size_t>(cfd) * 2 + 1, nullptr);
             Conn* c = new Conn;
             c->fd = cfd;
             conns[static_cast<size_t>(cfd)] = c;
             armRecv(*c);
           } else {
-            static bool logged = false;   // e.g. EMFILE, or ENFILE for a full file table: never fatal
-            if (!logged) { std::fprintf(stderr, "raw-uring: accept: %s\n", std::strerror(-cqe->res)); logged = true; }
+            static bool logged =
+                false;  // e.g. EMFILE, or ENFILE for a full file table: never fatal
+            if (!logged) {
+              std::fprintf(stderr, "raw-uring: accept: %s\n", std::strerror(-cqe->res));
+              logged = true;
+            }
           }
           if (!(cqe->flags & IORING_CQE_F_MORE)) {
             if (cqe->res >= 0) {
               armAccept(fd);
-            } else {   // after an error, pause 100 ms rather than spin on EMFILE
+            } else {  // after an error, pause 100 ms rather than spin on EMFILE
               static __kernel_timespec pause{0, 100'000'000};
               io_uring_sqe* t = sqe();
               io_uring_prep_timeout(t, &pause, 0, 0);
@@ -822,17 +867,23 @@ int main(int argc, char** argv) {
 
   if (stats) {
     std::string m = "raw-uring-" + mode;
-    for (auto [on, name] : {std::pair{path.bundle, "bundle"}, {path.inc, "inc"}, {path.vectored, "vec"},
-                            {path.direct, "direct"}, {path.ringFd, "ringfd"}, {path.noIowait, "noiowait"}})
+    for (auto [on, name] : {std::pair{path.bundle, "bundle"},
+                            {path.inc, "inc"},
+                            {path.vectored, "vec"},
+                            {path.direct, "direct"},
+                            {path.ringFd, "ringfd"},
+                            {path.noIowait, "noiowait"}})
       if (on) m += std::string("+") + name;
-    std::printf("stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu enters=%llu sqes=%llu cqes=%llu "
-                "bytes_in=%llu bytes_out=%llu starved=%llu accepted=%llu closed=%llu\n",
-                m.c_str(), static_cast<unsigned long long>(st.syscalls), static_cast<unsigned long long>(st.wakeups),
-                static_cast<unsigned long long>(st.cqes), static_cast<unsigned long long>(st.enters),
-                static_cast<unsigned long long>(st.sqes), static_cast<unsigned long long>(st.cqes),
-                static_cast<unsigned long long>(st.bytesIn), static_cast<unsigned long long>(st.bytesOut),
-                static_cast<unsigned long long>(st.starved), static_cast<unsigned long long>(st.accepted),
-                static_cast<unsigned long long>(st.closed));
+    std::printf(
+        "stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu enters=%llu sqes=%llu "
+        "cqes=%llu "
+        "bytes_in=%llu bytes_out=%llu starved=%llu accepted=%llu closed=%llu\n",
+        m.c_str(), static_cast<unsigned long long>(st.syscalls),
+        static_cast<unsigned long long>(st.wakeups), static_cast<unsigned long long>(st.cqes),
+        static_cast<unsigned long long>(st.enters), static_cast<unsigned long long>(st.sqes),
+        static_cast<unsigned long long>(st.cqes), static_cast<unsigned long long>(st.bytesIn),
+        static_cast<unsigned long long>(st.bytesOut), static_cast<unsigned long long>(st.starved),
+        static_cast<unsigned long long>(st.accepted), static_cast<unsigned long long>(st.closed));
     std::fflush(stdout);
   }
   // Exiting tears the ring down and closes every socket.

@@ -97,14 +97,14 @@ namespace {
 
 constexpr const char* kName = "thread-echo";
 constexpr size_t kStackBytes = 64 * 1024;
-constexpr size_t kReadBytes = 16 * 1024;   // on the stack: see the header
+constexpr size_t kReadBytes = 16 * 1024;  // on the stack: see the header
 
 // What one connection's thread counted; added to the totals when it ends, so
 // the threads never share a counter (and its cache line) while they run.
 struct Counters {
-  uint64_t syscalls = 0;   // every system call, counted by hand
-  uint64_t wakeups = 0;    // blocking reads that returned: each is a thread waking up
-  uint64_t events = 0;     // those that brought bytes
+  uint64_t syscalls = 0;  // every system call, counted by hand
+  uint64_t wakeups = 0;   // blocking reads that returned: each is a thread waking up
+  uint64_t events = 0;    // those that brought bytes
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
 };
@@ -170,8 +170,10 @@ class RefusalLog {
  public:
   void refused(const std::string& why) {
     if (!inBurst_ || why != lastWhy_)
-      std::fprintf(stderr, "%s: %s; closing new connections until that clears (the others are still served)\n", kName,
-                   why.c_str());
+      std::fprintf(
+          stderr,
+          "%s: %s; closing new connections until that clears (the others are still served)\n",
+          kName, why.c_str());
     inBurst_ = true;
     lastWhy_ = why;
   }
@@ -190,7 +192,7 @@ bool writeAll(int fd, const char* p, size_t n, Counters& c) {
     const ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return false;   // EPIPE / ECONNRESET, or stop() shut us down
+      return false;  // EPIPE / ECONNRESET, or stop() shut us down
     }
     c.bytesOut += static_cast<uint64_t>(w);
     p += w;
@@ -206,16 +208,17 @@ void* serveConnection(void* arg) {
   char buf[kReadBytes];
   for (;;) {
     ++c.syscalls;
-    const ssize_t n = ::read(fd, buf, sizeof buf);   // sleeps until the peer sends
+    const ssize_t n = ::read(fd, buf, sizeof buf);  // sleeps until the peer sends
     ++c.wakeups;
-    if (n == 0) break;   // the peer closed (or stop() shut us down)
+    if (n == 0) break;  // the peer closed (or stop() shut us down)
     if (n < 0) {
       if (errno == EINTR) continue;
-      break;             // reset
+      break;  // reset
     }
     ++c.events;
     c.bytesIn += static_cast<uint64_t>(n);
-    if (!writeAll(fd, buf, static_cast<size_t>(n), c)) break;   // sleeps while the peer's window is full
+    if (!writeAll(fd, buf, static_cast<size_t>(n), c))
+      break;  // sleeps while the peer's window is full
   }
   ++c.syscalls;
   registry.finish(fd, c);
@@ -225,9 +228,12 @@ void* serveConnection(void* arg) {
 
 // Empty if a thread now serves fd, else why not.
 std::string startConnectionThread(int fd, size_t maxThreads, const pthread_attr_t& attr) {
-  if (!registry.add(fd, maxThreads)) return "no thread for a new connection: --max-threads " + std::to_string(maxThreads) + " reached";
+  if (!registry.add(fd, maxThreads))
+    return "no thread for a new connection: --max-threads " + std::to_string(maxThreads) +
+           " reached";
   pthread_t thread;
-  const int err = pthread_create(&thread, &attr, serveConnection, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  const int err = pthread_create(&thread, &attr, serveConnection,
+                                 reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
   if (err == 0) return {};
   registry.finish(fd, Counters{});
   // EAGAIN: a limit on threads (RLIMIT_NPROC, threads-max, pid_max) or no
@@ -242,11 +248,13 @@ int main(int argc, char** argv) {
   size_t maxThreads = SIZE_MAX;
   bool stats = false;
   CLI::App app{"duet-thread-echo: one blocking thread per connection echo server"};
-  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")->check(CLI::Range(0, 65535));
+  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--cpu", cpu, "pin to this CPU (every connection's thread inherits it)");
   app.add_flag("--stats", stats, "print the counters at exit");
   app.add_option("--max-threads", maxThreads,
-                 "connections served at once; beyond it a connection is refused as if no thread could be created")
+                 "connections served at once; beyond it a connection is refused as if no thread "
+                 "could be created")
       ->check(CLI::Range(size_t{0}, SIZE_MAX));
   CLI11_PARSE(app, argc, argv);
 
@@ -254,11 +262,17 @@ int main(int argc, char** argv) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) { std::perror("sched_setaffinity"); return 1; }
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::perror("sched_setaffinity");
+      return 1;
+    }
   }
-  rlimit rl{};   // one descriptor per connection: take all the kernel allows
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
-  int spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);   // given up to accept-and-close at EMFILE
+  rlimit rl{};  // one descriptor per connection: take all the kernel allows
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  int spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // given up to accept-and-close at EMFILE
 
   // Before any thread exists: every thread inherits this mask, so SIGINT and
   // SIGTERM reach only the sigwait() below. A peer gone with an echo in
@@ -277,7 +291,8 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, SOMAXCONN) != 0) {
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(lfd, SOMAXCONN) != 0) {
     std::perror("bind/listen");
     return 1;
   }
@@ -289,23 +304,24 @@ int main(int argc, char** argv) {
     int signo = 0;
     sigwait(&stopSignals, &signo);
     stopping = true;
-    ::shutdown(lfd, SHUT_RDWR);   // wakes the accept() below with EINVAL
+    ::shutdown(lfd, SHUT_RDWR);  // wakes the accept() below with EINVAL
   });
 
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, kStackBytes);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);   // nobody joins: finish() says when it is done
+  pthread_attr_setdetachstate(
+      &attr, PTHREAD_CREATE_DETACHED);  // nobody joins: finish() says when it is done
 
   std::printf("listening on %d\n", ntohs(addr.sin_port));
   std::fflush(stdout);
 
   uint64_t syscalls = 0, accepted = 0, noThread = 0, noDescriptor = 0;
   RefusalLog refusals;
-  bool peerWaits = false;   // out of descriptors, and poll() said a peer waits
+  bool peerWaits = false;  // out of descriptors, and poll() said a peer waits
   while (!stopping) {
     ++syscalls;
-    const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);   // sleeps until a peer connects
+    const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);  // sleeps until a peer connects
     if (fd < 0) {
       if (stopping) break;
       if (errno == EMFILE || errno == ENFILE) {
@@ -317,7 +333,7 @@ int main(int argc, char** argv) {
         if (!peerWaits) {
           pollfd listener{lfd, POLLIN, 0};
           ++syscalls;
-          poll(&listener, 1, -1);   // stop() shutting the listener down wakes it too
+          poll(&listener, 1, -1);  // stop() shutting the listener down wakes it too
           peerWaits = true;
           continue;
         }
@@ -336,22 +352,23 @@ int main(int argc, char** argv) {
         }
         spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       } else if (errno == ENOBUFS || errno == ENOMEM) {
-        refusals.refused(std::string("accept: ") + std::strerror(errno));   // the kernel is short of memory: give it a moment
+        refusals.refused(std::string("accept: ") +
+                         std::strerror(errno));  // the kernel is short of memory: give it a moment
         usleep(10'000);
       }
-      continue;   // EINTR, ECONNABORTED (the peer left the backlog): nothing to do
+      continue;  // EINTR, ECONNABORTED (the peer left the backlog): nothing to do
     }
     peerWaits = false;
     ++accepted;
     ++syscalls;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   // small echoes go out at once
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small echoes go out at once
     ++syscalls;
     const std::string whyNot = startConnectionThread(fd, maxThreads, attr);
     if (!whyNot.empty()) {
       refusals.refused(whyNot);
       ++noThread;
       ++syscalls;
-      ::close(fd);   // the peer sees its connection end at once, not a hang
+      ::close(fd);  // the peer sees its connection end at once, not a hang
       continue;
     }
     refusals.served();
@@ -364,15 +381,17 @@ int main(int argc, char** argv) {
   pthread_attr_destroy(&attr);
   if (stats) {
     const Counters t = registry.totals();
-    std::printf("stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu bytes_out=%llu "
-                "accepted=%llu closed=%llu refused_no_thread=%llu refused_no_fd=%llu peak_threads=%zu\n",
-                kName, static_cast<unsigned long long>(syscalls + t.syscalls),
-                static_cast<unsigned long long>(t.wakeups), static_cast<unsigned long long>(t.events),
-                static_cast<unsigned long long>(t.bytesIn), static_cast<unsigned long long>(t.bytesOut),
-                static_cast<unsigned long long>(accepted + noDescriptor),
-                static_cast<unsigned long long>(accepted + noDescriptor),
-                static_cast<unsigned long long>(noThread), static_cast<unsigned long long>(noDescriptor),
-                registry.peak());
+    std::printf(
+        "stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu "
+        "bytes_out=%llu "
+        "accepted=%llu closed=%llu refused_no_thread=%llu refused_no_fd=%llu peak_threads=%zu\n",
+        kName, static_cast<unsigned long long>(syscalls + t.syscalls),
+        static_cast<unsigned long long>(t.wakeups), static_cast<unsigned long long>(t.events),
+        static_cast<unsigned long long>(t.bytesIn), static_cast<unsigned long long>(t.bytesOut),
+        static_cast<unsigned long long>(accepted + noDescriptor),
+        static_cast<unsigned long long>(accepted + noDescriptor),
+        static_cast<unsigned long long>(noThread), static_cast<unsigned long long>(noDescriptor),
+        registry.peak());
     std::fflush(stdout);
   }
   return 0;

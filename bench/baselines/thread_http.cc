@@ -82,12 +82,12 @@ constexpr size_t kStackBytes = 64 * 1024;
 // What one connection's thread counted; added to the totals when it ends, so
 // the threads never share a counter (and its cache line) while they run.
 struct Counters {
-  uint64_t syscalls = 0;   // every system call, counted by hand
-  uint64_t wakeups = 0;    // blocking reads that returned: each is a thread waking up
-  uint64_t events = 0;     // those that brought bytes
+  uint64_t syscalls = 0;  // every system call, counted by hand
+  uint64_t wakeups = 0;   // blocking reads that returned: each is a thread waking up
+  uint64_t events = 0;    // those that brought bytes
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
-  uint64_t requests = 0;   // answered, errors included
+  uint64_t requests = 0;  // answered, errors included
 };
 
 // The live connections, each owned by its thread. The main thread adds a
@@ -152,8 +152,10 @@ class RefusalLog {
  public:
   void refused(const std::string& why) {
     if (!inBurst_ || why != lastWhy_)
-      std::fprintf(stderr, "%s: %s; closing new connections until that clears (the others are still served)\n", kName,
-                   why.c_str());
+      std::fprintf(
+          stderr,
+          "%s: %s; closing new connections until that clears (the others are still served)\n",
+          kName, why.c_str());
     inBurst_ = true;
     lastWhy_ = why;
   }
@@ -172,7 +174,7 @@ bool writeAll(int fd, const char* p, size_t n, Counters& c) {
     const ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return false;   // EPIPE / ECONNRESET, or stop() shut us down
+      return false;  // EPIPE / ECONNRESET, or stop() shut us down
     }
     c.bytesOut += static_cast<uint64_t>(w);
     p += w;
@@ -203,10 +205,11 @@ bool writeAll(int fd, const char* p, size_t n, Counters& c) {
 // model's weakness on display (duet-http closes idle connections, 408s slow
 // heads and bounds its lingering close; only the last is done here).
 
-constexpr size_t kMaxHead = 16 * 1024;        // duet-http: 16 KiB of header fields (HttpLimits)
-constexpr size_t kInputBytes = 20 * 1024;     // on the stack: more than a head, so a read always has room
+constexpr size_t kMaxHead = 16 * 1024;  // duet-http: 16 KiB of header fields (HttpLimits)
+constexpr size_t kInputBytes =
+    20 * 1024;  // on the stack: more than a head, so a read always has room
 constexpr uint64_t kMaxBody = 1024 * 1024;
-constexpr std::string_view kHelloBody = "Hello, world!\n";   // duet-http's Router::kHelloBody
+constexpr std::string_view kHelloBody = "Hello, world!\n";  // duet-http's Router::kHelloBody
 
 // RFC 9110 5.6.2: the characters of a token (methods, header names).
 bool isTokenChar(unsigned char ch) {
@@ -221,7 +224,9 @@ bool isToken(std::string_view s) {
 bool equalsNoCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   return true;
 }
 std::string_view trimWhitespace(std::string_view s) {
@@ -242,12 +247,12 @@ bool listHas(std::string_view list, std::string_view token) {
 
 // What one request head asks for.
 struct Request {
-  int errorStatus = 0;       // non-zero: answer this and close
+  int errorStatus = 0;  // non-zero: answer this and close
   std::string_view method;
-  std::string_view path;     // the target without its query
+  std::string_view path;  // the target without its query
   bool http10 = false;
   bool keepAlive = true;
-  uint64_t bodyBytes = 0;    // Content-Length: read and dropped
+  uint64_t bodyBytes = 0;  // Content-Length: read and dropped
 };
 
 // `head` runs from the request line to the CRLF ending the last header field
@@ -278,13 +283,16 @@ Request parseHead(std::string_view head) {
   // malformed. Otherwise it asks for a tunnel, which we do not make: 501, as
   // for any method RFC 9110 does not define.
   if (r.method == "CONNECT") return bad(target.front() == '/' ? 400 : 501);
-  static constexpr std::string_view kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE"};
-  if (std::find(std::begin(kKnownMethods), std::end(kKnownMethods), r.method) == std::end(kKnownMethods))
+  static constexpr std::string_view kKnownMethods[] = {"GET",    "HEAD",    "POST", "PUT",
+                                                       "DELETE", "OPTIONS", "TRACE"};
+  if (std::find(std::begin(kKnownMethods), std::end(kKnownMethods), r.method) ==
+      std::end(kKnownMethods))
     return bad(501);
-  for (const char ch : target)   // visible ASCII only: no spaces, controls or bytes >= 0x80
+  for (const char ch : target)  // visible ASCII only: no spaces, controls or bytes >= 0x80
     if (ch <= ' ' || ch >= 0x7f) return bad(400);
-  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !std::isdigit(static_cast<unsigned char>(version[5])) ||
-      version[6] != '.' || !std::isdigit(static_cast<unsigned char>(version[7])))
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" ||
+      !std::isdigit(static_cast<unsigned char>(version[5])) || version[6] != '.' ||
+      !std::isdigit(static_cast<unsigned char>(version[7])))
     return bad(400);
   if (version[5] != '1') return bad(505);
   r.http10 = version[7] == '0';
@@ -301,7 +309,7 @@ Request parseHead(std::string_view head) {
     if (colon == std::string_view::npos || !isToken(field.substr(0, colon))) return bad(400);
     const std::string_view name = field.substr(0, colon);
     const std::string_view value = trimWhitespace(field.substr(colon + 1));
-    for (const char ch : value)   // CR, LF, NUL and other controls have no place in a value
+    for (const char ch : value)  // CR, LF, NUL and other controls have no place in a value
       if ((static_cast<unsigned char>(ch) < ' ' && ch != '\t') || ch == 0x7f) return bad(400);
     if (equalsNoCase(name, "host")) {
       ++hosts;
@@ -327,16 +335,26 @@ Request parseHead(std::string_view head) {
 
 const char* reasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -356,8 +374,8 @@ std::string_view httpDate() {
 }
 
 // Appends one response to `out`, in duet-http's exact layout.
-void appendResponse(std::string& out, int status, const Request& r, bool headRequest, std::string_view body,
-                    std::string_view allow = {}) {
+void appendResponse(std::string& out, int status, const Request& r, bool headRequest,
+                    std::string_view body, std::string_view allow = {}) {
   const bool noBody = status == 204;
   char number[24];
   out += "HTTP/1.1 ";
@@ -369,7 +387,8 @@ void appendResponse(std::string& out, int status, const Request& r, bool headReq
   out += "\r\n";
   if (!noBody) {
     out += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ";
-    out.append(number, static_cast<size_t>(std::snprintf(number, sizeof number, "%zu", body.size())));
+    out.append(number,
+               static_cast<size_t>(std::snprintf(number, sizeof number, "%zu", body.size())));
     out += "\r\n";
   }
   if (!r.keepAlive) out += "Connection: close\r\n";
@@ -393,7 +412,8 @@ void appendError(std::string& out, int status, const Request& r, std::string_vie
 void answer(const Request& r, std::string& out) {
   if (r.path != "/hello") return appendError(out, 404, r);
   constexpr std::string_view kAllow = "GET, HEAD, OPTIONS";
-  if (r.method == "GET" || r.method == "HEAD") return appendResponse(out, 200, r, r.method == "HEAD", kHelloBody);
+  if (r.method == "GET" || r.method == "HEAD")
+    return appendResponse(out, 200, r, r.method == "HEAD", kHelloBody);
   if (r.method == "OPTIONS") return appendResponse(out, 204, r, false, {}, kAllow);
   appendError(out, 405, r, kAllow);
 }
@@ -406,7 +426,7 @@ void lingeringClose(int fd, Counters& c) {
   constexpr int kLingerSeconds = 5;
   ++c.syscalls;
   ::shutdown(fd, SHUT_WR);
-  timeval tick{1, 0};   // one second per read, so the deadline below is checked
+  timeval tick{1, 0};  // one second per read, so the deadline below is checked
   ++c.syscalls;
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
   const time_t deadline = time(nullptr) + kLingerSeconds;
@@ -423,9 +443,9 @@ void* serveConnection(void* arg) {
   const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
   Counters c;
   char in[kInputBytes];
-  size_t begin = 0, end = 0;   // unread input is in[begin, end)
-  uint64_t bodyToDrop = 0;     // of the last request, still to come
-  bool closing = false;        // the response that ends the connection is in `out`
+  size_t begin = 0, end = 0;  // unread input is in[begin, end)
+  uint64_t bodyToDrop = 0;    // of the last request, still to come
+  bool closing = false;       // the response that ends the connection is in `out`
   std::string out;
   while (!closing) {
     // 1. Answer every complete request already read.
@@ -434,10 +454,12 @@ void* serveConnection(void* arg) {
       begin += drop;
       bodyToDrop -= drop;
       if (bodyToDrop > 0) break;
-      while (end - begin >= 2 && in[begin] == '\r' && in[begin + 1] == '\n') begin += 2;   // empty lines
+      while (end - begin >= 2 && in[begin] == '\r' && in[begin + 1] == '\n')
+        begin += 2;  // empty lines
       const std::string_view pending(in + begin, end - begin);
       const size_t blank = pending.find("\r\n\r\n");
-      if (blank == std::string_view::npos && pending.size() < kMaxHead) break;   // incomplete: read more
+      if (blank == std::string_view::npos && pending.size() < kMaxHead)
+        break;  // incomplete: read more
       Request r;
       if (blank == std::string_view::npos || blank + 4 > kMaxHead) {
         r.keepAlive = false;
@@ -470,12 +492,12 @@ void* serveConnection(void* arg) {
     end -= begin;
     begin = 0;
     ++c.syscalls;
-    const ssize_t n = ::read(fd, in + end, sizeof in - end);   // sleeps until the peer sends
+    const ssize_t n = ::read(fd, in + end, sizeof in - end);  // sleeps until the peer sends
     ++c.wakeups;
-    if (n == 0) break;   // the peer closed (or stop() shut us down)
+    if (n == 0) break;  // the peer closed (or stop() shut us down)
     if (n < 0) {
       if (errno == EINTR) continue;
-      break;             // reset
+      break;  // reset
     }
     ++c.events;
     c.bytesIn += static_cast<uint64_t>(n);
@@ -489,9 +511,12 @@ void* serveConnection(void* arg) {
 
 // Empty if a thread now serves fd, else why not.
 std::string startConnectionThread(int fd, size_t maxThreads, const pthread_attr_t& attr) {
-  if (!registry.add(fd, maxThreads)) return "no thread for a new connection: --max-threads " + std::to_string(maxThreads) + " reached";
+  if (!registry.add(fd, maxThreads))
+    return "no thread for a new connection: --max-threads " + std::to_string(maxThreads) +
+           " reached";
   pthread_t thread;
-  const int err = pthread_create(&thread, &attr, serveConnection, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  const int err = pthread_create(&thread, &attr, serveConnection,
+                                 reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
   if (err == 0) return {};
   registry.finish(fd, Counters{});
   // EAGAIN: a limit on threads (RLIMIT_NPROC, threads-max, pid_max) or no
@@ -506,11 +531,13 @@ int main(int argc, char** argv) {
   size_t maxThreads = SIZE_MAX;
   bool stats = false;
   CLI::App app{"duet-thread-http: one blocking thread per connection HTTP/1.1 server (GET /hello)"};
-  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")->check(CLI::Range(0, 65535));
+  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--cpu", cpu, "pin to this CPU (every connection's thread inherits it)");
   app.add_flag("--stats", stats, "print the counters at exit");
   app.add_option("--max-threads", maxThreads,
-                 "connections served at once; beyond it a connection is refused as if no thread could be created")
+                 "connections served at once; beyond it a connection is refused as if no thread "
+                 "could be created")
       ->check(CLI::Range(size_t{0}, SIZE_MAX));
   CLI11_PARSE(app, argc, argv);
 
@@ -518,11 +545,17 @@ int main(int argc, char** argv) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) { std::perror("sched_setaffinity"); return 1; }
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::perror("sched_setaffinity");
+      return 1;
+    }
   }
-  rlimit rl{};   // one descriptor per connection: take all the kernel allows
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
-  int spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);   // given up to accept-and-close at EMFILE
+  rlimit rl{};  // one descriptor per connection: take all the kernel allows
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  int spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // given up to accept-and-close at EMFILE
 
   // Before any thread exists: every thread inherits this mask, so SIGINT and
   // SIGTERM reach only the sigwait() below. A peer gone with a response in
@@ -541,7 +574,8 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, SOMAXCONN) != 0) {
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(lfd, SOMAXCONN) != 0) {
     std::perror("bind/listen");
     return 1;
   }
@@ -553,23 +587,24 @@ int main(int argc, char** argv) {
     int signo = 0;
     sigwait(&stopSignals, &signo);
     stopping = true;
-    ::shutdown(lfd, SHUT_RDWR);   // wakes the accept() below with EINVAL
+    ::shutdown(lfd, SHUT_RDWR);  // wakes the accept() below with EINVAL
   });
 
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, kStackBytes);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);   // nobody joins: finish() says when it is done
+  pthread_attr_setdetachstate(
+      &attr, PTHREAD_CREATE_DETACHED);  // nobody joins: finish() says when it is done
 
   std::printf("listening on %d\n", ntohs(addr.sin_port));
   std::fflush(stdout);
 
   uint64_t syscalls = 0, accepted = 0, noThread = 0, noDescriptor = 0;
   RefusalLog refusals;
-  bool peerWaits = false;   // out of descriptors, and poll() said a peer waits
+  bool peerWaits = false;  // out of descriptors, and poll() said a peer waits
   while (!stopping) {
     ++syscalls;
-    const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);   // sleeps until a peer connects
+    const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);  // sleeps until a peer connects
     if (fd < 0) {
       if (stopping) break;
       if (errno == EMFILE || errno == ENFILE) {
@@ -581,7 +616,7 @@ int main(int argc, char** argv) {
         if (!peerWaits) {
           pollfd listener{lfd, POLLIN, 0};
           ++syscalls;
-          poll(&listener, 1, -1);   // stop() shutting the listener down wakes it too
+          poll(&listener, 1, -1);  // stop() shutting the listener down wakes it too
           peerWaits = true;
           continue;
         }
@@ -600,22 +635,23 @@ int main(int argc, char** argv) {
         }
         spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       } else if (errno == ENOBUFS || errno == ENOMEM) {
-        refusals.refused(std::string("accept: ") + std::strerror(errno));   // the kernel is short of memory: give it a moment
+        refusals.refused(std::string("accept: ") +
+                         std::strerror(errno));  // the kernel is short of memory: give it a moment
         usleep(10'000);
       }
-      continue;   // EINTR, ECONNABORTED (the peer left the backlog): nothing to do
+      continue;  // EINTR, ECONNABORTED (the peer left the backlog): nothing to do
     }
     peerWaits = false;
     ++accepted;
     ++syscalls;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   // small responses go out at once
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small responses go out at once
     ++syscalls;
     const std::string whyNot = startConnectionThread(fd, maxThreads, attr);
     if (!whyNot.empty()) {
       refusals.refused(whyNot);
       ++noThread;
       ++syscalls;
-      ::close(fd);   // the peer sees its connection end at once, not a hang
+      ::close(fd);  // the peer sees its connection end at once, not a hang
       continue;
     }
     refusals.served();
@@ -628,15 +664,18 @@ int main(int argc, char** argv) {
   pthread_attr_destroy(&attr);
   if (stats) {
     const Counters t = registry.totals();
-    std::printf("stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu bytes_out=%llu "
-                "accepted=%llu closed=%llu refused_no_thread=%llu refused_no_fd=%llu peak_threads=%zu requests=%llu\n",
-                kName, static_cast<unsigned long long>(syscalls + t.syscalls),
-                static_cast<unsigned long long>(t.wakeups), static_cast<unsigned long long>(t.events),
-                static_cast<unsigned long long>(t.bytesIn), static_cast<unsigned long long>(t.bytesOut),
-                static_cast<unsigned long long>(accepted + noDescriptor),
-                static_cast<unsigned long long>(accepted + noDescriptor),
-                static_cast<unsigned long long>(noThread), static_cast<unsigned long long>(noDescriptor),
-                registry.peak(), static_cast<unsigned long long>(t.requests));
+    std::printf(
+        "stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu "
+        "bytes_out=%llu "
+        "accepted=%llu closed=%llu refused_no_thread=%llu refused_no_fd=%llu peak_threads=%zu "
+        "requests=%llu\n",
+        kName, static_cast<unsigned long long>(syscalls + t.syscalls),
+        static_cast<unsigned long long>(t.wakeups), static_cast<unsigned long long>(t.events),
+        static_cast<unsigned long long>(t.bytesIn), static_cast<unsigned long long>(t.bytesOut),
+        static_cast<unsigned long long>(accepted + noDescriptor),
+        static_cast<unsigned long long>(accepted + noDescriptor),
+        static_cast<unsigned long long>(noThread), static_cast<unsigned long long>(noDescriptor),
+        registry.peak(), static_cast<unsigned long long>(t.requests));
     std::fflush(stdout);
   }
   return 0;

@@ -25,8 +25,13 @@ int64_t toNs(double seconds) { return static_cast<int64_t>(seconds * 1e9); }
 
 }  // namespace
 
-Conductor::Conductor(const Config& cfg, Shared& shared, int workers, std::function<void(int64_t)> progress)
-    : cfg_(cfg), shared_(shared), workers_(workers), progress_(std::move(progress)), totals_(cfg.targets.size()) {}
+Conductor::Conductor(const Config& cfg, Shared& shared, int workers,
+                     std::function<void(int64_t)> progress)
+    : cfg_(cfg),
+      shared_(shared),
+      workers_(workers),
+      progress_(std::move(progress)),
+      totals_(cfg.targets.size()) {}
 
 int Conductor::slicesPerTarget() const {
   if (cfg_.slice <= 0 || cfg_.duration <= 0) return 1;
@@ -59,7 +64,8 @@ uint64_t Conductor::connectTarget(int target) {
   publish();
   // Every worker's connecting has its own deadline, so this wait is bounded.
   int done;
-  while ((done = shared_.sliceConnectedWorkers.load()) < workers_) shared_.sliceConnectedWorkers.wait(done);
+  while ((done = shared_.sliceConnectedWorkers.load()) < workers_)
+    shared_.sliceConnectedWorkers.wait(done);
   shared_.sliceConnectedWorkers.store(0);
   return shared_.sliceConnections.exchange(0);
 }
@@ -70,7 +76,8 @@ void Conductor::runSlice(int target, double warmupSeconds, double measureSeconds
     // Connecting is not part of the slice's time: the warmup starts once
     // the connections are open, however long 10,000 connects took.
     const auto open = static_cast<int64_t>(connectTarget(target));
-    tot.minSliceConnections = tot.minSliceConnections < 0 ? open : std::min(tot.minSliceConnections, open);
+    tot.minSliceConnections =
+        tot.minSliceConnections < 0 ? open : std::min(tot.minSliceConnections, open);
   }
   const int64_t start = nowNs();
   shared_.sliceTarget = target;
@@ -106,9 +113,15 @@ void Conductor::runSlice(int target, double warmupSeconds, double measureSeconds
     // Test hook: with every worker drained (and, per slice, disconnected),
     // the open descriptors must be back to what they were before the slices.
     std::fprintf(stderr, "%s\n",
-                 JsonLine().add("event", "fds").add("port", static_cast<int>(cfg_.targets[static_cast<size_t>(target)].port))
-                     .add("slice", tot.slices).add("baseline", baselineFds_).add("measuring", fdsMeasuring)
-                     .add("drained", openDescriptorCount()).str().c_str());
+                 JsonLine()
+                     .add("event", "fds")
+                     .add("port", static_cast<int>(cfg_.targets[static_cast<size_t>(target)].port))
+                     .add("slice", tot.slices)
+                     .add("baseline", baselineFds_)
+                     .add("measuring", fdsMeasuring)
+                     .add("drained", openDescriptorCount())
+                     .str()
+                     .c_str());
   }
   if (progress_) progress_(nowNs());
 }

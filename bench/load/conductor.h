@@ -19,7 +19,7 @@
 namespace duetload {
 
 struct TargetTotals {
-  double measuredSeconds = 0;   // sum of this target's measured windows
+  double measuredSeconds = 0;  // sum of this target's measured windows
   int slices = 0;
   int64_t serverCpuNs = 0;      // the server process's CPU inside the windows
   bool serverCpuKnown = false;  // read at the edges of every window
@@ -46,14 +46,14 @@ class Conductor {
   // --connect-per-slice: has the workers open `target`'s connections, waits
   // for them, and returns how many are open.
   uint64_t connectTarget(int target);
-  void publish();   // hands the slice fields to the workers
+  void publish();  // hands the slice fields to the workers
 
   const Config& cfg_;
   Shared& shared_;
   int workers_;
   std::function<void(int64_t)> progress_;
   std::vector<TargetTotals> totals_;
-  int baselineFds_ = -1;   // --trace-fds: descriptors open between slices
+  int baselineFds_ = -1;  // --trace-fds: descriptors open between slices
 };
 
 }  // namespace duetload

@@ -17,7 +17,9 @@ struct PatternTable {
   PatternTable() {
     uint64_t x = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < kPeriod; ++i) {
-      x ^= x << 13; x ^= x >> 7; x ^= x << 17;   // xorshift: any fixed noise will do
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;  // xorshift: any fixed noise will do
       bytes[i] = bytes[i + kPeriod] = static_cast<unsigned char>(x >> 24);
     }
   }

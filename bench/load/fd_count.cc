@@ -11,7 +11,7 @@ int openDescriptorCount() {
   while (dirent* e = readdir(d))
     if (e->d_name[0] != '.') ++n;
   closedir(d);
-  return n - 1;   // the directory stream's own descriptor
+  return n - 1;  // the directory stream's own descriptor
 }
 
 }  // namespace duetload

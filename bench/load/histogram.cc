@@ -7,8 +7,8 @@
 namespace duetload {
 
 namespace {
-constexpr uint64_t kExact = uint64_t{1} << Histogram::kSubBits;   // 256
-constexpr uint64_t kHalf = kExact / 2;                              // 128 buckets per octave
+constexpr uint64_t kExact = uint64_t{1} << Histogram::kSubBits;  // 256
+constexpr uint64_t kHalf = kExact / 2;                           // 128 buckets per octave
 constexpr uint64_t kMaxValue = (uint64_t{1} << Histogram::kMaxBits) - 1;
 }  // namespace
 
@@ -19,7 +19,7 @@ Histogram::Histogram() : buckets_(indexOf(kMaxValue) + 1, 0) {}
 // consecutive runs of 128 indices, contiguous with the 256 exact ones.
 size_t Histogram::indexOf(uint64_t v) {
   if (v < kExact) return static_cast<size_t>(v);
-  const int shift = std::bit_width(v) - kSubBits;   // >= 1
+  const int shift = std::bit_width(v) - kSubBits;  // >= 1
   return static_cast<size_t>(static_cast<uint64_t>(shift) * kHalf + (v >> shift));
 }
 
@@ -36,7 +36,7 @@ uint64_t Histogram::width(size_t idx) {
 }
 
 void Histogram::record(uint64_t value) {
-  value = std::min(value, kMaxValue);   // clamp rather than drop: a huge value is still a sample
+  value = std::min(value, kMaxValue);  // clamp rather than drop: a huge value is still a sample
   ++buckets_[indexOf(value)];
   ++count_;
   sum_ += value;
@@ -62,7 +62,8 @@ uint64_t Histogram::quantile(double q) const {
   if (count_ == 0) return 0;
   q = std::clamp(q, 0.0, 1.0);
   // Rank of the sample we want, 1-based: ceil(q * n), at least 1.
-  const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
+  const uint64_t rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
   uint64_t seen = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     seen += buckets_[i];

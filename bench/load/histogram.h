@@ -18,12 +18,12 @@ namespace duetload {
 
 class Histogram {
  public:
-  static constexpr int kSubBits = 8;           // 256 exact values, then 128 per octave
-  static constexpr int kMaxBits = 42;          // up to ~4.4e12 ns (73 minutes)
+  static constexpr int kSubBits = 8;   // 256 exact values, then 128 per octave
+  static constexpr int kMaxBits = 42;  // up to ~4.4e12 ns (73 minutes)
 
   Histogram();
 
-  void record(uint64_t value);                 // value in nanoseconds
+  void record(uint64_t value);  // value in nanoseconds
   void merge(const Histogram& other);
   void reset();
 

@@ -54,7 +54,7 @@ HttpResponseReader::Result HttpResponseReader::feed(const char* p, size_t len, s
     head_.clear();
     inBody_ = true;
   }
-  if (bodyUntilClose_) {   // everything up to the close is body
+  if (bodyUntilClose_) {  // everything up to the close is body
     bytes_ += len - i;
     used += len;
     return Result::kNeedMore;
@@ -93,7 +93,8 @@ bool HttpResponseReader::parseHead() {
       char* endp = nullptr;
       errno = 0;
       const unsigned long long n = std::strtoull(value.c_str(), &endp, 10);
-      if (value.empty() || !std::isdigit(static_cast<unsigned char>(value[0])) || *endp != '\0' || errno == ERANGE) {
+      if (value.empty() || !std::isdigit(static_cast<unsigned char>(value[0])) || *endp != '\0' ||
+          errno == ERANGE) {
         error_ = "bad Content-Length";
         return false;
       }

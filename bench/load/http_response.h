@@ -37,17 +37,17 @@ class HttpResponseReader {
   bool finishAtClose();
 
   int status() const { return status_; }
-  size_t bytes() const { return bytes_; }           // head + body of the last complete response
+  size_t bytes() const { return bytes_; }  // head + body of the last complete response
   const std::string& error() const { return error_; }
   bool idle() const { return head_.empty() && !inBody_; }
 
  private:
   bool parseHead();
 
-  std::string head_;        // the head so far (until the blank line)
+  std::string head_;  // the head so far (until the blank line)
   bool inBody_ = false;
   bool bodyUntilCloseAllowed_ = false;
-  bool bodyUntilClose_ = false;   // the current body ends at the close, not at a length
+  bool bodyUntilClose_ = false;  // the current body ends at the close, not at a length
   size_t bodyLeft_ = 0;
   size_t bytes_ = 0;
   int status_ = 0;

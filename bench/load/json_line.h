@@ -17,14 +17,16 @@ class JsonLine {
   JsonLine& add(std::string_view key, std::string_view value) {
     keyPrefix(key);
     out_ += '"';
-    for (char c : value) {   // escape only what can appear in our strings
+    for (char c : value) {  // escape only what can appear in our strings
       if (c == '"' || c == '\\') out_ += '\\';
       if (static_cast<unsigned char>(c) >= 0x20) out_ += c;
     }
     out_ += '"';
     return *this;
   }
-  JsonLine& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
+  JsonLine& add(std::string_view key, const char* value) {
+    return add(key, std::string_view(value));
+  }
   JsonLine& add(std::string_view key, uint64_t value) {
     keyPrefix(key);
     out_ += std::to_string(value);

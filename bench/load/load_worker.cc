@@ -100,7 +100,8 @@ LoadWorker::LoadWorker(const Config& cfg, Shared& shared, const std::vector<int>
   if (cfg.http()) {
     for (const PathGroup& g : paths) {
       std::string request = "GET " + g.path + " HTTP/1.1\r\nHost: " + cfg.host + "\r\n";
-      if (cfg.churn) request += "Connection: close\r\n";   // one request per connection, and the server knows it
+      if (cfg.churn)
+        request += "Connection: close\r\n";  // one request per connection, and the server knows it
       requests_.push_back(request + "\r\n");
     }
   }
@@ -149,7 +150,7 @@ void LoadWorker::run() {
   if (phase == Shared::kRun && cfg_.hold && ready_) {
     runHold();
   } else if (phase == Shared::kRun && !cfg_.hold) {
-    runSlices();   // even when not ready: the conductor counts on every worker at every slice
+    runSlices();  // even when not ready: the conductor counts on every worker at every slice
   } else {
     shared_.readyWorkers.fetch_add(1);
   }
@@ -163,14 +164,18 @@ void LoadWorker::run() {
 uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
   constexpr size_t kParallel = 256;
   const int64_t deadline = nowNs() + static_cast<int64_t>(cfg_.connectTimeout * 1e9);
-  struct Retry { size_t idx; int64_t at; int lastErr; };
+  struct Retry {
+    size_t idx;
+    int64_t at;
+    int lastErr;
+  };
   std::deque<Retry> todo;
   for (size_t i : which) todo.push_back({i, 0, 0});
   size_t pending = 0;
   uint64_t up = 0;
   std::vector<epoll_event> events(kParallel);
 
-  auto start = [&](size_t idx) -> int {   // returns 0, EINPROGRESS or an errno
+  auto start = [&](size_t idx) -> int {  // returns 0, EINPROGRESS or an errno
     Conn& c = conns_[idx];
     freshStream(c);
     c.fd = openSocket();
@@ -193,10 +198,13 @@ uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
   };
   auto failed = [&](size_t idx, int err, int64_t now) {
     Conn& c = conns_[idx];
-    if (c.fd >= 0) { close(c.fd); c.fd = -1; }   // closing also drops it from epoll
+    if (c.fd >= 0) {
+      close(c.fd);
+      c.fd = -1;
+    }  // closing also drops it from epoll
     Counters& k = counters_[static_cast<size_t>(c.target)];
     if (retryableConnectError(err) && now < deadline) {
-      todo.push_back({idx, now + 20'000'000, err});   // retry in 20 ms
+      todo.push_back({idx, now + 20'000'000, err});  // retry in 20 ms
     } else if (err == ECONNREFUSED) {
       ++k.connectRefused;
     } else {
@@ -217,7 +225,8 @@ uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
         ev.events = EPOLLOUT;
         ev.data.u64 = idx;
         epoll_ctl(ep_, EPOLL_CTL_ADD, conns_[idx].fd, &ev);
-        if (r == 0) established(idx); else ++pending;
+        if (r == 0) established(idx);
+        else ++pending;
       } else {
         failed(idx, r, now);
       }
@@ -235,15 +244,17 @@ uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
       socklen_t len = sizeof err;
       getsockopt(conns_[idx].fd, SOL_SOCKET, SO_ERROR, &err, &len);
       --pending;
-      if (err == 0) established(idx); else failed(idx, err, now);
+      if (err == 0) established(idx);
+      else failed(idx, err, now);
     }
   }
   // Whatever is left at the deadline never made it.
   for (auto& r : todo) {
     Counters& k = counters_[static_cast<size_t>(conns_[r.idx].target)];
-    if (r.lastErr == ECONNREFUSED) ++k.connectRefused; else ++k.connectTimeout;
+    if (r.lastErr == ECONNREFUSED) ++k.connectRefused;
+    else ++k.connectTimeout;
   }
-  for (auto& c : conns_) {   // connects still in progress at the deadline
+  for (auto& c : conns_) {  // connects still in progress at the deadline
     if (c.fd >= 0 && !c.up) {
       close(c.fd);
       c.fd = -1;
@@ -256,7 +267,7 @@ uint64_t LoadWorker::connectSet(const std::vector<size_t>& which) {
 int LoadWorker::openSocket() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  int one = 1;   // ping-pong of small messages: never wait for Nagle
+  int one = 1;  // ping-pong of small messages: never wait for Nagle
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sources_.bindNext(fd);
   return fd;
@@ -268,7 +279,7 @@ void LoadWorker::freshStream(Conn& c) {
   c.bad = false;
   c.peerClosed = false;
   c.http = HttpResponseReader();
-  if (cfg_.churn) c.http.allowBodyUntilClose();   // nothing follows the one response
+  if (cfg_.churn) c.http.allowBodyUntilClose();  // nothing follows the one response
 }
 
 // A connect completes when the kernel has the handshake, not when the server
@@ -279,7 +290,7 @@ uint64_t LoadWorker::connectAndGreet(int target) {
   const auto& mine = byTarget_[static_cast<size_t>(target)];
   connectSet(mine);
   active_ = target;
-  measureStart_ = measureEnd_ = 0;   // nothing is measured or replaced
+  measureStart_ = measureEnd_ = 0;  // nothing is measured or replaced
   const int64_t now = nowNs();
   for (size_t idx : mine) {
     Conn& c = conns_[idx];
@@ -291,7 +302,7 @@ uint64_t LoadWorker::connectAndGreet(int target) {
   uint64_t up = 0;
   for (size_t idx : mine) {
     Conn& c = conns_[idx];
-    if (c.fd >= 0 && c.recvSeq < c.dueSeq) {   // never answered: as good as never connected
+    if (c.fd >= 0 && c.recvSeq < c.dueSeq) {  // never answered: as good as never connected
       ++counters_[static_cast<size_t>(target)].connectTimeout;
       fail(c, ETIMEDOUT, false);
     }
@@ -325,13 +336,14 @@ void LoadWorker::startCycle(Conn& c, int64_t now) {
     return;
   }
   const sockaddr_in& addr = addrs_[static_cast<size_t>(c.target)];
-  const int r = connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+  const int r =
+      connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
   if (r != 0 && r != EINPROGRESS) {
     connectFailed(c, r, now);
     return;
   }
   epoll_event ev{};
-  ev.events = EPOLLOUT;   // writable = connected (or failed: EPOLLERR comes regardless)
+  ev.events = EPOLLOUT;  // writable = connected (or failed: EPOLLERR comes regardless)
   ev.data.u64 = static_cast<uint64_t>(&c - conns_.data());
   epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
   c.out = true;
@@ -350,7 +362,7 @@ void LoadWorker::onConnectDone(Conn& c, int64_t now) {
   c.connecting = false;
   c.up = true;
   ++counters_[static_cast<size_t>(c.target)].connected;
-  trySend(c);   // the request; setOut() then switches the interest to reading
+  trySend(c);  // the request; setOut() then switches the interest to reading
 }
 
 void LoadWorker::connectFailed(Conn& c, int err, int64_t now) {
@@ -360,8 +372,8 @@ void LoadWorker::connectFailed(Conn& c, int err, int64_t now) {
   } else if (err == ETIMEDOUT) {
     ++k.connectTimeout;
   } else if (k.connectOther++ == 0) {
-    std::fprintf(stderr, "duet-load: port %u: connect: %s\n", cfg_.targets[static_cast<size_t>(c.target)].port,
-                 std::strerror(err));
+    std::fprintf(stderr, "duet-load: port %u: connect: %s\n",
+                 cfg_.targets[static_cast<size_t>(c.target)].port, std::strerror(err));
   }
   ++groups_[static_cast<size_t>(c.target)][static_cast<size_t>(c.group)].failures;
   progressErrors.fetch_add(1, std::memory_order_relaxed);
@@ -391,15 +403,17 @@ void LoadWorker::endCycle(Conn& c, int64_t now) {
 }
 
 void LoadWorker::retryLater(Conn& c, int64_t now) {
-  if (windowOpenFor(c, now)) retries_.emplace_back(now + kRetryDelayNs, static_cast<size_t>(&c - conns_.data()));
+  if (windowOpenFor(c, now))
+    retries_.emplace_back(now + kRetryDelayNs, static_cast<size_t>(&c - conns_.data()));
 }
 
 // ---- Slices -----------------------------------------------------------------
 void LoadWorker::runSlices() {
   uint64_t seen = 0;
-  auto nextPublication = [&] {   // false: the run is over
+  auto nextPublication = [&] {  // false: the run is over
     uint64_t gen;
-    while ((gen = shared_.sliceGen.load(std::memory_order_acquire)) == seen) shared_.sliceGen.wait(gen);
+    while ((gen = shared_.sliceGen.load(std::memory_order_acquire)) == seen)
+      shared_.sliceGen.wait(gen);
     seen = gen;
     return shared_.phase.load() != Shared::kStop;
   };
@@ -437,7 +451,7 @@ void LoadWorker::runSlice(int target, int64_t measureStart, int64_t measureEnd) 
     scheduling_ = true;
     nextDue_ = start;
   } else {
-    for (size_t idx : mine) {   // closed loop: K messages due from the start
+    for (size_t idx : mine) {  // closed loop: K messages due from the start
       Conn& c = conns_[idx];
       if (c.fd < 0) continue;
       for (int k = 0; k < cfg_.inflight; ++k) makeDue(c, start);
@@ -459,7 +473,7 @@ void LoadWorker::runSlice(int target, int64_t measureStart, int64_t measureEnd) 
       }
     }
   }
-  retries_.clear();   // churn: slots waiting to reconnect wait for the target's next slice
+  retries_.clear();  // churn: slots waiting to reconnect wait for the target's next slice
   active_ = -1;
 }
 
@@ -467,12 +481,17 @@ void LoadWorker::runSlice(int target, int64_t measureStart, int64_t measureEnd) 
 // idle loop still watches the sockets so resets during the hold are counted.
 void LoadWorker::runHold() {
   active_ = 0;
-  measureStart_ = measureEnd_ = 0;   // nothing is measured
+  measureStart_ = measureEnd_ = 0;  // nothing is measured
   for (auto& c : conns_)
-    if (c.fd >= 0) { makeDue(c, nowNs()); trySend(c); }
-  pump(nowNs() + static_cast<int64_t>(cfg_.connectTimeout * 1e9), [this] { return inFlight_ == 0; });
+    if (c.fd >= 0) {
+      makeDue(c, nowNs());
+      trySend(c);
+    }
+  pump(nowNs() + static_cast<int64_t>(cfg_.connectTimeout * 1e9),
+       [this] { return inFlight_ == 0; });
   shared_.readyWorkers.fetch_add(1);
-  pump(INT64_MAX, [this] { return shared_.phase.load(std::memory_order_relaxed) == Shared::kStop; });
+  pump(INT64_MAX,
+       [this] { return shared_.phase.load(std::memory_order_relaxed) == Shared::kStop; });
 }
 
 // ---- Event loop -------------------------------------------------------------
@@ -484,7 +503,8 @@ void LoadWorker::pump(int64_t until, Done done) {
   for (;;) {
     const int64_t now = nowNs();
     if (now >= until || done()) break;
-    if (!cfg_.churn && alive_ == 0 && until != INT64_MAX) break;   // churn reconnects: never "all dead"
+    if (!cfg_.churn && alive_ == 0 && until != INT64_MAX)
+      break;  // churn reconnects: never "all dead"
 
     // Churn: slots whose cycle failed reconnect once their delay is over.
     while (!retries_.empty() && retries_.front().first <= now) {
@@ -513,8 +533,10 @@ void LoadWorker::pump(int64_t until, Done done) {
 
     int64_t waitNs = std::min<int64_t>(until - now, 100'000'000);
     if (scheduling_) waitNs = std::min<int64_t>(waitNs, std::max<int64_t>(0, nextDue_ - now));
-    if (!retries_.empty()) waitNs = std::min<int64_t>(waitNs, std::max<int64_t>(0, retries_.front().first - now));
-    timespec ts{static_cast<time_t>(waitNs / 1'000'000'000), static_cast<long>(waitNs % 1'000'000'000)};
+    if (!retries_.empty())
+      waitNs = std::min<int64_t>(waitNs, std::max<int64_t>(0, retries_.front().first - now));
+    timespec ts{static_cast<time_t>(waitNs / 1'000'000'000),
+                static_cast<long>(waitNs % 1'000'000'000)};
     const int n = epoll_pwait2(ep_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -524,7 +546,7 @@ void LoadWorker::pump(int64_t until, Done done) {
     for (int i = 0; i < n; ++i) {
       const epoll_event& ev = events[static_cast<size_t>(i)];
       Conn& c = conns_[ev.data.u64];
-      if (c.fd < 0) continue;   // closed earlier in this batch
+      if (c.fd < 0) continue;  // closed earlier in this batch
       if (c.connecting) {
         onConnectDone(c, nowNs());
         continue;
@@ -575,7 +597,10 @@ void LoadWorker::trySend(Conn& c) {
       fillRequest(sendBuf_.data() + n, c, seq, off, len);
       n += len;
       off += len;
-      if (off == size) { ++seq; off = 0; }
+      if (off == size) {
+        ++seq;
+        off = 0;
+      }
     }
     const ssize_t w = write(c.fd, sendBuf_.data(), n);
     if (w < 0) {
@@ -588,7 +613,7 @@ void LoadWorker::trySend(Conn& c) {
     // Advance (sendSeq, sendOff) by the bytes the kernel took.
     c.sendSeq += (c.sendOff + done) / size;
     c.sendOff = (c.sendOff + done) % size;
-    if (done < n) break;   // socket buffer full: wait for EPOLLOUT
+    if (done < n) break;  // socket buffer full: wait for EPOLLOUT
   }
   const uint64_t limit = std::min(c.dueSeq, c.recvSeq + static_cast<uint64_t>(cfg_.inflight));
   setOut(c, c.sendSeq < limit);
@@ -613,11 +638,11 @@ void LoadWorker::onReadable(Conn& c) {
     fail(c, errno, false);
     return;
   }
-  const int64_t now = nowNs();   // after the read: the message is back when we have its bytes
+  const int64_t now = nowNs();  // after the read: the message is back when we have its bytes
   if (cfg_.http()) readHttp(c, recvBuf_.data(), static_cast<size_t>(r), now);
   else readEcho(c, recvBuf_.data(), static_cast<size_t>(r), now);
   if (c.fd < 0) return;
-  if (cfg_.churn && c.recvSeq == c.dueSeq) {   // the one reply is in: this cycle is done
+  if (cfg_.churn && c.recvSeq == c.dueSeq) {  // the one reply is in: this cycle is done
     endCycle(c, now);
     return;
   }
@@ -662,12 +687,13 @@ void LoadWorker::readHttp(Conn& c, const char* p, size_t len, int64_t now) {
     if (result == HttpResponseReader::Result::kError) {
       Counters& k = counters_[static_cast<size_t>(c.target)];
       if (k.protocolErrors++ == 0)
-        std::fprintf(stderr, "duet-load: port %u: %s\n", cfg_.targets[static_cast<size_t>(c.target)].port,
-                     c.http.error().c_str());
+        std::fprintf(stderr, "duet-load: port %u: %s\n",
+                     cfg_.targets[static_cast<size_t>(c.target)].port, c.http.error().c_str());
       fail(c, EPROTO, false);
       return;
     }
-    if (result == HttpResponseReader::Result::kComplete) complete(c, now, c.http.status() == 200, c.http.bytes());
+    if (result == HttpResponseReader::Result::kComplete)
+      complete(c, now, c.http.status() == 200, c.http.bytes());
   }
 }
 
@@ -708,10 +734,11 @@ void LoadWorker::complete(Conn& c, int64_t now, bool ok, size_t bytes) {
 void LoadWorker::fail(Conn& c, int err, bool eof) {
   Counters& k = counters_[static_cast<size_t>(c.target)];
   if (eof) {
-    if (c.recvOff > 0 || !c.http.idle()) ++k.shortEof; else ++k.eof;
+    if (c.recvOff > 0 || !c.http.idle()) ++k.shortEof;
+    else ++k.eof;
   } else if (err == ECONNRESET || err == EPIPE) {
     ++k.reset;
-  } else if (err != EPROTO && err != ETIMEDOUT) {   // EPROTO, ETIMEDOUT: already counted by kind
+  } else if (err != EPROTO && err != ETIMEDOUT) {  // EPROTO, ETIMEDOUT: already counted by kind
     ++k.otherErrors;
   }
   ++groups_[static_cast<size_t>(c.target)][static_cast<size_t>(c.group)].failures;
@@ -724,7 +751,7 @@ void LoadWorker::fail(Conn& c, int err, bool eof) {
   c.recvSeq = c.sendSeq = c.dueSeq;
   c.stamps.clear();
   if (cfg_.churn) {
-    retryLater(c, nowNs());   // a slot never dies: it reconnects after a pause
+    retryLater(c, nowNs());  // a slot never dies: it reconnects after a pause
   } else {
     --alive_;
   }
@@ -732,10 +759,16 @@ void LoadWorker::fail(Conn& c, int err, bool eof) {
 
 void LoadWorker::closeAll() {
   for (auto& c : conns_) {
-    if (c.fd >= 0) { close(c.fd); c.fd = -1; }
+    if (c.fd >= 0) {
+      close(c.fd);
+      c.fd = -1;
+    }
   }
   retries_.clear();
-  if (ep_ >= 0) { close(ep_); ep_ = -1; }
+  if (ep_ >= 0) {
+    close(ep_);
+    ep_ = -1;
+  }
 }
 
 }  // namespace duetload

@@ -89,8 +89,8 @@ JsonLine& addLatency(JsonLine& out, const Histogram& h) {
 }
 
 // --http-mix: {"PATH": {figures of that path's connections}, ...} for one target.
-JsonLine groupsObject(const Config& cfg, const std::vector<std::unique_ptr<LoadWorker>>& workers, size_t target,
-                      const TargetTotals& tot) {
+JsonLine groupsObject(const Config& cfg, const std::vector<std::unique_ptr<LoadWorker>>& workers,
+                      size_t target, const TargetTotals& tot) {
   const double secs = tot.measuredSeconds > 0 ? tot.measuredSeconds : 1.0;
   const auto paths = cfg.pathGroups();
   JsonLine groups;
@@ -102,7 +102,10 @@ JsonLine groupsObject(const Config& cfg, const std::vector<std::unique_ptr<LoadW
     one.add("connections", paths[g].connections)
         .add("messages", s.messages)
         .add("msgs_per_s", static_cast<double>(s.messages) / secs, 0)
-        .add("response_bytes", s.messages ? static_cast<double>(s.responseBytes) / static_cast<double>(s.messages) : 0.0, 1);
+        .add("response_bytes",
+             s.messages ? static_cast<double>(s.responseBytes) / static_cast<double>(s.messages)
+                        : 0.0,
+             1);
     addLatency(one, h)
         .add("errors", s.errors())
         .add("bad_status", s.badStatus)
@@ -127,30 +130,66 @@ int main(int argc, char** argv) {
 
   CLI::App app{"duet-load: echo and HTTP load generator (plain epoll + threads)"};
   app.add_option("--host", cfg.host, "server IPv4 address")->capture_default_str();
-  app.add_option("--port", ports, "server port; several (5001,5002) are loaded in alternating slices")->required();
-  app.add_option("--server-pid", pids, "the servers' pids, one per port: their CPU time inside the measured windows");
-  app.add_option("--server-cpus", serverCpus, "CPUs the servers run on: their busy and softirq time inside the windows");
-  app.add_option("--connections,-c", cfg.connections, "connections per server")->capture_default_str()->check(CLI::Range(1, 1'000'000));
-  app.add_option("--size,-s", cfg.size, "echo message size in bytes")->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
-  app.add_option("--inflight,-k", cfg.inflight, "messages (HTTP: pipelined requests) in flight per connection")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--duration,-d", cfg.duration, "measured seconds per server (hold: seconds to hold)")->capture_default_str()->check(CLI::Range(0.0, 86400.0));
-  app.add_option("--warmup,-w", cfg.warmup, "unmeasured seconds before each server's first measured window")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--slice", cfg.slice, "measured seconds per slice when alternating (0: one slice per server)")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
-  app.add_option("--slice-warmup", cfg.sliceWarmup, "unmeasured seconds at the start of every later slice")->capture_default_str()->check(CLI::Range(0.0, 60.0));
-  app.add_option("--drain-timeout", cfg.drainTimeout, "seconds a server gets to answer what is in flight when its slice ends")->capture_default_str()->check(CLI::Range(0.1, 600.0));
-  app.add_option("--threads,-t", cfg.threads, "generator threads")->capture_default_str()->check(CLI::Range(1, 256));
-  app.add_option("--rate,-r", cfg.rate, "total requests/s, open loop (0 = closed loop)")->capture_default_str()->check(CLI::Range(0.0, 1e9));
-  app.add_option("--http", cfg.httpPath, "HTTP/1.1 keep-alive GET of this path (e.g. /hello) instead of echo");
-  app.add_option("--http-mix", mixes,
-                 "PATH:N: N of the connections (per server) GET PATH instead of --http's path; repeatable. "
-                 "Each path's figures also appear apart, in the line's \"groups\"")
+  app.add_option("--port", ports,
+                 "server port; several (5001,5002) are loaded in alternating slices")
+      ->required();
+  app.add_option("--server-pid", pids,
+                 "the servers' pids, one per port: their CPU time inside the measured windows");
+  app.add_option("--server-cpus", serverCpus,
+                 "CPUs the servers run on: their busy and softirq time inside the windows");
+  app.add_option("--connections,-c", cfg.connections, "connections per server")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--size,-s", cfg.size, "echo message size in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  app.add_option("--inflight,-k", cfg.inflight,
+                 "messages (HTTP: pipelined requests) in flight per connection")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--duration,-d", cfg.duration,
+                 "measured seconds per server (hold: seconds to hold)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--warmup,-w", cfg.warmup,
+                 "unmeasured seconds before each server's first measured window")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--slice", cfg.slice,
+                 "measured seconds per slice when alternating (0: one slice per server)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--slice-warmup", cfg.sliceWarmup,
+                 "unmeasured seconds at the start of every later slice")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 60.0));
+  app.add_option("--drain-timeout", cfg.drainTimeout,
+                 "seconds a server gets to answer what is in flight when its slice ends")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 600.0));
+  app.add_option("--threads,-t", cfg.threads, "generator threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--rate,-r", cfg.rate, "total requests/s, open loop (0 = closed loop)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--http", cfg.httpPath,
+                 "HTTP/1.1 keep-alive GET of this path (e.g. /hello) instead of echo");
+  app.add_option(
+         "--http-mix", mixes,
+         "PATH:N: N of the connections (per server) GET PATH instead of --http's path; repeatable. "
+         "Each path's figures also appear apart, in the line's \"groups\"")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--cpu", cpus, "pin the generator to these CPUs: 1 | 0,1 | 0-1");
-  app.add_option("--connect-timeout", cfg.connectTimeout, "seconds allowed to connect everything")->capture_default_str()->check(CLI::Range(0.1, 600.0));
-  app.add_flag("--hold", cfg.hold, "idle mode: connect, one round trip each, hold for --duration, close");
-  app.add_flag("--churn", cfg.churn,
-               "connection churn: every connection slot loops connect, one request, whole reply, close");
+  app.add_option("--connect-timeout", cfg.connectTimeout, "seconds allowed to connect everything")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 600.0));
+  app.add_flag("--hold", cfg.hold,
+               "idle mode: connect, one round trip each, hold for --duration, close");
+  app.add_flag(
+      "--churn", cfg.churn,
+      "connection churn: every connection slot loops connect, one request, whole reply, close");
   app.add_flag("--connect-per-slice", cfg.connectPerSlice,
                "open a server's connections when its slice starts and close them when it ends");
   app.add_flag("--progress", progress, "a progress line per second on stderr");
@@ -159,12 +198,15 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::vector<int> portList, pidList, cpuList;
-  if (!parseIntList(ports, portList)) return usage(("bad --port '" + ports + "' (e.g. 5001 or 5001,5002)").c_str());
+  if (!parseIntList(ports, portList))
+    return usage(("bad --port '" + ports + "' (e.g. 5001 or 5001,5002)").c_str());
   for (int p : portList)
-    if (p < 1 || p > 65535) return usage(("port " + std::to_string(p) + " is out of range").c_str());
+    if (p < 1 || p > 65535)
+      return usage(("port " + std::to_string(p) + " is out of range").c_str());
   if (!pids.empty() && (!parseIntList(pids, pidList) || pidList.size() != portList.size()))
     return usage("--server-pid needs one pid per port");
-  if (!serverCpus.empty() && !parseIntList(serverCpus, cfg.serverCpus)) return usage("bad --server-cpus");
+  if (!serverCpus.empty() && !parseIntList(serverCpus, cfg.serverCpus))
+    return usage("bad --server-cpus");
   if (cfg.hold && portList.size() > 1) return usage("--hold takes one port");
   if (cfg.hold && cfg.http()) return usage("--hold is an echo mode; drop --http");
   if (cfg.http() && cfg.httpPath[0] != '/') return usage("--http takes a path starting with '/'");
@@ -175,29 +217,37 @@ int main(int argc, char** argv) {
     cfg.httpMix.push_back(g);
   }
   if (cfg.mixed()) {
-    if (!cfg.http()) return usage("--http-mix needs --http PATH (the path of the other connections)");
+    if (!cfg.http())
+      return usage("--http-mix needs --http PATH (the path of the other connections)");
     int mixed = 0;
     for (const auto& g : cfg.httpMix) mixed += g.connections;
     if (mixed >= cfg.connections)
-      return usage(("--http-mix takes " + std::to_string(mixed) + " of the " + std::to_string(cfg.connections) +
-                    " connections: none would be left for " + cfg.httpPath).c_str());
+      return usage(("--http-mix takes " + std::to_string(mixed) + " of the " +
+                    std::to_string(cfg.connections) + " connections: none would be left for " +
+                    cfg.httpPath)
+                       .c_str());
     const auto groups = cfg.pathGroups();
-    if (!plainPath(cfg.httpPath)) return usage(("--http " + cfg.httpPath + ": no spaces, quotes or backslashes").c_str());
+    if (!plainPath(cfg.httpPath))
+      return usage(("--http " + cfg.httpPath + ": no spaces, quotes or backslashes").c_str());
     for (size_t i = 0; i < groups.size(); ++i)
       for (size_t j = 0; j < i; ++j)
-        if (groups[i].path == groups[j].path) return usage(("path " + groups[i].path + " is in two groups").c_str());
+        if (groups[i].path == groups[j].path)
+          return usage(("path " + groups[i].path + " is in two groups").c_str());
   }
   if (cfg.churn && cfg.hold) return usage("--churn and --hold exclude each other");
   if (cfg.churn && cfg.rate > 0) return usage("--churn is a closed loop; drop --rate");
-  if (cfg.churn && cfg.inflight != 1) return usage("--churn sends one request per connection; drop -k");
-  if (cfg.churn && cfg.connectPerSlice) return usage("--churn already connects per request; drop --connect-per-slice");
-  if (cfg.connectPerSlice && cfg.hold) return usage("--connect-per-slice and --hold exclude each other");
+  if (cfg.churn && cfg.inflight != 1)
+    return usage("--churn sends one request per connection; drop -k");
+  if (cfg.churn && cfg.connectPerSlice)
+    return usage("--churn already connects per request; drop --connect-per-slice");
+  if (cfg.connectPerSlice && cfg.hold)
+    return usage("--connect-per-slice and --hold exclude each other");
   for (size_t i = 0; i < portList.size(); ++i)
     cfg.targets.push_back({static_cast<uint16_t>(portList[i]), pidList.empty() ? 0 : pidList[i]});
   cfg.threads = std::min(cfg.threads, cfg.connections);
 
   raiseFileLimit();
-  signal(SIGPIPE, SIG_IGN);   // a server that resets us is an error to count, not a crash
+  signal(SIGPIPE, SIG_IGN);  // a server that resets us is an error to count, not a crash
   if (!cpus.empty() && (!parseIntList(cpus, cpuList) || !pinTo(cpuList)))
     return usage(("cannot pin to CPUs '" + cpus + "'").c_str());
 
@@ -208,11 +258,13 @@ int main(int argc, char** argv) {
   Shared shared;
   std::vector<std::unique_ptr<LoadWorker>> workers;
   std::vector<uint32_t> nextId(nTargets);
-  for (size_t t = 0; t < nTargets; ++t) nextId[t] = static_cast<uint32_t>(t * static_cast<size_t>(cfg.connections));
+  for (size_t t = 0; t < nTargets; ++t)
+    nextId[t] = static_cast<uint32_t>(t * static_cast<size_t>(cfg.connections));
   for (int w = 0; w < cfg.threads; ++w) {
     const int n = cfg.connections / cfg.threads + (w < cfg.connections % cfg.threads ? 1 : 0);
     std::vector<int> share(nTargets, n);
-    workers.push_back(std::make_unique<LoadWorker>(cfg, shared, share, nextId, cfg.rate / cfg.threads));
+    workers.push_back(
+        std::make_unique<LoadWorker>(cfg, shared, share, nextId, cfg.rate / cfg.threads));
     for (auto& id : nextId) id += static_cast<uint32_t>(n);
   }
   std::vector<std::thread> threads;
@@ -220,7 +272,8 @@ int main(int argc, char** argv) {
 
   // Every worker has a connect deadline, so this wait is bounded.
   int connected;
-  while ((connected = shared.connectedWorkers.load()) < cfg.threads) shared.connectedWorkers.wait(connected);
+  while ((connected = shared.connectedWorkers.load()) < cfg.threads)
+    shared.connectedWorkers.wait(connected);
   Counters total;
   for (auto& w : workers)
     for (size_t t = 0; t < nTargets; ++t) total.add(w->counters(t));
@@ -244,7 +297,8 @@ int main(int argc, char** argv) {
       errs += w->progressErrors.load(std::memory_order_relaxed);
     }
     std::fprintf(stderr, "[load] t=%.1fs msgs/s=%.0f errors=%llu\n", seconds(now - t0),
-                 static_cast<double>(msgs - lastMsgs) / seconds(now - lastT), static_cast<unsigned long long>(errs));
+                 static_cast<double>(msgs - lastMsgs) / seconds(now - lastT),
+                 static_cast<unsigned long long>(errs));
     lastMsgs = msgs;
     lastT = now;
   };
@@ -265,8 +319,13 @@ int main(int argc, char** argv) {
       done += w->progressMessages.load();
       errs += w->progressErrors.load();
     }
-    std::printf("%s\n", JsonLine().add("event", "holding").add("connections", total.connected)
-                            .add("round_trips", done).add("errors", errs).str().c_str());
+    std::printf("%s\n", JsonLine()
+                            .add("event", "holding")
+                            .add("connections", total.connected)
+                            .add("round_trips", done)
+                            .add("errors", errs)
+                            .str()
+                            .c_str());
     std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration));
     shared.phase.store(Shared::kStop);
@@ -284,10 +343,10 @@ int main(int argc, char** argv) {
   }
 
   // One line per target.
-  const char* mode = cfg.hold    ? "hold"
-                     : cfg.churn ? (cfg.http() ? "http-churn" : "echo-churn")
+  const char* mode = cfg.hold     ? "hold"
+                     : cfg.churn  ? (cfg.http() ? "http-churn" : "echo-churn")
                      : cfg.http() ? "http"
-                     : (cfg.rate > 0 ? "echo-rate" : "echo");
+                                  : (cfg.rate > 0 ? "echo-rate" : "echo");
   for (size_t t = 0; t < nTargets; ++t) {
     Histogram hist;
     Counters k;
@@ -301,8 +360,9 @@ int main(int argc, char** argv) {
         .add("port", static_cast<int>(cfg.targets[t].port))
         .add("connections", cfg.connections)
         // --connect-per-slice: the fewest open when a window started.
-        .add("connected", cfg.connectPerSlice ? static_cast<uint64_t>(std::max<int64_t>(0, tot.minSliceConnections))
-                                              : k.connected)
+        .add("connected", cfg.connectPerSlice
+                              ? static_cast<uint64_t>(std::max<int64_t>(0, tot.minSliceConnections))
+                              : k.connected)
         .add("size", static_cast<uint64_t>(cfg.http() ? 0 : cfg.size))
         .add("inflight", cfg.inflight)
         .add("threads", cfg.threads)
@@ -316,18 +376,23 @@ int main(int argc, char** argv) {
       out.add("slices", tot.slices)
           .add("messages", k.messages)
           .add("msgs_per_s", static_cast<double>(k.messages) / secs, 0)
-          .add("bytes_per_s", static_cast<double>(cfg.http() ? k.responseBytes : k.messages * cfg.size) / secs, 0);
-      if (cfg.churn)   // one request per connection: every message is a whole connection
+          .add("bytes_per_s",
+               static_cast<double>(cfg.http() ? k.responseBytes : k.messages * cfg.size) / secs, 0);
+      if (cfg.churn)  // one request per connection: every message is a whole connection
         out.add("connections_made", k.messages)
             .add("connections_per_s", static_cast<double>(k.messages) / secs, 0)
             .add("server_closed_first", k.serverClosedFirst);
       if (cfg.connectPerSlice) out.add("connect_per_slice", true);
       if (cfg.http())
-        out.add("response_bytes", k.messages ? static_cast<double>(k.responseBytes) / static_cast<double>(k.messages) : 0.0, 1);
+        out.add("response_bytes",
+                k.messages ? static_cast<double>(k.responseBytes) / static_cast<double>(k.messages)
+                           : 0.0,
+                1);
       if (tot.serverCpuKnown) out.add("server_cpu_s", seconds(tot.serverCpuNs), 6);
       out.add("load_cpu_s", seconds(tot.loadCpuNs), 6);
       if (!cfg.serverCpus.empty())
-        out.add("server_cpus_busy_s", seconds(tot.cpuBusyNs), 3).add("server_cpus_softirq_s", seconds(tot.softirqNs), 3);
+        out.add("server_cpus_busy_s", seconds(tot.cpuBusyNs), 3)
+            .add("server_cpus_softirq_s", seconds(tot.softirqNs), 3);
     }
     // latency_hist (below): the buckets themselves, so a caller can pool
     // several runs (histogram.h).
@@ -350,13 +415,18 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
   if (cfg.traceFds) {
-    workers.clear();   // their destructors close whatever they still hold
-    std::fprintf(stderr, "%s\n", JsonLine().add("event", "fds").add("start", fdsAtStart)
-                                      .add("end", openDescriptorCount()).str().c_str());
+    workers.clear();  // their destructors close whatever they still hold
+    std::fprintf(stderr, "%s\n",
+                 JsonLine()
+                     .add("event", "fds")
+                     .add("start", fdsAtStart)
+                     .add("end", openDescriptorCount())
+                     .str()
+                     .c_str());
   }
   if (!anyone) {
-    std::fprintf(stderr, "duet-load: no connection could be established to %s port %s\n", cfg.host.c_str(),
-                 ports.c_str());
+    std::fprintf(stderr, "duet-load: no connection could be established to %s port %s\n",
+                 cfg.host.c_str(), ports.c_str());
     return 1;
   }
   return 0;

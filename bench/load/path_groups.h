@@ -14,7 +14,7 @@ namespace duetload {
 
 struct PathGroup {
   std::string path;
-  int connections = 0;   // per target
+  int connections = 0;  // per target
 };
 
 // A path duet-load can put in a request line and use as a JSON key as it is:

@@ -12,7 +12,7 @@ int64_t processCpuNs(int pid) {
   clockid_t clock;
   if (clock_getcpuclockid(pid, &clock) != 0) return -1;  // no such process
   timespec ts{};
-  if (clock_gettime(clock, &ts) != 0) return -1;        // it went in between
+  if (clock_gettime(clock, &ts) != 0) return -1;  // it went in between
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
@@ -26,12 +26,13 @@ CpuBusy readCpuBusy(const std::vector<int>& cpus) {
   while (std::fgets(line, sizeof line, f)) {
     int cpu = -1;
     unsigned long long user, nice, system, idle, iowait, irq, softirq;
-    if (std::sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu", &cpu, &user, &nice, &system, &idle, &iowait,
-                    &irq, &softirq) != 8)
+    if (std::sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu", &cpu, &user, &nice, &system,
+                    &idle, &iowait, &irq, &softirq) != 8)
       continue;
     for (int want : cpus) {
       if (want != cpu) continue;
-      out.busyNs += static_cast<int64_t>(static_cast<double>(user + nice + system + irq + softirq) * kNsPerTick);
+      out.busyNs += static_cast<int64_t>(static_cast<double>(user + nice + system + irq + softirq) *
+                                         kNsPerTick);
       out.softirqNs += static_cast<int64_t>(static_cast<double>(softirq) * kNsPerTick);
     }
   }

@@ -32,7 +32,7 @@ namespace duetload {
 int64_t processCpuNs(int pid);
 
 struct CpuBusy {
-  int64_t busyNs = 0;      // user + nice + system + irq + softirq
+  int64_t busyNs = 0;  // user + nice + system + irq + softirq
   int64_t softirqNs = 0;
 };
 

@@ -36,7 +36,9 @@ class MemoryTransport final : public http::Transport {
   void startReading() override {}
   void defer(std::function<void()> task) override { deferred.push_back(std::move(task)); }
   TimePoint now() const override { return TimePoint{} + std::chrono::hours(1); }
-  std::string_view date() override { return http::DateCache::forThisThread().now(); }  // the real cost
+  std::string_view date() override {
+    return http::DateCache::forThisThread().now();
+  }  // the real cost
   std::string peerName() const override { return "bench"; }
 };
 
@@ -70,9 +72,11 @@ void BM_HttpParseRespond(benchmark::State& state) {
     benchmark::DoNotOptimize(transport.out.data());
     transport.out.clear();
   }
-  if (responseBytes == 0 || !transport.in.empty()) state.SkipWithError("no response, or the request was not consumed");
+  if (responseBytes == 0 || !transport.in.empty())
+    state.SkipWithError("no response, or the request was not consumed");
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * pipelined));
-  state.counters["response_bytes"] = static_cast<double>(responseBytes) / static_cast<double>(pipelined);
+  state.counters["response_bytes"] =
+      static_cast<double>(responseBytes) / static_cast<double>(pipelined);
 }
 BENCHMARK(BM_HttpParseRespond)->Arg(1)->Arg(16)->Unit(benchmark::kNanosecond);
 

@@ -46,7 +46,8 @@ void awaitValue(const std::atomic<std::uint64_t>& flag, std::uint64_t want) {
 }
 
 void BM_LoopWakeup(benchmark::State& state, Backend backend) {
-  EventLoopThread thread([backend] { return makeEventLoop(LoopOptions{.backend = backend}); }, "bench-loop");
+  EventLoopThread thread([backend] { return makeEventLoop(LoopOptions{.backend = backend}); },
+                         "bench-loop");
   EventLoop* loop = nullptr;
   try {
     loop = thread.start();
@@ -81,7 +82,8 @@ class EchoServerThread {
           conn->send(in.view());
           in.retrieveAll();
         };
-        server_ = std::make_unique<TcpServer>(*loop_, ServerOptions{.listen = InetAddress(0, true)}, cb);
+        server_ =
+            std::make_unique<TcpServer>(*loop_, ServerOptions{.listen = InetAddress(0, true)}, cb);
         if (!server_->start(&error_) && error_.empty()) error_ = "start failed";
         port_ = server_->listenAddress().port();
       } catch (const std::exception& e) {

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -52,7 +53,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <dirent.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,15 +78,15 @@ struct Config {
   std::string backend = "epoll";
   int serverThreads = 2;
   int connections = 4000;
-  int warmup = -1;           // warm-up connections; -1: as many as the soak (same seed)
+  int warmup = -1;  // warm-up connections; -1: as many as the soak (same seed)
   int concurrency = 1000;
-  int holdMs = 500;          // each connection waits up to this long before its traffic
-  int maxConnections = 0;    // server --max-connections; 0: concurrency*1.1 + 64
-  int burstExtra = 200;      // the burst opens maxConnections + burstExtra
+  int holdMs = 500;        // each connection waits up to this long before its traffic
+  int maxConnections = 0;  // server --max-connections; 0: concurrency*1.1 + 64
+  int burstExtra = 200;    // the burst opens maxConnections + burstExtra
   int threads = 2;
-  int timeLimitS = 120;      // hard bound on the soak phase (per round)
-  int rounds = 1;            // the real soak, repeated
-  bool trim = false;         // malloc_trim(0) in the server (via gdb) before reading RSS
+  int timeLimitS = 120;  // hard bound on the soak phase (per round)
+  int rounds = 1;        // the real soak, repeated
+  bool trim = false;     // malloc_trim(0) in the server (via gdb) before reading RSS
   double rssTolerance = 0.05;
   uint64_t seed = 1;
   std::vector<std::string> serverArgs;
@@ -106,7 +106,8 @@ inline uint64_t mix(uint64_t x) {
   return x;
 }
 inline uint8_t patternByte(uint64_t seed, uint64_t offset) {
-  return static_cast<uint8_t>(mix(seed ^ (offset >> 3) * 0x9e3779b97f4a7c15ULL) >> ((offset & 7) * 8));
+  return static_cast<uint8_t>(mix(seed ^ (offset >> 3) * 0x9e3779b97f4a7c15ULL) >>
+                              ((offset & 7) * 8));
 }
 void fillPattern(char* out, uint64_t seed, uint64_t offset, size_t len) {
   for (size_t i = 0; i < len; ++i) out[i] = static_cast<char>(patternByte(seed, offset + i));
@@ -125,12 +126,16 @@ bool checkPattern(const char* in, uint64_t seed, uint64_t offset, size_t len) {
 struct Counters {
   uint64_t opened = 0, completed = 0, bytesSent = 0, bytesVerified = 0;
   // injected
-  uint64_t fClose = 0, fHalfClose = 0, fReset = 0, fEarlyClose = 0, fSlow = 0, fStalled = 0, fConnClose = 0;
+  uint64_t fClose = 0, fHalfClose = 0, fReset = 0, fEarlyClose = 0, fSlow = 0, fStalled = 0,
+           fConnClose = 0;
   uint64_t burstOpened = 0, burstServed = 0, burstRefused = 0;
   uint64_t refusedInSoak = 0;  // closed by the server before any reply (max-connections)
   // errors
-  uint64_t eConnect = 0, eMismatch = 0, eReset = 0, eShortEof = 0, eTimeout = 0, eHttp = 0, eOther = 0;
-  uint64_t errors() const { return eConnect + eMismatch + eReset + eShortEof + eTimeout + eHttp + eOther; }
+  uint64_t eConnect = 0, eMismatch = 0, eReset = 0, eShortEof = 0, eTimeout = 0, eHttp = 0,
+           eOther = 0;
+  uint64_t errors() const {
+    return eConnect + eMismatch + eReset + eShortEof + eTimeout + eHttp + eOther;
+  }
   void add(const Counters& o) {
     const uint64_t* a = &o.opened;
     uint64_t* b = &opened;
@@ -160,11 +165,11 @@ struct Conn {
   uint64_t seed = 0;
   int64_t startMs = 0, holdUntil = 0, stallUntil = 0, lastProgress = 0;
   // echo
-  uint64_t total = 0;    // bytes to send
-  uint64_t cutAt = 0;    // Reset/EarlyClose: stop after sending this much
+  uint64_t total = 0;  // bytes to send
+  uint64_t cutAt = 0;  // Reset/EarlyClose: stop after sending this much
   uint64_t sent = 0, recvd = 0;
   // http
-  std::string wire;      // every request byte, sent from `sent`
+  std::string wire;  // every request byte, sent from `sent`
   std::deque<HttpExpect> expects;
   std::string rbuf;
   bool sawEof = false;
@@ -174,8 +179,14 @@ constexpr char kHelloBody[] = "Hello, world!\n";
 
 class Worker {
  public:
-  Worker(const Config& cfg, sockaddr_in addr, int quota, int concurrency, uint64_t seed, std::atomic<bool>* abort)
-      : cfg_(cfg), addr_(addr), quota_(quota), concurrency_(concurrency), rng_(seed), abort_(abort) {
+  Worker(const Config& cfg, sockaddr_in addr, int quota, int concurrency, uint64_t seed,
+         std::atomic<bool>* abort)
+      : cfg_(cfg),
+        addr_(addr),
+        quota_(quota),
+        concurrency_(concurrency),
+        rng_(seed),
+        abort_(abort) {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
   }
   ~Worker() { ::close(ep_); }
@@ -198,7 +209,8 @@ class Worker {
       }
       // Start connections; a bounded number per turn keeps the SYN queue sane.
       int connecting = 0;
-      for (int i = 0; i < 256 && started < quota_ && static_cast<int>(conns_.size()) < concurrency_; ++i) {
+      for (int i = 0; i < 256 && started < quota_ && static_cast<int>(conns_.size()) < concurrency_;
+           ++i) {
         if (startConnection()) ++connecting;
         ++started;
       }
@@ -218,7 +230,8 @@ class Worker {
         lastSweep = now;
         std::vector<int> fds;
         for (auto& [fd, c] : conns_) {
-          if (c->phase == Phase::Holding || c->slow || c->stalled || c->phase == Phase::Done) fds.push_back(fd);
+          if (c->phase == Phase::Holding || c->slow || c->stalled || c->phase == Phase::Done)
+            fds.push_back(fd);
           else if (now - c->lastProgress > 30000) fds.push_back(fd);
         }
         for (int fd : fds) {
@@ -294,11 +307,14 @@ class Worker {
         }
         got.append(buf, static_cast<size_t>(r));
         if (!http && got.size() >= ping.size()) break;
-        if (http && got.find("\r\n\r\n") != std::string::npos && got.size() >= got.find("\r\n\r\n") + 4 + 14) break;
+        if (http && got.find("\r\n\r\n") != std::string::npos &&
+            got.size() >= got.find("\r\n\r\n") + 4 + 14)
+          break;
       }
       if (closed && got.empty()) {
         ++n.burstRefused;
-      } else if ((!http && got == ping) || (http && got.starts_with("HTTP/1.1 200") && got.ends_with(kHelloBody))) {
+      } else if ((!http && got == ping) ||
+                 (http && got.starts_with("HTTP/1.1 200") && got.ends_with(kHelloBody))) {
         ++n.burstServed;
       } else if (!got.empty()) {
         ++n.eMismatch;
@@ -343,7 +359,8 @@ class Worker {
 
   uint64_t randomSize(uint64_t max) {
     // Log-uniform: mostly small messages, now and then a large one.
-    const double e = std::uniform_real_distribution<double>(0, std::log2(static_cast<double>(max)))(rng_);
+    const double e =
+        std::uniform_real_distribution<double>(0, std::log2(static_cast<double>(max)))(rng_);
     return static_cast<uint64_t>(std::pow(2.0, e));
   }
 
@@ -355,13 +372,20 @@ class Worker {
     else if (r < 60) c.ending = Ending::HalfClose;
     else if (r < 72) c.ending = Ending::Reset;
     else if (r < 80) c.ending = Ending::EarlyClose;
-    else if (r < 88) { c.ending = http ? Ending::ConnClose : Ending::Close; }
-    else if (r < 97) { c.ending = Ending::Close; c.slow = true; }
-    else if (stalledNow_ < 4) { c.ending = Ending::Close; c.stalled = true; ++stalledNow_; }
-    else c.ending = Ending::Close;
+    else if (r < 88) {
+      c.ending = http ? Ending::ConnClose : Ending::Close;
+    } else if (r < 97) {
+      c.ending = Ending::Close;
+      c.slow = true;
+    } else if (stalledNow_ < 4) {
+      c.ending = Ending::Close;
+      c.stalled = true;
+      ++stalledNow_;
+    } else c.ending = Ending::Close;
 
     if (!http) {
-      c.total = c.stalled ? (1u << 20) + rng_() % (6u << 20) : randomSize(c.slow ? 256 * 1024 : 512 * 1024);
+      c.total = c.stalled ? (1u << 20) + rng_() % (6u << 20)
+                          : randomSize(c.slow ? 256 * 1024 : 512 * 1024);
       if (c.total == 0) c.total = 1;
     } else {
       // Requests: GET /hello or POST /echo with a random body; pipelined.
@@ -378,7 +402,8 @@ class Worker {
         } else {
           const uint64_t len = randomSize(smallOnly ? 4096 : 256 * 1024);
           const uint64_t bodySeed = rng_();
-          c.wire += "POST /echo HTTP/1.1\r\nHost: soak\r\nContent-Length: " + std::to_string(len) + "\r\n" + conn + "\r\n";
+          c.wire += "POST /echo HTTP/1.1\r\nHost: soak\r\nContent-Length: " + std::to_string(len) +
+                    "\r\n" + conn + "\r\n";
           const size_t at = c.wire.size();
           c.wire.resize(at + len);
           fillPattern(c.wire.data() + at, bodySeed, 0, len);
@@ -387,13 +412,24 @@ class Worker {
       }
       c.total = c.wire.size();
     }
-    c.cutAt = (c.ending == Ending::Reset || c.ending == Ending::EarlyClose) ? rng_() % (c.total + 1) : c.total;
+    c.cutAt = (c.ending == Ending::Reset || c.ending == Ending::EarlyClose) ? rng_() % (c.total + 1)
+                                                                            : c.total;
     switch (c.ending) {
-      case Ending::Close: ++n.fClose; break;
-      case Ending::HalfClose: ++n.fHalfClose; break;
-      case Ending::Reset: ++n.fReset; break;
-      case Ending::EarlyClose: ++n.fEarlyClose; break;
-      case Ending::ConnClose: ++n.fConnClose; break;
+      case Ending::Close:
+        ++n.fClose;
+        break;
+      case Ending::HalfClose:
+        ++n.fHalfClose;
+        break;
+      case Ending::Reset:
+        ++n.fReset;
+        break;
+      case Ending::EarlyClose:
+        ++n.fEarlyClose;
+        break;
+      case Ending::ConnClose:
+        ++n.fConnClose;
+        break;
     }
     if (c.slow) ++n.fSlow;
     if (c.stalled) {
@@ -450,7 +486,8 @@ class Worker {
       const ssize_t w = ::send(c.fd, data, want, MSG_NOSIGNAL);
       if (w < 0) {
         if (errno == EAGAIN || errno == EINTR) break;
-        if (errno == ECONNRESET || errno == EPIPE) return fail(c, c.recvd == 0 ? Error::Refused : Error::Reset);
+        if (errno == ECONNRESET || errno == EPIPE)
+          return fail(c, c.recvd == 0 ? Error::Refused : Error::Reset);
         return fail(c, Error::Other);
       }
       c.sent += static_cast<uint64_t>(w);
@@ -504,12 +541,24 @@ class Worker {
   enum class Error { Reset, ShortEof, Mismatch, Http, Other, Refused };
   void fail(Conn& c, Error e) {
     switch (e) {
-      case Error::Reset: ++n.eReset; break;
-      case Error::ShortEof: ++n.eShortEof; break;
-      case Error::Mismatch: ++n.eMismatch; break;
-      case Error::Http: ++n.eHttp; break;
-      case Error::Other: ++n.eOther; break;
-      case Error::Refused: ++n.refusedInSoak; break;
+      case Error::Reset:
+        ++n.eReset;
+        break;
+      case Error::ShortEof:
+        ++n.eShortEof;
+        break;
+      case Error::Mismatch:
+        ++n.eMismatch;
+        break;
+      case Error::Http:
+        ++n.eHttp;
+        break;
+      case Error::Other:
+        ++n.eOther;
+        break;
+      case Error::Refused:
+        ++n.refusedInSoak;
+        break;
     }
     finish(c);
   }
@@ -549,13 +598,16 @@ class Worker {
       const std::string_view head(c.rbuf.data(), end);
       size_t bodyLen = 0;
       const size_t cl = head.find("\r\nContent-Length: ");
-      if (cl != std::string_view::npos) bodyLen = std::strtoull(c.rbuf.c_str() + cl + 18, nullptr, 10);
+      if (cl != std::string_view::npos)
+        bodyLen = std::strtoull(c.rbuf.c_str() + cl + 18, nullptr, 10);
       if (c.rbuf.size() < end + 4 + bodyLen) return true;  // body still coming
       const HttpExpect& ex = c.expects.front();
       const char* body = c.rbuf.data() + end + 4;
       bool ok = head.starts_with("HTTP/1.1 200 ");
-      if (ok && ex.kind == HttpExpect::Hello) ok = bodyLen == sizeof kHelloBody - 1 && std::memcmp(body, kHelloBody, bodyLen) == 0;
-      if (ok && ex.kind == HttpExpect::Echo) ok = bodyLen == ex.len && checkPattern(body, ex.seed, 0, bodyLen);
+      if (ok && ex.kind == HttpExpect::Hello)
+        ok = bodyLen == sizeof kHelloBody - 1 && std::memcmp(body, kHelloBody, bodyLen) == 0;
+      if (ok && ex.kind == HttpExpect::Echo)
+        ok = bodyLen == ex.len && checkPattern(body, ex.seed, 0, bodyLen);
       if (!ok) {
         fail(c, head.starts_with("HTTP/1.1 200 ") ? Error::Mismatch : Error::Http);
         return false;
@@ -589,9 +641,20 @@ struct Server {
   int exitStatus = -1;  // after stop(): exit code, 128+signal, or -1 (did not exit)
 
   bool start(const Config& cfg, int maxConnections) {
-    std::vector<std::string> args = {cfg.server, "--backend", cfg.backend, "--host", "127.0.0.1", "--port", "0",
-                                     "--stats", "--log-level", "warn", "--threads", std::to_string(cfg.serverThreads),
-                                     "--max-connections", std::to_string(maxConnections)};
+    std::vector<std::string> args = {cfg.server,
+                                     "--backend",
+                                     cfg.backend,
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     "0",
+                                     "--stats",
+                                     "--log-level",
+                                     "warn",
+                                     "--threads",
+                                     std::to_string(cfg.serverThreads),
+                                     "--max-connections",
+                                     std::to_string(maxConnections)};
     args.insert(args.end(), cfg.serverArgs.begin(), cfg.serverArgs.end());
     int pipeFds[2];
     if (pipe2(pipeFds, O_CLOEXEC) != 0) return false;
@@ -689,8 +752,8 @@ struct Server {
   // Asks glibc in the server to hand every free page back (gdb calls
   // malloc_trim(0)): RSS then counts memory in use, not the allocator's cache.
   void trim() const {
-    const std::string cmd = "gdb -p " + std::to_string(pid) +
-                            " -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1";
+    const std::string cmd =
+        "gdb -p " + std::to_string(pid) + " -batch -ex 'call (int)malloc_trim(0)' >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "duet-soak: --trim: gdb failed\n");
   }
   long rssKb() const {
@@ -730,7 +793,8 @@ struct Server {
 };
 
 // One blocking round trip: an echo of 1000 pattern bytes, or GET /hello (or /stats).
-bool roundTrip(const Config& cfg, const sockaddr_in& addr, std::string* body = nullptr, const char* path = "/hello") {
+bool roundTrip(const Config& cfg, const sockaddr_in& addr, std::string* body = nullptr,
+               const char* path = "/hello") {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   timeval tv{5, 0};
@@ -778,8 +842,8 @@ struct RunResult {
   double seconds = 0;
 };
 
-RunResult soak(const Config& cfg, const sockaddr_in& addr, int connections, int concurrency, Server& server,
-               uint64_t seed) {
+RunResult soak(const Config& cfg, const sockaddr_in& addr, int connections, int concurrency,
+               Server& server, uint64_t seed) {
   std::atomic<bool> abort{false};
   std::atomic<int> live{0}, peak{0};
   std::vector<std::unique_ptr<Worker>> workers;
@@ -819,7 +883,8 @@ Counters burstPhase(const Config& cfg, const sockaddr_in& addr, int count) {
   std::thread ta([&] { a.burstConnect(count / 2); });
   b.burstConnect(count - count / 2);
   ta.join();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the server accepts (or refuses) them all
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(1000));  // the server accepts (or refuses) them all
   std::thread tp([&] { a.burstPing(); });
   b.burstPing();
   tp.join();
@@ -831,12 +896,15 @@ Counters burstPhase(const Config& cfg, const sockaddr_in& addr, int count) {
 }
 
 int usage(const char* why) {
-  std::fprintf(stderr,
-               "duet-soak: %s\nusage: duet-soak --server PATH [--kind echo|http] [--backend B] [--server-threads N]\n"
-               "  [--connections N] [--warmup N] [--concurrency N] [--hold-ms MS] [--max-connections N]\n"
-               "  [--burst-extra N] [--threads N] [--time-limit S] [--rounds N] [--trim 1] [--rss-tolerance F] [--seed N]\n"
-               "  [-- extra server flags]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "duet-soak: %s\nusage: duet-soak --server PATH [--kind echo|http] [--backend B] "
+      "[--server-threads N]\n"
+      "  [--connections N] [--warmup N] [--concurrency N] [--hold-ms MS] [--max-connections N]\n"
+      "  [--burst-extra N] [--threads N] [--time-limit S] [--rounds N] [--trim 1] [--rss-tolerance "
+      "F] [--seed N]\n"
+      "  [-- extra server flags]\n",
+      why);
   return 2;
 }
 
@@ -894,14 +962,17 @@ int main(int argc, char** argv) {
   Server server;
   if (!server.start(cfg, maxConnections)) {
     if (server.pid > 0) server.stop(2000);
-    if (cfg.backend == "uring" && server.stderrTail().find("--backend epoll") != std::string::npos) {
+    if (cfg.backend == "uring" &&
+        server.stderrTail().find("--backend epoll") != std::string::npos) {
       // io_uring cannot run here (old kernel, sysctl, seccomp): skipped, as the tests do.
       std::fprintf(stderr, "duet-soak %s: SKIPPED: %s", label.c_str(), server.stderrTail().c_str());
-      std::printf("{\"tool\":\"duet-soak\",\"kind\":\"%s\",\"backend\":\"uring\",\"skipped\":true}\n", cfg.kind.c_str());
+      std::printf(
+          "{\"tool\":\"duet-soak\",\"kind\":\"%s\",\"backend\":\"uring\",\"skipped\":true}\n",
+          cfg.kind.c_str());
       return 0;
     }
-    std::fprintf(stderr, "duet-soak %s: the server did not start: %s%s\n", label.c_str(), server.out.c_str(),
-                 server.stderrTail().c_str());
+    std::fprintf(stderr, "duet-soak %s: the server did not start: %s%s\n", label.c_str(),
+                 server.out.c_str(), server.stderrTail().c_str());
     if (server.pid > 0) server.stop(2000);
     return 1;
   }
@@ -919,9 +990,11 @@ int main(int argc, char** argv) {
   // Warm-up: the allocator's caches and the kernel's socket memory reach their working size.
   RunResult warm = soak(cfg, addr, cfg.warmup, cfg.concurrency, server, cfg.seed);
   Counters warmBurst;
-  if (server.alive() && cfg.burstExtra > 0) warmBurst = burstPhase(cfg, addr, maxConnections + cfg.burstExtra);
+  if (server.alive() && cfg.burstExtra > 0)
+    warmBurst = burstPhase(cfg, addr, maxConnections + cfg.burstExtra);
   const int fdAfterWarm = settleFds(server, fdBase, 20000);
-  if (fdAfterWarm != fdBase) failures.push_back("descriptors after the warm-up: " + std::to_string(fdAfterWarm));
+  if (fdAfterWarm != fdBase)
+    failures.push_back("descriptors after the warm-up: " + std::to_string(fdAfterWarm));
   if (cfg.trim) server.trim();
   const long rssBefore = server.rssKb();
 
@@ -978,70 +1051,99 @@ int main(int argc, char** argv) {
   // wanders (e.g. 124, 153, 157, 145 MB over four rounds of duet-http at
   // 15,000 connections); a leak instead grows with every round.
   long rssRef = rssBefore;
-  if (rssRounds.size() >= 3) rssRef = std::max(rssBefore, *std::max_element(rssRounds.begin(), rssRounds.end() - 1));
-  const long rssLimit = rssRef + static_cast<long>(static_cast<double>(rssRef) * cfg.rssTolerance) + 2048;
+  if (rssRounds.size() >= 3)
+    rssRef = std::max(rssBefore, *std::max_element(rssRounds.begin(), rssRounds.end() - 1));
+  const long rssLimit =
+      rssRef + static_cast<long>(static_cast<double>(rssRef) * cfg.rssTolerance) + 2048;
   std::string rssList;
   for (long kb : rssRounds) rssList += (rssList.empty() ? "" : ",") + std::to_string(kb);
 
-  if (crashedDuringRun) failures.push_back("the server died (status " + std::to_string(server.exitStatus) + ")");
-  if (server.exitStatus != 0) failures.push_back("exit status " + std::to_string(server.exitStatus) + " after SIGTERM");
+  if (crashedDuringRun)
+    failures.push_back("the server died (status " + std::to_string(server.exitStatus) + ")");
+  if (server.exitStatus != 0)
+    failures.push_back("exit status " + std::to_string(server.exitStatus) + " after SIGTERM");
   if (!stillServing) failures.push_back("no longer serving after the soak");
-  if (run.n.errors() + burstN.errors() + warm.n.errors() + warmBurst.errors() > 0) failures.push_back("client-side errors");
-  if (leakedFds != 0) failures.push_back("descriptors not back to baseline: " + std::to_string(leakedFds));
-  if (cfg.kind == "http" && liveHttp != 0) failures.push_back("live connections in /stats: " + std::to_string(liveHttp));
-  if (accepted != closed || accepted == 0) failures.push_back("accepted " + std::to_string(accepted) + " != closed " + std::to_string(closed));
+  if (run.n.errors() + burstN.errors() + warm.n.errors() + warmBurst.errors() > 0)
+    failures.push_back("client-side errors");
+  if (leakedFds != 0)
+    failures.push_back("descriptors not back to baseline: " + std::to_string(leakedFds));
+  if (cfg.kind == "http" && liveHttp != 0)
+    failures.push_back("live connections in /stats: " + std::to_string(liveHttp));
+  if (accepted != closed || accepted == 0)
+    failures.push_back("accepted " + std::to_string(accepted) + " != closed " +
+                       std::to_string(closed));
   if (rssBefore <= 0 || rssAfter > rssLimit) failures.push_back("RSS grew beyond the tolerance");
   if (cfg.burstExtra > 0 && burstN.burstRefused < static_cast<uint64_t>(cfg.burstExtra))
     failures.push_back("the burst beyond max-connections was not refused");
-  const uint64_t seenRefused = burstN.burstRefused + run.n.refusedInSoak + warm.n.refusedInSoak + warmBurst.burstRefused;
+  const uint64_t seenRefused =
+      burstN.burstRefused + run.n.refusedInSoak + warm.n.refusedInSoak + warmBurst.burstRefused;
   // Every refusal a client saw must be one the server counted. The server may
   // count more: a client that closes or resets right after connecting (an
   // injected fault) never learns it was refused, and a proactor sees closes a
   // little later than the client made them, so a few soak connections meet a
   // full house.
   if (refused < seenRefused)
-    failures.push_back("server refused " + std::to_string(refused) + ", clients saw " + std::to_string(seenRefused));
+    failures.push_back("server refused " + std::to_string(refused) + ", clients saw " +
+                       std::to_string(seenRefused));
 
   std::fprintf(stderr,
                "duet-soak %s: %s in %.1f s\n"
-               "  connections opened %" PRIu64 " (+%" PRIu64 " warm-up, +%" PRIu64 " burst), peak concurrent %d, completed %" PRIu64 "\n"
-               "  bytes sent %" PRIu64 ", verified %" PRIu64 "\n"
-               "  faults: close %" PRIu64 ", half-close %" PRIu64 ", reset %" PRIu64 ", close-unread %" PRIu64
-               ", connection-close %" PRIu64 ", slow readers %" PRIu64 ", stalled readers %" PRIu64 ", burst %d (max %d)\n"
-               "  refused: burst %" PRIu64 " (served %" PRIu64 "), during soak %" PRIu64 ", server counted %" PRIu64 "\n"
-               "  errors: connect %" PRIu64 ", mismatch %" PRIu64 ", reset %" PRIu64 ", short-eof %" PRIu64 ", timeout %" PRIu64
-               ", http %" PRIu64 ", other %" PRIu64 "\n"
-               "  server: crashes %d, exit %d, descriptors %d -> %d (leaked %ld), accepted %" PRIu64 " closed %" PRIu64
+               "  connections opened %" PRIu64 " (+%" PRIu64 " warm-up, +%" PRIu64
+               " burst), peak concurrent %d, completed %" PRIu64
+               "\n"
+               "  bytes sent %" PRIu64 ", verified %" PRIu64
+               "\n"
+               "  faults: close %" PRIu64 ", half-close %" PRIu64 ", reset %" PRIu64
+               ", close-unread %" PRIu64 ", connection-close %" PRIu64 ", slow readers %" PRIu64
+               ", stalled readers %" PRIu64
+               ", burst %d (max %d)\n"
+               "  refused: burst %" PRIu64 " (served %" PRIu64 "), during soak %" PRIu64
+               ", server counted %" PRIu64
+               "\n"
+               "  errors: connect %" PRIu64 ", mismatch %" PRIu64 ", reset %" PRIu64
+               ", short-eof %" PRIu64 ", timeout %" PRIu64 ", http %" PRIu64 ", other %" PRIu64
+               "\n"
+               "  server: crashes %d, exit %d, descriptors %d -> %d (leaked %ld), accepted %" PRIu64
+               " closed %" PRIu64
                ", RSS %ld kB -> %ld kB (after each round: %s kB; limit %ld kB), stderr lines %zu\n",
-               label.c_str(), failures.empty() ? "PASS" : "FAIL", run.seconds, run.n.opened, warm.n.opened,
-               burstN.burstOpened, run.peak, run.n.completed, run.n.bytesSent, run.n.bytesVerified, run.n.fClose,
-               run.n.fHalfClose, run.n.fReset, run.n.fEarlyClose, run.n.fConnClose, run.n.fSlow, run.n.fStalled,
-               burstCount, maxConnections, burstN.burstRefused, burstN.burstServed, run.n.refusedInSoak, refused,
-               all.eConnect, all.eMismatch, all.eReset, all.eShortEof, all.eTimeout, all.eHttp, all.eOther,
-               crashedDuringRun ? 1 : 0, server.exitStatus, fdBase, fdAfter, leakedFds, accepted, closed, rssBefore,
-               rssAfter, rssList.c_str(), rssLimit, server.stderrLines());
+               label.c_str(), failures.empty() ? "PASS" : "FAIL", run.seconds, run.n.opened,
+               warm.n.opened, burstN.burstOpened, run.peak, run.n.completed, run.n.bytesSent,
+               run.n.bytesVerified, run.n.fClose, run.n.fHalfClose, run.n.fReset, run.n.fEarlyClose,
+               run.n.fConnClose, run.n.fSlow, run.n.fStalled, burstCount, maxConnections,
+               burstN.burstRefused, burstN.burstServed, run.n.refusedInSoak, refused, all.eConnect,
+               all.eMismatch, all.eReset, all.eShortEof, all.eTimeout, all.eHttp, all.eOther,
+               crashedDuringRun ? 1 : 0, server.exitStatus, fdBase, fdAfter, leakedFds, accepted,
+               closed, rssBefore, rssAfter, rssList.c_str(), rssLimit, server.stderrLines());
   for (const auto& f : failures) std::fprintf(stderr, "  FAILED: %s\n", f.c_str());
-  if (!failures.empty()) std::fprintf(stderr, "  server stderr (tail):\n%s\n", server.stderrTail().c_str());
+  if (!failures.empty())
+    std::fprintf(stderr, "  server stderr (tail):\n%s\n", server.stderrTail().c_str());
 
   std::printf(
       "{\"tool\":\"duet-soak\",\"kind\":\"%s\",\"backend\":\"%s\",\"pass\":%s,\"seconds\":%.1f,"
-      "\"connections_opened\":%" PRIu64 ",\"warmup_connections\":%" PRIu64 ",\"burst_connections\":%" PRIu64
-      ",\"peak_concurrent\":%d,\"completed\":%" PRIu64 ",\"bytes_sent\":%" PRIu64 ",\"bytes_verified\":%" PRIu64 ","
-      "\"faults\":{\"close\":%" PRIu64 ",\"half_close\":%" PRIu64 ",\"reset\":%" PRIu64 ",\"close_unread\":%" PRIu64
-      ",\"connection_close\":%" PRIu64 ",\"slow_reader\":%" PRIu64 ",\"stalled_reader\":%" PRIu64
-      ",\"burst_refused\":%" PRIu64 ",\"burst_served\":%" PRIu64 ",\"refused_in_soak\":%" PRIu64 "},"
-      "\"errors\":{\"connect\":%" PRIu64 ",\"mismatch\":%" PRIu64 ",\"reset\":%" PRIu64 ",\"short_eof\":%" PRIu64
-      ",\"timeout\":%" PRIu64 ",\"http\":%" PRIu64 ",\"other\":%" PRIu64 "},"
+      "\"connections_opened\":%" PRIu64 ",\"warmup_connections\":%" PRIu64
+      ",\"burst_connections\":%" PRIu64 ",\"peak_concurrent\":%d,\"completed\":%" PRIu64
+      ",\"bytes_sent\":%" PRIu64 ",\"bytes_verified\":%" PRIu64
+      ","
+      "\"faults\":{\"close\":%" PRIu64 ",\"half_close\":%" PRIu64 ",\"reset\":%" PRIu64
+      ",\"close_unread\":%" PRIu64 ",\"connection_close\":%" PRIu64 ",\"slow_reader\":%" PRIu64
+      ",\"stalled_reader\":%" PRIu64 ",\"burst_refused\":%" PRIu64 ",\"burst_served\":%" PRIu64
+      ",\"refused_in_soak\":%" PRIu64
+      "},"
+      "\"errors\":{\"connect\":%" PRIu64 ",\"mismatch\":%" PRIu64 ",\"reset\":%" PRIu64
+      ",\"short_eof\":%" PRIu64 ",\"timeout\":%" PRIu64 ",\"http\":%" PRIu64 ",\"other\":%" PRIu64
+      "},"
       "\"crashes\":%d,\"exit_status\":%d,\"fds_before\":%d,\"fds_after\":%d,\"leaked_fds\":%ld,"
       "\"server_accepted\":%" PRIu64 ",\"server_closed\":%" PRIu64 ",\"server_refused\":%" PRIu64
-      ",\"live_connections\":%ld,\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,\"rss_kb_rounds\":[%s],\"failures\":%zu}\n",
-      cfg.kind.c_str(), cfg.backend.c_str(), failures.empty() ? "true" : "false", run.seconds, run.n.opened,
-      warm.n.opened, burstN.burstOpened, run.peak, run.n.completed, run.n.bytesSent, run.n.bytesVerified,
-      run.n.fClose, run.n.fHalfClose, run.n.fReset, run.n.fEarlyClose, run.n.fConnClose, run.n.fSlow,
-      run.n.fStalled, burstN.burstRefused, burstN.burstServed, run.n.refusedInSoak, all.eConnect, all.eMismatch,
-      all.eReset, all.eShortEof, all.eTimeout, all.eHttp, all.eOther, crashedDuringRun ? 1 : 0, server.exitStatus,
-      fdBase, fdAfter, leakedFds, accepted, closed, refused, cfg.kind == "http" ? liveHttp : 0L, rssBefore,
-      rssAfter, rssList.c_str(), failures.size());
+      ",\"live_connections\":%ld,\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,\"rss_kb_rounds\":[%s],"
+      "\"failures\":%zu}\n",
+      cfg.kind.c_str(), cfg.backend.c_str(), failures.empty() ? "true" : "false", run.seconds,
+      run.n.opened, warm.n.opened, burstN.burstOpened, run.peak, run.n.completed, run.n.bytesSent,
+      run.n.bytesVerified, run.n.fClose, run.n.fHalfClose, run.n.fReset, run.n.fEarlyClose,
+      run.n.fConnClose, run.n.fSlow, run.n.fStalled, burstN.burstRefused, burstN.burstServed,
+      run.n.refusedInSoak, all.eConnect, all.eMismatch, all.eReset, all.eShortEof, all.eTimeout,
+      all.eHttp, all.eOther, crashedDuringRun ? 1 : 0, server.exitStatus, fdBase, fdAfter,
+      leakedFds, accepted, closed, refused, cfg.kind == "http" ? liveHttp : 0L, rssBefore, rssAfter,
+      rssList.c_str(), failures.size());
   std::fflush(stdout);
   std::remove(server.errPath.c_str());
   return failures.empty() ? 0 : 1;

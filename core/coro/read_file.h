@@ -113,7 +113,8 @@ struct StartFileRead {
 
 // `length` bytes of `file` at `offset` (fewer where the file ends), or the
 // read's errno in `error`. EventLoop::readFile says what each backend does.
-inline Task<FileReadResult> readFile(EventLoop& loop, SharedFd file, std::uint64_t offset, std::size_t length) {
+inline Task<FileReadResult> readFile(EventLoop& loop, SharedFd file, std::uint64_t offset,
+                                     std::size_t length) {
   detail::FileReadWait wait;  // withdraws the callback if this frame is destroyed mid-read
   co_await detail::StartFileRead{wait, loop, file, offset, length};
   co_return wait.take();

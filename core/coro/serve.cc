@@ -20,13 +20,14 @@ detail::StreamWaiters* waitersOf(const ConnectionPtr& conn) {
 }
 
 // The spawned root for one connection: the handler, then the connection's end.
-Task<void> runConnection(std::shared_ptr<const ConnectionHandler> handler, Waiters waiters, Stream stream) {
+Task<void> runConnection(std::shared_ptr<const ConnectionHandler> handler, Waiters waiters,
+                         Stream stream) {
   bool failed = false;
   try {
     co_await (*handler)(stream);
   } catch (const std::exception& e) {
-    DUET_LOG(Error) << "connection #" << stream.connection()->id() << ": its coroutine threw: " << e.what()
-                    << "; closing it";
+    DUET_LOG(Error) << "connection #" << stream.connection()->id()
+                    << ": its coroutine threw: " << e.what() << "; closing it";
     failed = true;
   }
   // Nobody reads any more: input that still arrives (the peer has not seen

@@ -95,13 +95,17 @@ inline constexpr std::size_t kReadAheadBytes = 64 * 1024;
 // co_await stream.read(). Holds only pointers: it may be copied or moved.
 class ReadAwaiter {
  public:
-  ReadAwaiter(Connection& conn, detail::StreamWaiters& waiters) : conn_(&conn), waiters_(&waiters) {}
+  ReadAwaiter(Connection& conn, detail::StreamWaiters& waiters)
+      : conn_(&conn), waiters_(&waiters) {}
 
   // Bytes already waiting, or the connection already over: no suspension.
-  bool await_ready() const noexcept { return !conn_->inputBuffer().empty() || conn_->disconnected(); }
+  bool await_ready() const noexcept {
+    return !conn_->inputBuffer().empty() || conn_->disconnected();
+  }
   template <class Promise>
   void await_suspend(std::coroutine_handle<Promise> waiting) {
-    static_assert(std::is_base_of_v<detail::PromiseBase, Promise>, "read() is awaited from a coro::Task");
+    static_assert(std::is_base_of_v<detail::PromiseBase, Promise>,
+                  "read() is awaited from a coro::Task");
     assert(!waiters_->reader && "two coroutines reading one connection");
     waiters_->reader = waiting;
     waiters_->readerPromise = &waiting.promise();
@@ -148,7 +152,8 @@ class WriteAwaiter {
   }
   template <class Promise>
   void await_suspend(std::coroutine_handle<Promise> waiting) {
-    static_assert(std::is_base_of_v<detail::PromiseBase, Promise>, "write() is awaited from a coro::Task");
+    static_assert(std::is_base_of_v<detail::PromiseBase, Promise>,
+                  "write() is awaited from a coro::Task");
     assert(!waiters_->writer && "two coroutines writing one connection at once");
     waiters_->writer = waiting;
     waiters_->writerPromise = &waiting.promise();
@@ -176,8 +181,8 @@ class Stream {
 
   // What read() found: consume what you use, leave the rest for later.
   Buffer& input() { return conn_->inputBuffer(); }
-  void shutdown() { conn_->shutdown(); }      // FIN once output is flushed; reads go on
-  void close() { conn_->forceClose(); }       // now, dropping pending output
+  void shutdown() { conn_->shutdown(); }  // FIN once output is flushed; reads go on
+  void close() { conn_->forceClose(); }   // now, dropping pending output
   // After a Closed: why. PeerFinished (end of stream), PeerReset, Error, or
   // Local (closed on our side: close(), the server stopping, idle eviction).
   Connection::CloseReason closeReason() const { return conn_->closeReason(); }

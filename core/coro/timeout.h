@@ -79,7 +79,9 @@ Task<TimeoutResult<T>> withTimeout(EventLoop& loop, Task<T> task, Duration limit
 }
 
 template <class Awaitable>
-Task<TimeoutResult<detail::AwaitResult<Awaitable>>> withTimeout(EventLoop& loop, Awaitable awaitable, Duration limit) {
+Task<TimeoutResult<detail::AwaitResult<Awaitable>>> withTimeout(EventLoop& loop,
+                                                                Awaitable awaitable,
+                                                                Duration limit) {
   return withTimeout(loop, detail::asTask(std::move(awaitable)), limit);
 }
 

@@ -33,7 +33,8 @@ class TimerWait {
 
   // Loop thread. Resume `waiting` after `delay`; `root` is destroyed if the
   // loop drops the timer instead.
-  void start(EventLoop& loop, Duration delay, std::coroutine_handle<> waiting, std::coroutine_handle<> root) {
+  void start(EventLoop& loop, Duration delay, std::coroutine_handle<> waiting,
+             std::coroutine_handle<> root) {
     loop_ = &loop;
     state_ = std::make_shared<State>(State{waiting, root, false});
     timer_ = loop.runAfter(delay, [guard = std::make_shared<Guard>(state_)] { guard->fire(); });

@@ -61,16 +61,20 @@ int main(int argc, char** argv) {
   }
   std::string announcement;
   const auto backend = duet::resolveBackend(backendFlag, &announcement);
-  if (!backend) return std::cerr << "kv-server: unknown backend " << backendFlag << " (choose "
-                                 << duet::backendFlagChoices() << ")\n", 2;
-  if (!announcement.empty()) std::cout << announcement << std::endl;  // --backend auto: which and why
+  if (!backend)
+    return std::cerr << "kv-server: unknown backend " << backendFlag << " (choose "
+                     << duet::backendFlagChoices() << ")\n",
+           2;
+  if (!announcement.empty())
+    std::cout << announcement << std::endl;  // --backend auto: which and why
 
   duet::TerminationSignals::blockInThisProcess();  // before any thread starts
   try {
     auto loop = duet::makeEventLoop({.backend = *backend});
     duet::ConnectionCallbacks callbacks;
     callbacks.onMessage = onMessage;
-    duet::TcpServer server(*loop, {.listen = duet::InetAddress(static_cast<std::uint16_t>(port), true)}, callbacks);
+    duet::TcpServer server(
+        *loop, {.listen = duet::InetAddress(static_cast<std::uint16_t>(port), true)}, callbacks);
     std::string error;
     if (!server.start(&error)) return std::cerr << "kv-server: " << error << "\n", 2;
     std::cout << "kv-server: listening on " << server.listenAddress().toIpPort()

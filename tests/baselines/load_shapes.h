@@ -19,16 +19,17 @@
 
 namespace duet::test {
 
-using LoadShape = std::vector<std::string>;   // e.g. {"-c", "200", "-s", "128", "-k", "2"}
+using LoadShape = std::vector<std::string>;  // e.g. {"-c", "200", "-s", "128", "-k", "2"}
 
 // For each shape: runs `duet-load --port PORT <mode> -d 0.1 -w 0.03
 // --connect-timeout 5 <shape>`, requires exit status 0 and a JSON result
 // line, and hands that line to `check` under a trace that names the shape.
 // A failed requirement stops at once: call it inside ASSERT_NO_FATAL_FAILURE
 // so that it also ends the calling test.
-inline void runEachShape(const std::string& port, const std::vector<std::string>& mode,
-                         const std::vector<LoadShape>& shapes,
-                         const std::function<void(const LoadShape&, const std::string& line)>& check) {
+inline void runEachShape(
+    const std::string& port, const std::vector<std::string>& mode,
+    const std::vector<LoadShape>& shapes,
+    const std::function<void(const LoadShape&, const std::string& line)>& check) {
   for (const auto& shape : shapes) {
     std::vector<std::string> load = {DUET_LOAD_PATH, "--port", port};
     load.insert(load.end(), mode.begin(), mode.end());

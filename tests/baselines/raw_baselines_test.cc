@@ -1,7 +1,7 @@
 // The raw baselines (bench/baselines) echo every byte exactly, in every mode
-// duet-compare can start them in, and so does the thread-per-connection one. duet-load checks each echoed byte; a
-// baseline that loses, reorders or corrupts data shows up as a mismatch.
-// Counts only, never speed: the machine is shared.
+// duet-compare can start them in, and so does the thread-per-connection one. duet-load checks each
+// echoed byte; a baseline that loses, reorders or corrupts data shows up as a mismatch. Counts
+// only, never speed: the machine is shared.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -62,19 +62,20 @@ TEST_P(RawBaseline, EchoesEveryByteUnderLoad) {
       {"-c", "200", "-s", "128", "-k", "2"},
       {"-c", "8", "-s", "16384", "-k", "16"},
       {"-c", "3", "-s", "262144", "-k", "2"},
-      {"-c", "4", "-s", "128", "--churn"},   // connect, one echo, close: accept and close paths
+      {"-c", "4", "-s", "128", "--churn"},  // connect, one echo, close: accept and close paths
   };
-  ASSERT_NO_FATAL_FAILURE(runEachShape(port, {}, shapes, [](const LoadShape& shape, const std::string& line) {
-    // Not "messages > 0": on a busy machine a 0.1 s window may close before a
-    // 256 KiB round trip does. The drain below still has every echo answered.
-    if (shape.back() != "--churn") {
-      EXPECT_EQ(num(line, "connected"), std::stod(shape[1])) << line;
-    }
-    EXPECT_EQ(num(line, "mismatches"), 0) << line;
-    EXPECT_EQ(num(line, "errors"), 0) << line;
-    EXPECT_EQ(num(line, "connect_errors"), 0) << line;
-    EXPECT_EQ(num(line, "drain_timeouts"), 0) << line;
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      runEachShape(port, {}, shapes, [](const LoadShape& shape, const std::string& line) {
+        // Not "messages > 0": on a busy machine a 0.1 s window may close before a
+        // 256 KiB round trip does. The drain below still has every echo answered.
+        if (shape.back() != "--churn") {
+          EXPECT_EQ(num(line, "connected"), std::stod(shape[1])) << line;
+        }
+        EXPECT_EQ(num(line, "mismatches"), 0) << line;
+        EXPECT_EQ(num(line, "errors"), 0) << line;
+        EXPECT_EQ(num(line, "connect_errors"), 0) << line;
+        EXPECT_EQ(num(line, "drain_timeouts"), 0) << line;
+      }));
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait(10000), 0) << server.err();
   // duet-load waited for every echo before closing: the server sent back
@@ -84,7 +85,7 @@ TEST_P(RawBaseline, EchoesEveryByteUnderLoad) {
   const double in = statsNumber(stats, "bytes_in"), out = statsNumber(stats, "bytes_out");
   EXPECT_GT(in, 0) << stats;
   EXPECT_EQ(in, out) << stats;
-  EXPECT_GT(statsNumber(stats, "accepted"), 0) << stats;   // duet-compare counts churn by it
+  EXPECT_GT(statsNumber(stats, "accepted"), 0) << stats;  // duet-compare counts churn by it
 }
 
 // The default and each switch flipped from it (so both sides of every
@@ -97,27 +98,38 @@ INSTANTIATE_TEST_SUITE_P(
     Modes, RawBaseline,
     ::testing::Values(
         Mode{"epoll", DUET_RAW_EPOLL_PATH, {}},
-        Mode{"thread", DUET_THREAD_ECHO_PATH, {}},   // one blocking thread per connection
+        Mode{"thread", DUET_THREAD_ECHO_PATH, {}},  // one blocking thread per connection
         Mode{"uring", DUET_RAW_URING_PATH, {}},
         Mode{"uring_coop", DUET_RAW_URING_PATH, {"--taskrun", "coop"}},
         Mode{"uring_plain", DUET_RAW_URING_PATH, {"--taskrun", "plain"}},
-        Mode{"uring_bundle", DUET_RAW_URING_PATH, {"--recv-bundle", "on"}},   // turns incremental buffers off
-        Mode{"uring_noinc", DUET_RAW_URING_PATH, {"--buffer-ring-inc", "off"}},   // 16 KiB buffers, bundles
+        Mode{"uring_bundle",
+             DUET_RAW_URING_PATH,
+             {"--recv-bundle", "on"}},  // turns incremental buffers off
+        Mode{"uring_noinc",
+             DUET_RAW_URING_PATH,
+             {"--buffer-ring-inc", "off"}},  // 16 KiB buffers, bundles
         Mode{"uring_novectored", DUET_RAW_URING_PATH, {"--vectored-send", "off"}},
         Mode{"uring_direct", DUET_RAW_URING_PATH, {"--direct-fds", "on"}},
         Mode{"uring_ringfd", DUET_RAW_URING_PATH, {"--register-ring-fd", "on"}},
         Mode{"uring_iowait", DUET_RAW_URING_PATH, {"--no-iowait", "off"}},
-        Mode{"uring_tinyring", DUET_RAW_URING_PATH, {"--recv-bundle", "off", "--buffer-ring-inc", "off", "--buf-count", "8"}},
-        Mode{"uring_tinyring_bundle", DUET_RAW_URING_PATH,
-             {"--recv-bundle", "on", "--buffer-ring-inc", "off", "--buf-count", "8", "--vectored-send", "on"}},
-        Mode{"uring_tinyring_inc", DUET_RAW_URING_PATH,
-             {"--recv-bundle", "off", "--buffer-ring-inc", "on", "--buf-count", "4", "--buf-size", "32768"}}),
+        Mode{"uring_tinyring",
+             DUET_RAW_URING_PATH,
+             {"--recv-bundle", "off", "--buffer-ring-inc", "off", "--buf-count", "8"}},
+        Mode{"uring_tinyring_bundle",
+             DUET_RAW_URING_PATH,
+             {"--recv-bundle", "on", "--buffer-ring-inc", "off", "--buf-count", "8",
+              "--vectored-send", "on"}},
+        Mode{"uring_tinyring_inc",
+             DUET_RAW_URING_PATH,
+             {"--recv-bundle", "off", "--buffer-ring-inc", "on", "--buf-count", "4", "--buf-size",
+              "32768"}}),
     [](const ::testing::TestParamInfo<Mode>& p) { return p.param.name; });
 
 // Two switches that exclude each other, or a bad value, are refused with one
 // line and exit status 2, before anything listens.
 TEST(RawUringFlags, RefusesBundleWithIncrementalBuffers) {
-  Subprocess server({DUET_RAW_URING_PATH, "--port", "0", "--recv-bundle", "on", "--buffer-ring-inc", "on"});
+  Subprocess server(
+      {DUET_RAW_URING_PATH, "--port", "0", "--recv-bundle", "on", "--buffer-ring-inc", "on"});
   const int status = server.wait(5000);
   EXPECT_EQ(status, 2) << server.err();
   EXPECT_EQ(server.out().find("listening"), std::string::npos) << server.out();

@@ -59,13 +59,15 @@ struct Started {
   std::unique_ptr<Subprocess> process;
   uint16_t port = 0;
 };
-Started start(const char* binary, std::vector<std::string> flags, Subprocess::Options options = {}) {
+Started start(const char* binary, std::vector<std::string> flags,
+              Subprocess::Options options = {}) {
   std::vector<std::string> argv = {binary, "--port", "0", "--stats"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   Started s;
   s.process = std::make_unique<Subprocess>(argv, options);
   const std::string line = s.process->waitForLine("listening on", 10000);
-  if (!line.empty()) s.port = static_cast<uint16_t>(std::stoi(line.substr(line.find_last_of(' ') + 1)));
+  if (!line.empty())
+    s.port = static_cast<uint16_t>(std::stoi(line.substr(line.find_last_of(' ') + 1)));
   return s;
 }
 
@@ -98,7 +100,7 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutAThreadAndKeepsServingTheOthers)
 
   RawClient first(addr), second(addr);
   ASSERT_TRUE(served(first, b.http));
-  ASSERT_TRUE(served(second, b.http));   // both threads taken now
+  ASSERT_TRUE(served(second, b.http));  // both threads taken now
 
   // Burst 1: no thread for these two.
   int refused = 0;
@@ -109,7 +111,7 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutAThreadAndKeepsServingTheOthers)
     EXPECT_TRUE(extra.waitClosed());
     ++refused;
   }
-  EXPECT_TRUE(served(first, b.http));    // the others never noticed
+  EXPECT_TRUE(served(first, b.http));  // the others never noticed
   EXPECT_TRUE(served(second, b.http));
 
   // Free a thread. Until it has finished, newcomers are still refused (the
@@ -125,7 +127,8 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutAThreadAndKeepsServingTheOthers)
       break;
     }
     ++refused;
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the freed thread never took a connection";
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the freed thread never took a connection";
   }
 
   // Burst 2: full again.
@@ -138,7 +141,7 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutAThreadAndKeepsServingTheOthers)
   server.process->signal(SIGTERM);
   ASSERT_EQ(server.process->wait(10000), 0) << server.process->err();
   const std::string& err = server.process->err();
-  EXPECT_EQ(countLines(err, "--max-threads 2 reached"), 2u) << err;   // one per burst
+  EXPECT_EQ(countLines(err, "--max-threads 2 reached"), 2u) << err;  // one per burst
   EXPECT_EQ(countLines(err, "\n"), 2u) << err;                       // and nothing else
   const std::string& stats = server.process->out();
   EXPECT_EQ(statsNumber(stats, "refused_no_thread"), refused) << stats;
@@ -152,7 +155,7 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutAThreadAndKeepsServingTheOthers)
 TEST_P(ThreadBaseline, RefusesConnectionsWithoutADescriptorAndKeepsServingTheOthers) {
   const Baseline& b = GetParam();
   Subprocess::Options options;
-  options.maxOpenFiles = 16;   // stdio, the listener, a spare: about a dozen connections
+  options.maxOpenFiles = 16;  // stdio, the listener, a spare: about a dozen connections
   Started server = start(b.binary, {}, options);
   ASSERT_GT(server.port, 0) << server.process->err();
   const InetAddress addr(server.port, true);
@@ -171,7 +174,7 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutADescriptorAndKeepsServingTheOth
   }
   ASSERT_EQ(refused, 1) << "16 descriptors never ran out";
   ASSERT_GE(held.size(), 5u);
-  RawClient again(addr);   // still out of descriptors: refused, same burst
+  RawClient again(addr);  // still out of descriptors: refused, same burst
   EXPECT_FALSE(served(again, b.http));
   ++refused;
   for (RawClient& c : held) EXPECT_TRUE(served(c, b.http));
@@ -188,7 +191,8 @@ TEST_P(ThreadBaseline, RefusesConnectionsWithoutADescriptorAndKeepsServingTheOth
       break;
     }
     ++refused;
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the freed descriptor never took a connection";
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the freed descriptor never took a connection";
   }
   for (RawClient& c : held) EXPECT_TRUE(served(c, b.http));
 
@@ -261,20 +265,24 @@ std::string exchange(uint16_t port, const std::string& request) {
 TEST(ThreadHttp, AnswersEveryRequestExactlyLikeDuetHttp) {
   Started thread = start(DUET_THREAD_HTTP_PATH, {});
   ASSERT_GT(thread.port, 0) << thread.process->err();
-  Subprocess duet({DUET_HTTP_PATH, "--backend", "epoll", "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"});
-  const uint16_t duetPort = static_cast<uint16_t>(portFromListeningLine(duet.waitForLine("listening on")));
+  Subprocess duet({DUET_HTTP_PATH, "--backend", "epoll", "--host", "127.0.0.1", "--port", "0",
+                   "--log-level", "warn"});
+  const uint16_t duetPort =
+      static_cast<uint16_t>(portFromListeningLine(duet.waitForLine("listening on")));
   ASSERT_GT(duetPort, 0) << duet.err();
 
   const std::vector<std::string> requests = {
       kHelloRequest,
       "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET /hello?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\nGET /hello "
+      "HTTP/1.1\r\nHost: x\r\n\r\n",
       "GET /hello HTTP/1.0\r\n\r\n",
       "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /hello HTTP/1.0\r\n\r\n",
       "\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
       // pipelined, with a body in between that must be skipped exactly
-      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nGET /"
+      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: "
+      "5\r\n\r\nGET /"
       "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
       "OPTIONS /hello HTTP/1.1\r\nHost: x\r\n\r\n",
       "DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -285,15 +293,15 @@ TEST(ThreadHttp, AnswersEveryRequestExactlyLikeDuetHttp) {
       "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n",
       // garbage: 400 and close
       "garbage\r\n\r\n",
-      "GET /hello HTTP/1.1\r\n\r\n",                                   // no Host
-      "GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",             // two
-      "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n",                       // space before the colon
-      "GET /hello HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",             // obsolete line folding
+      "GET /hello HTTP/1.1\r\n\r\n",                        // no Host
+      "GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",  // two
+      "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n",            // space before the colon
+      "GET /hello HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",  // obsolete line folding
       "GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
       "GET  /hello HTTP/1.1\r\nHost: x\r\n\r\n",
-      "GET /hello HTTP/1.1\nHost: x\r\n\r\n",                          // a bare LF
-      "GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",   // 413
-      "GET /hello HTTP/1.1\r\nHost: x\r\nX: " + std::string(20000, 'a') + "\r\n\r\n",   // 431
+      "GET /hello HTTP/1.1\nHost: x\r\n\r\n",                                          // a bare LF
+      "GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",             // 413
+      "GET /hello HTTP/1.1\r\nHost: x\r\nX: " + std::string(20000, 'a') + "\r\n\r\n",  // 431
       // and after a good request, garbage: the good one is still answered
       std::string(kHelloRequest) + "\x01\x02\r\n\r\n",
   };
@@ -317,14 +325,16 @@ TEST(ThreadHttp, RefusesTransferEncodingAndCloses) {
   Started thread = start(DUET_THREAD_HTTP_PATH, {});
   ASSERT_GT(thread.port, 0) << thread.process->err();
   RawClient c(InetAddress(thread.port, true));
-  ASSERT_TRUE(c.sendAll("POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
-                        std::string(kHelloRequest)));
+  ASSERT_TRUE(
+      c.sendAll("POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+                std::string(kHelloRequest)));
   bool sawEof = false;
   const std::string response = c.recvUntilClosed(10000, &sawEof);
   EXPECT_TRUE(sawEof);
   EXPECT_EQ(response.rfind("HTTP/1.1 501 Not Implemented\r\n", 0), 0u) << response;
   EXPECT_NE(response.find("Connection: close\r\n"), std::string::npos) << response;
-  EXPECT_EQ(countLines(response, "HTTP/1.1 "), 1u) << response;   // the GET behind it is not answered
+  EXPECT_EQ(countLines(response, "HTTP/1.1 "), 1u)
+      << response;  // the GET behind it is not answered
   thread.process->signal(SIGTERM);
   EXPECT_EQ(thread.process->wait(10000), 0) << thread.process->err();
 }
@@ -342,18 +352,19 @@ TEST(ThreadHttp, ServesHelloUnderLoad) {
       {"-c", "4", "--churn"},
   };
   const std::vector<std::string> http = {"--http", "/hello"};
-  ASSERT_NO_FATAL_FAILURE(runEachShape(port, http, shapes, [](const LoadShape& shape, const std::string& line) {
-    if (shape.back() == "--churn") {
-      EXPECT_EQ(num(line, "messages"), num(line, "connections_made")) << line;
-    } else {
-      EXPECT_EQ(num(line, "connected"), std::stod(shape[1])) << line;
-    }
-    EXPECT_EQ(num(line, "bad_status"), 0) << line;
-    EXPECT_EQ(num(line, "protocol_errors"), 0) << line;
-    EXPECT_EQ(num(line, "errors"), 0) << line;
-    EXPECT_EQ(num(line, "connect_errors"), 0) << line;
-    EXPECT_EQ(num(line, "drain_timeouts"), 0) << line;
-  }));
+  ASSERT_NO_FATAL_FAILURE(
+      runEachShape(port, http, shapes, [](const LoadShape& shape, const std::string& line) {
+        if (shape.back() == "--churn") {
+          EXPECT_EQ(num(line, "messages"), num(line, "connections_made")) << line;
+        } else {
+          EXPECT_EQ(num(line, "connected"), std::stod(shape[1])) << line;
+        }
+        EXPECT_EQ(num(line, "bad_status"), 0) << line;
+        EXPECT_EQ(num(line, "protocol_errors"), 0) << line;
+        EXPECT_EQ(num(line, "errors"), 0) << line;
+        EXPECT_EQ(num(line, "connect_errors"), 0) << line;
+        EXPECT_EQ(num(line, "drain_timeouts"), 0) << line;
+      }));
   thread.process->signal(SIGTERM);
   ASSERT_EQ(thread.process->wait(10000), 0) << thread.process->err();
   const std::string& stats = thread.process->out();

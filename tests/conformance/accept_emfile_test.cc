@@ -57,8 +57,9 @@ int runServerChild(const LoopOptions& options, int portPipe, int backPipe) {
   const std::uint16_t port = sockets::localAddress(listener.get()).port();
 
   std::vector<SocketHandle> accepted;
-  auto acceptor = loop->createAcceptor(std::move(listener),
-                                       [&](SocketHandle s, const InetAddress&) { accepted.push_back(std::move(s)); });
+  auto acceptor = loop->createAcceptor(
+      std::move(listener),
+      [&](SocketHandle s, const InetAddress&) { accepted.push_back(std::move(s)); });
   acceptor->start();
 
   // Use up every descriptor the (lowered) limit allows.
@@ -115,7 +116,8 @@ int runServerChild(const LoopOptions& options, int portPipe, int backPipe) {
   const ssize_t n = ::pread(logFd, log.data(), log.size(), 0);
   log.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
   std::size_t lines = 0;
-  for (auto at = log.find("Too many open files"); at != std::string::npos; at = log.find("Too many open files", at + 1)) {
+  for (auto at = log.find("Too many open files"); at != std::string::npos;
+       at = log.find("Too many open files", at + 1)) {
     ++lines;
   }
   if (lines != 1) return kLoggedTooOften;  // one line when the burst starts
@@ -128,8 +130,9 @@ TEST_P(AcceptOutOfDescriptorsTest, ShedsPendingConnectionsLogsOnceDoesNotSpinAnd
   // (UBSan's vptr check needs free descriptors; the sanitizer build turns it
   // off, see the top-level CMakeLists.txt, so this runs under ASan too.)
   if (loopOptions().uring.directDescriptors == KernelFeature::On) {
-    GTEST_SKIP() << "direct descriptors need no process descriptor, so EMFILE cannot stop their accepts; "
-                    "their own limit, a full table, is tested in tests/proactor/direct_descriptors_test.cc";
+    GTEST_SKIP()
+        << "direct descriptors need no process descriptor, so EMFILE cannot stop their accepts; "
+           "their own limit, a full table, is tested in tests/proactor/direct_descriptors_test.cc";
   }
   Pipes p{};
   ASSERT_EQ(::pipe2(p.port, O_CLOEXEC), 0);
@@ -151,10 +154,12 @@ TEST_P(AcceptOutOfDescriptorsTest, ShedsPendingConnectionsLogsOnceDoesNotSpinAnd
     std::vector<RawClient> clients;
     for (int i = 0; i < kClients; ++i) {
       clients.emplace_back();
-      EXPECT_TRUE(clients.back().connect(InetAddress(port, /*loopbackOnly=*/true)));  // the kernel completes the handshake
+      EXPECT_TRUE(clients.back().connect(
+          InetAddress(port, /*loopbackOnly=*/true)));  // the kernel completes the handshake
     }
     for (auto& client : clients) {
-      EXPECT_TRUE(client.waitClosed(5000)) << "a connection that cannot be accepted must be closed, not left waiting";
+      EXPECT_TRUE(client.waitClosed(5000))
+          << "a connection that cannot be accepted must be closed, not left waiting";
     }
     char back = 0;
     if (::read(p.back[0], &back, 1) == 1) {

@@ -83,8 +83,9 @@ TEST_P(ClientTest, TcpClientConnectionServedByACoroutine) {
   loop->run();
   EXPECT_EQ(roundsEchoed, kRounds);
   EXPECT_TRUE(clientEnded);
-  EXPECT_FALSE(client->connection()) << "the coroutine's return should have half-closed the connection, and the "
-                                        "echo server's close ended it";
+  EXPECT_FALSE(client->connection())
+      << "the coroutine's return should have half-closed the connection, and the "
+         "echo server's close ended it";
   client.reset();
   loop.reset();
 }
@@ -182,7 +183,8 @@ TEST_P(WorkerPoolServerTest, SlowWorkRunsOffLoopAndAnswersInOrderPerRequest) {
     for (std::size_t i = 0; i < clients.size(); ++i) {
       const std::string line = "job-" + std::to_string(i) + "-" + std::to_string(round);
       ASSERT_TRUE(clients[i].sendAll(line + "\n"));
-      EXPECT_EQ(clients[i].recvExactly(line.size() + 1), std::string(line.rbegin(), line.rend()) + "\n");
+      EXPECT_EQ(clients[i].recvExactly(line.size() + 1),
+                std::string(line.rbegin(), line.rend()) + "\n");
     }
   }
   EXPECT_EQ(onLoopThread.load(), 100);

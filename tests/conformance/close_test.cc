@@ -52,7 +52,8 @@ TEST_P(CloseTest, ServerHalfCloseKeepsReading) {
   EXPECT_EQ(client.recvUntilClosed(5000, &sawEof), "ok");
   EXPECT_TRUE(sawEof);
   ASSERT_TRUE(client.sendAll("after the FIN"));
-  EXPECT_TRUE(eventually([&] { return bytesAfterShutdown.load() == 13; })) << bytesAfterShutdown.load();
+  EXPECT_TRUE(eventually([&] { return bytesAfterShutdown.load() == 13; }))
+      << bytesAfterShutdown.load();
   EXPECT_EQ(server->server().connectionCount(), 1u);  // still open: only our half is closed
   client.close();
   EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
@@ -74,7 +75,8 @@ TEST_P(CloseApiTest, PeerResetMidTransferLeavesOthersServing) {
   EXPECT_TRUE(bystander.echo(patternBytes(100000, 6)));
   std::uint64_t resets = 0;
   server->runSync([&] {
-    for (EventLoop* l : server->server().loops()) resets += l->stats().resets.get() + l->stats().closed.get();
+    for (EventLoop* l : server->server().loops())
+      resets += l->stats().resets.get() + l->stats().closed.get();
   });
   EXPECT_GE(resets, 1u);
 }
@@ -155,7 +157,8 @@ TEST_P(CloseTest, SendThatFailsClosesAfterTheCallbackNotInsideIt) {
     // socket, so the sends below meet it whatever the scheduling.
     if (!eventually([&] { return peerReset.load(); })) return;
     // By address, not by conn->fd(): a direct descriptor has none.
-    resetLanded = eventually([&] { return tcpStateByAddress(conn->local(), conn->peer()) == TCP_CLOSE; });
+    resetLanded =
+        eventually([&] { return tcpStateByAddress(conn->local(), conn->peer()) == TCP_CLOSE; });
     insideSend = true;
     conn->send(patternBytes(64 * 1024, 8));  // a reactor writes at once: ECONNRESET
     conn->send("and more");                  // then EPIPE, or refused as closing
@@ -196,7 +199,8 @@ TEST_P(CloseTest, SendOfABufferEmptiesItEvenWhenRefused) {
   RawClient client(server->address());
   ASSERT_TRUE(client.sendAll("hello"));
   ASSERT_TRUE(eventually([&] { return answered.load(); }));
-  EXPECT_EQ(leftAfterShutdown.load(), 0u) << "a refused send(Buffer&&) left the bytes in the caller's Buffer";
+  EXPECT_EQ(leftAfterShutdown.load(), 0u)
+      << "a refused send(Buffer&&) left the bytes in the caller's Buffer";
   bool sawEof = false;
   EXPECT_EQ(client.recvUntilClosed(5000, &sawEof), "");
   EXPECT_TRUE(sawEof);

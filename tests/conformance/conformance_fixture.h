@@ -71,8 +71,9 @@ class CleanupChecker {
  public:
   void begin() { baselineFds_ = openFdCount(); }
   void end() {
-    EXPECT_TRUE(waitForCleanup(baselineFds_)) << "descriptors open: " << openFdCount() << " (baseline "
-                                              << baselineFds_ << "), live connections: " << Connection::liveCount();
+    EXPECT_TRUE(waitForCleanup(baselineFds_))
+        << "descriptors open: " << openFdCount() << " (baseline " << baselineFds_
+        << "), live connections: " << Connection::liveCount();
     EXPECT_TRUE(eventually([] { return coro::liveSpawnedCount() == 0; }))
         << "coroutines not ended: " << coro::liveSpawnedCount();
   }
@@ -91,7 +92,8 @@ class BackendTest : public testing::TestWithParam<BackendConfig> {
     if (!IsSkipped()) cleanup_.end();
   }
   const LoopOptions& loopOptions() const { return GetParam().loop; }
-  std::unique_ptr<ServerHarness> startServer(ConnectionCallbacks cb, ServerOptions o = testServerOptions()) {
+  std::unique_ptr<ServerHarness> startServer(ConnectionCallbacks cb,
+                                             ServerOptions o = testServerOptions()) {
     auto h = std::make_unique<ServerHarness>(loopOptions(), std::move(o), std::move(cb));
     EXPECT_TRUE(h->ok()) << h->error();
     return h;
@@ -143,7 +145,8 @@ class BackendApiTest : public testing::TestWithParam<BackendAndApi> {
   app::ApiStyle api() const { return std::get<1>(GetParam()); }
   // The echo, in this test's API.
   ConnectionCallbacks echo() const { return echoCallbacks(api()); }
-  std::unique_ptr<ServerHarness> startServer(ConnectionCallbacks cb, ServerOptions o = testServerOptions()) {
+  std::unique_ptr<ServerHarness> startServer(ConnectionCallbacks cb,
+                                             ServerOptions o = testServerOptions()) {
     auto h = std::make_unique<ServerHarness>(backend().loop, std::move(o), std::move(cb));
     EXPECT_TRUE(h->ok()) << h->error();
     return h;
@@ -154,28 +157,30 @@ class BackendApiTest : public testing::TestWithParam<BackendAndApi> {
 };
 
 inline std::string backendApiName(const testing::TestParamInfo<BackendAndApi>& info) {
-  return std::get<0>(info.param).name + "_" + std::string(app::apiStyleName(std::get<1>(info.param)));
+  return std::get<0>(info.param).name + "_" +
+         std::string(app::apiStyleName(std::get<1>(info.param)));
 }
 
 inline std::string backendModelName(const testing::TestParamInfo<BackendAndModel>& info) {
   return std::get<0>(info.param).name + "_" + std::get<1>(info.param).name;
 }
 
-#define DUET_INSTANTIATE_FOR_EVERY_BACKEND(Suite)                                                   \
+#define DUET_INSTANTIATE_FOR_EVERY_BACKEND(Suite)                                            \
   INSTANTIATE_TEST_SUITE_P(Backends, Suite, testing::ValuesIn(::duet::test::testBackends()), \
                            ::duet::test::backendParamName)
 
-#define DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_API(Suite)                                                  \
-  INSTANTIATE_TEST_SUITE_P(BackendsAndApis, Suite,                                                        \
-                           testing::Combine(testing::ValuesIn(::duet::test::testBackends()),              \
-                                            testing::Values(::duet::app::ApiStyle::Callbacks,             \
-                                                            ::duet::app::ApiStyle::Coroutines)),          \
+#define DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_API(Suite)                                        \
+  INSTANTIATE_TEST_SUITE_P(BackendsAndApis, Suite,                                               \
+                           testing::Combine(testing::ValuesIn(::duet::test::testBackends()),     \
+                                            testing::Values(::duet::app::ApiStyle::Callbacks,    \
+                                                            ::duet::app::ApiStyle::Coroutines)), \
                            ::duet::test::backendApiName)
 
-#define DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(Suite)                                                \
-  INSTANTIATE_TEST_SUITE_P(BackendsAndModels, Suite,                                                      \
-                           testing::Combine(testing::ValuesIn(::duet::test::testBackends()),              \
-                                            testing::ValuesIn(::duet::test::testThreadingModels())),      \
-                           ::duet::test::backendModelName)
+#define DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(Suite)                     \
+  INSTANTIATE_TEST_SUITE_P(                                                     \
+      BackendsAndModels, Suite,                                                 \
+      testing::Combine(testing::ValuesIn(::duet::test::testBackends()),         \
+                       testing::ValuesIn(::duet::test::testThreadingModels())), \
+      ::duet::test::backendModelName)
 
 }  // namespace duet::test

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
-#include <vector>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/coro/sleep.h"
 #include "core/coro/timeout.h"
@@ -60,10 +60,10 @@ TEST_P(CoroutineTest, PeerCloseWhileSuspendedInReadResumesWithClosed) {
 TEST_P(CoroutineTest, AClosedReadTellsWhyTheConnectionClosed) {
   using Reason = Connection::CloseReason;
   std::mutex mutex;
-  std::optional<Stream> toCloseHere;        // the "local" connection's stream
-  std::optional<IoStatus> status;           // what the last read resumed with
-  std::optional<Reason> reason;             // and why
-  std::atomic<int> waiting{0};              // coroutines suspended in their second read
+  std::optional<Stream> toCloseHere;  // the "local" connection's stream
+  std::optional<IoStatus> status;     // what the last read resumed with
+  std::optional<Reason> reason;       // and why
+  std::atomic<int> waiting{0};        // coroutines suspended in their second read
   auto server = startServer(coro::serve([&](Stream s) -> Task<void> {
     const IoStatus first = co_await s.read();  // which case this connection is
     if (first != IoStatus::Ok) co_return;
@@ -103,7 +103,8 @@ TEST_P(CoroutineTest, AClosedReadTellsWhyTheConnectionClosed) {
     EXPECT_TRUE(eventually([&] {
       std::lock_guard lock(mutex);
       return reason.has_value();
-    })) << how << ": the read never resumed";
+    })) << how
+        << ": the read never resumed";
     std::lock_guard lock(mutex);
     EXPECT_EQ(status, IoStatus::Closed) << how;
     return reason;
@@ -198,27 +199,30 @@ TEST_P(CoroutineTest, WriteResumesOnlyWhenTheKernelHasTheBytes) {
   std::atomic<std::size_t> maxPendingAfterWrite{0};
   std::mutex mutex;
   ConnectionPtr serverSide;
-  auto server = startServer(coro::serve([&](Stream s) -> Task<void> {
-    {
-      std::lock_guard lock(mutex);
-      serverSide = s.connection();
-    }
-    co_await s.read();  // "go"
-    s.input().retrieveAll();
-    for (int i = 0; i < kChunks; ++i) {
-      inWrite = true;
-      const IoStatus status = co_await s.write(std::string_view(payload).substr(i * kChunk, kChunk));
-      inWrite = false;
-      if (status != IoStatus::Ok) co_return;
-      maxPendingAfterWrite = std::max(maxPendingAfterWrite.load(), s.connection()->pendingOutputBytes());
-      ++writesDone;
-    }
-  }),
-                            [] {
-                              ServerOptions o = testServerOptions();
-                              o.highWaterMark = 256 << 10;
-                              return o;
-                            }());
+  auto server =
+      startServer(coro::serve([&](Stream s) -> Task<void> {
+                    {
+                      std::lock_guard lock(mutex);
+                      serverSide = s.connection();
+                    }
+                    co_await s.read();  // "go"
+                    s.input().retrieveAll();
+                    for (int i = 0; i < kChunks; ++i) {
+                      inWrite = true;
+                      const IoStatus status =
+                          co_await s.write(std::string_view(payload).substr(i * kChunk, kChunk));
+                      inWrite = false;
+                      if (status != IoStatus::Ok) co_return;
+                      maxPendingAfterWrite = std::max(maxPendingAfterWrite.load(),
+                                                      s.connection()->pendingOutputBytes());
+                      ++writesDone;
+                    }
+                  }),
+                  [] {
+                    ServerOptions o = testServerOptions();
+                    o.highWaterMark = 256 << 10;
+                    return o;
+                  }());
   ASSERT_TRUE(server->ok());
   RawClient client(server->address());
   ASSERT_TRUE(client.sendAll("go"));
@@ -288,8 +292,8 @@ TEST_P(CoroutineTest, TimeoutOnATaskAbandonsItsFrameAndPassesValuesThrough) {
     const std::optional<int> slow = co_await coro::withTimeout(s.loop(), slowChild(s.loop()), 10ms);
     const std::optional<int> quick = co_await coro::withTimeout(s.loop(), quickChild(s.loop()), 1h);
     const bool slept = co_await coro::withTimeout(s.loop(), coro::sleep(s.loop(), 1ms), 1h);
-    co_await s.write(std::string(slow ? "slow-done " : "slow-timeout ") + std::to_string(quick.value_or(-1)) +
-                     (slept ? " slept" : " no-sleep"));
+    co_await s.write(std::string(slow ? "slow-done " : "slow-timeout ") +
+                     std::to_string(quick.value_or(-1)) + (slept ? " slept" : " no-sleep"));
     ++results;
   }));
   ASSERT_TRUE(server->ok());
@@ -335,7 +339,8 @@ TEST_P(CoroutineTest, HandlerThatThrowsClosesOnlyItsConnection) {
     for (;;) {
       const IoStatus status = co_await s.read();
       if (status != IoStatus::Ok) break;
-      if (s.input().view().find("bad") != std::string_view::npos) throw std::runtime_error("bad request");
+      if (s.input().view().find("bad") != std::string_view::npos)
+        throw std::runtime_error("bad request");
       co_await s.write(std::move(s.input()));
     }
   }));
@@ -359,7 +364,8 @@ TEST_P(CoroutineTest, HandlerReturningHalfClosesAfterItsLastWrite) {
 
 TEST_P(CoroutineTest, EachIoLoopRunsItsOwnConnectionsCoroutines) {
   const ThreadingModel main2{"main2", 2, AcceptMode::MainLoop};
-  if (const auto refusal = modelRefusal(GetParam(), main2)) GTEST_SKIP() << *refusal;  // uring_direct
+  if (const auto refusal = modelRefusal(GetParam(), main2))
+    GTEST_SKIP() << *refusal;  // uring_direct
   ServerOptions o = testServerOptions(main2.ioThreads, main2.acceptMode);
   auto server = startServer(coro::serve(coroutineEcho), o);
   ASSERT_TRUE(server->ok());
@@ -367,7 +373,8 @@ TEST_P(CoroutineTest, EachIoLoopRunsItsOwnConnectionsCoroutines) {
   std::vector<RawClient> clients(static_cast<std::size_t>(count));
   for (auto& c : clients) ASSERT_TRUE(c.connect(server->address()));
   for (int i = 0; i < count; ++i) {
-    ASSERT_TRUE(clients[i].echo(patternBytes(3000, static_cast<unsigned>(i)))) << "connection " << i;
+    ASSERT_TRUE(clients[i].echo(patternBytes(3000, static_cast<unsigned>(i))))
+        << "connection " << i;
   }
 }
 

@@ -18,9 +18,16 @@ namespace {
 
 std::vector<std::string> echoCommand(const BackendConfig& backend, app::ApiStyle api,
                                      std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {DUET_ECHO_PATH, "--backend", std::string(backendName(backend.loop.backend)),
-                                   "--api", std::string(app::apiStyleName(api)),
-                                   "--host", "127.0.0.1", "--port", "0", "--stats"};
+  std::vector<std::string> argv = {DUET_ECHO_PATH,
+                                   "--backend",
+                                   std::string(backendName(backend.loop.backend)),
+                                   "--api",
+                                   std::string(app::apiStyleName(api)),
+                                   "--host",
+                                   "127.0.0.1",
+                                   "--port",
+                                   "0",
+                                   "--stats"};
   if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
@@ -77,7 +84,8 @@ TEST_P(EchoAppTest, InputSentDuringTheDrainDoesNotPileUp) {
   // the echo is refused; the bytes must still leave the input buffer.
   std::mutex mutex;
   ConnectionPtr serverSide;
-  ConnectionCallbacks cb = api() == app::ApiStyle::Callbacks ? echo::callbacks() : echo::coroutineCallbacks();
+  ConnectionCallbacks cb =
+      api() == app::ApiStyle::Callbacks ? echo::callbacks() : echo::coroutineCallbacks();
   cb.onConnection = [&, appOnConnection = cb.onConnection](const ConnectionPtr& conn) {
     {
       std::lock_guard lock(mutex);
@@ -156,7 +164,8 @@ void expectAutoServes(const std::string& expectedLine, const std::string& expect
 }
 
 TEST(EchoAppFlags, BackendAutoPicksUringWhereItCanBeSetUp) {
-  if (const auto why = unavailableReason(BackendConfig{"uring", LoopOptions{.backend = Backend::IoUring}})) {
+  if (const auto why =
+          unavailableReason(BackendConfig{"uring", LoopOptions{.backend = Backend::IoUring}})) {
     GTEST_SKIP() << *why;
   }
   expectAutoServes("backend: uring (auto: io_uring set up)", "uring");
@@ -164,7 +173,8 @@ TEST(EchoAppFlags, BackendAutoPicksUringWhereItCanBeSetUp) {
 
 TEST(EchoAppFlags, BackendAutoFallsBackToEpollAndSaysWhy) {
   ::setenv("DUET_DISABLE_URING", "1", 1);
-  expectAutoServes("backend: epoll (auto: io_uring unavailable: disabled by DUET_DISABLE_URING=1)", "epoll");
+  expectAutoServes("backend: epoll (auto: io_uring unavailable: disabled by DUET_DISABLE_URING=1)",
+                   "epoll");
   ::unsetenv("DUET_DISABLE_URING");
 }
 

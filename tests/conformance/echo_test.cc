@@ -21,7 +21,8 @@ TEST_P(EchoTest, PayloadsFromOneByteTo64MiBComeBackIntact) {
   unsigned seed = 1;
   for (std::size_t size : {std::size_t{1}, std::size_t{100}, std::size_t{4096}, std::size_t{65536},
                            std::size_t{65537}, std::size_t{1} << 20, std::size_t{64} << 20}) {
-    EXPECT_TRUE(client.echo(patternBytes(size, seed++), 60000)) << "payload of " << size << " bytes";
+    EXPECT_TRUE(client.echo(patternBytes(size, seed++), 60000))
+        << "payload of " << size << " bytes";
   }
 }
 
@@ -35,12 +36,15 @@ TEST_P(EchoTest, ManyConcurrentConnections) {
   }
   // Everyone sends before anyone reads: the server must serve them all at once.
   for (int i = 0; i < count; ++i) {
-    ASSERT_TRUE(clients[i].sendAll(patternBytes(200, static_cast<unsigned>(i) + 7))) << "connection " << i;
+    ASSERT_TRUE(clients[i].sendAll(patternBytes(200, static_cast<unsigned>(i) + 7)))
+        << "connection " << i;
   }
   for (int i = 0; i < count; ++i) {
-    EXPECT_EQ(clients[i].recvExactly(200), patternBytes(200, static_cast<unsigned>(i) + 7)) << "connection " << i;
+    EXPECT_EQ(clients[i].recvExactly(200), patternBytes(200, static_cast<unsigned>(i) + 7))
+        << "connection " << i;
   }
-  EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == static_cast<std::size_t>(count); }));
+  EXPECT_TRUE(eventually(
+      [&] { return server->server().connectionCount() == static_cast<std::size_t>(count); }));
   clients.clear();
   EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
 }
@@ -71,12 +75,12 @@ TEST_P(EchoBufferTest, BuffersHandedOverWholeComeBackIntactAndLeaveTheCallerEmpt
   std::atomic<int> unusableAfterSend{0};
   ConnectionCallbacks cb = echoCallbacks();
   cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
-    Buffer out;                    // a Buffer of the application's own, handed over
+    Buffer out;  // a Buffer of the application's own, handed over
     out.append(in.view());
     in.retrieveAll();
     conn->send(std::move(out));
     if (!out.empty()) ++notEmptyAfterSend;
-    out.append("x");               // still a working Buffer
+    out.append("x");  // still a working Buffer
     if (out.view() != "x") ++unusableAfterSend;
   };
   auto server = startServer(cb);
@@ -84,8 +88,10 @@ TEST_P(EchoBufferTest, BuffersHandedOverWholeComeBackIntactAndLeaveTheCallerEmpt
   RawClient client(server->address());
   ASSERT_TRUE(client.isOpen());
   unsigned seed = 40;
-  for (std::size_t size : {std::size_t{1}, std::size_t{16384}, std::size_t{1} << 20, std::size_t{8} << 20}) {
-    EXPECT_TRUE(client.echo(patternBytes(size, seed++), 60000)) << "payload of " << size << " bytes";
+  for (std::size_t size :
+       {std::size_t{1}, std::size_t{16384}, std::size_t{1} << 20, std::size_t{8} << 20}) {
+    EXPECT_TRUE(client.echo(patternBytes(size, seed++), 60000))
+        << "payload of " << size << " bytes";
   }
   EXPECT_EQ(notEmptyAfterSend.load(), 0);
   EXPECT_EQ(unusableAfterSend.load(), 0);
@@ -126,7 +132,8 @@ TEST_P(EchoModelTest, ConnectionsSpreadOverLoopsAllEcho) {
       ASSERT_TRUE(clients[i].sendAll(patternBytes(1024, static_cast<unsigned>(i * 31 + round))));
     }
     for (int i = 0; i < count; ++i) {
-      ASSERT_EQ(clients[i].recvExactly(1024), patternBytes(1024, static_cast<unsigned>(i * 31 + round)))
+      ASSERT_EQ(clients[i].recvExactly(1024),
+                patternBytes(1024, static_cast<unsigned>(i * 31 + round)))
           << "connection " << i << " round " << round;
     }
   }
@@ -134,7 +141,8 @@ TEST_P(EchoModelTest, ConnectionsSpreadOverLoopsAllEcho) {
   if (model().ioThreads > 0) {
     int loopsServing = 0;
     server->runSync([&] {
-      for (EventLoop* loop : server->server().loops()) loopsServing += loop->stats().bytesIn.get() > 0 ? 1 : 0;
+      for (EventLoop* loop : server->server().loops())
+        loopsServing += loop->stats().bytesIn.get() > 0 ? 1 : 0;
     });
     // Round-robin hands each I/O loop its share; with SO_REUSEPORT the kernel
     // hashes 200 source ports over both listeners (all on one: odds of 2^-199).

@@ -72,7 +72,8 @@ TEST_P(EventLoopModelTest, ServerWithIoThreadsOnABusyPortFailsAndReturns) {
   // start() starts the I/O threads, then cannot bind, and stops the threads it
   // just started: their loops may not be running yet. Repeated for the same reason as above.
   std::string error;
-  UniqueFd busy = sockets::listenTcp(InetAddress(0, /*loopbackOnly=*/true), /*reusePort=*/false, &error);
+  UniqueFd busy =
+      sockets::listenTcp(InetAddress(0, /*loopbackOnly=*/true), /*reusePort=*/false, &error);
   ASSERT_TRUE(busy) << error;
   ServerOptions o = options();
   o.listen = sockets::localAddress(busy.get());
@@ -96,7 +97,8 @@ DUET_INSTANTIATE_FOR_EVERY_BACKEND_AND_MODEL(EventLoopModelTest);
 // is returned in *peer.
 ConnectionPtr startedConnection(EventLoop& loop, UniqueFd* peer) {
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return nullptr;
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
+    return nullptr;
   *peer = UniqueFd(fds[1]);
   ConnectionPtr conn = loop.createConnection(UniqueFd(fds[0]), InetAddress(), InetAddress());
   if (conn) conn->start();
@@ -116,9 +118,11 @@ TEST_P(EventLoopTest, LoopDestroyedWithConnectionsInQueuedTasksAndTimers) {
   ASSERT_TRUE(queued && timed);
   // An accepting acceptor too: its destructor stops accepting (poller, ring).
   std::string error;
-  UniqueFd listener = sockets::listenTcp(InetAddress(0, /*loopbackOnly=*/true), /*reusePort=*/false, &error);
+  UniqueFd listener =
+      sockets::listenTcp(InetAddress(0, /*loopbackOnly=*/true), /*reusePort=*/false, &error);
   ASSERT_TRUE(listener) << error;
-  std::shared_ptr<Acceptor> acceptor = loop->createAcceptor(std::move(listener), [](SocketHandle, const InetAddress&) {});
+  std::shared_ptr<Acceptor> acceptor =
+      loop->createAcceptor(std::move(listener), [](SocketHandle, const InetAddress&) {});
   acceptor->start();
   loop->queueInLoop([queued, acceptor] {});
   loop->runAfter(std::chrono::hours(1), [timed] {});

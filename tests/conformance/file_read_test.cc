@@ -68,7 +68,8 @@ class FileReadTest : public BackendTest {
     return shareFd(std::move(reader));
   }
   void writeFifo(const std::string& bytes) {
-    ASSERT_EQ(::write(writer_.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(::write(writer_.get(), bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
   }
   void closeWriter() { writer_.reset(); }
 
@@ -94,10 +95,14 @@ TEST_P(FileReadTest, ReadsTheBytesAskedForAndStopsAtTheEnd) {
   const SharedFd file = open(path);
   std::vector<std::optional<FileReadResult>> results(4);
   loop->readFile(file, 2, 5, [&](FileReadResult r) { results[0] = std::move(r); });
-  loop->readFile(file, 8, 10, [&](FileReadResult r) { results[1] = std::move(r); });   // runs into the end
-  loop->readFile(file, 20, 5, [&](FileReadResult r) { results[2] = std::move(r); });   // past the end
-  loop->readFile(file, 0, 0, [&](FileReadResult r) { results[3] = std::move(r); });    // nothing asked
-  EXPECT_FALSE(results[0] || results[1] || results[2] || results[3]) << "a callback ran inside readFile()";
+  loop->readFile(file, 8, 10,
+                 [&](FileReadResult r) { results[1] = std::move(r); });  // runs into the end
+  loop->readFile(file, 20, 5,
+                 [&](FileReadResult r) { results[2] = std::move(r); });  // past the end
+  loop->readFile(file, 0, 0,
+                 [&](FileReadResult r) { results[3] = std::move(r); });  // nothing asked
+  EXPECT_FALSE(results[0] || results[1] || results[2] || results[3])
+      << "a callback ran inside readFile()";
   runUntil(*loop, [&] { return results[0] && results[1] && results[2] && results[3]; });
   ASSERT_TRUE(results[0] && results[1] && results[2] && results[3]);
   EXPECT_EQ(results[0]->error, 0);
@@ -119,7 +124,8 @@ TEST_P(FileReadTest, LargeReadsArriveWhole) {
   runUntil(*loop, [&] { return result.has_value(); });
   ASSERT_TRUE(result);
   EXPECT_EQ(result->error, 0);
-  EXPECT_TRUE(result->bytes == content) << result->bytes.size() << " of " << content.size() << " bytes";
+  EXPECT_TRUE(result->bytes == content)
+      << result->bytes.size() << " of " << content.size() << " bytes";
 }
 
 TEST_P(FileReadTest, ErrorsComeBackAsErrno) {
@@ -129,7 +135,8 @@ TEST_P(FileReadTest, ErrorsComeBackAsErrno) {
   // An I/O error the kernel reports for the read itself: a descriptor opened
   // for writing only, and a directory.
   loop->readFile(open(path, O_WRONLY), 0, 3, [&](FileReadResult r) { writeOnly = std::move(r); });
-  loop->readFile(open(dir_.string(), O_RDONLY | O_DIRECTORY), 0, 3, [&](FileReadResult r) { directory = std::move(r); });
+  loop->readFile(open(dir_.string(), O_RDONLY | O_DIRECTORY), 0, 3,
+                 [&](FileReadResult r) { directory = std::move(r); });
   // A file removed after it was opened is still read (the descriptor holds it).
   const SharedFd gone = open(write("gone.txt", "still here"));
   std::filesystem::remove(dir_ / "gone.txt");
@@ -234,14 +241,16 @@ TEST_P(FileReadTest, LoopDestroyedWithReadsInFlightLeaksNothing) {
 // worker and room for one queued read, three reads of a stuck FIFO leave at
 // least one refused, whether or not the worker had taken the first yet.
 TEST_P(FileReadTest, AFullWorkerQueueRefusesAtOnceWithEbusy) {
-  if (loopOptions().backend == Backend::IoUring) GTEST_SKIP() << "the proactor reads on its ring: no worker queue";
+  if (loopOptions().backend == Backend::IoUring)
+    GTEST_SKIP() << "the proactor reads on its ring: no worker queue";
   LoopOptions options = loopOptions();
   options.fileReadThreads = 1;
   options.fileReadQueue = 1;
   auto loop = makeEventLoop(options);
   const SharedFd stuck = makeStuckFile();
   std::vector<FileReadResult> results;
-  for (int i = 0; i < 3; ++i) loop->readFile(stuck, 0, 3, [&](FileReadResult r) { results.push_back(std::move(r)); });
+  for (int i = 0; i < 3; ++i)
+    loop->readFile(stuck, 0, 3, [&](FileReadResult r) { results.push_back(std::move(r)); });
   runUntil(*loop, [&] { return !results.empty(); });
   ASSERT_FALSE(results.empty()) << "no read was refused";
   const std::size_t refused = results.size();
@@ -382,7 +391,8 @@ TEST_P(FileReadTest, LoopDestroyedUnderCoroutineReadsDestroysTheirFrames) {
   const int resumedBeforeTeardown = resumed;
   ASSERT_EQ(frames, 2 - resumedBeforeTeardown) << "a coroutine ended without resuming";
   EXPECT_GE(coro::liveSpawnedCount(), 1u) << "the stuck read's coroutine must still wait";
-  if (loop->backend() != Backend::IoUring) closeWriter();  // a worker cannot be interrupted in read(2)
+  if (loop->backend() != Backend::IoUring)
+    closeWriter();  // a worker cannot be interrupted in read(2)
   loop.reset();
   EXPECT_EQ(resumed, resumedBeforeTeardown) << "a coroutine resumed during teardown";
   EXPECT_EQ(frames, 0) << "a frame outlived its loop";

@@ -50,7 +50,9 @@ class FileSendTest : public BackendTest {
     }
     return path;
   }
-  static SharedFd open(const std::string& path) { return shareFd(UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))); }
+  static SharedFd open(const std::string& path) {
+    return shareFd(UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)));
+  }
 
   std::uint64_t outputOverflows(ServerHarness& server) {
     std::uint64_t overflows = 0;
@@ -135,7 +137,8 @@ TEST_P(FileSendTest, ALargeFileToASlowReaderRespectsTheHighWaterMarkNotTheCap) {
   got += client.recvExactly(kSize - got.size(), 30000);
   ASSERT_EQ(got.size(), kSize);
   EXPECT_TRUE(got == content) << "bytes reordered or changed";
-  EXPECT_TRUE(eventually([&] { return writeComplete.load() == 1; })) << "onWriteComplete: " << writeComplete.load();
+  EXPECT_TRUE(eventually([&] { return writeComplete.load() == 1; }))
+      << "onWriteComplete: " << writeComplete.load();
   EXPECT_EQ(highWater.load(), 1);
   EXPECT_EQ(outputOverflows(*server), 0u) << "file bytes were counted as memory";
   EXPECT_EQ(server->server().connectionCount(), 1u);
@@ -178,7 +181,8 @@ TEST_P(FileSendTest, FilesAreLetGoWhenSentAndWhenTheConnectionCloses) {
     RawClient client(server->address());
     ASSERT_TRUE(client.sendAll("small"));
     EXPECT_EQ(client.recvExactly(1000), content.substr(0, 1000));
-    EXPECT_TRUE(eventually([&] { return expired(sentWhole); })) << "a file sent whole is still held";
+    EXPECT_TRUE(eventually([&] { return expired(sentWhole); }))
+        << "a file sent whole is still held";
   }
   {
     RawClient client(server->address());

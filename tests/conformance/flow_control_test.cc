@@ -19,7 +19,8 @@ TEST_P(FlowControlTest, SlowReaderTriggersHighWaterMarkOnceThenWriteComplete) {
   ConnectionCallbacks cb;
   cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
     in.retrieveAll();
-    for (std::size_t off = 0; off < kTotal; off += kChunk) conn->send(std::string_view(payload).substr(off, kChunk));
+    for (std::size_t off = 0; off < kTotal; off += kChunk)
+      conn->send(std::string_view(payload).substr(off, kChunk));
   };
   cb.onHighWaterMark = [&](const ConnectionPtr&, std::size_t pending) {
     pendingAtMark = pending;

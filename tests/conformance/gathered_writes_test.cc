@@ -1,9 +1,9 @@
 // Several send() calls from one onMessage (pipelined responses) reach the
 // kernel together: a reactor gathers the output of one read and writes it
 // with one system call when the handler returns, and a proactor starts no
-// send until the handler returns, then submits it all as one. Whatever the backend does, the peer gets
-// every byte in order, a shutdown() after the sends still puts the FIN after
-// them, and a forceClose() after them on a reactor still lets them out.
+// send until the handler returns, then submits it all as one. Whatever the backend does, the peer
+// gets every byte in order, a shutdown() after the sends still puts the FIN after them, and a
+// forceClose() after them on a reactor still lets them out.
 //
 // The count comes from the loop's own counter, LoopStats::sendOps: one per
 // write/send system call on a reactor, one per send SQE on a proactor.
@@ -21,7 +21,9 @@ constexpr int kRepliesPerRead = 16;
 
 // The replies to input byte `tag`: numbered, so a lost, doubled or reordered
 // reply shows up in the comparison.
-std::string reply(char tag, int i) { return std::string("reply ") + tag + " #" + std::to_string(i) + "\n"; }
+std::string reply(char tag, int i) {
+  return std::string("reply ") + tag + " #" + std::to_string(i) + "\n";
+}
 
 std::string repliesTo(char tag) {
   std::string all;
@@ -67,7 +69,8 @@ TEST_P(GatheredWritesTest, RepliesToOneReadReachTheKernelTogether) {
     // One byte is one read on the server. Waiting for every reply before the
     // next byte keeps the reads apart.
     ASSERT_TRUE(client.sendAll(std::string(1, tag)));
-    ASSERT_EQ(client.recvExactly(repliesTo(tag).size()), repliesTo(tag)) << "replies to '" << tag << "'";
+    ASSERT_EQ(client.recvExactly(repliesTo(tag).size()), repliesTo(tag))
+        << "replies to '" << tag << "'";
   }
   const Counts after = countsOf(*server);
 
@@ -78,9 +81,11 @@ TEST_P(GatheredWritesTest, RepliesToOneReadReachTheKernelTogether) {
   if (!isReactorBackend(o.backend)) {
     // The proactor starts no send while onMessage runs: the replies leave
     // together, as one send SQE, when it returns.
-    EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one send SQE";
+    EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead
+                               << " replies to one read took more than one send SQE";
   } else if (o.reactor.gatherWrites) {
-    EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead << " replies to one read took more than one write";
+    EXPECT_EQ(sendOps, rounds) << "the " << kRepliesPerRead
+                               << " replies to one read took more than one write";
   } else {
     // Switched off: every send() is its own write, as before gathering.
     EXPECT_EQ(sendOps, rounds * kRepliesPerRead);
@@ -116,7 +121,8 @@ TEST_P(GatheredWritesTest, RepliesTheKernelTakesWholeLeaveNothingPendingAndCallN
   EXPECT_TRUE(eventually([&] {
     server->runSync([] {});
     return writeCompletes.load() == handlersLeavingOutputPending.load();
-  })) << writeCompletes.load() << " onWriteComplete for " << handlersLeavingOutputPending.load()
+  })) << writeCompletes.load()
+      << " onWriteComplete for " << handlersLeavingOutputPending.load()
       << " handlers that left output pending";
   if (isReactorBackend(loopOptions().backend)) {
     EXPECT_EQ(handlersLeavingOutputPending.load(), 0) << "the kernel had room for every reply";

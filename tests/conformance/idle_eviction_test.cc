@@ -71,8 +71,8 @@ TEST_P(IdleEvictionTest, OutputProgressKeepsASilentReaderAliveAndIdlePeersAreSti
     serverEnd = downloadSide;
   }
 
-  RawClient silent(server->address());  // never sends, never gets anything
-  RawClient stalled(server->address()); // asks for the body, never reads it
+  RawClient silent(server->address());   // never sends, never gets anything
+  RawClient stalled(server->address());  // asks for the body, never reads it
   setIntOption(stalled.fd(), SO_RCVBUF, 32 * 1024);
   ASSERT_TRUE(stalled.sendAll("go"));
 
@@ -81,7 +81,8 @@ TEST_P(IdleEvictionTest, OutputProgressKeepsASilentReaderAliveAndIdlePeersAreSti
   // sending, and the connection is idle as far as the server can tell.
   std::string received;
   while (received.size() < body.size()) {
-    const std::string chunk = downloader.recvExactly(std::min(kChunk, body.size() - received.size()), 5000);
+    const std::string chunk =
+        downloader.recvExactly(std::min(kChunk, body.size() - received.size()), 5000);
     if (chunk.empty()) break;  // closed (evicted) or stuck
     received += chunk;
     std::size_t pending = 0;
@@ -101,7 +102,8 @@ TEST_P(IdleEvictionTest, OutputProgressKeepsASilentReaderAliveAndIdlePeersAreSti
   EXPECT_TRUE(silent.waitClosed(5000));
   EXPECT_TRUE(stalled.waitClosed(10000));
   EXPECT_TRUE(eventually([&] { return server->server().connectionCount() == 0; }));
-  EXPECT_EQ(idleEvictions(*server), 2u) << "the downloader must have been closed by its own FIN, not evicted";
+  EXPECT_EQ(idleEvictions(*server), 2u)
+      << "the downloader must have been closed by its own FIN, not evicted";
 }
 
 DUET_INSTANTIATE_FOR_EVERY_BACKEND(IdleEvictionTest);

@@ -33,7 +33,7 @@ TEST_P(LifecycleTest, ConnectionsBeyondMaxAreRefusedAndOthersServed) {
     admitted.emplace_back(server->address());
     ASSERT_TRUE(admitted.back().echo("hi"));
   }
-  RawClient extra(server->address());  // the kernel completes the handshake...
+  RawClient extra(server->address());   // the kernel completes the handshake...
   EXPECT_TRUE(extra.waitClosed(5000));  // ...and the server closes it at once
   for (auto& c : admitted) EXPECT_TRUE(c.echo("still served"));
   std::uint64_t refused = 0;
@@ -107,9 +107,11 @@ TEST_P(GracefulStopTest, EveryStopCallerIsToldWhenTheStopFinishes) {
   bool sawEof = false;
   client.recvUntilClosed(5000, &sawEof);  // our FIN from the drain
   EXPECT_TRUE(sawEof);
-  client.close();                        // the peer's side: the drain can finish
-  EXPECT_TRUE(eventually([&] { return first.load() == 1 && second.load() == 1 && third.load() == 1; }))
-      << "first " << first.load() << ", second " << second.load() << ", third " << third.load();
+  client.close();  // the peer's side: the drain can finish
+  EXPECT_TRUE(eventually([&] {
+    return first.load() == 1 && second.load() == 1 && third.load() == 1;
+  })) << "first "
+      << first.load() << ", second " << second.load() << ", third " << third.load();
   // A stop after the end is told at once, and nobody twice.
   server->runSync([&] { server->server().stop([&] { ++first; }); });
   EXPECT_EQ(first.load(), 2);

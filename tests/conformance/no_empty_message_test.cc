@@ -44,7 +44,7 @@ TEST_P(NoEmptyMessageTest, InputConsumedWhileReadingWasStoppedIsNotDeliveredAgai
   ASSERT_TRUE(conn);
 
   const std::string payload(2 * kChunk, 'h');
-  std::string consumed;     // every byte the application took, by either path
+  std::string consumed;  // every byte the application took, by either path
   int emptyMessages = 0;
   bool stoppedOnce = false;
   auto callbacks = std::make_shared<ConnectionCallbacks>();
@@ -74,15 +74,18 @@ TEST_P(NoEmptyMessageTest, InputConsumedWhileReadingWasStoppedIsNotDeliveredAgai
   // After the first iteration has armed the read: both chunks are in the
   // socket before the loop next waits.
   loop->queueInLoop([&] {
-    EXPECT_EQ(::write(peer.get(), payload.data(), payload.size()), static_cast<ssize_t>(payload.size()));
+    EXPECT_EQ(::write(peer.get(), payload.data(), payload.size()),
+              static_cast<ssize_t>(payload.size()));
   });
   const TimerId giveUp = loop->runAfter(std::chrono::seconds(5), [&] { loop->quit(); });
   loop->run();
   loop->cancel(giveUp);
 
   EXPECT_EQ(emptyMessages, 0) << "onMessage was called with an empty input Buffer";
-  EXPECT_TRUE(consumed == payload) << "consumed " << consumed.size() << " of " << payload.size() << " bytes";
-  EXPECT_EQ(loop->stats().bytesIn.get(), payload.size()) << "bytes_in must count each received byte once";
+  EXPECT_TRUE(consumed == payload)
+      << "consumed " << consumed.size() << " of " << payload.size() << " bytes";
+  EXPECT_EQ(loop->stats().bytesIn.get(), payload.size())
+      << "bytes_in must count each received byte once";
 
   conn->closeInLoop();
   conn.reset();

@@ -18,8 +18,16 @@ namespace duet::test {
 namespace {
 
 std::vector<std::string> echoCommand(const BackendConfig& backend, std::vector<std::string> extra) {
-  std::vector<std::string> argv = {DUET_ECHO_PATH, "--backend", std::string(backendName(backend.loop.backend)),
-                                   "--host", "127.0.0.1", "--port", "0", "--stats", "--log-level", "error"};
+  std::vector<std::string> argv = {DUET_ECHO_PATH,
+                                   "--backend",
+                                   std::string(backendName(backend.loop.backend)),
+                                   "--host",
+                                   "127.0.0.1",
+                                   "--port",
+                                   "0",
+                                   "--stats",
+                                   "--log-level",
+                                   "error"};
   if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
@@ -88,8 +96,10 @@ TEST_P(ResourcePolicyTest, MaxOutputBytesFlagDisconnectsANonReaderAndCounts) {
   RawClient hog(addr);
   const std::string chunk = patternBytes(1 << 20, 3);
   bool cut = false;
-  for (int i = 0; i < 256 && !cut; ++i) cut = !hog.sendAll(chunk, 2000);  // fails once the server resets us
-  EXPECT_TRUE(cut || hog.waitClosed(10000)) << "the server never disconnected a client that does not read";
+  for (int i = 0; i < 256 && !cut; ++i)
+    cut = !hog.sendAll(chunk, 2000);  // fails once the server resets us
+  EXPECT_TRUE(cut || hog.waitClosed(10000))
+      << "the server never disconnected a client that does not read";
   hog.close();
   // Others are unaffected.
   RawClient polite(addr);

@@ -26,11 +26,22 @@ namespace {
 constexpr int kClients = 12;
 constexpr int kDrainSeconds = 5;
 
-std::vector<std::string> serverCommand(const char* path, const BackendConfig& backend, int threads) {
-  std::vector<std::string> argv = {path, "--backend", std::string(backendName(backend.loop.backend)),
-                                   "--host", "127.0.0.1", "--port", "0", "--stats", "--log-level", "warn",
-                                   "--threads", std::to_string(threads),
-                                   "--drain-timeout", std::to_string(kDrainSeconds)};
+std::vector<std::string> serverCommand(const char* path, const BackendConfig& backend,
+                                       int threads) {
+  std::vector<std::string> argv = {path,
+                                   "--backend",
+                                   std::string(backendName(backend.loop.backend)),
+                                   "--host",
+                                   "127.0.0.1",
+                                   "--port",
+                                   "0",
+                                   "--stats",
+                                   "--log-level",
+                                   "warn",
+                                   "--threads",
+                                   std::to_string(threads),
+                                   "--drain-timeout",
+                                   std::to_string(kDrainSeconds)};
   if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
   return argv;
 }
@@ -38,11 +49,12 @@ std::vector<std::string> serverCommand(const char* path, const BackendConfig& ba
 // What one client saw when its connection ended.
 struct Outcome {
   int roundTrips = 0;
-  bool cleanEof = false;        // the connection ended with the server's FIN
-  std::string problem;          // empty if every byte was as expected
+  bool cleanEof = false;  // the connection ended with the server's FIN
+  std::string problem;    // empty if every byte was as expected
 };
 
-// Receives what is available within the deadline into *buf. 1 data, 0 EOF, -1 reset/error, -2 timeout.
+// Receives what is available within the deadline into *buf. 1 data, 0 EOF, -1 reset/error, -2
+// timeout.
 int recvSome(int fd, std::string* buf, int timeoutMs) {
   pollfd p{fd, POLLIN, 0};
   if (::poll(&p, 1, timeoutMs) <= 0) return -2;
@@ -60,7 +72,8 @@ class ShutdownUnderLoadTest : public BackendTest {
   // Runs kClients loops of `clientLoop` against the server at `port`, sends
   // SIGTERM once every client has done a few round trips, and checks what
   // each saw and how the process ended.
-  void runScenario(Subprocess& server, const std::function<Outcome(RawClient&, std::atomic<int>&)>& clientLoop) {
+  void runScenario(Subprocess& server,
+                   const std::function<Outcome(RawClient&, std::atomic<int>&)>& clientLoop) {
     const int port = portFromListeningLine(server.waitForLine("listening on"));
     ASSERT_GT(port, 0) << server.err();
     const InetAddress addr(static_cast<std::uint16_t>(port), true);
@@ -142,8 +155,9 @@ TEST_P(ShutdownUnderLoadTest, HttpDeliversCompleteResponsesThenCloses) {
   runScenario(server, [](RawClient& c, std::atomic<int>& warmedUp) {
     Outcome out;
     const std::string body = patternBytes(32 * 1024, static_cast<unsigned>(c.fd()));
-    const std::string post = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
-                             "\r\n\r\n" + body;
+    const std::string post =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n" + body;
     const std::string get = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
     const std::string batch = post + get + post + get;
     std::string buf;
@@ -178,11 +192,13 @@ TEST_P(ShutdownUnderLoadTest, HttpDeliversCompleteResponsesThenCloses) {
         }
         if (rc == 1) continue;
         if (!buf.empty()) {
-          out.problem = "truncated response (" + std::to_string(buf.size()) + " bytes) before the close";
+          out.problem =
+              "truncated response (" + std::to_string(buf.size()) + " bytes) before the close";
         } else if (rc == 0) {
           out.cleanEof = true;
         } else {
-          out.problem = rc == -1 ? "reset instead of a clean close" : "no response and no close within 15 s";
+          out.problem =
+              rc == -1 ? "reset instead of a clean close" : "no response and no close within 15 s";
         }
         return out;
       }

@@ -36,7 +36,8 @@ TEST_P(WakeupStressTest, NoWakeupIsLostUnderRacingProducers) {
         loop->queueInLoop([ran] { ran->store(true, std::memory_order_release); });
         // Yield-spin (bounded): a lost wake-up shows as a task that never runs.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (!ran->load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+        while (!ran->load(std::memory_order_acquire) &&
+               std::chrono::steady_clock::now() < deadline) {
           std::this_thread::yield();
         }
         if (!ran->load(std::memory_order_acquire)) stuck.fetch_add(1);

@@ -119,7 +119,8 @@ TEST_P(WriteCompleteOrderTest, DrainReportedWhileHighWaterIsQueuedCallsItFirst) 
   server->runSync([&] { pendingAfterSend = record_.pendingAfterSend; });
   if (pendingAfterSend >= kMark) {
     // Output waited past the mark: both callbacks, high-water first.
-    EXPECT_EQ(settledEvents(*server, 2), (std::vector<std::string>{"high-water", "write-complete"}));
+    EXPECT_EQ(settledEvents(*server, 2),
+              (std::vector<std::string>{"high-water", "write-complete"}));
   } else {
     // Taken whole inside send(): nothing waited, no callback (connection.h).
     EXPECT_EQ(settledEvents(*server, 0), std::vector<std::string>{});

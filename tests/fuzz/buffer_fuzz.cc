@@ -76,9 +76,11 @@ void check(const duet::Buffer& b, const std::string& model, std::size_t op) {
   if (b.readableBytes() != model.size()) fail("readableBytes differs from the model", op);
   if (b.view() != model) fail("contents differ from the model", op);
   if (b.empty() != model.empty()) fail("empty() differs", op);
-  if (b.capacity() != 0 && b.prependableBytes() + b.readableBytes() + b.writableBytes() != b.capacity())
+  if (b.capacity() != 0 &&
+      b.prependableBytes() + b.readableBytes() + b.writableBytes() != b.capacity())
     fail("regions do not add up to the capacity", op);
-  if (b.capacity() == 0 && (b.writableBytes() != 0 || b.prependableBytes() != 0)) fail("no storage but room", op);
+  if (b.capacity() == 0 && (b.writableBytes() != 0 || b.prependableBytes() != 0))
+    fail("no storage but room", op);
   // findCRLF / findEOL against std::string.
   const char* crlf = b.findCRLF();
   const std::size_t want = model.find("\r\n");
@@ -103,7 +105,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (!in.empty() && op < 4096) {
     const std::uint8_t code = in.take();
     const std::uint16_t arg = in.take16();
-    if (trace) std::fprintf(stderr, "op %zu: %d(%u) readable=%zu cap=%zu\n", op, code % 14, arg, buf.readableBytes(), buf.capacity());
+    if (trace)
+      std::fprintf(stderr, "op %zu: %d(%u) readable=%zu cap=%zu\n", op, code % 14, arg,
+                   buf.readableBytes(), buf.capacity());
     switch (code % 14) {
       case 0: {  // append small
         const std::string s = filler(arg % 300, arg + static_cast<std::uint32_t>(op));
@@ -112,7 +116,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 1: {  // append large (crosses the initial size and doubling steps)
-        const std::string s = filler(static_cast<std::size_t>(arg) * 3, static_cast<std::uint32_t>(op));
+        const std::string s =
+            filler(static_cast<std::size_t>(arg) * 3, static_cast<std::uint32_t>(op));
         buf.append(s.data(), s.size());
         model += s;
         break;
@@ -207,7 +212,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const char* hit = buf.findCRLF(buf.peek() + start);
         const std::size_t want = model.find("\r\n", start);
         if ((hit == nullptr) != (want == std::string::npos)) fail("findCRLF(start) presence", op);
-        if (hit && static_cast<std::size_t>(hit - buf.peek()) != want) fail("findCRLF(start) position", op);
+        if (hit && static_cast<std::size_t>(hit - buf.peek()) != want)
+          fail("findCRLF(start) position", op);
         break;
       }
       case 13: {  // retrieveUntil the first CRLF (a line protocol's step)

@@ -82,8 +82,10 @@ Fixture& fixture() {
     std::filesystem::create_symlink("../secret.txt", root / "link-out", ec);
     std::filesystem::create_symlink("../../secret.txt", root / "sub" / "up", ec);
     std::filesystem::create_directory_symlink("..", root / "parent", ec);
-    fx->router = std::make_unique<Router>(RouterOptions{.root = root.string(), .statsJson = {}, .inlineFileLimit = 64 * 1024});
-    fx->streamRouter = std::make_unique<Router>(RouterOptions{.root = root.string(), .statsJson = {}, .inlineFileLimit = 16});
+    fx->router = std::make_unique<Router>(
+        RouterOptions{.root = root.string(), .statsJson = {}, .inlineFileLimit = 64 * 1024});
+    fx->streamRouter = std::make_unique<Router>(
+        RouterOptions{.root = root.string(), .statsJson = {}, .inlineFileLimit = 16});
     return fx;
   }();
   return *f;
@@ -91,13 +93,16 @@ Fixture& fixture() {
 
 std::size_t occurrences(std::string_view text, std::string_view needle) {
   std::size_t n = 0;
-  for (std::size_t at = 0; (at = text.find(needle, at)) != std::string_view::npos; at += needle.size()) ++n;
+  for (std::size_t at = 0; (at = text.find(needle, at)) != std::string_view::npos;
+       at += needle.size())
+    ++n;
   return n;
 }
 
 replay::Replayed runOnce(std::string_view input, std::uint8_t config, Run mode) {
   Fixture& fx = fixture();
-  return replay::runOnce(input, config, mode, config, replay::Routers{fx.router.get(), fx.streamRouter.get()}, kFail);
+  return replay::runOnce(input, config, mode, config,
+                         replay::Routers{fx.router.get(), fx.streamRouter.get()}, kFail);
 }
 
 }  // namespace
@@ -123,14 +128,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // one more means the file was served.
   const std::size_t secretsIn = occurrences(input, kSecret);
   for (const replay::Replayed* run : {&wholeRun, &splitRun, &timedRun}) {
-    if (occurrences(run->wire, kSecret) > secretsIn) fail("a file outside the document root was served");
+    if (occurrences(run->wire, kSecret) > secretsIn)
+      fail("a file outside the document root was served");
     replay::checkWellFormed(*run, kFail);
   }
   // Strict: the same bytes, whatever the split. (Until issue 11 a final
   // error status was allowed to differ, 400 vs 501 or 414 vs 400; no more.)
   if (replay::normalize(whole) != replay::normalize(split)) {
     fail("the response depends on how the request was split or how fast it was read\n--- whole:\n" +
-         replay::normalize(whole).substr(0, 2000) + "\n--- split:\n" + replay::normalize(split).substr(0, 2000));
+         replay::normalize(whole).substr(0, 2000) + "\n--- split:\n" +
+         replay::normalize(split).substr(0, 2000));
   }
   return 0;
 }

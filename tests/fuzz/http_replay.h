@@ -181,7 +181,8 @@ inline Replayed runOnce(std::string_view input, std::uint8_t config, Run mode, s
       if (t.open()) http.onTimer();
     }
     // A connection never holds more than its limits allow, whatever arrives.
-    if (http.waitingRequests() > context.limits.maxPipelined) fail("more requests queued than maxPipelined");
+    if (http.waitingRequests() > context.limits.maxPipelined)
+      fail("more requests queued than maxPipelined");
     if (t.in.readableBytes() > input.size()) fail("input buffer grew beyond what was fed");
   }
   t.runUntilQuiet(http);
@@ -191,7 +192,8 @@ inline Replayed runOnce(std::string_view input, std::uint8_t config, Run mode, s
       http.onTimer();
       t.runUntilQuiet(http);
     }
-    if (t.open() && !t.shutdownCalled && !http.idle()) fail("timers never closed a connection that cannot finish");
+    if (t.open() && !t.shutdownCalled && !http.idle())
+      fail("timers never closed a connection that cannot finish");
   }
   // Closed with a file body still streaming: only the send timeout does that.
   const bool cutMidResponse = !t.open() && http.streaming();
@@ -212,7 +214,8 @@ inline void checkWellFormed(const Replayed& replayed, const FailFn& fail) {
   std::string_view wire = replayed.wire;
   while (!wire.empty()) {
     if (!wire.starts_with("HTTP/1.1 ")) {
-      fail("output does not start with an HTTP/1.1 status line: " + std::string(wire.substr(0, 40)));
+      fail("output does not start with an HTTP/1.1 status line: " +
+           std::string(wire.substr(0, 40)));
       return;
     }
     const std::size_t end = wire.find("\r\n\r\n");
@@ -224,10 +227,13 @@ inline void checkWellFormed(const Replayed& replayed, const FailFn& fail) {
     if (head.find('\0') != std::string_view::npos) fail("NUL byte in a response head");
     std::size_t bodyLen = 0;
     const std::size_t cl = head.find("\r\nContent-Length: ");
-    if (cl != std::string_view::npos) bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
+    if (cl != std::string_view::npos)
+      bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
     wire.remove_prefix(end + 4);
-    if (replayed.cutMidResponse && bodyLen > wire.size()) return;  // the cut body, and nothing after it
-    if (bodyLen <= wire.size() && (bodyLen == wire.size() || wire.substr(bodyLen).starts_with("HTTP/1.1 "))) {
+    if (replayed.cutMidResponse && bodyLen > wire.size())
+      return;  // the cut body, and nothing after it
+    if (bodyLen <= wire.size() &&
+        (bodyLen == wire.size() || wire.substr(bodyLen).starts_with("HTTP/1.1 "))) {
       wire.remove_prefix(bodyLen);
     } else if (!wire.empty() && !wire.starts_with("HTTP/1.1 ")) {
       fail("response body does not match its Content-Length");
@@ -258,10 +264,12 @@ inline std::vector<ResponseSpan> responses(std::string_view wire) {
     const std::string_view head = wire.substr(pos, headEnd - pos);
     std::size_t bodyLen = 0;
     const std::size_t cl = head.find("\r\nContent-Length: ");
-    if (cl != std::string_view::npos) bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
+    if (cl != std::string_view::npos)
+      bodyLen = std::strtoull(std::string(head.substr(cl + 18, 20)).c_str(), nullptr, 10);
     std::size_t next = headEnd + 4;
     const std::string_view rest = wire.substr(next);
-    if (bodyLen <= rest.size() && (bodyLen == rest.size() || rest.substr(bodyLen).starts_with("HTTP/1.1 "))) {
+    if (bodyLen <= rest.size() &&
+        (bodyLen == rest.size() || rest.substr(bodyLen).starts_with("HTTP/1.1 "))) {
       next += bodyLen;
     }
     out.push_back({pos, headEnd, next});

@@ -108,7 +108,8 @@ TEST_F(HttpConnectionTest, ByteByByteAndRandomSplitsGiveTheSameBytes) {
     FakeTransport t;
     HttpConnection c(t, context_);
     for (std::size_t pos = 0; pos < kPipeline.size();) {
-      const std::size_t n = std::min<std::size_t>(std::uniform_int_distribution<std::size_t>(1, 40)(rng), kPipeline.size() - pos);
+      const std::size_t n = std::min<std::size_t>(
+          std::uniform_int_distribution<std::size_t>(1, 40)(rng), kPipeline.size() - pos);
       t.in.append(kPipeline.data() + pos, n);
       pos += n;
       c.onInput();
@@ -131,7 +132,9 @@ TEST_F(HttpConnectionTest, Http10ClosesUnlessKeepAlive) {
 }
 
 TEST_F(HttpConnectionTest, MalformedRequestGets400ThenCloseAndLaterInputIsIgnored) {
-  feed("GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nBad Header\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+  feed(
+      "GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nBad Header\r\n\r\nGET /hello "
+      "HTTP/1.1\r\nHost: a\r\n\r\n");
   const auto r = parseResponses(transport_.out);
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].status, 200);
@@ -161,14 +164,19 @@ TEST_F(HttpConnectionTest, SmugglingAttemptIsRefusedAndTheHiddenRequestNeverAnsw
 // never parsed at all. Found by the fuzzer (tests/fuzz/known/
 // http-extra-400-when-split): with the output held, the parser was asked
 // again after an Upgrade and produced an empty request, answered with 400.
-TEST_F(HttpConnectionTest, NothingIsAnsweredAfterTheRequestThatEndsTheConnectionWhateverTheOutputPace) {
+TEST_F(HttpConnectionTest,
+       NothingIsAnsweredAfterTheRequestThatEndsTheConnectionWhateverTheOutputPace) {
   context_.limits.outputHighWater = 1;  // any held byte makes the next request wait
-  for (const std::string last : {"Upgrade: websocket\r\nConnection: Upgrade\r\n", "Connection: close\r\n"}) {
+  for (const std::string last :
+       {"Upgrade: websocket\r\nConnection: Upgrade\r\n", "Connection: close\r\n"}) {
     SCOPED_TRACE(last);
-    const std::string wire = "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
-                             "GET /hello HTTP/1.1\r\nHost: a\r\n" + last + "\r\n"
-                             "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n"
-                             "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
+    const std::string wire =
+        "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+        "GET /hello HTTP/1.1\r\nHost: a\r\n" +
+        last +
+        "\r\n"
+        "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n"
+        "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
     FakeTransport fast;  // output taken at once
     HttpConnection c1(fast, context_);
     fast.in.append(wire);
@@ -192,7 +200,8 @@ TEST_F(HttpConnectionTest, NothingIsAnsweredAfterTheRequestThatEndsTheConnection
         c2.onInput();
       }
       slow.runUntilQuiet(c2);
-      EXPECT_EQ(withoutDates(slow.out), withoutDates(fast.out)) << (byteByByte ? "byte by byte" : "whole");
+      EXPECT_EQ(withoutDates(slow.out), withoutDates(fast.out))
+          << (byteByByte ? "byte by byte" : "whole");
     }
   }
 }
@@ -219,12 +228,14 @@ TEST_F(HttpConnectionTest, ExpectContinueWithTooLargeBodyGets413Without100) {
 
 TEST_F(HttpConnectionTest, LargeFileIsStreamedWithBackpressureAndLaterResponsesWait) {
   std::string content(3 * 1024 * 1024 + 17, '\0');
-  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
+  for (std::size_t i = 0; i < content.size(); ++i)
+    content[i] = static_cast<char>('a' + (i * 7) % 26);
   dir_.write("big.bin", content);
   transport_.holdOutput = true;  // the "kernel" takes nothing until drain()
   feed("GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
   // Only up to the stream high-water mark (plus one chunk) was read from the file.
-  EXPECT_LE(transport_.pending, context_.limits.streamHighWater + context_.limits.streamChunkBytes + 1024);
+  EXPECT_LE(transport_.pending,
+            context_.limits.streamHighWater + context_.limits.streamChunkBytes + 1024);
   EXPECT_TRUE(http().streaming());
   EXPECT_EQ(http().waitingRequests(), 1u);
   transport_.runUntilQuiet(http());
@@ -266,7 +277,8 @@ TEST_F(HttpConnectionTest, APeerReadingSlowlyIsNotClosedBySendTimeout) {
     transport_.pending -= 100;
     transport_.clock += std::chrono::seconds(30);
     http().onTimer();
-    ASSERT_FALSE(transport_.forceClosed) << "closed after " << (sweep + 1) * 30 << " s of slow but steady reading";
+    ASSERT_FALSE(transport_.forceClosed)
+        << "closed after " << (sweep + 1) * 30 << " s of slow but steady reading";
   }
   transport_.runUntilQuiet(http());
   const auto r = parseResponses(transport_.out);
@@ -382,7 +394,6 @@ TEST(DateCache, ParsesTheThreeHttpDateForms) {
   EXPECT_FALSE(parseHttpDate("yesterday"));
 }
 
-
 // ---- File bodies read through Transport::readFile (issue 13, item 4) ----
 //
 // With asynchronous file reads the router hands every file over as a
@@ -390,13 +401,16 @@ TEST(DateCache, ParsesTheThreeHttpDateForms) {
 // head waits for the first chunk. These tests drive the reads by hand.
 class FileReadTest : public HttpConnectionTest {
  protected:
-  FileReadTest() : asyncRouter_(RouterOptions{.root = dir_.path().string(), .statsJson = {}, .inlineFileLimit = 0}) {
+  FileReadTest()
+      : asyncRouter_(
+            RouterOptions{.root = dir_.path().string(), .statsJson = {}, .inlineFileLimit = 0}) {
     context_.router = &asyncRouter_;
     dir_.write("a.txt", "0123456789");
   }
   // Reads are held here until the test completes them.
   void holdReads() {
-    transport_.readFileHook = [this](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+    transport_.readFileHook = [this](const SharedFd& file, std::uint64_t offset, std::size_t length,
+                                     FileReadCallback done) {
       held_.push_back({file, offset, length, std::move(done)});
     };
   }
@@ -414,7 +428,8 @@ TEST_F(FileReadTest, AReadThatCompletesLaterKeepsResponsesInOrder) {
   holdReads();
   feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
   ASSERT_EQ(held_.size(), 1u);
-  EXPECT_EQ(transport_.out, "") << "nothing may go out before the file's first chunk: its head waits for it";
+  EXPECT_EQ(transport_.out, "")
+      << "nothing may go out before the file's first chunk: its head waits for it";
   HeldRead read = std::move(held_[0]);
   read.done(readFileBlocking(read.file->get(), read.offset, read.length));
   const auto r = parseResponses(transport_.out);
@@ -452,7 +467,8 @@ TEST_F(FileReadTest, AReadErrorBeforeTheHeadIsOutIsAnswered500) {
 
 TEST_F(FileReadTest, AFileThatShrankBeforeItsFirstChunkIsAnswered500) {
   // The size was taken (Content-Length 10), then the file lost bytes: the read is short.
-  transport_.readFileHook = [this](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+  transport_.readFileHook = [this](const SharedFd& file, std::uint64_t offset, std::size_t length,
+                                   FileReadCallback done) {
     EXPECT_EQ(::truncate((dir_.path() / "a.txt").c_str(), 3), 0);
     done(readFileBlocking(file->get(), offset, length));
   };
@@ -465,7 +481,8 @@ TEST_F(FileReadTest, AFileThatShrankBeforeItsFirstChunkIsAnswered500) {
 TEST_F(FileReadTest, AReadErrorAfterTheHeadIsOutCutsTheConnection) {
   context_.limits.streamChunkBytes = 4;
   int reads = 0;
-  transport_.readFileHook = [&](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+  transport_.readFileHook = [&](const SharedFd& file, std::uint64_t offset, std::size_t length,
+                                FileReadCallback done) {
     if (++reads == 1) {
       done(readFileBlocking(file->get(), offset, length));
     } else {
@@ -475,7 +492,8 @@ TEST_F(FileReadTest, AReadErrorAfterTheHeadIsOutCutsTheConnection) {
   feed("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_TRUE(transport_.forceClosed) << "a 200 with Content-Length 10 cannot be finished: cut it";
   EXPECT_NE(transport_.out.find("Content-Length: 10\r\n"), std::string::npos);
-  EXPECT_TRUE(transport_.out.ends_with("\r\n\r\n0123")) << "the head went out with the first chunk only";
+  EXPECT_TRUE(transport_.out.ends_with("\r\n\r\n0123"))
+      << "the head went out with the first chunk only";
 }
 
 TEST_F(FileReadTest, AReadCompletingAfterTheConnectionClosedIsIgnored) {
@@ -494,7 +512,8 @@ TEST_F(FileReadTest, LargeFilesStreamThroughReadsWithTheHeadOnTheFirstChunk) {
   const std::string content = std::string(4500, 'x') + "end";
   dir_.write("big.bin", content);
   int reads = 0;
-  transport_.readFileHook = [&](const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) {
+  transport_.readFileHook = [&](const SharedFd& file, std::uint64_t offset, std::size_t length,
+                                FileReadCallback done) {
     ++reads;
     done(readFileBlocking(file->get(), offset, length));
   };

@@ -19,36 +19,37 @@ class HttpHarness {
   HttpHarness(const LoopOptions& loopOptions, HttpServerOptions options) {
     std::promise<void> ready;
     auto started = ready.get_future();
-    thread_ = std::thread([&, options = std::move(options), release = release_.get_future()]() mutable {
-      std::unique_ptr<EventLoop> loop;
-      std::unique_ptr<HttpServer> server;
-      try {
-        loop = makeEventLoop(loopOptions);
-        server = std::make_unique<HttpServer>(*loop, std::move(options));
-        std::string err;
-        if (!server->start(&err)) error_ = err.empty() ? "start failed" : err;
-        address_ = server->listenAddress();
-      } catch (const BackendUnavailable& e) {
-        unavailable_ = e.what();
-      } catch (const std::exception& e) {
-        error_ = e.what();
-      }
-      if (!error_.empty() || !unavailable_.empty()) {
-        server.reset();
-        loop.reset();
-        ready.set_value();
-        return;
-      }
-      loop_ = loop.get();
-      server_ = server.get();
-      ready.set_value();
-      loop->run();
-      // Not before the destructor has left runInLoop(): queueInLoop() still
-      // wakes the loop after queueing the stop, which may already have run.
-      release.wait();
-      server.reset();
-      loop.reset();
-    });
+    thread_ =
+        std::thread([&, options = std::move(options), release = release_.get_future()]() mutable {
+          std::unique_ptr<EventLoop> loop;
+          std::unique_ptr<HttpServer> server;
+          try {
+            loop = makeEventLoop(loopOptions);
+            server = std::make_unique<HttpServer>(*loop, std::move(options));
+            std::string err;
+            if (!server->start(&err)) error_ = err.empty() ? "start failed" : err;
+            address_ = server->listenAddress();
+          } catch (const BackendUnavailable& e) {
+            unavailable_ = e.what();
+          } catch (const std::exception& e) {
+            error_ = e.what();
+          }
+          if (!error_.empty() || !unavailable_.empty()) {
+            server.reset();
+            loop.reset();
+            ready.set_value();
+            return;
+          }
+          loop_ = loop.get();
+          server_ = server.get();
+          ready.set_value();
+          loop->run();
+          // Not before the destructor has left runInLoop(): queueInLoop() still
+          // wakes the loop after queueing the stop, which may already have run.
+          release.wait();
+          server.reset();
+          loop.reset();
+        });
     started.wait();
     if (!loop_) thread_.join();
   }

@@ -32,10 +32,10 @@ using namespace std::string_literals;
 namespace duet::http {
 namespace {
 
-using test::parseResponses;
-using test::ParsedResponse;
-using test::TempDir;
 using duet::test::eventually;
+using test::ParsedResponse;
+using test::parseResponses;
+using test::TempDir;
 
 // Runs a shell command, returns its stdout (and exit status in *status).
 std::string run(const std::string& command, int* status = nullptr) {
@@ -52,7 +52,8 @@ std::string run(const std::string& command, int* status = nullptr) {
 
 // Reads from a raw client until `count` final responses are parsed, the peer
 // closes, or 10 s pass. *closed tells whether the server closed.
-std::vector<ParsedResponse> readResponses(duet::test::RawClient& client, std::size_t count, bool* closed = nullptr,
+std::vector<ParsedResponse> readResponses(duet::test::RawClient& client, std::size_t count,
+                                          bool* closed = nullptr,
                                           const std::vector<bool>& noBody = {}) {
   std::string wire;
   std::vector<ParsedResponse> parsed;
@@ -64,7 +65,8 @@ std::vector<ParsedResponse> readResponses(duet::test::RawClient& client, std::si
     return n;
   };
   while (finals() < count || closed) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{client.fd(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -124,7 +126,9 @@ class HttpServerTest : public ::testing::TestWithParam<BackendAndApi> {
         << "coroutines not ended: " << coro::liveSpawnedCount();
   }
 
-  std::string curl(const std::string& args, int* status = nullptr) { return run("curl -s --max-time 60 " + args, status); }
+  std::string curl(const std::string& args, int* status = nullptr) {
+    return run("curl -s --max-time 60 " + args, status);
+  }
 
   TempDir outside_;
   TempDir root_;
@@ -158,11 +162,14 @@ TEST_P(HttpServerTest, CurlHeadRangesAndConditionals) {
   const std::size_t at = head.find("ETag: ");
   ASSERT_NE(at, std::string::npos);
   const std::string etag = head.substr(at + 6, head.find('\r', at) - at - 6);
-  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -H 'If-None-Match: " + etag + "' " + harness_->url("/a.txt")), "304");
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -H 'If-None-Match: " + etag + "' " +
+                 harness_->url("/a.txt")),
+            "304");
   const std::size_t lm = head.find("Last-Modified: ");
   ASSERT_NE(lm, std::string::npos);
   const std::string lastModified = head.substr(lm + 15, head.find('\r', lm) - lm - 15);
-  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -H 'If-Modified-Since: " + lastModified + "' " + harness_->url("/a.txt")),
+  EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -H 'If-Modified-Since: " + lastModified + "' " +
+                 harness_->url("/a.txt")),
             "304");
 }
 
@@ -174,21 +181,24 @@ TEST_P(HttpServerTest, HundredMebibyteFileArrivesIntact) {
     std::vector<std::uint64_t> block(8192);
     for (int i = 0; i < 100 * 1024 * 1024 / static_cast<int>(block.size() * 8); ++i) {
       for (auto& w : block) w = rng();
-      f.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 8));
+      f.write(reinterpret_cast<const char*>(block.data()),
+              static_cast<std::streamsize>(block.size() * 8));
     }
   }
   ASSERT_EQ(std::filesystem::file_size(path), 100u * 1024 * 1024);
   const std::string expected = run("sha256sum < '" + path.string() + "' | cut -d' ' -f1");
   ASSERT_EQ(expected.size(), 65u);
   int status = -1;
-  const std::string got = run("curl -s --max-time 120 " + harness_->url("/big.bin") + " | sha256sum | cut -d' ' -f1", &status);
+  const std::string got =
+      run("curl -s --max-time 120 " + harness_->url("/big.bin") + " | sha256sum | cut -d' ' -f1",
+          &status);
   EXPECT_EQ(got, expected);
   // And a range from its middle, streamed too (larger than the inline limit).
-  const std::string rangeExpected =
-      run("tail -c +$((50*1024*1024+1)) '" + path.string() + "' | head -c $((3*1024*1024)) | sha256sum | cut -d' ' -f1");
-  const std::string rangeGot = run("curl -s --max-time 60 -r " + std::to_string(50 * 1024 * 1024) + "-" +
-                                   std::to_string(53 * 1024 * 1024 - 1) + " " + harness_->url("/big.bin") +
-                                   " | sha256sum | cut -d' ' -f1");
+  const std::string rangeExpected = run("tail -c +$((50*1024*1024+1)) '" + path.string() +
+                                        "' | head -c $((3*1024*1024)) | sha256sum | cut -d' ' -f1");
+  const std::string rangeGot = run("curl -s --max-time 60 -r " + std::to_string(50 * 1024 * 1024) +
+                                   "-" + std::to_string(53 * 1024 * 1024 - 1) + " " +
+                                   harness_->url("/big.bin") + " | sha256sum | cut -d' ' -f1");
   EXPECT_EQ(rangeGot, rangeExpected);
 }
 
@@ -209,7 +219,9 @@ TEST_P(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
         break;
       case 2: {
         const std::string body = "body-" + std::to_string(i);
-        burst += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        burst +=
+            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n" + body;
         expected.push_back(body);
         break;
       }
@@ -228,7 +240,8 @@ TEST_P(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
 std::uint64_t sumOfCounter(const std::string& statsJson, const std::string& name) {
   const std::string key = "\"" + name + "\":";
   std::uint64_t sum = 0;
-  for (std::size_t at = statsJson.find(key); at != std::string::npos; at = statsJson.find(key, at + 1)) {
+  for (std::size_t at = statsJson.find(key); at != std::string::npos;
+       at = statsJson.find(key, at + 1)) {
     sum += std::stoull(statsJson.substr(at + key.size()));
   }
   return sum;
@@ -269,15 +282,18 @@ TEST_P(HttpServerTest, PipelinedResponsesToOneReadAreWrittenTogether) {
   const std::uint64_t sendOps = sumOfCounter(after, "send_ops") - sumOfCounter(before, "send_ops");
   const std::uint64_t forTheBurst = sendOps - 1;  // one for the first /stats response
   if (isReactorBackend(backend())) {
-    EXPECT_EQ(forTheBurst, 1u) << kPipelined << " pipelined responses took " << forTheBurst << " writes";
+    EXPECT_EQ(forTheBurst, 1u) << kPipelined << " pipelined responses took " << forTheBurst
+                               << " writes";
   } else {
-    EXPECT_LE(forTheBurst, 2u) << kPipelined << " pipelined responses took " << forTheBurst << " send SQEs";
+    EXPECT_LE(forTheBurst, 2u) << kPipelined << " pipelined responses took " << forTheBurst
+                               << " send SQEs";
   }
 }
 
 TEST_P(HttpServerTest, ExpectContinue) {
   duet::test::RawClient client(harness_->address());
-  ASSERT_TRUE(client.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  ASSERT_TRUE(client.sendAll(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
   EXPECT_EQ(client.recvExactly(25), "HTTP/1.1 100 Continue\r\n\r\n");
   ASSERT_TRUE(client.sendAll("ping"));
   const auto r = readResponses(client, 1);
@@ -291,19 +307,21 @@ struct Refusal {
   int status;
 };
 
-
 TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenCloseWithoutDisturbingOthers) {
   const std::vector<Refusal> cases = {
       {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 junk\r\n\r\n", 400},
       {"bad header", "GET / HTTP/1.1\r\nHost t\r\n\r\n", 400},
       {"uri too long", "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
-      {"headers too large", "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'b') + "\r\n\r\n", 431},
+      {"headers too large",
+       "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'b') + "\r\n\r\n", 431},
       {"body too large", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 413},
       {"unsupported te", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
       {"cl+te smuggling",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n",
        400},
-      {"duplicate cl", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc", 400},
+      {"duplicate cl",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc", 400},
   };
   // A bystander connection with a request in flight on the same server.
   duet::test::RawClient bystander(harness_->address());
@@ -342,15 +360,21 @@ TEST_P(HttpServerTest, Rfc9112RefusalsGetTheirStatusThenClose) {
       {"bare CR (2.2)", "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n", 400},
       {"whitespace after start-line (2.2)", "GET /hello HTTP/1.1\r\n Host: t\r\n\r\n", 400},
       {"two spaces in request-line (3)", "GET  /hello HTTP/1.1\r\nHost: t\r\n\r\n", 400},
-      {"NUL in field value (RFC 9110 5.5)", "GET /hello HTTP/1.1\r\nHost: t\r\nX: \0\r\n\r\n"s, 400},
+      {"NUL in field value (RFC 9110 5.5)", "GET /hello HTTP/1.1\r\nHost: t\r\nX: \0\r\n\r\n"s,
+       400},
       {"unknown major version (2.3)", "GET /hello HTTP/3.0\r\nHost: t\r\n\r\n", 505},
       {"asterisk-form with GET (3.2.4)", "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400},
-      {"Transfer-Encoding in 1.0 (6.1)", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-      {"Content-Length list (6.3)", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1, 1\r\n\r\nx", 400},
+      {"Transfer-Encoding in 1.0 (6.1)",
+       "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"Content-Length list (6.3)",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1, 1\r\n\r\nx", 400},
       {"chunk size overflow (7.1)",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\n", 400},
+       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\n",
+       400},
       {"obs-fold in trailer (7.1.2)",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n 2\r\n\r\n", 400},
+       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n "
+       "2\r\n\r\n",
+       400},
       {"CONNECT is not implemented", "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n", 501},
   };
   for (const Refusal& c : cases) {
@@ -369,13 +393,14 @@ TEST_P(HttpServerTest, Rfc9112RefusalsGetTheirStatusThenClose) {
 TEST_P(HttpServerTest, Rfc9112AbsoluteFormAndOtherValidRequestsAreServed) {
   duet::test::RawClient client(harness_->address());
   ASSERT_TRUE(client.sendAll(
-      "GET http://t/a.txt HTTP/1.1\r\nHost: t\r\n\r\n"                           // 3.2.2: MUST accept
-      "GET HTTP://elsewhere.example:8080/a.txt?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"   // its host wins over Host
-      "\r\nGET /a.txt HTTP/1.1\r\nHost: [::1]:8080\r\nX-A:  v \t\r\n\r\n"           // 2.2 empty line, OWS
-      "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"                                    // 3.2.4
+      "GET http://t/a.txt HTTP/1.1\r\nHost: t\r\n\r\n"  // 3.2.2: MUST accept
+      "GET HTTP://elsewhere.example:8080/a.txt?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"  // its host wins
+                                                                                 // over Host
+      "\r\nGET /a.txt HTTP/1.1\r\nHost: [::1]:8080\r\nX-A:  v \t\r\n\r\n"  // 2.2 empty line, OWS
+      "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"                              // 3.2.4
       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "2;a;c=\"d e\"\r\nhi\r\n0\r\nX-Trailer: t\r\n\r\n"                            // 7.1.1, 7.1.2
-      "GET /a.txt HTTP/1.9\r\nHost: t\r\n\r\n"));                                  // 2.3: a later 1.x is 1.1
+      "2;a;c=\"d e\"\r\nhi\r\n0\r\nX-Trailer: t\r\n\r\n"  // 7.1.1, 7.1.2
+      "GET /a.txt HTTP/1.9\r\nHost: t\r\n\r\n"));         // 2.3: a later 1.x is 1.1
   const auto r = readResponses(client, 6);
   ASSERT_EQ(r.size(), 6u);
   EXPECT_EQ(r[0].status, 200);
@@ -397,12 +422,12 @@ TEST_P(HttpServerTest, Rfc9112AbsoluteFormAndOtherValidRequestsAreServed) {
 // ignored, and the connection stays usable; what the grammar forbids is 400.
 TEST_P(HttpServerTest, Rfc9112ChunkExtensionsWithBwsAndUnquotedValuesAreIgnored) {
   duet::test::RawClient client(harness_->address());
-  ASSERT_TRUE(client.sendAll(
-      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3 ; a = b ; c\r\nabc\r\n"
-      "2;x=y;z=\"q ; \\\" r\"\t;w\r\nde\r\n"
-      "0 ;last = 1\r\nX-Trailer: t\r\n\r\n"
-      "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3 ; a = b ; c\r\nabc\r\n"
+                     "2;x=y;z=\"q ; \\\" r\"\t;w\r\nde\r\n"
+                     "0 ;last = 1\r\nX-Trailer: t\r\n\r\n"
+                     "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
   const auto r = readResponses(client, 2);
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].status, 200);
@@ -412,8 +437,9 @@ TEST_P(HttpServerTest, Rfc9112ChunkExtensionsWithBwsAndUnquotedValuesAreIgnored)
   EXPECT_FALSE(r[1].has("connection")) << "still keep-alive";
 
   duet::test::RawClient bad(harness_->address());
-  ASSERT_TRUE(bad.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "1 ; a=\"b\nc\"\r\nx\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      bad.sendAll("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "1 ; a=\"b\nc\"\r\nx\r\n0\r\n\r\n"));
   bool closed = false;
   const auto refused = readResponses(bad, 1, &closed);
   ASSERT_EQ(refused.size(), 1u);
@@ -422,12 +448,18 @@ TEST_P(HttpServerTest, Rfc9112ChunkExtensionsWithBwsAndUnquotedValuesAreIgnored)
 }
 
 TEST_P(HttpServerTest, TraversalAttemptsNeverServeOutsideTheRoot) {
-  ASSERT_EQ(::symlink((outside_.path() / "secret.txt").c_str(), (root_.path() / "escape.txt").c_str()), 0);
+  ASSERT_EQ(
+      ::symlink((outside_.path() / "secret.txt").c_str(), (root_.path() / "escape.txt").c_str()),
+      0);
   const std::string out = outside_.path().filename().string();
-  const std::vector<std::string> targets = {
-      "/../" + out + "/secret.txt",        "/%2e%2e/" + out + "/secret.txt", "/%2E%2e%2F" + out + "%2Fsecret.txt",
-      "/docs/../../" + out + "/secret.txt", "/a.txt%00.html",                "/escape.txt",
-      "/..%2f..%2f..%2fetc%2fpasswd",      "/../../../../etc/passwd"};
+  const std::vector<std::string> targets = {"/../" + out + "/secret.txt",
+                                            "/%2e%2e/" + out + "/secret.txt",
+                                            "/%2E%2e%2F" + out + "%2Fsecret.txt",
+                                            "/docs/../../" + out + "/secret.txt",
+                                            "/a.txt%00.html",
+                                            "/escape.txt",
+                                            "/..%2f..%2f..%2fetc%2fpasswd",
+                                            "/../../../../etc/passwd"};
   for (const std::string& t : targets) {
     SCOPED_TRACE(t);
     duet::test::RawClient client(harness_->address());
@@ -499,7 +531,8 @@ TEST_P(HttpServerTest, PipeliningAClientThatDoesNotReadIsThrottledNotDropped) {
     for (int i = 0; i < kRequests; ++i) burst += one;
     sent = client.sendAll(burst, 60000);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
   std::size_t received = 0;
   std::string wire;
   std::size_t ok = 0;
@@ -525,10 +558,11 @@ TEST_P(HttpServerTest, PipeliningAClientThatDoesNotReadIsThrottledNotDropped) {
   EXPECT_EQ(ok, static_cast<std::size_t>(kRequests));
 }
 
-INSTANTIATE_TEST_SUITE_P(BackendsAndApis, HttpServerTest,
-                         ::testing::Combine(::testing::ValuesIn(allBackends().begin(), allBackends().end()),
-                                            ::testing::Values(app::ApiStyle::Callbacks, app::ApiStyle::Coroutines)),
-                         backendApiName);
+INSTANTIATE_TEST_SUITE_P(
+    BackendsAndApis, HttpServerTest,
+    ::testing::Combine(::testing::ValuesIn(allBackends().begin(), allBackends().end()),
+                       ::testing::Values(app::ApiStyle::Callbacks, app::ApiStyle::Coroutines)),
+    backendApiName);
 
 }  // namespace
 }  // namespace duet::http

@@ -39,7 +39,8 @@ struct ParsedResponse {
 // Splits `wire` into responses, framing bodies by Content-Length. `noBody[i]`
 // marks the i-th final response as the answer to a HEAD. Interim (1xx)
 // responses are returned too. *rest receives unparsed trailing bytes.
-inline std::vector<ParsedResponse> parseResponses(std::string_view wire, const std::vector<bool>& noBody = {},
+inline std::vector<ParsedResponse> parseResponses(std::string_view wire,
+                                                  const std::vector<bool>& noBody = {},
                                                   std::string* rest = nullptr) {
   std::vector<ParsedResponse> out;
   std::size_t finals = 0;
@@ -52,12 +53,14 @@ inline std::vector<ParsedResponse> parseResponses(std::string_view wire, const s
     const std::string_view statusLine = head.substr(0, lineEnd);
     if (!statusLine.starts_with("HTTP/1.1 ") || statusLine.size() < 12) break;
     r.status = std::atoi(std::string(statusLine.substr(9, 3)).c_str());
-    std::string_view fields = lineEnd == std::string_view::npos ? std::string_view{} : head.substr(lineEnd + 2);
+    std::string_view fields =
+        lineEnd == std::string_view::npos ? std::string_view{} : head.substr(lineEnd + 2);
     while (!fields.empty()) {
       const std::size_t e = fields.find("\r\n");
       const std::string_view line = fields.substr(0, e);
       const std::size_t colon = line.find(':');
-      r.headers.emplace_back(std::string(line.substr(0, colon)), std::string(trimWhitespace(line.substr(colon + 1))));
+      r.headers.emplace_back(std::string(line.substr(0, colon)),
+                             std::string(trimWhitespace(line.substr(colon + 1))));
       if (e == std::string_view::npos) break;
       fields.remove_prefix(e + 2);
     }
@@ -82,8 +85,8 @@ class FakeTransport final : public Transport {
  public:
   Buffer in;
   std::string out;
-  std::size_t pending = 0;    // output "not yet taken by the kernel"
-  bool holdOutput = false;    // true: sends accumulate in `pending` until drain()
+  std::size_t pending = 0;  // output "not yet taken by the kernel"
+  bool holdOutput = false;  // true: sends accumulate in `pending` until drain()
   bool shutdownCalled = false;
   bool forceClosed = false;
   bool reading = true;
@@ -117,7 +120,8 @@ class FakeTransport final : public Transport {
   // Set: file reads go here instead of the default pread (a test fails them,
   // or holds them to complete later).
   std::function<void(const SharedFd&, std::uint64_t, std::size_t, FileReadCallback)> readFileHook;
-  void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length, FileReadCallback done) override {
+  void readFile(const SharedFd& file, std::uint64_t offset, std::size_t length,
+                FileReadCallback done) override {
     if (readFileHook) {
       readFileHook(file, offset, length, std::move(done));
     } else {

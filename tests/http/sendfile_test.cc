@@ -32,18 +32,20 @@ using duet::test::BackendConfig;
 using duet::test::eventually;
 using duet::test::patternBytes;
 using duet::test::RawClient;
-using test::parseResponses;
 using test::ParsedResponse;
+using test::parseResponses;
 using test::TempDir;
 
 // Reads until `count` responses are parsed, the peer closes, or 30 s pass.
-std::vector<ParsedResponse> readResponses(RawClient& client, std::size_t count, bool* closed = nullptr) {
+std::vector<ParsedResponse> readResponses(RawClient& client, std::size_t count,
+                                          bool* closed = nullptr) {
   std::string wire;
   std::vector<ParsedResponse> parsed;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   bool eof = false;
   while (parsed.size() < count || closed) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{client.fd(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -72,7 +74,8 @@ class HttpSendfileTest : public testing::TestWithParam<BackendConfig> {
     big_ = patternBytes(3 * 1024 * 1024 + 5, 7);
     root_.write("big.bin", big_);
     root_.write("a.txt", "0123456789");
-    root_.write("claims-more.txt", std::string(4000, 'x'));  // its bytes come from short.txt (below)
+    root_.write("claims-more.txt",
+                std::string(4000, 'x'));  // its bytes come from short.txt (below)
     shortFile_ = root_.write("short.txt", std::string(1500, 'x'));
     HttpServerOptions options;
     options.tcp.listen = InetAddress(0, /*loopbackOnly=*/true);
@@ -116,7 +119,8 @@ TEST_P(HttpSendfileTest, FilesRangesAndOtherResponsesArriveInOrder) {
     burst += get("/a.txt");
     expected.emplace_back(200, "0123456789");
     const std::string body = "body-" + std::to_string(i);
-    burst += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    burst += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n\r\n" + body;
     expected.emplace_back(200, body);
   }
   ASSERT_TRUE(client.sendAll(burst));
@@ -143,7 +147,8 @@ TEST_P(HttpSendfileTest, AClientThatDoesNotReadIsThrottledThenServedInFull) {
     for (int i = 0; i < kRequests; ++i) burst += get("/big.bin");
     sent = client.sendAll(burst, 60000);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
   std::string wire;
   int ok = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);

@@ -23,7 +23,9 @@ using replay::Run;
 
 // The source tree, found from this file's own path (CMake compiles it by
 // absolute path), so the test reads the committed files wherever it is built.
-std::filesystem::path fuzzDir() { return std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz"; }
+std::filesystem::path fuzzDir() {
+  return std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz";
+}
 
 std::vector<std::filesystem::path> inputsUnder(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> files;
@@ -44,7 +46,8 @@ std::string readFile(const std::filesystem::path& p) {
 class SplitIndependence : public ::testing::TestWithParam<std::filesystem::path> {
  protected:
   SplitIndependence()
-      : inline_(RouterOptions{.root = root().string(), .statsJson = {}, .inlineFileLimit = 64 * 1024}),
+      : inline_(
+            RouterOptions{.root = root().string(), .statsJson = {}, .inlineFileLimit = 64 * 1024}),
         stream_(RouterOptions{.root = root().string(), .statsJson = {}, .inlineFileLimit = 16}) {}
 
   std::filesystem::path root() {
@@ -72,12 +75,16 @@ TEST_P(SplitIndependence, SameResponsesWholeByteByByteAndInRandomSplits) {
   const replay::FailFn fail = [](const std::string& what) { ADD_FAILURE() << what; };
   const replay::Routers routers{&inline_, &stream_};
 
-  const std::string whole = replay::normalize(replay::runOnce(input, config, Run::Whole, config, routers, fail).wire);
-  EXPECT_EQ(replay::normalize(replay::runOnce(input, config, Run::ByteByByte, config, routers, fail).wire), whole)
+  const std::string whole =
+      replay::normalize(replay::runOnce(input, config, Run::Whole, config, routers, fail).wire);
+  EXPECT_EQ(replay::normalize(
+                replay::runOnce(input, config, Run::ByteByByte, config, routers, fail).wire),
+            whole)
       << "byte by byte";
   for (std::uint32_t seed = 0; seed < 64; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    const std::string split = replay::normalize(replay::runOnce(input, config, Run::Split, seed, routers, fail).wire);
+    const std::string split =
+        replay::normalize(replay::runOnce(input, config, Run::Split, seed, routers, fail).wire);
     ASSERT_EQ(split, whole);
   }
 }
@@ -105,15 +112,18 @@ TEST_P(SplitIndependence, WellFormedResponsesWhenTimersRunBetweenPieces) {
 }
 
 std::string fileParamName(const ::testing::TestParamInfo<std::filesystem::path>& info) {
-  std::string name = info.param.parent_path().filename().string() + "_" + info.param.filename().string();
+  std::string name =
+      info.param.parent_path().filename().string() + "_" + info.param.filename().string();
   for (char& c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   }
   return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Known, SplitIndependence, ::testing::ValuesIn(inputsUnder(fuzzDir() / "known")), fileParamName);
-INSTANTIATE_TEST_SUITE_P(Corpus, SplitIndependence, ::testing::ValuesIn(inputsUnder(fuzzDir() / "corpus" / "http")),
+INSTANTIATE_TEST_SUITE_P(Known, SplitIndependence,
+                         ::testing::ValuesIn(inputsUnder(fuzzDir() / "known")), fileParamName);
+INSTANTIATE_TEST_SUITE_P(Corpus, SplitIndependence,
+                         ::testing::ValuesIn(inputsUnder(fuzzDir() / "corpus" / "http")),
                          fileParamName);
 
 }  // namespace

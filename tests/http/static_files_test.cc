@@ -17,7 +17,8 @@ namespace {
 
 using test::TempDir;
 
-HttpRequest get(std::string target, std::vector<HttpHeader> headers = {}, Method method = Method::Get) {
+HttpRequest get(std::string target, std::vector<HttpHeader> headers = {},
+                Method method = Method::Get) {
   HttpRequest r;
   r.method = method;
   r.target = std::move(target);
@@ -58,11 +59,12 @@ TEST_F(StaticFilesTest, ServesFilesWithMimeTypesAndIndexForDirectories) {
 
 TEST_F(StaticFilesTest, NothingOutsideTheRootIsEverServed) {
   const std::string rel = "../" + outside_.path().filename().string() + "/secret.txt";
-  for (const std::string& target : {"/" + rel, "/docs/../../" + outside_.path().filename().string() + "/secret.txt",
-                                    std::string("/%2e%2e/") + outside_.path().filename().string() + "/secret.txt",
-                                    std::string("/%2E%2E%2f") + outside_.path().filename().string() + "/secret.txt",
-                                    std::string("/..%2f..%2fetc%2fpasswd"), std::string("/a.txt%00.html"),
-                                    std::string("/%"), std::string("/%zz"), std::string("/docs/%2e%2e/%2e%2e/etc/passwd")}) {
+  for (const std::string& target :
+       {"/" + rel, "/docs/../../" + outside_.path().filename().string() + "/secret.txt",
+        std::string("/%2e%2e/") + outside_.path().filename().string() + "/secret.txt",
+        std::string("/%2E%2E%2f") + outside_.path().filename().string() + "/secret.txt",
+        std::string("/..%2f..%2fetc%2fpasswd"), std::string("/a.txt%00.html"), std::string("/%"),
+        std::string("/%zz"), std::string("/docs/%2e%2e/%2e%2e/etc/passwd")}) {
     SCOPED_TRACE(target);
     const HttpResponse r = files_->serve(get(target));
     EXPECT_NE(r.status, 200);
@@ -72,7 +74,8 @@ TEST_F(StaticFilesTest, NothingOutsideTheRootIsEverServed) {
 }
 
 TEST_F(StaticFilesTest, SymlinksLeadingOutOfTheRootAreRefused) {
-  ASSERT_EQ(::symlink((outside_.path() / "secret.txt").c_str(), (dir_.path() / "link.txt").c_str()), 0);
+  ASSERT_EQ(::symlink((outside_.path() / "secret.txt").c_str(), (dir_.path() / "link.txt").c_str()),
+            0);
   ASSERT_EQ(::symlink(outside_.path().c_str(), (dir_.path() / "linkdir").c_str()), 0);
   ASSERT_EQ(::symlink((dir_.path() / "a.txt").c_str(), (dir_.path() / "inside.txt").c_str()), 0);
   EXPECT_EQ(files_->serve(get("/link.txt")).status, 403);
@@ -108,11 +111,18 @@ TEST_F(StaticFilesTest, ConditionalRequestsGet304) {
   EXPECT_EQ(files_->serve(get("/a.txt", {{"If-None-Match", "\"other\", W/" + etag}})).status, 304);
   EXPECT_EQ(files_->serve(get("/a.txt", {{"If-None-Match", "\"other\""}})).status, 200);
   EXPECT_EQ(files_->serve(get("/a.txt", {{"If-Modified-Since", lastModified}})).status, 304);
-  EXPECT_EQ(files_->serve(get("/a.txt", {{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})).status, 200);
+  EXPECT_EQ(
+      files_->serve(get("/a.txt", {{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})).status,
+      200);
   // If-None-Match wins over If-Modified-Since.
-  EXPECT_EQ(files_->serve(get("/a.txt", {{"If-None-Match", "\"other\""}, {"If-Modified-Since", lastModified}})).status, 200);
+  EXPECT_EQ(files_
+                ->serve(get("/a.txt",
+                            {{"If-None-Match", "\"other\""}, {"If-Modified-Since", lastModified}}))
+                .status,
+            200);
   // If-Range with a stale validator: the whole file, not the range.
-  const HttpResponse stale = files_->serve(get("/a.txt", {{"Range", "bytes=0-1"}, {"If-Range", "\"stale\""}}));
+  const HttpResponse stale =
+      files_->serve(get("/a.txt", {{"Range", "bytes=0-1"}, {"If-Range", "\"stale\""}}));
   EXPECT_EQ(stale.status, 200);
   EXPECT_EQ(files_->serve(get("/a.txt", {{"Range", "bytes=0-1"}, {"If-Range", etag}})).status, 206);
 }
@@ -128,9 +138,11 @@ TEST_F(StaticFilesTest, SingleByteRanges) {
   r = files_->serve(get("/a.txt", {{"Range", "bytes=10-"}}));
   EXPECT_EQ(r.status, 416);
   EXPECT_NE(r.headers.find("Content-Range: bytes */10\r\n"), std::string::npos);
-  EXPECT_EQ(files_->serve(get("/a.txt", {{"Range", "bytes=0-1,3-4"}})).status, 200);  // several: whole file
+  EXPECT_EQ(files_->serve(get("/a.txt", {{"Range", "bytes=0-1,3-4"}})).status,
+            200);  // several: whole file
   EXPECT_EQ(files_->serve(get("/a.txt", {{"Range", "lines=1-2"}})).status, 200);
-  EXPECT_EQ(files_->serve(get("/a.txt", {{"Range", "bytes=0-1"}}, Method::Head)).status, 200);  // only GET
+  EXPECT_EQ(files_->serve(get("/a.txt", {{"Range", "bytes=0-1"}}, Method::Head)).status,
+            200);  // only GET
 }
 
 TEST(ParseRange, EdgeCases) {

@@ -40,8 +40,8 @@ namespace {
 using duet::test::BackendConfig;
 using duet::test::eventually;
 using duet::test::RawClient;
-using test::parseResponses;
 using test::ParsedResponse;
+using test::parseResponses;
 using test::TempDir;
 
 const std::string kSlowContent = "the bytes that were stuck\n";
@@ -53,7 +53,8 @@ std::optional<ParsedResponse> readOneResponse(RawClient& client, int timeoutMs) 
   for (;;) {
     auto parsed = parseResponses(wire);
     if (!parsed.empty()) return parsed.front();
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd p{client.fd(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -74,7 +75,8 @@ bool hasInput(RawClient& client) {
 using BackendAndApi = std::tuple<BackendConfig, app::ApiStyle>;
 
 std::string backendApiName(const testing::TestParamInfo<BackendAndApi>& info) {
-  return std::get<0>(info.param).name + "_" + std::string(app::apiStyleName(std::get<1>(info.param)));
+  return std::get<0>(info.param).name + "_" +
+         std::string(app::apiStyleName(std::get<1>(info.param)));
 }
 
 class StuckFileReadTest : public testing::TestWithParam<BackendAndApi> {
@@ -99,7 +101,8 @@ class StuckFileReadTest : public testing::TestWithParam<BackendAndApi> {
     if (!IsSkipped()) cleanup_.end();
   }
 
-  void startServer(FileIo fileIo, const std::function<void(HttpServerOptions&, LoopOptions&)>& adjust = {}) {
+  void startServer(FileIo fileIo,
+                   const std::function<void(HttpServerOptions&, LoopOptions&)>& adjust = {}) {
     HttpServerOptions options;
     options.tcp.listen = InetAddress(0, /*loopbackOnly=*/true);
     options.tcp.ioThreads = 0;  // one loop: A and B share it
@@ -122,7 +125,8 @@ class StuckFileReadTest : public testing::TestWithParam<BackendAndApi> {
   void startStuckRead(RawClient& a) {
     ASSERT_TRUE(a.connect(harness_->address()));
     ASSERT_TRUE(a.sendAll("GET /slow.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
-    ASSERT_TRUE(eventually([&] { return readStarting_.load(); })) << "the server never reached the file read";
+    ASSERT_TRUE(eventually([&] { return readStarting_.load(); }))
+        << "the server never reached the file read";
   }
 
   void unblock() {
@@ -182,7 +186,8 @@ TEST_P(StuckFileReadTest, AReadWhoseConnectionClosedCompletesHarmlessly) {
     startStuckRead(a);
     a.close();
   }
-  ASSERT_TRUE(eventually([&] { return harness_->connections() == 0; })) << "the server never saw A close";
+  ASSERT_TRUE(eventually([&] { return harness_->connections() == 0; }))
+      << "the server never saw A close";
   RawClient b(harness_->address());
   ASSERT_TRUE(b.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
   ASSERT_TRUE(readOneResponse(b, 10000));
@@ -211,7 +216,8 @@ TEST_P(StuckFileReadTest, WithReadsOnTheLoopThreadEveryoneWaitsForTheStuckRead) 
   startStuckRead(a);
   RawClient b(harness_->address());
   ASSERT_TRUE(b.sendAll("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
-  EXPECT_FALSE(readOneResponse(b, 300)) << "B was answered while the loop thread was blocked in a read?";
+  EXPECT_FALSE(readOneResponse(b, 300))
+      << "B was answered while the loop thread was blocked in a read?";
   unblock();
   const auto slow = readOneResponse(a, 10000);
   ASSERT_TRUE(slow);
@@ -228,7 +234,8 @@ TEST_P(StuckFileReadTest, WithReadsOnTheLoopThreadEveryoneWaitsForTheStuckRead) 
 // taken -- and the worker has never taken any. The ring has no readers to
 // fill: it never refuses a read.
 TEST_P(StuckFileReadTest, AReadRefusedBecauseTheReadersAreFullIsAnswered503AndTheConnectionGoesOn) {
-  if (backend().loop.backend == Backend::IoUring) GTEST_SKIP() << "io_uring reads on its ring: never refused";
+  if (backend().loop.backend == Backend::IoUring)
+    GTEST_SKIP() << "io_uring reads on its ring: never refused";
   startServer(FileIo::Async, [](HttpServerOptions&, LoopOptions& loop) { loop.fileReadQueue = 0; });
   RawClient a(harness_->address());
   ASSERT_TRUE(a.sendAll("GET /slow.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
@@ -253,7 +260,8 @@ TEST_P(StuckFileReadTest, AReadFailingAfterTheHeadWentOutCutsTheConnection) {
   ASSERT_EQ(kSlowContent.size(), 26u);
   ASSERT_EQ(::write(writer_.get(), kSlowContent.data(), kChunk), static_cast<ssize_t>(kChunk));
   writer_.reset();
-  startServer(FileIo::Async, [](HttpServerOptions& o, LoopOptions&) { o.limits.streamChunkBytes = kChunk; });
+  startServer(FileIo::Async,
+              [](HttpServerOptions& o, LoopOptions&) { o.limits.streamChunkBytes = kChunk; });
   RawClient a(harness_->address());
   ASSERT_TRUE(a.sendAll("GET /slow.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
   // Everything until the server ends the connection (end of stream or reset).
@@ -273,12 +281,14 @@ TEST_P(StuckFileReadTest, AReadFailingAfterTheHeadWentOutCutsTheConnection) {
   }
   EXPECT_TRUE(ended) << "the connection was not cut; received: " << wire;
   EXPECT_NE(wire.find("Content-Length: 26\r\n"), std::string::npos) << wire;
-  EXPECT_TRUE(wire.ends_with("\r\n\r\n" + kSlowContent.substr(0, kChunk))) << "the head went out with the first chunk only: " << wire;
+  EXPECT_TRUE(wire.ends_with("\r\n\r\n" + kSlowContent.substr(0, kChunk)))
+      << "the head went out with the first chunk only: " << wire;
 }
 
 INSTANTIATE_TEST_SUITE_P(BackendsAndApis, StuckFileReadTest,
                          testing::Combine(testing::ValuesIn(duet::test::testBackends()),
-                                          testing::Values(app::ApiStyle::Callbacks, app::ApiStyle::Coroutines)),
+                                          testing::Values(app::ApiStyle::Callbacks,
+                                                          app::ApiStyle::Coroutines)),
                          backendApiName);
 
 }  // namespace

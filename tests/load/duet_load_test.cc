@@ -50,7 +50,9 @@ std::optional<double> number(const std::string& line, const std::string& key) {
 }
 
 // The number, or -1 (which every check below treats as wrong) if absent.
-double num(const std::string& line, const std::string& key) { return number(line, key).value_or(-1); }
+double num(const std::string& line, const std::string& key) {
+  return number(line, key).value_or(-1);
+}
 
 std::vector<std::string> jsonLines(const std::string& out) {
   std::vector<std::string> lines;
@@ -142,7 +144,8 @@ struct LoadRun {
   std::vector<std::string> lines;
 };
 
-LoadRun runLoad(const std::vector<std::string>& flags, int timeoutMs = 15000, Subprocess::Options options = {}) {
+LoadRun runLoad(const std::vector<std::string>& flags, int timeoutMs = 15000,
+                Subprocess::Options options = {}) {
   std::vector<std::string> argv = {DUET_LOAD_PATH};
   argv.insert(argv.end(), flags.begin(), flags.end());
   Subprocess load(argv, options);
@@ -156,15 +159,16 @@ LoadRun runLoad(const std::vector<std::string>& flags, int timeoutMs = 15000, Su
 
 // --trace-fds: duet-load's {"event":"fds",...} lines on stderr.
 struct FdTrace {
-  std::vector<std::string> slices;   // one per slice: port, baseline, measuring, drained
-  std::string total;                 // start and end of the whole run
+  std::vector<std::string> slices;  // one per slice: port, baseline, measuring, drained
+  std::string total;                // start and end of the whole run
 };
 
 FdTrace fdTrace(const std::string& err) {
   FdTrace t;
   for (const auto& line : jsonLines(err)) {
     if (line.find("\"event\":\"fds\"") == std::string::npos) continue;
-    if (number(line, "start")) t.total = line; else t.slices.push_back(line);
+    if (number(line, "start")) t.total = line;
+    else t.slices.push_back(line);
   }
   return t;
 }
@@ -182,7 +186,9 @@ void expectDescriptorsBackAtEverySliceEnd(const FdTrace& trace, size_t slices) {
   EXPECT_EQ(num(trace.total, "end"), num(trace.total, "start")) << trace.total;
 }
 
-int expectedSlices(double duration, double slice) { return std::max(1, static_cast<int>(std::lround(duration / slice))); }
+int expectedSlices(double duration, double slice) {
+  return std::max(1, static_cast<int>(std::lround(duration / slice)));
+}
 
 // A port on 127.0.0.1 nobody listens on (bound, never listened, closed).
 int unusedPort() {
@@ -210,15 +216,34 @@ TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
   ASSERT_GT(b.port, 0) << b.process->err();
 
   const double duration = 0.4, slice = 0.05;
-  const LoadRun run = runLoad({"--port", joinPorts({a.port, b.port}), "-c", "4", "-t", "2", "-k", "2", "-s", "300",
-                               "-d", "0.4", "-w", "0.1", "--slice", "0.05", "--server-pid",
-                               joinPorts({a.process->pid(), b.process->pid()}), "--server-cpus", "0",
-                               "--connect-timeout", "5"});
+  const LoadRun run = runLoad({"--port",
+                               joinPorts({a.port, b.port}),
+                               "-c",
+                               "4",
+                               "-t",
+                               "2",
+                               "-k",
+                               "2",
+                               "-s",
+                               "300",
+                               "-d",
+                               "0.4",
+                               "-w",
+                               "0.1",
+                               "--slice",
+                               "0.05",
+                               "--server-pid",
+                               joinPorts({a.process->pid(), b.process->pid()}),
+                               "--server-cpus",
+                               "0",
+                               "--connect-timeout",
+                               "5"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
     const std::string line = lineForPort(run.lines, s->port);
-    ASSERT_FALSE(line.empty()) << "no line for port " << s->port << " (" << s->backend << "):\n" << run.out;
+    ASSERT_FALSE(line.empty()) << "no line for port " << s->port << " (" << s->backend << "):\n"
+                               << run.out;
     SCOPED_TRACE(s->backend + ": " + line);
     EXPECT_NE(line.find("\"mode\":\"echo\""), std::string::npos);
     EXPECT_EQ(num(line, "connected"), 4);
@@ -248,7 +273,8 @@ TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
 TEST(DuetLoad, OneSliceWithoutSliceFlagAndNoServerCpuWithoutPid) {
   Server a = startServer(DUET_ECHO_PATH, "epoll");
   ASSERT_GT(a.port, 0) << a.process->err();
-  const LoadRun run = runLoad({"--port", std::to_string(a.port), "-c", "2", "-d", "0.2", "-w", "0.05"});
+  const LoadRun run =
+      runLoad({"--port", std::to_string(a.port), "-c", "2", "-d", "0.2", "-w", "0.05"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   const std::string& line = run.lines[0];
@@ -266,8 +292,8 @@ TEST(DuetLoad, HttpModeCountsResponsesAndBadStatus) {
   const std::string port = std::to_string(http.port);
 
   // Pipelined keep-alive GETs of a route that exists.
-  const LoadRun ok = runLoad({"--port", port, "--http", "/hello", "-c", "3", "-k", "4", "-d", "0.3", "-w", "0.05",
-                              "--server-pid", std::to_string(http.process->pid())});
+  const LoadRun ok = runLoad({"--port", port, "--http", "/hello", "-c", "3", "-k", "4", "-d", "0.3",
+                              "-w", "0.05", "--server-pid", std::to_string(http.process->pid())});
   ASSERT_EQ(ok.status, 0) << ok.err;
   ASSERT_EQ(ok.lines.size(), 1u) << ok.out;
   const std::string& line = ok.lines[0];
@@ -282,7 +308,8 @@ TEST(DuetLoad, HttpModeCountsResponsesAndBadStatus) {
   EXPECT_GT(num(line, "server_cpu_s"), 0);
 
   // A path the server does not have: every answer is a 404, counted, not measured.
-  const LoadRun missing = runLoad({"--port", port, "--http", "/no-such-path", "-c", "2", "-d", "0.2", "-w", "0.05"});
+  const LoadRun missing =
+      runLoad({"--port", port, "--http", "/no-such-path", "-c", "2", "-d", "0.2", "-w", "0.05"});
   ASSERT_EQ(missing.status, 0) << missing.err;
   ASSERT_EQ(missing.lines.size(), 1u) << missing.out;
   const std::string& bad = missing.lines[0];
@@ -301,10 +328,11 @@ TEST(DuetLoad, ServerKilledMidRunIsCountedAndTheOtherKeepsBeingMeasured) {
   ASSERT_GT(live.port, 0) << live.process->err();
 
   const double duration = 1.0, slice = 0.05;
-  Subprocess load({DUET_LOAD_PATH, "--port", joinPorts({doomed.port, live.port}), "-c", "4", "-k", "2", "-d", "1",
-                   "-w", "0.05", "--slice", "0.05", "--drain-timeout", "1", "--connect-timeout", "2",
-                   "--server-pid", joinPorts({doomed.process->pid(), live.process->pid()})});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));   // well inside the alternation
+  Subprocess load({DUET_LOAD_PATH, "--port", joinPorts({doomed.port, live.port}), "-c", "4", "-k",
+                   "2", "-d", "1", "-w", "0.05", "--slice", "0.05", "--drain-timeout", "1",
+                   "--connect-timeout", "2", "--server-pid",
+                   joinPorts({doomed.process->pid(), live.process->pid()})});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // well inside the alternation
   doomed.process->signal(SIGKILL);
   EXPECT_EQ(doomed.process->wait(5000), 128 + SIGKILL);
 
@@ -343,14 +371,32 @@ TEST(DuetLoad, EchoChurnCountsCyclesAgainstTwoServersAndClosesEveryConnection) {
   ASSERT_GT(b.port, 0) << b.process->err();
 
   const double duration = 0.4, slice = 0.1;
-  const LoadRun run = runLoad({"--churn", "--port", joinPorts({a.port, b.port}), "-c", "4", "-t", "2", "-s", "300",
-                               "-d", "0.4", "-w", "0.1", "--slice", "0.1", "--server-pid",
-                               joinPorts({a.process->pid(), b.process->pid()}), "--server-cpus", "0", "--trace-fds"});
+  const LoadRun run = runLoad({"--churn",
+                               "--port",
+                               joinPorts({a.port, b.port}),
+                               "-c",
+                               "4",
+                               "-t",
+                               "2",
+                               "-s",
+                               "300",
+                               "-d",
+                               "0.4",
+                               "-w",
+                               "0.1",
+                               "--slice",
+                               "0.1",
+                               "--server-pid",
+                               joinPorts({a.process->pid(), b.process->pid()}),
+                               "--server-cpus",
+                               "0",
+                               "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
     const std::string line = lineForPort(run.lines, s->port);
-    ASSERT_FALSE(line.empty()) << "no line for port " << s->port << " (" << s->backend << "):\n" << run.out;
+    ASSERT_FALSE(line.empty()) << "no line for port " << s->port << " (" << s->backend << "):\n"
+                               << run.out;
     SCOPED_TRACE(s->backend + ": " + line);
     EXPECT_NE(line.find("\"mode\":\"echo-churn\""), std::string::npos);
     EXPECT_GT(num(line, "connections_made"), 0);
@@ -366,12 +412,14 @@ TEST(DuetLoad, EchoChurnCountsCyclesAgainstTwoServersAndClosesEveryConnection) {
     EXPECT_GT(num(line, "server_cpu_s"), 0);
     EXPECT_GT(num(line, "p50_us"), 0);
   }
-  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err), 2 * static_cast<size_t>(expectedSlices(duration, slice)));
+  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err),
+                                       2 * static_cast<size_t>(expectedSlices(duration, slice)));
   // The servers took every connection and its close in their stride.
   for (Server* s : {&a, &b}) {
     s->process->signal(SIGTERM);
     EXPECT_EQ(s->process->wait(10000), 0) << s->backend << ": " << s->process->err();
-    EXPECT_EQ(s->process->err().find("failed"), std::string::npos) << s->backend << ": " << s->process->err();
+    EXPECT_EQ(s->process->err().find("failed"), std::string::npos)
+        << s->backend << ": " << s->process->err();
   }
 }
 
@@ -382,9 +430,10 @@ TEST(DuetLoad, HttpChurnSendsConnectionCloseAndCountsCycles) {
   ASSERT_GT(b.port, 0) << b.process->err();
 
   const double duration = 0.4, slice = 0.1;
-  const LoadRun run = runLoad({"--churn", "--http", "/hello", "--port", joinPorts({a.port, b.port}), "-c", "3", "-d",
-                               "0.4", "-w", "0.1", "--slice", "0.1", "--server-pid",
-                               joinPorts({a.process->pid(), b.process->pid()}), "--trace-fds"});
+  const LoadRun run =
+      runLoad({"--churn", "--http", "/hello", "--port", joinPorts({a.port, b.port}), "-c", "3",
+               "-d", "0.4", "-w", "0.1", "--slice", "0.1", "--server-pid",
+               joinPorts({a.process->pid(), b.process->pid()}), "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
@@ -405,7 +454,8 @@ TEST(DuetLoad, HttpChurnSendsConnectionCloseAndCountsCycles) {
     EXPECT_EQ(num(line, "mismatches"), 0);
     EXPECT_EQ(num(line, "connect_errors"), 0);
   }
-  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err), 2 * static_cast<size_t>(expectedSlices(duration, slice)));
+  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err),
+                                       2 * static_cast<size_t>(expectedSlices(duration, slice)));
   for (Server* s : {&a, &b}) {
     s->process->signal(SIGTERM);
     EXPECT_EQ(s->process->wait(10000), 0) << s->backend << ": " << s->process->err();
@@ -417,15 +467,17 @@ TEST(DuetLoad, HttpChurnSendsConnectionCloseAndCountsCycles) {
 TEST(DuetLoad, HttpChurnTakesABodyEndedByTheServersClose) {
   FakeHttpServer server(FakeHttpServer::Mode::kCloseDelimited);
   ASSERT_GT(server.port(), 0);
-  const LoadRun run = runLoad({"--churn", "--http", "/x", "--port", std::to_string(server.port()), "-c", "2", "-d",
-                               "0.2", "-w", "0.05", "--trace-fds"});
+  const LoadRun run = runLoad({"--churn", "--http", "/x", "--port", std::to_string(server.port()),
+                               "-c", "2", "-d", "0.2", "-w", "0.05", "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   const std::string& line = run.lines[0];
   SCOPED_TRACE(line);
   EXPECT_GT(num(line, "connections_made"), 0);
-  EXPECT_EQ(num(line, "server_closed_first"), num(line, "connections_made")) << "the close is what ended each body";
-  EXPECT_EQ(num(line, "response_bytes"), FakeHttpServer::response(FakeHttpServer::Mode::kCloseDelimited).size());
+  EXPECT_EQ(num(line, "server_closed_first"), num(line, "connections_made"))
+      << "the close is what ended each body";
+  EXPECT_EQ(num(line, "response_bytes"),
+            FakeHttpServer::response(FakeHttpServer::Mode::kCloseDelimited).size());
   EXPECT_EQ(num(line, "errors"), 0);
   EXPECT_EQ(num(line, "protocol_errors"), 0);
   EXPECT_EQ(num(line, "mismatches"), 0);
@@ -442,8 +494,8 @@ TEST(DuetLoad, ChurnAgainstARefusingPortCountsRefusalsAndKeepsMeasuringTheOther)
   ASSERT_GT(live.port, 0) << live.process->err();
   const int dead = unusedPort();
   ASSERT_GT(dead, 0);
-  const LoadRun run = runLoad({"--churn", "--port", joinPorts({dead, live.port}), "-c", "3", "-d", "0.3", "-w",
-                               "0.05", "--slice", "0.1", "--trace-fds"});
+  const LoadRun run = runLoad({"--churn", "--port", joinPorts({dead, live.port}), "-c", "3", "-d",
+                               "0.3", "-w", "0.05", "--slice", "0.1", "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   const std::string refused = lineForPort(run.lines, dead);
@@ -456,10 +508,12 @@ TEST(DuetLoad, ChurnAgainstARefusingPortCountsRefusalsAndKeepsMeasuringTheOther)
   EXPECT_GT(num(ok, "connections_made"), 0) << ok;
   EXPECT_EQ(num(ok, "errors"), 0) << ok;
   EXPECT_EQ(num(ok, "connect_errors"), 0) << ok;
-  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err), 2 * static_cast<size_t>(expectedSlices(0.3, 0.1)));
+  expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err),
+                                       2 * static_cast<size_t>(expectedSlices(0.3, 0.1)));
 
   // Nobody at all: exit 1, as when nothing connects up front.
-  const LoadRun none = runLoad({"--churn", "--port", std::to_string(dead), "-c", "2", "-d", "0.1", "-w", "0.05"});
+  const LoadRun none =
+      runLoad({"--churn", "--port", std::to_string(dead), "-c", "2", "-d", "0.1", "-w", "0.05"});
   EXPECT_EQ(none.status, 1) << none.err;
   EXPECT_NE(none.err.find("no connection could be established"), std::string::npos) << none.err;
 }
@@ -475,8 +529,9 @@ TEST(DuetLoad, ConnectPerSliceHoldsOnlyTheLoadedServersConnections) {
   const double duration = 0.3, slice = 0.1;
   const int connections = 5;
   const LoadRun run = runLoad({"--connect-per-slice", "--port", joinPorts({a.port, b.port}), "-c",
-                               std::to_string(connections), "-t", "2", "-k", "2", "-d", "0.3", "-w", "0.05", "--slice",
-                               "0.1", "--server-pid", joinPorts({a.process->pid(), b.process->pid()}), "--trace-fds"});
+                               std::to_string(connections), "-t", "2", "-k", "2", "-d", "0.3", "-w",
+                               "0.05", "--slice", "0.1", "--server-pid",
+                               joinPorts({a.process->pid(), b.process->pid()}), "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
@@ -493,9 +548,11 @@ TEST(DuetLoad, ConnectPerSliceHoldsOnlyTheLoadedServersConnections) {
     EXPECT_EQ(num(line, "connect_errors"), 0);
   }
   const FdTrace trace = fdTrace(run.err);
-  expectDescriptorsBackAtEverySliceEnd(trace, 2 * static_cast<size_t>(expectedSlices(duration, slice)));
+  expectDescriptorsBackAtEverySliceEnd(trace,
+                                       2 * static_cast<size_t>(expectedSlices(duration, slice)));
   // Inside each window exactly the loaded server's connections are open.
-  for (const auto& line : trace.slices) EXPECT_EQ(num(line, "measuring") - num(line, "baseline"), connections) << line;
+  for (const auto& line : trace.slices)
+    EXPECT_EQ(num(line, "measuring") - num(line, "baseline"), connections) << line;
 }
 
 // What the flag is for: two servers' connections together exceed the open
@@ -508,8 +565,9 @@ TEST(DuetLoad, ConnectPerSliceFitsUnderAFileLimitThatBothServersConnectionsExcee
   // ~6 descriptors of its own + 30 connections fit in 48; 60 do not.
   Subprocess::Options limit;
   limit.maxOpenFiles = 48;
-  const std::vector<std::string> flags = {"--port", joinPorts({a.port, b.port}), "-c", "30", "-d", "0.2", "-w", "0.05",
-                                          "--slice", "0.1", "--connect-timeout", "2"};
+  const std::vector<std::string> flags = {
+      "--port", joinPorts({a.port, b.port}), "-c", "30", "-d", "0.2", "-w", "0.05", "--slice",
+      "0.1",    "--connect-timeout",         "2"};
   std::vector<std::string> perSlice = flags;
   perSlice.push_back("--connect-per-slice");
   const LoadRun fits = runLoad(perSlice, 15000, limit);
@@ -525,7 +583,8 @@ TEST(DuetLoad, ConnectPerSliceFitsUnderAFileLimitThatBothServersConnectionsExcee
   const LoadRun tooMany = runLoad(flags, 15000, limit);
   ASSERT_EQ(tooMany.lines.size(), 2u) << tooMany.out << tooMany.err;
   EXPECT_GT(num(tooMany.lines[0], "connect_errors") + num(tooMany.lines[1], "connect_errors"), 0)
-      << tooMany.lines[0] << "\n" << tooMany.lines[1];
+      << tooMany.lines[0] << "\n"
+      << tooMany.lines[1];
 }
 
 // ---- HTTP pipelining ---------------------------------------------------------
@@ -535,8 +594,8 @@ TEST(DuetLoad, ConnectPerSliceFitsUnderAFileLimitThatBothServersConnectionsExcee
 TEST(DuetLoad, HttpPipelinedSixteenDeepCountsEachResponse) {
   FakeHttpServer server(FakeHttpServer::Mode::kHoldUntilPipelined, 16);
   ASSERT_GT(server.port(), 0);
-  const LoadRun run = runLoad({"--http", "/x", "-k", "16", "--port", std::to_string(server.port()), "-c", "2", "-d",
-                               "0.3", "-w", "0.05", "--drain-timeout", "2"});
+  const LoadRun run = runLoad({"--http", "/x", "-k", "16", "--port", std::to_string(server.port()),
+                               "-c", "2", "-d", "0.3", "-w", "0.05", "--drain-timeout", "2"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   const std::string& line = run.lines[0];
@@ -544,13 +603,16 @@ TEST(DuetLoad, HttpPipelinedSixteenDeepCountsEachResponse) {
   EXPECT_EQ(num(line, "inflight"), 16);
   EXPECT_GT(num(line, "messages"), 16) << "every response counts, not every batch";
   EXPECT_LE(num(line, "messages"), static_cast<double>(server.requests()));
-  EXPECT_EQ(num(line, "response_bytes"), FakeHttpServer::response(FakeHttpServer::Mode::kHoldUntilPipelined).size())
+  EXPECT_EQ(num(line, "response_bytes"),
+            FakeHttpServer::response(FakeHttpServer::Mode::kHoldUntilPipelined).size())
       << "bytes of one response, not of a batch";
-  EXPECT_NEAR(num(line, "bytes_per_s"), num(line, "messages") * num(line, "response_bytes") / num(line, "duration_s"), 1.0);
+  EXPECT_NEAR(num(line, "bytes_per_s"),
+              num(line, "messages") * num(line, "response_bytes") / num(line, "duration_s"), 1.0);
   EXPECT_EQ(num(line, "errors"), 0);
   EXPECT_EQ(num(line, "drain_timeouts"), 0) << "fewer than 16 in flight: the server never answered";
   EXPECT_EQ(num(line, "mismatches"), 0);
-  EXPECT_EQ(server.requestsWithoutConnectionClose(), server.requests()) << "keep-alive mode sends no close";
+  EXPECT_EQ(server.requestsWithoutConnectionClose(), server.requests())
+      << "keep-alive mode sends no close";
 }
 
 // And against duet-http on every backend it has: 16 deep, each response is
@@ -558,10 +620,10 @@ TEST(DuetLoad, HttpPipelinedSixteenDeepCountsEachResponse) {
 TEST(DuetLoad, HttpPipelinedSixteenDeepAgainstDuetHttp) {
   for (const char* backend : {"epoll", "uring"}) {
     Server http = startServer(DUET_HTTP_PATH, backend);
-    if (http.port == 0 && std::string(backend) == "uring") continue;   // io_uring unavailable here
+    if (http.port == 0 && std::string(backend) == "uring") continue;  // io_uring unavailable here
     ASSERT_GT(http.port, 0) << http.process->err();
-    const LoadRun run = runLoad({"--http", "/hello", "-k", "16", "--port", std::to_string(http.port), "-c", "4",
-                                 "-d", "0.3", "-w", "0.05"});
+    const LoadRun run = runLoad({"--http", "/hello", "-k", "16", "--port",
+                                 std::to_string(http.port), "-c", "4", "-d", "0.3", "-w", "0.05"});
     ASSERT_EQ(run.status, 0) << run.err;
     ASSERT_EQ(run.lines.size(), 1u) << run.out;
     const std::string& line = run.lines[0];
@@ -570,7 +632,8 @@ TEST(DuetLoad, HttpPipelinedSixteenDeepAgainstDuetHttp) {
     // duet-http's /hello answer is one fixed size (its Date header is fixed-width).
     EXPECT_GT(num(line, "response_bytes"), 100);
     EXPECT_LT(num(line, "response_bytes"), 400);
-    EXPECT_EQ(num(line, "response_bytes"), std::round(num(line, "response_bytes"))) << "a fraction: responses differ";
+    EXPECT_EQ(num(line, "response_bytes"), std::round(num(line, "response_bytes")))
+        << "a fraction: responses differ";
     EXPECT_EQ(num(line, "errors"), 0);
     EXPECT_EQ(num(line, "bad_status"), 0);
     EXPECT_EQ(num(line, "protocol_errors"), 0);
@@ -587,7 +650,8 @@ std::pair<int, int> listener(int backlog) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, backlog) != 0 ||
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, backlog) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     ::close(fd);
     return {-1, 0};
@@ -601,7 +665,7 @@ std::pair<int, int> listener(int backlog) {
 // are not connects completing, so "connected" stays at what did connect.
 TEST(DuetLoad, HangUpsDuringTheConnectPhaseAreNotCountedAsConnects) {
   auto [closing, closingPort] = listener(16);
-  auto [stuck, stuckPort] = listener(0);   // never accepts: a queue of one, later SYNs are dropped
+  auto [stuck, stuckPort] = listener(0);  // never accepts: a queue of one, later SYNs are dropped
   ASSERT_GE(closing, 0);
   ASSERT_GE(stuck, 0);
   // Accepts the load's 4 connections and closes each at once.
@@ -611,8 +675,9 @@ TEST(DuetLoad, HangUpsDuringTheConnectPhaseAreNotCountedAsConnects) {
       if (c >= 0) ::close(c);
     }
   });
-  const LoadRun run = runLoad({"--port", joinPorts({closingPort, stuckPort}), "-c", "4", "-d", "0.1", "-w", "0",
-                               "--connect-timeout", "1", "--drain-timeout", "0.2"});
+  const LoadRun run =
+      runLoad({"--port", joinPorts({closingPort, stuckPort}), "-c", "4", "-d", "0.1", "-w", "0",
+               "--connect-timeout", "1", "--drain-timeout", "0.2"});
   acceptor.join();
   ::close(closing);
   ::close(stuck);
@@ -627,7 +692,8 @@ TEST(DuetLoad, HangUpsDuringTheConnectPhaseAreNotCountedAsConnects) {
 TEST(DuetLoad, NoServerListeningExitsOneWithConnectErrors) {
   const int port = unusedPort();
   ASSERT_GT(port, 0);
-  const LoadRun run = runLoad({"--port", std::to_string(port), "-c", "2", "-d", "0.1", "--connect-timeout", "0.3"});
+  const LoadRun run =
+      runLoad({"--port", std::to_string(port), "-c", "2", "-d", "0.1", "--connect-timeout", "0.3"});
   EXPECT_EQ(run.status, 1) << run.err;
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   EXPECT_EQ(num(run.lines[0], "connected"), 0) << run.lines[0];
@@ -644,8 +710,9 @@ TEST(DuetLoad, NoServerListeningExitsOneWithConnectErrors) {
 TEST(DuetLoad, HttpMixCountsEachPathInItsOwnGroup) {
   FakeHttpServer server(FakeHttpServer::Mode::kBodyIsThePath);
   ASSERT_GT(server.port(), 0);
-  const LoadRun run = runLoad({"--http", "/a", "--http-mix", "/bbbbbbbb:2", "--port", std::to_string(server.port()),
-                               "-c", "5", "-t", "2", "-d", "0.3", "-w", "0.05"});
+  const LoadRun run =
+      runLoad({"--http", "/a", "--http-mix", "/bbbbbbbb:2", "--port", std::to_string(server.port()),
+               "-c", "5", "-t", "2", "-d", "0.3", "-w", "0.05"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   const std::string& line = run.lines[0];
@@ -669,7 +736,8 @@ TEST(DuetLoad, HttpMixCountsEachPathInItsOwnGroup) {
   EXPECT_EQ(num(a, "errors") + num(b, "errors") + num(line, "errors"), 0);
   EXPECT_GT(server.requestsFor("/a"), 0u);
   EXPECT_GT(server.requestsFor("/bbbbbbbb"), 0u);
-  EXPECT_EQ(server.requestsFor("/a") + server.requestsFor("/bbbbbbbb"), server.requests()) << "no other path sent";
+  EXPECT_EQ(server.requestsFor("/a") + server.requestsFor("/bbbbbbbb"), server.requests())
+      << "no other path sent";
 }
 
 // A path that is never answered stalls only its own group: the other
@@ -678,8 +746,9 @@ TEST(DuetLoad, HttpMixCountsEachPathInItsOwnGroup) {
 TEST(DuetLoad, HttpMixKeepsAStuckPathOutOfTheOtherGroup) {
   FakeHttpServer server(FakeHttpServer::Mode::kBodyIsThePath);
   ASSERT_GT(server.port(), 0);
-  const LoadRun run = runLoad({"--http", "/a", "--http-mix", "/stuck:1", "--port", std::to_string(server.port()),
-                               "-c", "3", "-d", "0.2", "-w", "0.05", "--drain-timeout", "0.2"});
+  const LoadRun run =
+      runLoad({"--http", "/a", "--http-mix", "/stuck:1", "--port", std::to_string(server.port()),
+               "-c", "3", "-d", "0.2", "-w", "0.05", "--drain-timeout", "0.2"});
   ASSERT_EQ(run.lines.size(), 1u) << run.out << run.err;
   const std::string& line = run.lines[0];
   SCOPED_TRACE(line);
@@ -701,8 +770,8 @@ TEST(DuetLoad, HttpMixKeepsAStuckPathOutOfTheOtherGroup) {
 TEST(DuetLoad, HttpWithoutMixPrintsNoGroups) {
   FakeHttpServer server(FakeHttpServer::Mode::kBodyIsThePath);
   ASSERT_GT(server.port(), 0);
-  const LoadRun run = runLoad({"--http", "/a", "--port", std::to_string(server.port()), "-c", "2", "-d", "0.1",
-                               "-w", "0.02"});
+  const LoadRun run = runLoad({"--http", "/a", "--port", std::to_string(server.port()), "-c", "2",
+                               "-d", "0.1", "-w", "0.02"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   EXPECT_GT(num(run.lines[0], "messages"), 0) << run.lines[0];
@@ -727,13 +796,13 @@ TEST(DuetLoad, BadFlagCombinationsExitTwoWithOneLine) {
       {"--port", "5001", "--churn", "-r", "100"},
       {"--port", "5001", "--churn", "--connect-per-slice"},
       {"--port", "5001", "--connect-per-slice", "--hold"},
-      {"--port", "5001", "--http-mix", "/hello:1", "-c", "2"},                  // a mix of what?
-      {"--port", "5001", "--http", "/a", "--http-mix", "/b", "-c", "2"},       // no count
+      {"--port", "5001", "--http-mix", "/hello:1", "-c", "2"},            // a mix of what?
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b", "-c", "2"},  // no count
       {"--port", "5001", "--http", "/a", "--http-mix", "/b:x", "-c", "2"},
       {"--port", "5001", "--http", "/a", "--http-mix", "/b:0", "-c", "2"},
-      {"--port", "5001", "--http", "/a", "--http-mix", "b:1", "-c", "2"},      // not a path
-      {"--port", "5001", "--http", "/a", "--http-mix", "/b:2", "-c", "2"},     // none left for /a
-      {"--port", "5001", "--http", "/a", "--http-mix", "/a:1", "-c", "2"},     // /a twice
+      {"--port", "5001", "--http", "/a", "--http-mix", "b:1", "-c", "2"},   // not a path
+      {"--port", "5001", "--http", "/a", "--http-mix", "/b:2", "-c", "2"},  // none left for /a
+      {"--port", "5001", "--http", "/a", "--http-mix", "/a:1", "-c", "2"},  // /a twice
       {"--port", "5001", "--http", "/a", "--http-mix", "/b:1", "--http-mix", "/b:1", "-c", "3"},
   };
   for (const auto& flags : cases) {
@@ -745,7 +814,8 @@ TEST(DuetLoad, BadFlagCombinationsExitTwoWithOneLine) {
     EXPECT_EQ(run.status, 2) << shown << "\nstderr: " << run.err;
     EXPECT_TRUE(run.out.empty()) << shown << "\nstdout: " << run.out;
     EXPECT_EQ(run.err.rfind("duet-load: ", 0), 0u) << shown << "\nstderr: " << run.err;
-    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << shown << "\nstderr: " << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1)
+        << shown << "\nstderr: " << run.err;
   }
 }
 

@@ -16,22 +16,24 @@ namespace duet::test {
 namespace {
 
 bool mentionsConnectionClose(std::string request) {
-  std::transform(request.begin(), request.end(), request.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(request.begin(), request.end(), request.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return request.find("\r\nconnection: close\r\n") != std::string::npos;
 }
 
 struct Peer {
-  std::string in;      // bytes not yet parsed into requests
-  std::string out;     // answers not yet written
-  uint64_t pending = 0;    // complete requests not answered yet
-  bool released = false;   // kHoldUntilPipelined: `depth` requests have been seen
+  std::string in;         // bytes not yet parsed into requests
+  std::string out;        // answers not yet written
+  uint64_t pending = 0;   // complete requests not answered yet
+  bool released = false;  // kHoldUntilPipelined: `depth` requests have been seen
   bool closeAfterOut = false;
 };
 
 }  // namespace
 
 const std::string& FakeHttpServer::response(Mode mode) {
-  static const std::string closeDelimited = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close";
+  static const std::string closeDelimited =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close";
   static const std::string framed = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
   return mode == Mode::kCloseDelimited ? closeDelimited : framed;
 }
@@ -52,9 +54,10 @@ FakeHttpServer::FakeHttpServer(Mode mode, int depth) : mode_(mode), depth_(depth
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listenFd_, 1024) != 0 ||
+  if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listenFd_, 1024) != 0 ||
       ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    return;   // port_ stays 0: the test asserts on it
+    return;  // port_ stays 0: the test asserts on it
   port_ = ntohs(addr.sin_port);
   wakeFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   thread_ = std::thread([this] { serve(); });
@@ -75,7 +78,8 @@ void FakeHttpServer::serve() {
   char buf[16384];
   for (;;) {
     std::vector<pollfd> fds = {{wakeFd_, POLLIN, 0}, {listenFd_, POLLIN, 0}};
-    for (auto& [fd, p] : peers) fds.push_back({fd, static_cast<short>(POLLIN | (p.out.empty() ? 0 : POLLOUT)), 0});
+    for (auto& [fd, p] : peers)
+      fds.push_back({fd, static_cast<short>(POLLIN | (p.out.empty() ? 0 : POLLOUT)), 0});
     if (::poll(fds.data(), fds.size(), -1) < 0) continue;
     if (fds[0].revents) break;
     if (fds[1].revents & POLLIN) {
@@ -97,12 +101,12 @@ void FakeHttpServer::serve() {
         }
         p.in.append(buf, static_cast<size_t>(n));
         size_t end;
-        while ((end = p.in.find("\r\n\r\n")) != std::string::npos) {   // GETs only: no bodies
+        while ((end = p.in.find("\r\n\r\n")) != std::string::npos) {  // GETs only: no bodies
           const std::string request = p.in.substr(0, end + 4);
           p.in.erase(0, end + 4);
           ++requests_;
           if (!mentionsConnectionClose(request)) ++withoutClose_;
-          if (mode_ == Mode::kBodyIsThePath) {   // "GET /path HTTP/1.1": answered at once, in order
+          if (mode_ == Mode::kBodyIsThePath) {  // "GET /path HTTP/1.1": answered at once, in order
             const size_t from = request.find(' ') + 1;
             const std::string path = request.substr(from, request.find(' ', from) - from);
             {
@@ -114,11 +118,12 @@ void FakeHttpServer::serve() {
           }
           ++p.pending;
         }
-        if (mode_ == Mode::kHoldUntilPipelined && p.pending >= static_cast<uint64_t>(depth_)) p.released = true;
+        if (mode_ == Mode::kHoldUntilPipelined && p.pending >= static_cast<uint64_t>(depth_))
+          p.released = true;
         const bool answer = mode_ == Mode::kCloseDelimited || p.released;
         if (answer && p.pending > 0) {
           for (; p.pending > 0; --p.pending) p.out += response(mode_);
-          if (mode_ == Mode::kCloseDelimited) p.closeAfterOut = true;   // the close ends the body
+          if (mode_ == Mode::kCloseDelimited) p.closeAfterOut = true;  // the close ends the body
         }
       }
       if (!p.out.empty()) {

@@ -30,7 +30,7 @@ class FakeHttpServer {
   static std::string responseTo(const std::string& path);
 
   FakeHttpServer(Mode mode, int depth = 1);
-  ~FakeHttpServer();   // stops the thread, closes everything
+  ~FakeHttpServer();  // stops the thread, closes everything
   FakeHttpServer(const FakeHttpServer&) = delete;
   FakeHttpServer& operator=(const FakeHttpServer&) = delete;
 
@@ -38,7 +38,7 @@ class FakeHttpServer {
   uint64_t requests() const { return requests_.load(); }
   uint64_t requestsWithoutConnectionClose() const { return withoutClose_.load(); }
   uint64_t connections() const { return connections_.load(); }
-  uint64_t requestsFor(const std::string& path) const;   // kBodyIsThePath
+  uint64_t requestsFor(const std::string& path) const;  // kBodyIsThePath
 
  private:
   void serve();
@@ -46,7 +46,7 @@ class FakeHttpServer {
   Mode mode_;
   int depth_;
   int listenFd_ = -1;
-  int wakeFd_ = -1;   // eventfd: the destructor's "stop"
+  int wakeFd_ = -1;  // eventfd: the destructor's "stop"
   int port_ = 0;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> withoutClose_{0};

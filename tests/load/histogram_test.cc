@@ -26,9 +26,7 @@ std::map<uint64_t, uint64_t> parse(const std::string& text) {
   return out;
 }
 
-TEST(LoadHistogram, EmptyHistogramPrintsNoBuckets) {
-  EXPECT_EQ(Histogram().buckets(), "");
-}
+TEST(LoadHistogram, EmptyHistogramPrintsNoBuckets) { EXPECT_EQ(Histogram().buckets(), ""); }
 
 TEST(LoadHistogram, SmallValuesArePrintedExactlyWithTheirCounts) {
   Histogram h;
@@ -52,8 +50,14 @@ TEST(LoadHistogram, BucketCountsAddUpToTheSamplesAndValuesAreBucketMidpoints) {
 
 TEST(LoadHistogram, PoolingPrintedBucketsGivesTheMergedHistogramsBuckets) {
   Histogram slow, fast, both;
-  for (uint64_t i = 0; i < 990; ++i) { fast.record(50'000 + i); both.record(50'000 + i); }
-  for (uint64_t i = 0; i < 10; ++i) { slow.record(9'000'000 + i); both.record(9'000'000 + i); }
+  for (uint64_t i = 0; i < 990; ++i) {
+    fast.record(50'000 + i);
+    both.record(50'000 + i);
+  }
+  for (uint64_t i = 0; i < 10; ++i) {
+    slow.record(9'000'000 + i);
+    both.record(9'000'000 + i);
+  }
   auto pooled = parse(fast.buckets());
   for (const auto& [value, count] : parse(slow.buckets())) pooled[value] += count;
   EXPECT_EQ(pooled, parse(both.buckets()));

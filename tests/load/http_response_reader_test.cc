@@ -15,10 +15,11 @@ namespace {
 using Result = HttpResponseReader::Result;
 
 const std::string kOk =
-    "HTTP/1.1 200 OK\r\nServer: duet-http\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!";
+    "HTTP/1.1 200 OK\r\nServer: duet-http\r\nContent-Type: text/plain\r\nContent-Length: "
+    "13\r\n\r\nHello, world!";
 
 struct Fed {
-  std::vector<int> statuses;       // one per complete response
+  std::vector<int> statuses;  // one per complete response
   std::vector<size_t> bytes;
   Result last = Result::kNeedMore;
   std::string error;
@@ -26,12 +27,14 @@ struct Fed {
 
 // Feeds `input` in pieces of the given sizes (the last piece takes the rest),
 // stopping at the first error, and checks every byte is consumed exactly once.
-Fed feedInPieces(HttpResponseReader& reader, const std::string& input, const std::vector<size_t>& pieces) {
+Fed feedInPieces(HttpResponseReader& reader, const std::string& input,
+                 const std::vector<size_t>& pieces) {
   Fed out;
   size_t at = 0;
   size_t piece = 0;
   while (at < input.size()) {
-    size_t len = piece < pieces.size() ? std::min(pieces[piece], input.size() - at) : input.size() - at;
+    size_t len =
+        piece < pieces.size() ? std::min(pieces[piece], input.size() - at) : input.size() - at;
     ++piece;
     const char* p = input.data() + at;
     size_t used = 0;
@@ -96,7 +99,8 @@ TEST(HttpResponseReader, ByteByByte) {
 TEST(HttpResponseReader, RandomSplitsOfPipelinedResponses) {
   const std::string notFound = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found";
   const std::string noContent = "HTTP/1.1 204 No Content\r\nX: y\r\n\r\n";
-  const std::string big = "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n" + std::string(5000, 'x');
+  const std::string big =
+      "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n" + std::string(5000, 'x');
   const std::string input = kOk + notFound + noContent + big + kOk;
   std::mt19937 rng(12345);
   for (int round = 0; round < 200; ++round) {
@@ -110,7 +114,8 @@ TEST(HttpResponseReader, RandomSplitsOfPipelinedResponses) {
     const Fed fed = feedInPieces(reader, input, pieces);
     ASSERT_EQ(fed.last, Result::kComplete) << "round " << round << ": " << fed.error;
     EXPECT_EQ(fed.statuses, (std::vector<int>{200, 404, 204, 200, 200})) << "round " << round;
-    EXPECT_EQ(fed.bytes, (std::vector<size_t>{kOk.size(), notFound.size(), noContent.size(), big.size(), kOk.size()}))
+    EXPECT_EQ(fed.bytes, (std::vector<size_t>{kOk.size(), notFound.size(), noContent.size(),
+                                              big.size(), kOk.size()}))
         << "round " << round;
     EXPECT_TRUE(reader.idle());
   }
@@ -148,7 +153,8 @@ TEST(HttpResponseReader, PipelinedResponsesInOneBufferLeaveTheRestUntouched) {
 }
 
 TEST(HttpResponseReader, NoContentAndNotModifiedNeedNoContentLength) {
-  for (const std::string head : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"}) {
+  for (const std::string head :
+       {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"}) {
     // Followed by another response: the empty body must not swallow it.
     const Fed fed = feedWhole(head + kOk);
     ASSERT_EQ(fed.last, Result::kComplete) << head << fed.error;
@@ -169,21 +175,26 @@ void expectError(const std::string& input, const std::string& why) {
   // Whole and byte by byte: the error does not depend on how the bytes arrive.
   for (bool byteByByte : {false, true}) {
     HttpResponseReader reader;
-    const Fed fed = feedInPieces(reader, input, byteByByte ? std::vector<size_t>(input.size(), 1) : std::vector<size_t>{});
-    EXPECT_EQ(fed.last, Result::kError) << why << (byteByByte ? " (byte by byte)" : "") << ": " << input.substr(0, 80);
+    const Fed fed = feedInPieces(
+        reader, input, byteByByte ? std::vector<size_t>(input.size(), 1) : std::vector<size_t>{});
+    EXPECT_EQ(fed.last, Result::kError)
+        << why << (byteByByte ? " (byte by byte)" : "") << ": " << input.substr(0, 80);
     EXPECT_TRUE(fed.statuses.empty()) << why;
     EXPECT_FALSE(fed.error.empty()) << why;
   }
 }
 
 TEST(HttpResponseReader, Errors) {
-  expectError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "chunked");
+  expectError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+              "chunked");
   expectError("HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody until close", "200 without Content-Length");
   expectError("HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", "non-numeric Content-Length");
-  expectError("HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "trailing garbage in Content-Length");
+  expectError("HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n",
+              "trailing garbage in Content-Length");
   expectError("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", "empty Content-Length");
   expectError("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "negative Content-Length");
-  expectError("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n", "overflowing Content-Length");
+  expectError("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+              "overflowing Content-Length");
   expectError("HTTP/1.1 200 OK\r\nX-Big: " + std::string(HttpResponseReader::kMaxHead + 100, 'a') +
                   "\r\nContent-Length: 0\r\n\r\n",
               "head larger than 16 KiB");
@@ -199,7 +210,9 @@ TEST(HttpResponseReader, Errors) {
 TEST(HttpResponseReader, HeadJustUnderTheLimitIsAccepted) {
   const std::string prefix = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: ";
   const std::string suffix = "\r\n\r\n";
-  const std::string head = prefix + std::string(HttpResponseReader::kMaxHead - prefix.size() - suffix.size(), 'p') + suffix;
+  const std::string head =
+      prefix + std::string(HttpResponseReader::kMaxHead - prefix.size() - suffix.size(), 'p') +
+      suffix;
   ASSERT_EQ(head.size(), HttpResponseReader::kMaxHead);
   const Fed fed = feedWhole(head + "ok" + kOk);
   ASSERT_EQ(fed.last, Result::kComplete) << fed.error;
@@ -216,7 +229,8 @@ TEST(HttpResponseReader, BodyUntilCloseEndsAtTheClose) {
     HttpResponseReader reader;
     reader.allowBodyUntilClose();
     EXPECT_FALSE(reader.finishAtClose()) << "nothing read yet: a close here is no response";
-    const Fed fed = feedInPieces(reader, input, byteByByte ? std::vector<size_t>(input.size(), 1) : std::vector<size_t>{});
+    const Fed fed = feedInPieces(
+        reader, input, byteByByte ? std::vector<size_t>(input.size(), 1) : std::vector<size_t>{});
     ASSERT_EQ(fed.last, Result::kNeedMore) << fed.error;
     EXPECT_TRUE(fed.statuses.empty()) << "complete before the close";
     EXPECT_FALSE(reader.idle());

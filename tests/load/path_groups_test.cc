@@ -15,13 +15,14 @@ TEST(PathGroups, ParsesPathAndCount) {
   ASSERT_TRUE(parseMix("/file-1m.bin:10", g, error)) << error;
   EXPECT_EQ(g.path, "/file-1m.bin");
   EXPECT_EQ(g.connections, 10);
-  ASSERT_TRUE(parseMix("/a:b:3", g, error)) << error;   // the count is after the last ':'
+  ASSERT_TRUE(parseMix("/a:b:3", g, error)) << error;  // the count is after the last ':'
   EXPECT_EQ(g.path, "/a:b");
   EXPECT_EQ(g.connections, 3);
 }
 
 TEST(PathGroups, RefusesMalformedMixesWithAReason) {
-  for (const char* bad : {"/hello", "/hello:", "/hello:x", "/hello:2x", "/hello:0", "/hello:-1", "hello:1", ":1", "/a b:1", "/a\"b:1"}) {
+  for (const char* bad : {"/hello", "/hello:", "/hello:x", "/hello:2x", "/hello:0", "/hello:-1",
+                          "hello:1", ":1", "/a b:1", "/a\"b:1"}) {
     PathGroup g;
     std::string error;
     EXPECT_FALSE(parseMix(bad, g, error)) << bad;

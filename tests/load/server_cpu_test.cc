@@ -81,7 +81,8 @@ TEST(ServerCpu, CountsTheCpuOfThreadsThatExitedInsideTheWindow) {
 
   const int64_t before = processCpuNs(child);  // the child waits for "go": one live thread
   int64_t threadsRan = 0;
-  const bool answered = sendByte(toChild[1]) && receive(fromChild[0], &threadsRan, sizeof threadsRan);
+  const bool answered =
+      sendByte(toChild[1]) && receive(fromChild[0], &threadsRan, sizeof threadsRan);
   const int64_t after = processCpuNs(child);  // its burning threads have all exited
   sendByte(toChild[1]);  // "done" (or, closed, the child's read fails and it exits)
   close(toChild[1]);
@@ -97,8 +98,8 @@ TEST(ServerCpu, CountsTheCpuOfThreadsThatExitedInsideTheWindow) {
   // >= 90%: the process ran at least as long as its threads' own clocks say;
   // the margin only allows for a different rounding of the same time.
   EXPECT_GE(after - before, threadsRan / 10 * 9)
-      << "read " << after - before << " ns of CPU across the window; the exited threads alone ran " << threadsRan
-      << " ns";
+      << "read " << after - before << " ns of CPU across the window; the exited threads alone ran "
+      << threadsRan << " ns";
 }
 
 // Our own process (duet-load reads its own CPU the same way), with the

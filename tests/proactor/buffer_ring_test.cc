@@ -35,7 +35,8 @@ PressureResult echoFromManyAtOnce(const LoopOptions& loop, std::size_t perClient
   for (auto& c : clients) EXPECT_TRUE(c.connect(server.address()));
   EXPECT_TRUE(eventually([&] { return server.server().connectionCount() == kClients; }));
   std::vector<std::string> payloads;
-  for (int i = 0; i < kClients; ++i) payloads.push_back(patternBytes(perClient, static_cast<unsigned>(i + 1)));
+  for (int i = 0; i < kClients; ++i)
+    payloads.push_back(patternBytes(perClient, static_cast<unsigned>(i + 1)));
   std::string why;
   EXPECT_TRUE(sendAllWhileLoopHeld(server, clients, payloads, &why)) << why;
   for (int i = 0; i < kClients; ++i) {

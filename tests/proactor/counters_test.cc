@@ -39,7 +39,8 @@ TEST_F(UringCountersTest, WakeUpsAreNotEvents) {
   });
   ASSERT_TRUE(eventually([&] { return read.load(); }));
   EXPECT_GT(cqes.load(), 0u) << "the wake-ups should have completed on the ring";
-  EXPECT_EQ(events.load(), 0u) << "a loop that did no I/O reported events: wake-up completions were counted";
+  EXPECT_EQ(events.load(), 0u)
+      << "a loop that did no I/O reported events: wake-up completions were counted";
   thread.stop();
 }
 
@@ -71,7 +72,8 @@ TEST_F(UringCountersTest, RecvRearmsCountsTheRecvsArmedAgain) {
   loop->cancel(giveUp);
   EXPECT_EQ(received, payload.size());
   EXPECT_EQ(loop->stats().uring.bufferRingEmpty.get(), 1u);
-  EXPECT_EQ(loop->stats().uring.recvRearms.get(), 1u) << "the recv armed again after ENOBUFS was not counted";
+  EXPECT_EQ(loop->stats().uring.recvRearms.get(), 1u)
+      << "the recv armed again after ENOBUFS was not counted";
   conn->closeInLoop();
   conn.reset();
   peer.reset();

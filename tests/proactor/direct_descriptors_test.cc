@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tcp_server.h"
 #include "core/socket_ops.h"
+#include "core/tcp_server.h"
 #include "proactor/uring_loop.h"
 #include "tests/proactor/uring_test_fixture.h"
 #include "tests/support/fd_count.h"
@@ -74,7 +74,8 @@ class DirectDescriptorsTest : public UringTest {
     std::vector<std::size_t> out;
     for (EventLoop* loop : loops) {
       std::promise<std::size_t> n;
-      loop->runInLoop([&n, loop] { n.set_value(dynamic_cast<UringLoop&>(*loop).directSlotsInUse()); });
+      loop->runInLoop(
+          [&n, loop] { n.set_value(dynamic_cast<UringLoop&>(*loop).directSlotsInUse()); });
       out.push_back(n.get_future().get());
     }
     return out;
@@ -144,7 +145,8 @@ TEST_F(DirectDescriptorsTest, AcceptedSocketsTakeNoDescriptorAndCloseThroughTheR
   // Peers close: the server closes each slot through the ring.
   clients.clear();
   EXPECT_TRUE(eventually([&] { return server.server().connectionCount() == 0; }));
-  EXPECT_TRUE(eventually([&] { return slotsInUse(server) == 0; })) << slotsInUse(server) << " slots still held";
+  EXPECT_TRUE(eventually([&] { return slotsInUse(server) == 0; }))
+      << slotsInUse(server) << " slots still held";
   EXPECT_EQ(openFdCount(), before);
 }
 
@@ -159,7 +161,8 @@ TEST_F(DirectDescriptorsTest, AFullTableShedsTheConnectionAndAClosedSlotTakesThe
 
   // No slot left: the kernel takes the connection and closes it at once.
   RawClient third(server.address());
-  EXPECT_TRUE(third.waitClosed(5000)) << "a connection the table cannot hold must be closed, not left waiting";
+  EXPECT_TRUE(third.waitClosed(5000))
+      << "a connection the table cannot hold must be closed, not left waiting";
   EXPECT_TRUE(eventually([&] { return shed(server) == 1; })) << shed(server);
   EXPECT_EQ(acceptErrors(server), 1u);
 
@@ -168,7 +171,8 @@ TEST_F(DirectDescriptorsTest, AFullTableShedsTheConnectionAndAClosedSlotTakesThe
   first.close();
   EXPECT_TRUE(eventually([&] { return slotsInUse(server) == 1; }));
   RawClient fourth(server.address());
-  EXPECT_TRUE(fourth.echo("four")) << "the slot the close freed was not given to the next connection";
+  EXPECT_TRUE(fourth.echo("four"))
+      << "the slot the close freed was not given to the next connection";
   EXPECT_EQ(slotsInUse(server), 2u);
   // Nothing failed in between: a spinning acceptor would count errors on.
   EXPECT_EQ(acceptErrors(server), 1u);
@@ -198,13 +202,17 @@ TEST_F(DirectDescriptorsTest, AFullTableIsLoggedOncePerBurstAndItsEndOnce) {
   // One line when the burst starts (ENFILE: "Too many open files in system"),
   // not one per connection; one when it ends, with the count.
   EXPECT_EQ(occurrences(log, "Too many open files in system"), 1u) << log;
-  EXPECT_EQ(occurrences(log, "accept recovered: " + std::to_string(kShed) + " connection(s) were shed"), 1u) << log;
+  EXPECT_EQ(
+      occurrences(log, "accept recovered: " + std::to_string(kShed) + " connection(s) were shed"),
+      1u)
+      << log;
   EXPECT_EQ(occurrences(log, "accept recovered"), 1u) << log;
 }
 
 TEST_F(DirectDescriptorsTest, TheMainAcceptorHandsEachSlotToAnIoLoopsTableWithItsPeer) {
   constexpr int kClients = 6;
-  ServerHarness server(directOptions(), testServerOptions(2, AcceptMode::MainLoop), recordingEcho());
+  ServerHarness server(directOptions(), testServerOptions(2, AcceptMode::MainLoop),
+                       recordingEcho());
   ASSERT_TRUE(server.ok()) << server.error();
   const int before = openFdCount();
 
@@ -218,21 +226,27 @@ TEST_F(DirectDescriptorsTest, TheMainAcceptorHandsEachSlotToAnIoLoopsTableWithIt
   // No server descriptor anywhere; each I/O loop holds its half of the slots
   // (round robin), and the acceptor none once each hand-off is done.
   EXPECT_EQ(openFdCount(), before + kClients);
-  EXPECT_TRUE(eventually([&] { return slotsPerLoop(server) == std::vector<std::size_t>{0, 3, 3}; }))
-      << slotsPerLoop(server)[0] << " " << slotsPerLoop(server)[1] << " " << slotsPerLoop(server)[2];
+  EXPECT_TRUE(eventually([&] {
+    return slotsPerLoop(server) == std::vector<std::size_t>{0, 3, 3};
+  })) << slotsPerLoop(server)[0]
+      << " " << slotsPerLoop(server)[1] << " " << slotsPerLoop(server)[2];
   for (int fd : acceptedFds()) EXPECT_EQ(fd, -1) << "a handed-off connection reported a descriptor";
   // The peer address travelled with the socket.
   EXPECT_EQ(acceptedPeers(), clientAddresses);
 
   clients.clear();
   EXPECT_TRUE(eventually([&] { return server.server().connectionCount() == 0; }));
-  EXPECT_TRUE(eventually([&] { return slotsPerLoop(server) == std::vector<std::size_t>{0, 0, 0}; }));
+  EXPECT_TRUE(eventually([&] {
+    return slotsPerLoop(server) == std::vector<std::size_t>{0, 0, 0};
+  }));
   EXPECT_EQ(openFdCount(), before);
 }
 
-TEST_F(DirectDescriptorsTest, AnIoLoopWithAFullTableGetsNoSocketTheConnectionIsClosedCountedAndLoggedOncePerBurst) {
+TEST_F(DirectDescriptorsTest,
+       AnIoLoopWithAFullTableGetsNoSocketTheConnectionIsClosedCountedAndLoggedOncePerBurst) {
   // Two slots in every loop's table; two I/O loops take connections in turn.
-  ServerHarness server(directOptions(/*slots=*/2), testServerOptions(2, AcceptMode::MainLoop), echoCallbacks());
+  ServerHarness server(directOptions(/*slots=*/2), testServerOptions(2, AcceptMode::MainLoop),
+                       echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   std::vector<RawClient> held;
   for (int i = 0; i < 4; ++i) {
@@ -247,8 +261,10 @@ TEST_F(DirectDescriptorsTest, AnIoLoopWithAFullTableGetsNoSocketTheConnectionIsC
   // its target's table, and the acceptor closes it.
   for (int i = 0; i < 2; ++i) {
     RawClient refused(server.address());
-    EXPECT_TRUE(refused.waitClosed(5000)) << "a connection no I/O loop could take must be closed, not left waiting";
-    EXPECT_TRUE(acceptorHoldsNoSlot(server)) << "the acceptor kept the slot of a hand-off that failed";
+    EXPECT_TRUE(refused.waitClosed(5000))
+        << "a connection no I/O loop could take must be closed, not left waiting";
+    EXPECT_TRUE(acceptorHoldsNoSlot(server))
+        << "the acceptor kept the slot of a hand-off that failed";
   }
   EXPECT_TRUE(eventually([&] { return shed(server) == 2; })) << shed(server);
   // The server forgot them: only the four it serves are counted (a count
@@ -258,7 +274,9 @@ TEST_F(DirectDescriptorsTest, AnIoLoopWithAFullTableGetsNoSocketTheConnectionIsC
 
   // A slot freed in the first I/O loop takes its next connection.
   held.front().close();
-  EXPECT_TRUE(eventually([&] { return slotsPerLoop(server) == std::vector<std::size_t>{0, 1, 2}; }));
+  EXPECT_TRUE(eventually([&] {
+    return slotsPerLoop(server) == std::vector<std::size_t>{0, 1, 2};
+  }));
   RawClient next(server.address());
   const bool served = next.echo("after the burst");
   const std::string log = testing::internal::GetCapturedStderr();
@@ -269,7 +287,8 @@ TEST_F(DirectDescriptorsTest, AnIoLoopWithAFullTableGetsNoSocketTheConnectionIsC
 }
 
 TEST_F(DirectDescriptorsTest, AHandOffThatFailsClosesTheSlotAndTheServerForgetsTheConnection) {
-  ServerHarness server(directOptions(), testServerOptions(2, AcceptMode::MainLoop), echoCallbacks());
+  ServerHarness server(directOptions(), testServerOptions(2, AcceptMode::MainLoop),
+                       echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   {
     const FailingHandoffs failing;  // each MSG_RING aimed at no ring: EBADF, as a target gone
@@ -284,7 +303,8 @@ TEST_F(DirectDescriptorsTest, AHandOffThatFailsClosesTheSlotAndTheServerForgetsT
 }
 
 TEST_F(DirectDescriptorsTest, EachReusePortLoopAcceptsIntoItsOwnRing) {
-  ServerHarness server(directOptions(), testServerOptions(2, AcceptMode::ReusePort), echoCallbacks());
+  ServerHarness server(directOptions(), testServerOptions(2, AcceptMode::ReusePort),
+                       echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   // Each I/O loop creates its acceptor (and its spare descriptor) from a
   // task start() queued: a task queued after it runs after it.

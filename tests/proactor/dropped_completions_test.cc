@@ -69,28 +69,31 @@ TEST_F(DroppedCompletionsTest, LostFinalCompletionsLeakNothingAndOpenConnections
 
   // Both final recv completions of the next iteration are lost.
   uring.loseFinalCompletionsForTesting(OpKind::Recv, 2);
-  peerA.reset();         // A's recv ends with EOF
-  connB->stopReading();  // B's recv is cancelled (ends with -ECANCELED)...
-  connB->startReading(); // ...and reading resumes at once: B re-arms on that final completion
+  peerA.reset();          // A's recv ends with EOF
+  connB->stopReading();   // B's recv is cancelled (ends with -ECANCELED)...
+  connB->startReading();  // ...and reading resumes at once: B re-arms on that final completion
   EXPECT_TRUE(runUntil(*loop, [&] { return aDown; })) << "A's EOF was lost and A never went down";
   EXPECT_EQ(loop->stats().uring.cqesDropped.get(), 2u);
 
   // B reads again: what the peer sends comes back.
   ASSERT_EQ(::write(peerB.get(), "ping", 4), 4);
   std::string echoed;
-  EXPECT_TRUE(runUntil(*loop, [&] {
-    char buf[16];
-    const ssize_t n = ::read(peerB.get(), buf, sizeof buf);
-    if (n > 0) echoed.append(buf, static_cast<std::size_t>(n));
-    return echoed == "ping";
-  })) << "B's recv was never armed again (echoed \"" << echoed << "\")";
+  EXPECT_TRUE(runUntil(*loop,
+                       [&] {
+                         char buf[16];
+                         const ssize_t n = ::read(peerB.get(), buf, sizeof buf);
+                         if (n > 0) echoed.append(buf, static_cast<std::size_t>(n));
+                         return echoed == "ping";
+                       }))
+      << "B's recv was never armed again (echoed \"" << echoed << "\")";
 
   connB->forceClose();
   connA.reset();
   connB.reset();
-  EXPECT_TRUE(runUntil(*loop, [&] {
-    return Connection::liveCount() == liveBefore && uring.opsInFlight() == opsIdle;
-  })) << "live connections: " << Connection::liveCount() << " (before: " << liveBefore
+  EXPECT_TRUE(runUntil(
+      *loop,
+      [&] { return Connection::liveCount() == liveBefore && uring.opsInFlight() == opsIdle; }))
+      << "live connections: " << Connection::liveCount() << " (before: " << liveBefore
       << "), operations in flight: " << uring.opsInFlight() << " (idle: " << opsIdle << ")";
   peerB.reset();
   loop.reset();
@@ -119,7 +122,8 @@ TEST_F(DroppedCompletionsTest, ASendCancelledByTheReconcileIsSentAgainWhole) {
   // More than the socket holds: the peer does not read yet, so a send stays
   // in the kernel, waiting for room.
   std::string payload(4 << 20, '\0');
-  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
   conn->send(payload);
   for (int i = 0; i < 3; ++i) {
     loop->queueInLoop([&] { loop->quit(); });
@@ -137,7 +141,8 @@ TEST_F(DroppedCompletionsTest, ASendCancelledByTheReconcileIsSentAgainWhole) {
   EXPECT_TRUE(runUntil(*loop, [&] {
     char buf[65536];
     ssize_t n;
-    while ((n = ::read(peer.get(), buf, sizeof buf)) > 0) received.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(peer.get(), buf, sizeof buf)) > 0)
+      received.append(buf, static_cast<std::size_t>(n));
     return received.size() >= payload.size() || down;
   }));
   EXPECT_FALSE(down) << "the cancelled send was taken for a failed connection";
@@ -146,8 +151,10 @@ TEST_F(DroppedCompletionsTest, ASendCancelledByTheReconcileIsSentAgainWhole) {
 
   conn->forceClose();
   conn.reset();
-  EXPECT_TRUE(runUntil(*loop, [&] { return Connection::liveCount() == liveBefore && uring.opsInFlight() == 1; }))
-      << "live connections: " << Connection::liveCount() << ", operations in flight: " << uring.opsInFlight();
+  EXPECT_TRUE(runUntil(
+      *loop, [&] { return Connection::liveCount() == liveBefore && uring.opsInFlight() == 1; }))
+      << "live connections: " << Connection::liveCount()
+      << ", operations in flight: " << uring.opsInFlight();
   peer.reset();
   loop.reset();
 }

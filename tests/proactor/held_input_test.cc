@@ -32,10 +32,10 @@ namespace {
 constexpr unsigned kChunk = 4096;
 
 struct Observed {
-  std::string bytes;             // everything onMessage consumed, in order
-  int emptyDeliveries = 0;       // onMessage calls with nothing in the Buffer
+  std::string bytes;        // everything onMessage consumed, in order
+  int emptyDeliveries = 0;  // onMessage calls with nothing in the Buffer
   bool downSeen = false;
-  std::size_t bytesAtDown = 0;   // what had been consumed when the connection went down
+  std::size_t bytesAtDown = 0;  // what had been consumed when the connection went down
 };
 
 class HeldInputTest : public UringTest {
@@ -81,7 +81,8 @@ class HeldInputTest : public UringTest {
 
     // After the first iteration has armed the recv (it then waits in the kernel).
     loop->queueInLoop([&] {
-      EXPECT_EQ(::write(peer.get(), payload.data(), payload.size()), static_cast<ssize_t>(payload.size()));
+      EXPECT_EQ(::write(peer.get(), payload.data(), payload.size()),
+                static_cast<ssize_t>(payload.size()));
       if (finAfter) ::shutdown(peer.get(), SHUT_WR);
     });
     const TimerId giveUp = loop->runAfter(std::chrono::seconds(5), [&] { loop->quit(); });
@@ -92,7 +93,8 @@ class HeldInputTest : public UringTest {
     loop->cancel(giveUp);
 
     const std::uint64_t counted = loop->stats().bytesIn.get();
-    EXPECT_EQ(counted, seen.bytes.size()) << "bytes_in must count each byte the application saw once";
+    EXPECT_EQ(counted, seen.bytes.size())
+        << "bytes_in must count each byte the application saw once";
     conn->closeInLoop();
     conn.reset();
     peer.reset();

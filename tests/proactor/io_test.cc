@@ -91,9 +91,13 @@ TEST_F(UringIoTest, StopAndStartReadingHoldsInputUntilResumed) {
   ASSERT_TRUE(server.ok()) << server.error();
   RawClient client(server.address());
   ASSERT_TRUE(client.sendAll("pause"));
-  ASSERT_TRUE(eventually([&] { std::lock_guard lock(mutex); return held != nullptr; }));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return held != nullptr;
+  }));
   ASSERT_TRUE(client.sendAll("after the pause"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // give a wrong delivery the chance to happen
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(50));  // give a wrong delivery the chance to happen
   EXPECT_EQ(messagesWhilePaused.load(), 0);
   paused = false;
   {
@@ -146,9 +150,11 @@ TEST_F(UringIoTest, CountersAddUp) {
   ASSERT_TRUE(eventually([&] { return server.server().connectionCount() == 0; }));
   server.runSync([&] {
     const LoopStats& s = server.loop().stats();
-    EXPECT_LE(s.events.get(), s.uring.cqesReaped.get());  // wake-ups and cancel results are cqes, not events
+    EXPECT_LE(s.events.get(),
+              s.uring.cqesReaped.get());  // wake-ups and cancel results are cqes, not events
     EXPECT_GE(s.uring.enterCalls.get(), s.syscalls[static_cast<int>(Syscall::Wait)].get());
-    EXPECT_GE(s.uring.sqesSubmitted.get(), 50u);  // at least one send per echo (the multishot recv needs no re-arm)
+    EXPECT_GE(s.uring.sqesSubmitted.get(),
+              50u);  // at least one send per echo (the multishot recv needs no re-arm)
     EXPECT_EQ(s.bytesIn.get(), 50u * 1000);
     EXPECT_EQ(s.bytesOut.get(), 50u * 1000);
     EXPECT_GT(s.wakeups.get(), 0u);

@@ -54,7 +54,8 @@ struct EchoPair {
   }
   // MSG_NOSIGNAL: the connection may be gone (no SIGPIPE for the test).
   bool write(const std::string& bytes) const {
-    return ::send(peer.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    return ::send(peer.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
   }
 };
 
@@ -84,7 +85,8 @@ TEST_P(LostRecvBuffersTest, MoreLossesThanBuffersAndTheLoopStillServes) {
     EchoPair pair(*loop);
     ASSERT_TRUE(pair.conn);
     ASSERT_TRUE(pair.write(patternBytes(32, 40 + i)));
-    ASSERT_TRUE(runUntil(*loop, [&] { return loop->stats().uring.cqesDropped.get() >= i + 1 && *pair.down; }))
+    ASSERT_TRUE(runUntil(
+        *loop, [&] { return loop->stats().uring.cqesDropped.get() >= i + 1 && *pair.down; }))
         << "loss " << i << ": dropped " << loop->stats().uring.cqesDropped.get() << ", connection "
         << (*pair.down ? "down" : "still up");
   }
@@ -94,18 +96,21 @@ TEST_P(LostRecvBuffersTest, MoreLossesThanBuffersAndTheLoopStillServes) {
   const std::string ping = patternBytes(48, 77);
   ASSERT_TRUE(fresh.write(ping));
   std::string echoed;
-  EXPECT_TRUE(runUntil(*loop, [&] {
-    char buf[256];
-    const ssize_t n = ::read(fresh.peer.get(), buf, sizeof buf);
-    if (n > 0) echoed.append(buf, static_cast<std::size_t>(n));
-    return echoed.size() >= ping.size();
-  })) << "no echo after " << kLosses << " lost recv completions (" << loop->stats().uring.bufferRingEmpty.get()
-      << " recvs found the ring empty)";
+  EXPECT_TRUE(runUntil(*loop,
+                       [&] {
+                         char buf[256];
+                         const ssize_t n = ::read(fresh.peer.get(), buf, sizeof buf);
+                         if (n > 0) echoed.append(buf, static_cast<std::size_t>(n));
+                         return echoed.size() >= ping.size();
+                       }))
+      << "no echo after " << kLosses << " lost recv completions ("
+      << loop->stats().uring.bufferRingEmpty.get() << " recvs found the ring empty)";
   EXPECT_EQ(echoed, ping) << "the echo came back altered";
 
   const auto inRing = uring.buffers().buffersInRing();
   ASSERT_TRUE(inRing.has_value()) << "the kernel cannot report the ring's head (Linux 6.8)";
-  EXPECT_EQ(*inRing, uring.buffers().provided()) << "buffers of lost completions are still out of the ring";
+  EXPECT_EQ(*inRing, uring.buffers().provided())
+      << "buffers of lost completions are still out of the ring";
 
   fresh.conn->forceClose();
   fresh.conn.reset();

@@ -46,7 +46,9 @@ class BareRing {
   bool ok() const { return ok_; }
   io_uring& ring() { return ring_; }
   bool hasFeature(unsigned f) const { return (params_.features & f) != 0; }
-  bool write(const std::string& bytes) { return ::write(peer_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()); }
+  bool write(const std::string& bytes) {
+    return ::write(peer_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  }
 
   // One single-shot recv from buffer group 0; returns its completion.
   io_uring_cqe recv(bool bundle) {
@@ -75,7 +77,9 @@ class BareRing {
   int peer_ = -1;
 };
 
-std::uint16_t bufferIdOf(const io_uring_cqe& cqe) { return static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT); }
+std::uint16_t bufferIdOf(const io_uring_cqe& cqe) {
+  return static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+}
 
 TEST(RecvBundle, OneCompletionSpansSeveralBuffersDeliveredWholeAndInOrder) {
   BareRing bare;
@@ -157,7 +161,8 @@ TEST(IncrementalBuffers, ReadFromWhereTheLastPieceEndedAndRecycledOnlyWhenTheKer
   std::string received;
   // Three 100-byte pieces into the first 256-byte buffer (the third only
   // fits 56), then the rest into the second.
-  const std::vector<std::pair<std::size_t, bool>> expected = {{100, true}, {100, true}, {56, false}, {44, true}};
+  const std::vector<std::pair<std::size_t, bool>> expected = {
+      {100, true}, {100, true}, {56, false}, {44, true}};
   std::size_t written = 0;
   std::uint16_t firstBuffer = 0;
   for (std::size_t i = 0; i < expected.size(); ++i) {
@@ -178,9 +183,11 @@ TEST(IncrementalBuffers, ReadFromWhereTheLastPieceEndedAndRecycledOnlyWhenTheKer
     pool->consume(bufferIdOf(cqe), static_cast<std::size_t>(cqe.res), more,
                   [&](const char* data, std::size_t n) { received.append(data, n); });
     EXPECT_EQ(pool->recycled() - recycledBefore, more ? 0u : 1u)
-        << "completion " << i << (more ? ": a buffer the kernel still fills was given back"
-                                       : ": a finished buffer was not given back");
-    ASSERT_EQ(received, payload.substr(0, received.size())) << "completion " << i << " read the wrong bytes";
+        << "completion " << i
+        << (more ? ": a buffer the kernel still fills was given back"
+                 : ": a finished buffer was not given back");
+    ASSERT_EQ(received, payload.substr(0, received.size()))
+        << "completion " << i << " read the wrong bytes";
   }
   EXPECT_EQ(received, payload);
 }
@@ -226,10 +233,12 @@ class AdaptiveRecvTest : public UringTest {};
 
 TEST_F(AdaptiveRecvTest, BurstIsReceivedDirectlyThenMultishotTakesOverAgain) {
   const AdaptiveRun r = echoBurstThenSmall(true);
-  EXPECT_GT(r.directAfterBurst, 0u) << "a 256 KiB burst through 4 KiB buffers never switched to direct recvs";
+  EXPECT_GT(r.directAfterBurst, 0u)
+      << "a 256 KiB burst through 4 KiB buffers never switched to direct recvs";
   // Each small message is one short read: taken by the multishot recv again,
   // so no more direct recvs (one still in use would count one per message).
-  EXPECT_EQ(r.directAfterSmall, r.directAfterBurst) << "small messages after the burst still went through direct recvs";
+  EXPECT_EQ(r.directAfterSmall, r.directAfterBurst)
+      << "small messages after the burst still went through direct recvs";
   EXPECT_GT(r.rearms, 0u) << "the multishot recv was never armed again after the burst";
 }
 

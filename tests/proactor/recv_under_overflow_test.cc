@@ -43,8 +43,8 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   constexpr std::size_t kPerClient = 16 * 1024;
   LoopOptions o = GetParam().loop;
   o.uring.ringEntries = 4;
-  o.uring.cqFactor = 1;        // a CQ of 4 entries against 64 connections with data
-  o.uring.bufferCount = 4;     // 16 KiB of ring buffers (incremental: 4 of 4 KiB too)
+  o.uring.cqFactor = 1;     // a CQ of 4 entries against 64 connections with data
+  o.uring.bufferCount = 4;  // 16 KiB of ring buffers (incremental: 4 of 4 KiB too)
   o.uring.bufferSize = 4096;
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
@@ -54,12 +54,14 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   ASSERT_TRUE(eventually([&] { return server.server().connectionCount() == kClients; }));
   // The loop thread held until every byte is queued in the server's sockets.
   std::vector<std::string> payloads;
-  for (int i = 0; i < kClients; ++i) payloads.push_back(patternBytes(kPerClient, static_cast<unsigned>(100 + i)));
+  for (int i = 0; i < kClients; ++i)
+    payloads.push_back(patternBytes(kPerClient, static_cast<unsigned>(100 + i)));
   std::string why;
   ASSERT_TRUE(sendAllWhileLoopHeld(server, clients, payloads, &why)) << why;
 
   for (int i = 0; i < kClients; ++i) {
-    EXPECT_EQ(clients[i].recvExactly(kPerClient), payloads[i]) << "client " << i << ": bytes lost, repeated or reordered";
+    EXPECT_EQ(clients[i].recvExactly(kPerClient), payloads[i])
+        << "client " << i << ": bytes lost, repeated or reordered";
   }
 
   std::uint64_t overflows = 0;
@@ -85,7 +87,8 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   // Every buffer the kernel took came back (an incremental one part-filled
   // stays in the kernel's ring: it is not out).
   if (inRing) {
-    EXPECT_EQ(*inRing, provided) << (incremental ? "incremental" : "classic") << " ring: buffers still out";
+    EXPECT_EQ(*inRing, provided) << (incremental ? "incremental" : "classic")
+                                 << " ring: buffers still out";
   }
   RecordProperty("incremental", incremental ? 1 : 0);
   RecordProperty("cq_overflows", static_cast<int>(overflows));
@@ -93,7 +96,8 @@ TEST_P(RecvUnderOverflowTest, EveryByteArrivesInOrderAndEveryBufferReturns) {
   clients.clear();
 }
 
-INSTANTIATE_TEST_SUITE_P(UringConfigs, RecvUnderOverflowTest, testing::ValuesIn(uringConfigs()), backendParamName);
+INSTANTIATE_TEST_SUITE_P(UringConfigs, RecvUnderOverflowTest, testing::ValuesIn(uringConfigs()),
+                         backendParamName);
 
 }  // namespace
 }  // namespace duet::test

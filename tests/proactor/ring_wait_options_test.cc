@@ -26,7 +26,8 @@ void expectTimersAndWakeUpsWake(const LoopOptions& o) {
   EventLoopThread thread([o] { return makeEventLoop(o); }, "waiting");
   EventLoop* loop = thread.start();
   std::atomic<bool> timerFired{false};
-  loop->runInLoop([&] { loop->runAfter(std::chrono::milliseconds(20), [&] { timerFired = true; }); });
+  loop->runInLoop(
+      [&] { loop->runAfter(std::chrono::milliseconds(20), [&] { timerFired = true; }); });
   EXPECT_TRUE(eventually([&] { return timerFired.load(); }));
   for (int i = 0; i < 20; ++i) {
     std::atomic<bool> ran{false};
@@ -80,7 +81,8 @@ TEST_F(RingWaitOptionsTest, MsgRingWakeUpsBetweenRegisteredRingsReachTheirTarget
     for (int i = 0; i < 50; ++i) {
       const int before = ran.load();
       loop->queueInLoop([&] { ran.fetch_add(1); });
-      ASSERT_TRUE(eventually([&] { return ran.load() == before + 1; })) << "wake-up " << i << " was missed";
+      ASSERT_TRUE(eventually([&] { return ran.load() == before + 1; }))
+          << "wake-up " << i << " was missed";
     }
   });
   sender.join();

@@ -145,7 +145,8 @@ TEST_P(SocketHandoffTest, TheSocketReachesTheTargetsReceiverOnceWithItsPeer) {
   EventLoop& target = *targetThread.start();
   Received received;
   setReceiver(target, received);
-  const std::uint64_t eventFdWritesBefore = dynamic_cast<UringLoop&>(target).waker().eventFdWrites();
+  const std::uint64_t eventFdWritesBefore =
+      dynamic_cast<UringLoop&>(target).waker().eventFdWrites();
 
   Pair p = connectedPair();
   const int fd = p.server.get();
@@ -227,7 +228,9 @@ TEST_P(SocketHandoffTest, ASocketHandedToALoopWithNoReceiverIsClosed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ways, SocketHandoffTest, testing::Bool(),
-                         [](const testing::TestParamInfo<bool>& way) { return way.param ? "msgring" : "queue"; });
+                         [](const testing::TestParamInfo<bool>& way) {
+                           return way.param ? "msgring" : "queue";
+                         });
 
 }  // namespace
 }  // namespace duet::test

@@ -32,9 +32,9 @@ inline std::optional<std::string> uringUnavailable(const LoopOptions& options = 
   return std::nullopt;
 }
 
-#define DUET_SKIP_WITHOUT_URING(options)                                   \
-  if (const auto whyNoUring = ::duet::test::uringUnavailable(options)) {  \
-    GTEST_SKIP() << *whyNoUring;                                           \
+#define DUET_SKIP_WITHOUT_URING(options)                                 \
+  if (const auto whyNoUring = ::duet::test::uringUnavailable(options)) { \
+    GTEST_SKIP() << *whyNoUring;                                         \
   }
 
 class UringTest : public testing::Test {
@@ -45,8 +45,9 @@ class UringTest : public testing::Test {
   }
   void TearDown() override {
     if (IsSkipped()) return;
-    EXPECT_TRUE(waitForCleanup(baselineFds_)) << "descriptors open: " << openFdCount() << " (baseline "
-                                              << baselineFds_ << "), live connections: " << Connection::liveCount();
+    EXPECT_TRUE(waitForCleanup(baselineFds_))
+        << "descriptors open: " << openFdCount() << " (baseline " << baselineFds_
+        << "), live connections: " << Connection::liveCount();
   }
 
  private:

@@ -28,7 +28,9 @@ Buffer bufferOf(const std::string& bytes) {
   return b;
 }
 
-std::string iovText(const iovec& v) { return std::string(static_cast<const char*>(v.iov_base), v.iov_len); }
+std::string iovText(const iovec& v) {
+  return std::string(static_cast<const char*>(v.iov_base), v.iov_len);
+}
 
 // ---------------------------------------------------------------- the chain itself
 
@@ -201,7 +203,8 @@ TEST_P(VectoredSendTest, AnIdleConnectionHoldsNoChainAndNoOutput) {
 
 INSTANTIATE_TEST_SUITE_P(Paths, VectoredSendTest, testing::Values(true, false),
                          [](const testing::TestParamInfo<bool>& path) {
-                           return path.param ? std::string("send_vectorized") : std::string("sendmsg");
+                           return path.param ? std::string("send_vectorized")
+                                             : std::string("sendmsg");
                          });
 
 }  // namespace

@@ -24,9 +24,9 @@ constexpr int kTasks = 100'000;
 
 struct WakeResult {
   bool allRanOnce = false;
-  std::uint64_t targetWakeups = 0;    // the target's sys_wakeup: every wake-up, however it travelled
-  std::uint64_t eventFdWrites = 0;    // the wake-ups that went by the target's eventfd
-  std::uint64_t senderWakeups = 0;    // the senders' own sys_wakeup (nothing is charged there)
+  std::uint64_t targetWakeups = 0;  // the target's sys_wakeup: every wake-up, however it travelled
+  std::uint64_t eventFdWrites = 0;  // the wake-ups that went by the target's eventfd
+  std::uint64_t senderWakeups = 0;  // the senders' own sys_wakeup (nothing is charged there)
   std::uint64_t senderSubmitted = 0;  // SQEs the senders' rings submitted (their MSG_RINGs)
 };
 
@@ -62,7 +62,8 @@ WakeResult queueFromManyThreads(UringWakeup mode, bool sendersOwnRings) {
   for (auto& s : senders) s.join();
 
   WakeResult r;
-  EXPECT_TRUE(eventually([&] { return total.load() == kTasks; }, 20000)) << total.load() << " of " << kTasks;
+  EXPECT_TRUE(eventually([&] { return total.load() == kTasks; }, 20000))
+      << total.load() << " of " << kTasks;
   r.allRanOnce = true;
   for (int i = 0; i < kTasks; ++i) {
     if (runs[i].load() != 1) {
@@ -125,7 +126,8 @@ TEST_F(WakeupTest, MsgRingWakeupIsChargedToTheLoopItWakes) {
   EventLoopThread target([o] { return makeEventLoop(o); }, "target");
   EventLoop* loop = target.start();
   std::atomic<pid_t> targetTid{0};
-  loop->queueInLoop([&] { targetTid = ::gettid(); });  // an eventfd wake-up: this thread has no ring
+  loop->queueInLoop(
+      [&] { targetTid = ::gettid(); });  // an eventfd wake-up: this thread has no ring
   ASSERT_TRUE(eventually([&] { return targetTid.load() != 0; }));
   ASSERT_TRUE(eventually([&] { return blockedInIoUringEnter(targetTid); }));
   const std::uint64_t targetBefore = wakeupSyscalls(*loop);
@@ -146,7 +148,8 @@ TEST_F(WakeupTest, MsgRingWakeupIsChargedToTheLoopItWakes) {
   ASSERT_TRUE(eventually([&] { return ran.load(); }));
 
   EXPECT_GT(senderSubmitted, 0u) << "the wake-up did not go out through the sender's ring";
-  EXPECT_EQ(wakeupSyscalls(*loop), targetBefore + 1) << "the MSG_RING wake-up is the woken loop's sys_wakeup";
+  EXPECT_EQ(wakeupSyscalls(*loop), targetBefore + 1)
+      << "the MSG_RING wake-up is the woken loop's sys_wakeup";
   EXPECT_EQ(senderWakeups, 0u) << "the sender was charged for the target's wake-up";
   EXPECT_EQ(senderEnters, 0u) << "a wake-up sent is not one of the sender's enters";
   target.stop();
@@ -181,14 +184,16 @@ TEST_F(WakeupTest, FailedMsgRingWakeupStillWakesTheTarget) {
     while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   });
   ASSERT_TRUE(eventually([&] { return queued.load(); }));
-  EXPECT_TRUE(eventually([&] { return ran.load(); }, 3000)) << "the failed MSG_RING left the target asleep";
+  EXPECT_TRUE(eventually([&] { return ran.load(); }, 3000))
+      << "the failed MSG_RING left the target asleep";
 
   // A later wake-up, by eventfd from this thread, must get through too.
   std::atomic<bool> ranLater{false};
   if (ran) {
     ASSERT_TRUE(eventually([&] { return blockedInIoUringEnter(targetTid); }));
     loop->queueInLoop([&] { ranLater = true; });
-    EXPECT_TRUE(eventually([&] { return ranLater.load(); }, 3000)) << "a wake-up was still marked as on its way";
+    EXPECT_TRUE(eventually([&] { return ranLater.load(); }, 3000))
+        << "a wake-up was still marked as on its way";
   }
   release = true;
   sender.join();

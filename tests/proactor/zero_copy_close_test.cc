@@ -58,7 +58,8 @@ TEST_P(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWith
     ASSERT_TRUE(client);
     const int small = 4096;
     ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
-    ASSERT_EQ(::connect(client.get(), server.address().sockaddrPtr(), server.address().length()), 0);
+    ASSERT_EQ(::connect(client.get(), server.address().sockaddrPtr(), server.address().length()),
+              0);
 
     // The send is in the kernel once its first bytes are here (peeked, not read).
     pollfd in{client.get(), POLLIN, 0};
@@ -82,7 +83,9 @@ TEST_P(ZeroCopyCloseTest, ClosingWithANotificationOutstandingClosesTheSocketWith
 }
 
 INSTANTIATE_TEST_SUITE_P(Descriptors, ZeroCopyCloseTest, testing::Bool(),
-                         [](const testing::TestParamInfo<bool>& p) { return p.param ? "direct" : "plain"; });
+                         [](const testing::TestParamInfo<bool>& p) {
+                           return p.param ? "direct" : "plain";
+                         });
 
 }  // namespace
 }  // namespace duet::test

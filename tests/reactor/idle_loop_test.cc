@@ -36,7 +36,8 @@ TEST_P(IdleLoopTest, IdleLoopWithAFarTimerMakesNoSystemCalls) {
   const std::uint64_t before = settledSyscalls(*loop);
   const std::uint64_t waitsBefore = loop->stats().syscalls[static_cast<int>(Syscall::Wait)].get();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(loop->stats().totalSyscalls(), before) << "an idle " << loop->mode() << " loop made system calls";
+  EXPECT_EQ(loop->stats().totalSyscalls(), before)
+      << "an idle " << loop->mode() << " loop made system calls";
   EXPECT_EQ(loop->stats().syscalls[static_cast<int>(Syscall::Wait)].get(), waitsBefore);
 
   loop->quit();
@@ -69,7 +70,9 @@ TEST_P(IdleLoopTest, ConnectionIsQuietAfterABurstThatNeededWriteInterest) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reactor, IdleLoopTest, testing::ValuesIn(reactorConfigs()),
-                         [](const testing::TestParamInfo<ReactorConfig>& param) { return param.param.name; });
+                         [](const testing::TestParamInfo<ReactorConfig>& param) {
+                           return param.param.name;
+                         });
 
 }  // namespace
 }  // namespace duet::reactor_test

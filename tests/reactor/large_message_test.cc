@@ -92,7 +92,8 @@ TEST_P(LargeMessageTest, AMessageWaitingWholeIsReadAtOnceAfterTheFirstFewReads) 
   for (const std::uint64_t n : readsPerMessage) all += std::to_string(n) + " ";
   // The first message teaches the connection its reads fill their storage;
   // by the last one, one read takes the whole message, as in a bare loop.
-  EXPECT_EQ(readsPerMessage.back(), 1u) << GetParam().name << ": reads per 256 KiB message: " << all;
+  EXPECT_EQ(readsPerMessage.back(), 1u)
+      << GetParam().name << ": reads per 256 KiB message: " << all;
   // Reading again, so the graceful stop at the end sees the client's close.
   server.runSync([&] {
     conn->startReading();
@@ -133,7 +134,9 @@ TEST_P(LargeMessageTest, SendingTheInputBufferHandsOverItsStorageUncopied) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reactor, LargeMessageTest, testing::ValuesIn(reactorConfigs()),
-                         [](const testing::TestParamInfo<ReactorConfig>& param) { return param.param.name; });
+                         [](const testing::TestParamInfo<ReactorConfig>& param) {
+                           return param.param.name;
+                         });
 
 }  // namespace
 }  // namespace duet::reactor_test

@@ -59,7 +59,9 @@ TEST_P(PollerInvariants, RemovingAChannelThePollerNeverHadIsCaught) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reactor, PollerInvariants, testing::ValuesIn(reactorConfigs()),
-                         [](const testing::TestParamInfo<ReactorConfig>& param) { return param.param.name; });
+                         [](const testing::TestParamInfo<ReactorConfig>& param) {
+                           return param.param.name;
+                         });
 
 }  // namespace
 }  // namespace duet::reactor_test

@@ -67,16 +67,19 @@ TEST(SelectFdLimit, CreateConnectionClosesAHighFdAndReturnsNull) {
   ::close(pair[1]);
 
   testing::internal::CaptureStderr();
-  ConnectionPtr conn = loop.createConnection(UniqueFd(highFd), InetAddress(), InetAddress(5555, true));
+  ConnectionPtr conn =
+      loop.createConnection(UniqueFd(highFd), InetAddress(), InetAddress(5555, true));
   const std::string log = testing::internal::GetCapturedStderr();
 
   EXPECT_EQ(conn, nullptr);
   EXPECT_FALSE(isOpen(highFd)) << "the refused socket must be closed";
   char byte;
-  EXPECT_EQ(::recv(ours.get(), &byte, 1, MSG_DONTWAIT), 0) << "the peer must see the connection closed";
-  EXPECT_NE(log.find("select backend cannot watch fd " + std::to_string(highFd) + " (>= FD_SETSIZE " +
-                     std::to_string(FD_SETSIZE) + "): closing connection from 127.0.0.1:5555"),
-            std::string::npos)
+  EXPECT_EQ(::recv(ours.get(), &byte, 1, MSG_DONTWAIT), 0)
+      << "the peer must see the connection closed";
+  EXPECT_NE(
+      log.find("select backend cannot watch fd " + std::to_string(highFd) + " (>= FD_SETSIZE " +
+               std::to_string(FD_SETSIZE) + "): closing connection from 127.0.0.1:5555"),
+      std::string::npos)
       << log;
 }
 

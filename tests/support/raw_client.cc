@@ -15,7 +15,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int remainingMs(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
@@ -145,7 +146,8 @@ bool RawClient::echo(std::string_view payload, int timeoutMs) {
       const ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
       if (r > 0) {
         const auto got = static_cast<std::size_t>(r);
-        if (received + got > payload.size() || payload.compare(received, got, std::string_view(buf, got)) != 0) {
+        if (received + got > payload.size() ||
+            payload.compare(received, got, std::string_view(buf, got)) != 0) {
           return false;
         }
         received += got;

@@ -49,7 +49,8 @@ bool sendAllWhileLoopHeld(ServerHarness& server, std::vector<RawClient>& clients
 
   std::string problem;
   for (std::size_t i = 0; i < clients.size() && problem.empty(); ++i) {
-    if (!clients[i].sendAll(payloads[i])) problem = "client " + std::to_string(i) + " could not send while the loop was held";
+    if (!clients[i].sendAll(payloads[i]))
+      problem = "client " + std::to_string(i) + " could not send while the loop was held";
   }
   if (problem.empty()) {
     const bool allInServerSockets = eventually([&] {
@@ -58,7 +59,8 @@ bool sendAllWhileLoopHeld(ServerHarness& server, std::vector<RawClient>& clients
       }
       return true;
     });
-    if (!allInServerSockets) problem = "the server's sockets did not acknowledge every byte while the loop was held";
+    if (!allInServerSockets)
+      problem = "the server's sockets did not acknowledge every byte while the loop was held";
   }
   hold->release = true;
   return problem.empty() || fail(problem);

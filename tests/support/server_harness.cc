@@ -4,12 +4,14 @@
 
 namespace duet::test {
 
-ServerHarness::ServerHarness(const LoopOptions& loopOptions, ServerOptions serverOptions, ConnectionCallbacks callbacks) {
+ServerHarness::ServerHarness(const LoopOptions& loopOptions, ServerOptions serverOptions,
+                             ConnectionCallbacks callbacks) {
   std::promise<void> ready;
   auto started = ready.get_future();
   runEndedFuture_ = runEnded_.get_future().share();
   auto release = release_.get_future();
-  thread_ = std::thread([&, release = std::move(release), serverOptions = std::move(serverOptions), callbacks = std::move(callbacks)]() mutable {
+  thread_ = std::thread([&, release = std::move(release), serverOptions = std::move(serverOptions),
+                         callbacks = std::move(callbacks)]() mutable {
     try {
       loop_ = makeEventLoop(loopOptions);
       loop_->setName("test-main");

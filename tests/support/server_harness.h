@@ -15,7 +15,8 @@ namespace duet::test {
 
 class ServerHarness {
  public:
-  ServerHarness(const LoopOptions& loopOptions, ServerOptions serverOptions, ConnectionCallbacks callbacks);
+  ServerHarness(const LoopOptions& loopOptions, ServerOptions serverOptions,
+                ConnectionCallbacks callbacks);
   ~ServerHarness();
   ServerHarness(const ServerHarness&) = delete;
   ServerHarness& operator=(const ServerHarness&) = delete;

@@ -27,7 +27,8 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, Options options) {
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
     if (options.maxOpenFiles) {
-      rlimit rl{static_cast<rlim_t>(*options.maxOpenFiles), static_cast<rlim_t>(*options.maxOpenFiles)};
+      rlimit rl{static_cast<rlim_t>(*options.maxOpenFiles),
+                static_cast<rlim_t>(*options.maxOpenFiles)};
       ::setrlimit(RLIMIT_NOFILE, &rl);
     }
     // The test process blocks SIGINT/SIGTERM in some threads; the child starts clean.
@@ -61,7 +62,8 @@ void Subprocess::drain(int timeoutMs) {
   for (int i = 0; i < 2; ++i) {
     if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
     ssize_t n;
-    while ((n = ::read(fds[i].fd, buf, sizeof buf)) > 0) (i == 0 ? out_ : err_).append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(fds[i].fd, buf, sizeof buf)) > 0)
+      (i == 0 ? out_ : err_).append(buf, static_cast<std::size_t>(n));
   }
 }
 
@@ -78,7 +80,8 @@ std::string Subprocess::waitForLine(const std::string& needle, int timeoutMs) {
         return out_.substr(from, end - from);
       }
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return "";
     drain(static_cast<int>(std::min<long>(left.count(), 100)));
   }
@@ -109,7 +112,8 @@ int portFromListeningLine(const std::string& line) {
   const auto at = line.find("listening on ");
   if (at == std::string::npos) return 0;
   const auto space = line.find(' ', at + 13);
-  const std::string addr = line.substr(at + 13, space == std::string::npos ? std::string::npos : space - at - 13);
+  const std::string addr =
+      line.substr(at + 13, space == std::string::npos ? std::string::npos : space - at - 13);
   const auto colon = addr.rfind(':');
   if (colon == std::string::npos) return 0;
   return std::atoi(addr.c_str() + colon + 1);

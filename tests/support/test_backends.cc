@@ -29,31 +29,45 @@ const std::vector<BackendConfig>& testBackends() {
         // Each io_uring switch flipped from its default, one at a time.
         LoopOptions handoff = o;
         handoff.uring.msgRingHandoff = !handoff.uring.msgRingHandoff;
-        out.push_back({handoff.uring.msgRingHandoff ? "uring_handoff" : "uring_nohandoff", handoff});
+        out.push_back(
+            {handoff.uring.msgRingHandoff ? "uring_handoff" : "uring_nohandoff", handoff});
         // A kernel feature switched on is demanded (On), so a kernel without
         // it makes the configuration skip with the reason.
-        const auto flipped = [](KernelFeature f) { return f == KernelFeature::Off ? KernelFeature::On : KernelFeature::Off; };
+        const auto flipped = [](KernelFeature f) {
+          return f == KernelFeature::Off ? KernelFeature::On : KernelFeature::Off;
+        };
         LoopOptions bundle = o;
         bundle.uring.recvBundle = flipped(o.uring.recvBundle);
-        out.push_back({bundle.uring.recvBundle == KernelFeature::On ? "uring_bundle" : "uring_nobundle", bundle});
+        out.push_back(
+            {bundle.uring.recvBundle == KernelFeature::On ? "uring_bundle" : "uring_nobundle",
+             bundle});
         LoopOptions inc = o;
         inc.uring.incrementalBuffers = flipped(o.uring.incrementalBuffers);
-        out.push_back({inc.uring.incrementalBuffers == KernelFeature::On ? "uring_inc" : "uring_noinc", inc});
+        out.push_back(
+            {inc.uring.incrementalBuffers == KernelFeature::On ? "uring_inc" : "uring_noinc", inc});
         LoopOptions adaptive = o;
         adaptive.uring.adaptiveRecv = !o.uring.adaptiveRecv;
-        out.push_back({adaptive.uring.adaptiveRecv ? "uring_adaptive" : "uring_noadaptive", adaptive});
+        out.push_back(
+            {adaptive.uring.adaptiveRecv ? "uring_adaptive" : "uring_noadaptive", adaptive});
         LoopOptions vectored = o;
         vectored.uring.vectoredSend = !o.uring.vectoredSend;
-        out.push_back({vectored.uring.vectoredSend ? "uring_vectored" : "uring_novectored", vectored});
+        out.push_back(
+            {vectored.uring.vectoredSend ? "uring_vectored" : "uring_novectored", vectored});
         LoopOptions regring = o;
         regring.uring.registerRingFd = !o.uring.registerRingFd;
-        out.push_back({regring.uring.registerRingFd ? "uring_regring" : "uring_noregring", regring});
+        out.push_back(
+            {regring.uring.registerRingFd ? "uring_regring" : "uring_noregring", regring});
         LoopOptions iowait = o;
-        iowait.uring.noIowait = flipped(o.uring.noIowait);  // Auto (on where the kernel has it) flips to Off
-        out.push_back({iowait.uring.noIowait == KernelFeature::On ? "uring_noiowait" : "uring_iowait", iowait});
+        iowait.uring.noIowait =
+            flipped(o.uring.noIowait);  // Auto (on where the kernel has it) flips to Off
+        out.push_back(
+            {iowait.uring.noIowait == KernelFeature::On ? "uring_noiowait" : "uring_iowait",
+             iowait});
         LoopOptions direct = o;
         direct.uring.directDescriptors = flipped(o.uring.directDescriptors);
-        out.push_back({direct.uring.directDescriptors == KernelFeature::On ? "uring_direct" : "uring_nodirect", direct});
+        out.push_back({direct.uring.directDescriptors == KernelFeature::On ? "uring_direct"
+                                                                           : "uring_nodirect",
+                       direct});
       }
     }
     return out;
@@ -122,6 +136,8 @@ std::optional<std::string> modelRefusal(const BackendConfig& backend, const Thre
   return refusal.empty() ? std::nullopt : std::optional<std::string>(refusal);
 }
 
-std::string backendParamName(const testing::TestParamInfo<BackendConfig>& info) { return info.param.name; }
+std::string backendParamName(const testing::TestParamInfo<BackendConfig>& info) {
+  return info.param.name;
+}
 
 }  // namespace duet::test

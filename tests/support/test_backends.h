@@ -42,7 +42,7 @@ int connectionBudget(const BackendConfig& backend, int wanted);
 std::optional<std::string> unavailableReason(const BackendConfig& backend);
 
 // In a test body: skip (not fail) on a machine where the backend cannot run.
-#define DUET_SKIP_IF_UNAVAILABLE(config)                                          \
+#define DUET_SKIP_IF_UNAVAILABLE(config)                                         \
   if (const auto duetWhyUnavailable = ::duet::test::unavailableReason(config)) { \
     GTEST_SKIP() << *duetWhyUnavailable;                                         \
   }

@@ -8,7 +8,9 @@
 namespace duet {
 namespace {
 
-constexpr std::size_t writable(std::size_t k) { return SpareBuffers::classCapacity(k) - Buffer::kCheapPrepend; }
+constexpr std::size_t writable(std::size_t k) {
+  return SpareBuffers::classCapacity(k) - Buffer::kCheapPrepend;
+}
 constexpr std::size_t kRead = SpareBuffers::kReadClass;
 
 TEST(AdaptiveReadSize, StartsAtTheReadClass) {
@@ -33,10 +35,12 @@ TEST(AdaptiveReadSize, TwoSmallReadsInARowStepOneClassDownNeverBelowTheReadClass
   size.recordRead(writable(kRead), writable(kRead));  // now kRead + 2
   const std::size_t room = writable(kRead + 2);
   size.recordRead(100, room);
-  EXPECT_EQ(size.capacity(), SpareBuffers::classCapacity(kRead + 2)) << "one small read is not a trend";
+  EXPECT_EQ(size.capacity(), SpareBuffers::classCapacity(kRead + 2))
+      << "one small read is not a trend";
   size.recordRead(writable(kRead + 1), room);  // fits the class below only exactly: not small
   size.recordRead(100, room);
-  EXPECT_EQ(size.capacity(), SpareBuffers::classCapacity(kRead + 2)) << "the small reads were not consecutive";
+  EXPECT_EQ(size.capacity(), SpareBuffers::classCapacity(kRead + 2))
+      << "the small reads were not consecutive";
   size.recordRead(100, room);
   EXPECT_EQ(size.capacity(), SpareBuffers::classCapacity(kRead + 1));
   for (int i = 0; i < 10; ++i) size.recordRead(100, writable(kRead + 1));

@@ -58,7 +58,8 @@ TEST(AutoBackend, ResolveAnnouncesAutoInOneLine) {
   const auto backend = resolveBackend("auto", &announcement);
   ASSERT_TRUE(backend.has_value());
   EXPECT_EQ(*backend, Backend::Epoll);
-  EXPECT_EQ(announcement, "backend: epoll (auto: io_uring unavailable: disabled by DUET_DISABLE_URING=1)");
+  EXPECT_EQ(announcement,
+            "backend: epoll (auto: io_uring unavailable: disabled by DUET_DISABLE_URING=1)");
   EXPECT_EQ(announcement.find('\n'), std::string::npos);
 }
 
@@ -79,7 +80,9 @@ TEST(AutoBackend, ResolveRejectsUnknownNames) {
   }
 }
 
-TEST(AutoBackend, FlagChoicesPutAutoFirst) { EXPECT_EQ(backendFlagChoices(), "auto|epoll|poll|select|uring"); }
+TEST(AutoBackend, FlagChoicesPutAutoFirst) {
+  EXPECT_EQ(backendFlagChoices(), "auto|epoll|poll|select|uring");
+}
 
 }  // namespace
 }  // namespace duet

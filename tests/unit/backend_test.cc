@@ -41,7 +41,8 @@ TEST(Backend, AllBackendsOrderReactorsFirst) {
 }
 
 TEST(Backend, ParseRejectsEverythingElse) {
-  for (const char* bad : {"EPOLL", "Epoll", "", "io_uring", "iouring", "epoll ", " poll", "sel", "uring\n", "kqueue"}) {
+  for (const char* bad : {"EPOLL", "Epoll", "", "io_uring", "iouring", "epoll ", " poll", "sel",
+                          "uring\n", "kqueue"}) {
     EXPECT_FALSE(parseBackend(bad).has_value()) << "'" << bad << "'";
   }
 }

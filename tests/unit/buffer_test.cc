@@ -275,9 +275,9 @@ TEST(Buffer, FindCRLF) {
   ASSERT_NE(third, nullptr);
   EXPECT_EQ(third - b.peek(), 25);
 
-  EXPECT_EQ(b.findCRLF(third + 2), nullptr);             // start == end of readable
-  EXPECT_EQ(b.findCRLF(first), first);                   // start on the CRLF itself
-  EXPECT_EQ(b.findCRLF(first + 1), second);              // start between '\r' and '\n'
+  EXPECT_EQ(b.findCRLF(third + 2), nullptr);  // start == end of readable
+  EXPECT_EQ(b.findCRLF(first), first);        // start on the CRLF itself
+  EXPECT_EQ(b.findCRLF(first + 1), second);   // start between '\r' and '\n'
 }
 
 TEST(Buffer, FindCRLFAcrossAppends) {
@@ -380,7 +380,8 @@ TEST(Buffer, MoveConstructLeavesSourceEmptyAndUsable) {
   Buffer b(std::move(a));
   EXPECT_EQ(b.view(), "moved bytes");
   EXPECT_EQ(b.peek(), storage);  // a move steals, never copies
-  EXPECT_EQ(a.capacity(), 0u);   // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  EXPECT_EQ(a.capacity(),
+            0u);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
   EXPECT_TRUE(a.empty());
   ASSERT_NE(a.peek(), nullptr);
   a.append("reuse");
@@ -476,7 +477,8 @@ TEST(BufferReadFd, LargerThanWritableUsesSpill100KiB) {
   // One readv fills the buffer's room and the whole spill area.
   ASSERT_EQ(first, static_cast<ssize_t>(writable + kSpill));
   EXPECT_EQ(b.readableBytes(), writable + kSpill);
-  EXPECT_EQ(firstMismatch(b.view(), std::string_view(data).substr(0, writable + kSpill)), std::string_view::npos);
+  EXPECT_EQ(firstMismatch(b.view(), std::string_view(data).substr(0, writable + kSpill)),
+            std::string_view::npos);
   expectRegionsTile(b);
 
   while (b.readableBytes() < total) {
@@ -495,7 +497,8 @@ TEST(BufferReadFd, SpillIntoUnallocatedBuffer64KiBPerCall) {
   ASSERT_TRUE(writeAll(p.b.get(), data));
   Buffer b;
   int err = 0;
-  EXPECT_EQ(b.readFd(p.a.get(), &err), static_cast<ssize_t>(kSpill));  // only the spill area is there
+  EXPECT_EQ(b.readFd(p.a.get(), &err),
+            static_cast<ssize_t>(kSpill));  // only the spill area is there
   EXPECT_EQ(b.readableBytes(), kSpill);
   while (b.readableBytes() < total) ASSERT_GT(b.readFd(p.a.get(), &err), 0);
   EXPECT_EQ(firstMismatch(b.view(), data), std::string_view::npos);

@@ -159,7 +159,9 @@ TEST(CoroTask, ResumesWhereItWaitedAndDestroysEveryFrameAtTheEnd) {
 }
 
 TEST(CoroTask, MoveOnlyValuesComeOutWhole) {
-  auto make = []() -> Task<std::unique_ptr<std::string>> { co_return std::make_unique<std::string>("moved"); };
+  auto make = []() -> Task<std::unique_ptr<std::string>> {
+    co_return std::make_unique<std::string>("moved");
+  };
   std::string got;
   auto outer = [&]() -> Task<void> { got = *co_await make(); };
   spawn(outer());

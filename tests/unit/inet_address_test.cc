@@ -13,7 +13,8 @@ namespace duet {
 namespace {
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -142,7 +143,8 @@ TEST(InetAddressParse, Ipv6NeedsBrackets) {
 }
 
 TEST(InetAddressParse, PortOutOfRange) {
-  for (const char* text : {"host:99999", "1.2.3.4:65536", "1.2.3.4:99999999999999999999", "70000"}) {
+  for (const char* text :
+       {"host:99999", "1.2.3.4:65536", "1.2.3.4:99999999999999999999", "70000"}) {
     const std::string e = parseError(text);
     EXPECT_NE(lower(e).find("port"), std::string::npos) << e;
     EXPECT_NE(e.find("65535"), std::string::npos) << "should state the valid range: " << e;
@@ -150,7 +152,8 @@ TEST(InetAddressParse, PortOutOfRange) {
 }
 
 TEST(InetAddressParse, PortNotANumber) {
-  for (const char* text : {"1.2.3.4:x", "1.2.3.4:80x", "1.2.3.4:-1", "1.2.3.4:+80", "1.2.3.4: 80", "http"}) {
+  for (const char* text :
+       {"1.2.3.4:x", "1.2.3.4:80x", "1.2.3.4:-1", "1.2.3.4:+80", "1.2.3.4: 80", "http"}) {
     const std::string e = parseError(text);
     EXPECT_NE(lower(e).find("port"), std::string::npos) << e;
   }
@@ -180,8 +183,9 @@ TEST(InetAddressParse, BadIpv6InBrackets) {
 }
 
 TEST(InetAddressParse, RoundTripsThroughToIpPort) {
-  for (const char* text : {"127.0.0.1:8080", "0.0.0.0:0", "255.255.255.255:65535", "10.0.0.1:1", "[::1]:80",
-                           "[::]:0", "[fe80::1]:9", "[2001:db8:1:2:3:4:5:6]:443", "[::ffff:1.2.3.4]:7"}) {
+  for (const char* text :
+       {"127.0.0.1:8080", "0.0.0.0:0", "255.255.255.255:65535", "10.0.0.1:1", "[::1]:80", "[::]:0",
+        "[fe80::1]:9", "[2001:db8:1:2:3:4:5:6]:443", "[::ffff:1.2.3.4]:7"}) {
     const InetAddress a = parseOk(text);
     EXPECT_EQ(a.toIpPort(), text);
     const InetAddress b = parseOk(a.toIpPort());
@@ -235,15 +239,19 @@ TEST(InetAddress, FromSockaddrStorage) {
 TEST(InetAddress, FromSockaddrRejectsOtherFamiliesAndShortLengths) {
   sockaddr_storage ss{};
   ss.ss_family = AF_UNIX;
-  EXPECT_FALSE(InetAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&ss), sizeof ss).has_value());
+  EXPECT_FALSE(
+      InetAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&ss), sizeof ss).has_value());
 
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
-  EXPECT_FALSE(InetAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&sin), sizeof sin - 1).has_value());
+  EXPECT_FALSE(InetAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&sin), sizeof sin - 1)
+                   .has_value());
 
   sockaddr_in6 sin6{};
   sin6.sin6_family = AF_INET6;
-  EXPECT_FALSE(InetAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&sin6), sizeof(sockaddr_in)).has_value());
+  EXPECT_FALSE(
+      InetAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&sin6), sizeof(sockaddr_in))
+          .has_value());
 }
 
 }  // namespace

@@ -82,10 +82,8 @@ TEST_F(LogTest, MacroIsSafeInIfElse) {
   setLogLevel(LogLevel::Off);
   bool elseTaken = false;
   const bool cond = false;
-  if (cond)
-    DUET_LOG(Error) << "never";
-  else
-    elseTaken = true;
+  if (cond) DUET_LOG(Error) << "never";
+  else elseTaken = true;
   EXPECT_TRUE(elseTaken);
 }
 
@@ -97,8 +95,9 @@ TEST_F(LogTest, LineFormat) {
   DUET_LOG(Info) << "second";
   const std::string text = capture.text();
   // "HH:MM:SS.mmm LEVEL [tid] file:line message"
-  const std::regex re("^\\d\\d:\\d\\d:\\d\\d\\.\\d+ ERROR \\[\\d+\\] log_test\\.cc:" + std::to_string(line) +
-                      " answer=42\n\\d\\d:\\d\\d:\\d\\d\\.\\d+ INFO  \\[\\d+\\] log_test\\.cc:\\d+ second\n$");
+  const std::regex re(
+      "^\\d\\d:\\d\\d:\\d\\d\\.\\d+ ERROR \\[\\d+\\] log_test\\.cc:" + std::to_string(line) +
+      " answer=42\n\\d\\d:\\d\\d:\\d\\d\\.\\d+ INFO  \\[\\d+\\] log_test\\.cc:\\d+ second\n$");
   EXPECT_TRUE(std::regex_match(text, re)) << text;
 }
 
@@ -107,7 +106,9 @@ TEST_F(LogTest, MillisecondsAreZeroPadded) {
   // Wait (at most about a second) for a moment early in a second, so the
   // milliseconds are below 100 and the padding shows.
   using namespace std::chrono;
-  auto millis = [] { return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() % 1000; };
+  auto millis = [] {
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() % 1000;
+  };
   for (int i = 0; i < 2000 && millis() >= 50; ++i) std::this_thread::sleep_for(milliseconds(1));
   setLogLevel(LogLevel::Info);
   StderrCapture capture;

@@ -16,13 +16,16 @@ namespace {
 // Count of non-overlapping occurrences of `needle` in `hay`.
 std::size_t occurrences(const std::string& hay, const std::string& needle) {
   std::size_t n = 0;
-  for (std::size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + needle.size())) ++n;
+  for (std::size_t pos = hay.find(needle); pos != std::string::npos;
+       pos = hay.find(needle, pos + needle.size()))
+    ++n;
   return n;
 }
 
 // A strict little parser for the flat JSON object toJson() produces:
 // {"key":"string" | number, ...}. Returns false on anything else.
-bool parseFlatJson(const std::string& s, std::map<std::string, std::string>* out, std::string* why) {
+bool parseFlatJson(const std::string& s, std::map<std::string, std::string>* out,
+                   std::string* why) {
   std::size_t i = 0;
   auto fail = [&](const std::string& msg) {
     *why = msg + " at offset " + std::to_string(i);
@@ -53,7 +56,9 @@ bool parseFlatJson(const std::string& s, std::map<std::string, std::string>* out
     } else {
       const std::size_t start = i;
       if (i < s.size() && s[i] == '-') ++i;
-      while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == 'e')) ++i;
+      while (i < s.size() &&
+             (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == 'e'))
+        ++i;
       if (i == start) return fail("expected a value");
       value = s.substr(start, i - start);
     }
@@ -73,7 +78,8 @@ std::map<std::string, std::string> parsePrint(const std::string& line) {
   while (in >> word) {
     const auto eq = word.find('=');
     if (eq == std::string::npos) continue;
-    EXPECT_TRUE(kv.emplace(word.substr(0, eq), word.substr(eq + 1)).second) << "duplicate key " << word;
+    EXPECT_TRUE(kv.emplace(word.substr(0, eq), word.substr(eq + 1)).second)
+        << "duplicate key " << word;
   }
   return kv;
 }
@@ -111,7 +117,8 @@ TEST(LoopStats, SyscallNames) {
   EXPECT_EQ(syscallName(Syscall::Control), "control");
   EXPECT_EQ(syscallName(Syscall::Wakeup), "wakeup");
   std::set<std::string_view> names;
-  for (int i = 0; i < static_cast<int>(Syscall::kCount); ++i) names.insert(syscallName(static_cast<Syscall>(i)));
+  for (int i = 0; i < static_cast<int>(Syscall::kCount); ++i)
+    names.insert(syscallName(static_cast<Syscall>(i)));
   EXPECT_EQ(names.size(), static_cast<std::size_t>(Syscall::kCount));
 }
 
@@ -208,11 +215,14 @@ TEST(LoopStats, JsonIsValidAndHasEveryKeyOnce) {
     ASSERT_TRUE(obj.count(key)) << key;
     EXPECT_EQ(obj.at(key), value) << key;
   }
-  for (const char* key : {"syscalls", "wakeups", "events", "tasks", "timers_fired", "bytes_in", "bytes_out",
-                          "reads", "accepted", "closed", "refused", "accept_errors", "accept_shed", "resets",
-                          "output_overflows", "idle_evictions", "sqes", "cqes", "enters", "enobufs",
-                          "recv_rearms", "cq_overflows", "cqes_dropped", "send_zc", "sys_wait", "sys_read", "sys_write",
-                          "sys_accept", "sys_close", "sys_control", "sys_wakeup"}) {
+  for (const char* key :
+       {"syscalls",       "wakeups",       "events",       "tasks",     "timers_fired",
+        "bytes_in",       "bytes_out",     "reads",        "accepted",  "closed",
+        "refused",        "accept_errors", "accept_shed",  "resets",    "output_overflows",
+        "idle_evictions", "sqes",          "cqes",         "enters",    "enobufs",
+        "recv_rearms",    "cq_overflows",  "cqes_dropped", "send_zc",   "sys_wait",
+        "sys_read",       "sys_write",     "sys_accept",   "sys_close", "sys_control",
+        "sys_wakeup"}) {
     EXPECT_EQ(occurrences(json, std::string("\"") + key + "\":"), 1u) << key;
   }
 }

@@ -139,7 +139,8 @@ TEST(ListenTcp, InUsePortFailsWithAClearMessage) {
   UniqueFd second = sockets::listenTcp(taken, false, &error2);
   EXPECT_FALSE(second);
   EXPECT_NE(error2.find("Address already in use"), std::string::npos) << error2;
-  EXPECT_NE(error2.find(taken.toIpPort()), std::string::npos) << "should name the address: " << error2;
+  EXPECT_NE(error2.find(taken.toIpPort()), std::string::npos)
+      << "should name the address: " << error2;
 
   // Without an error pointer it still just fails.
   EXPECT_FALSE(sockets::listenTcp(taken, false, nullptr));
@@ -204,7 +205,8 @@ TEST(SocketOps, AcceptedSocketsInheritNoDelayAndSendBufferFromTheListener) {
     return value;
   };
   EXPECT_EQ(option(server.get(), IPPROTO_TCP, TCP_NODELAY), 1);
-  EXPECT_EQ(option(server.get(), SOL_SOCKET, SO_SNDBUF), option(listener.get(), SOL_SOCKET, SO_SNDBUF));
+  EXPECT_EQ(option(server.get(), SOL_SOCKET, SO_SNDBUF),
+            option(listener.get(), SOL_SOCKET, SO_SNDBUF));
   EXPECT_EQ(option(client.get(), IPPROTO_TCP, TCP_NODELAY), 0);  // the option is what changed it
 }
 
@@ -260,7 +262,8 @@ TEST(SocketOps, SocketErrorReportsRefusedConnect) {
   UniqueFd fd = sockets::tcpSocket(AF_INET);
   ASSERT_TRUE(fd);
   const int rc = ::connect(fd.get(), addr.sockaddrPtr(), addr.length());
-  if (rc == -1 && errno == ECONNREFUSED) GTEST_SKIP() << "refused synchronously; nothing left for SO_ERROR";
+  if (rc == -1 && errno == ECONNREFUSED)
+    GTEST_SKIP() << "refused synchronously; nothing left for SO_ERROR";
   ASSERT_TRUE(rc == -1 && errno == EINPROGRESS) << std::strerror(errno);
   pollfd pfd{fd.get(), POLLOUT, 0};
   ASSERT_EQ(::poll(&pfd, 1, 10000), 1);

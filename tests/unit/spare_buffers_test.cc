@@ -13,7 +13,7 @@ namespace {
 Buffer withStorage(std::size_t bytes) {
   Buffer b;
   b.append(std::string(bytes, 'x'));
-  b.retrieveAll();   // empty, storage kept
+  b.retrieveAll();  // empty, storage kept
   return b;
 }
 
@@ -23,7 +23,7 @@ TEST(SpareBuffers, DrainedStorageIsLentToTheNextEmptyBuffer) {
   const std::size_t capacity = sent.capacity();
   ASSERT_GE(capacity, 16384u);
   spares.takeFrom(sent);
-  EXPECT_EQ(sent.capacity(), 0u);        // the connection holds nothing now
+  EXPECT_EQ(sent.capacity(), 0u);  // the connection holds nothing now
   EXPECT_EQ(spares.count(), 1u);
   EXPECT_EQ(spares.bytes(), capacity);
 
@@ -61,13 +61,13 @@ TEST(SpareBuffers, CountBytesAndSizeAreBounded) {
   SpareBuffers spares(/*maxCount=*/3, /*maxBytes=*/64 * 1024, /*maxOne=*/32 * 1024);
   Buffer tooBig = withStorage(40 * 1024);
   spares.takeFrom(tooBig);
-  EXPECT_EQ(tooBig.capacity(), 0u);      // freed, not kept
+  EXPECT_EQ(tooBig.capacity(), 0u);  // freed, not kept
   EXPECT_EQ(spares.count(), 0u);
 
   for (int i = 0; i < 5; ++i) {
     Buffer b = withStorage(1000);
     spares.takeFrom(b);
-    EXPECT_EQ(b.capacity(), 0u);         // kept or freed, never left with the connection
+    EXPECT_EQ(b.capacity(), 0u);  // kept or freed, never left with the connection
   }
   EXPECT_EQ(spares.count(), 3u);
 
@@ -82,11 +82,11 @@ TEST(SpareBuffers, CountBytesAndSizeAreBounded) {
 
 TEST(SpareBuffers, StorageWithoutBytesIsNotKeptTwice) {
   SpareBuffers spares;
-  Buffer none;                           // no storage at all: nothing to keep
+  Buffer none;  // no storage at all: nothing to keep
   spares.takeFrom(none);
   EXPECT_EQ(spares.count(), 0u);
   Buffer lent;
-  spares.lendTo(lent);                   // nothing to lend
+  spares.lendTo(lent);  // nothing to lend
   EXPECT_EQ(lent.capacity(), 0u);
 }
 
@@ -107,7 +107,8 @@ TEST(SpareBuffers, CapacitiesComeInClassesWhoseWritableAreaIsAPowerOfTwo) {
   EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 1024), Buffer::kCheapPrepend + 1024);
   EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 1025), Buffer::kCheapPrepend + 2048);
   // The 64 KiB class is readFd's spill size: a read into it needs no spill.
-  EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 40000), Buffer::kCheapPrepend + 65536);
+  EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 40000),
+            Buffer::kCheapPrepend + 65536);
   const std::size_t largest = SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1);
   EXPECT_EQ(SpareBuffers::capacityFor(largest + 1), largest + 1);  // beyond the classes: as asked
 }
@@ -182,7 +183,8 @@ TEST(SpareBuffers, ATestThreadBufferGrowsWithoutSpares) {
 TEST(SpareBuffers, LendForReadTakesTheSmallestSpareHoldingTheSizeOrAllocatesOnlyWhenAsked) {
   SpareBuffers spares;
   const std::size_t big = SpareBuffers::classCapacity(8);  // 256 KiB writable
-  Buffer read = withStorage(SpareBuffers::classCapacity(SpareBuffers::kReadClass) - Buffer::kCheapPrepend);
+  Buffer read =
+      withStorage(SpareBuffers::classCapacity(SpareBuffers::kReadClass) - Buffer::kCheapPrepend);
   spares.takeFrom(read);
   ASSERT_EQ(spares.count(), 1u);
 

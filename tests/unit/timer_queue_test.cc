@@ -23,7 +23,8 @@ constexpr Duration kOnce = Duration::zero();
 long nextMs(const TimerQueue& q) {
   const auto next = q.nextDeadline();
   if (!next) return -1;
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(next->time_since_epoch()).count());
+  return static_cast<long>(
+      std::chrono::duration_cast<milliseconds>(next->time_since_epoch()).count());
 }
 
 TEST(TimerQueue, EmptyQueue) {
@@ -399,7 +400,8 @@ TEST(TimerQueueReserve, IdsReservedFromManyThreadsAreUnique) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&q, &got, t] {
-      for (int i = 0; i < kPerThread; ++i) got[static_cast<std::size_t>(t)].push_back(q.reserveId().sequence);
+      for (int i = 0; i < kPerThread; ++i)
+        got[static_cast<std::size_t>(t)].push_back(q.reserveId().sequence);
     });
   }
   for (auto& th : threads) th.join();

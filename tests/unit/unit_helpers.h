@@ -43,7 +43,8 @@ inline std::size_t pipeCapacity(int fd) {
 inline FdPair makeSocketPair(bool nonBlocking = false) {
   int fds[2];
   const int type = SOCK_STREAM | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0);
-  if (::socketpair(AF_UNIX, type, 0, fds) != 0) ADD_FAILURE() << "socketpair: " << std::strerror(errno);
+  if (::socketpair(AF_UNIX, type, 0, fds) != 0)
+    ADD_FAILURE() << "socketpair: " << std::strerror(errno);
   return FdPair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -102,7 +103,8 @@ class StderrCapture {
     std::string out;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(read_.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(read_.get(), buf, sizeof buf)) > 0)
+      out.append(buf, static_cast<std::size_t>(n));
     return out;
   }
 

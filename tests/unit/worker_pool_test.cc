@@ -63,7 +63,8 @@ TEST(WorkerPool, EveryJobRunsExactlyOnce) {
     }
     pool.stop();
   }
-  for (int i = 0; i < kJobs; ++i) EXPECT_EQ(runs[static_cast<std::size_t>(i)].load(), 1) << "job " << i;
+  for (int i = 0; i < kJobs; ++i)
+    EXPECT_EQ(runs[static_cast<std::size_t>(i)].load(), 1) << "job " << i;
 }
 
 TEST(WorkerPool, JobsRunOnAllThreadsAndNotTheCaller) {
