@@ -57,21 +57,36 @@ def expected_seconds(case, configs, a):
     return len(configs) * per_config + connect + 0.1 * len(groups(configs, case))
 
 
-def run_case(ctx, case, configs, rounds, on_row, progress, perf=False):
-    """Runs `rounds` alternating rounds of `case` over `configs`; emits one row per config per round.
+def run_round(ctx, case, configs, rnd, rounds, on_row, progress):
+    """Runs round `rnd` of `rounds` of `case` over `configs` ("perf": the extra perf round); one row per config.
 
     Every round starts fresh servers: a server that falls into a slow pattern
     (a batching regime, a memory layout) then counts for one round, not for
     the whole sweep, and the median over rounds sets it aside.
     """
-    for rnd in range(1, rounds + 1):
-        tag = "perf" if perf else f"r{rnd}/{rounds}"
-        progress.start(f"{tag} {case.id:<22} {len(configs)} servers alternating")
-        round_rows = _fresh_round(ctx, case, configs, "perf" if perf else rnd, perf)
-        progress.finish_round([r for r in round_rows if r["status"] != "skipped"],
-                              expected_seconds(case, configs, ctx.args))
-        for row in round_rows:
-            on_row(row)
+    perf = rnd == "perf"
+    progress.start(f"{'perf' if perf else f'r{rnd}/{rounds}'} {case.id:<22} {len(configs)} servers alternating")
+    round_rows = _fresh_round(ctx, case, configs, rnd, perf)
+    progress.finish_round([r for r in round_rows if r["status"] != "skipped"],
+                          expected_seconds(case, configs, ctx.args))
+    for row in round_rows:
+        on_row(row)
+
+
+def turn_order(started, rnd):
+    """The servers in the order the load visits them in round `rnd`: the list rotated by one per round.
+
+    duet-load visits its targets in serpentine order (A B C, C B A, ...), so
+    within a round each position has its own neighbours and its own gaps
+    between a server's slices (the first server's two slices are the round's
+    first and last; the middle one's are back to back). Rotating the start
+    each round moves every server through the positions instead of leaving
+    one always first.
+    """
+    if not started or not isinstance(rnd, int):
+        return list(started)
+    k = (rnd - 1) % len(started)
+    return started[k:] + started[:k]
 
 
 def _fresh_round(ctx, case, configs, rnd, perf):
@@ -95,7 +110,7 @@ def _fresh_round(ctx, case, configs, rnd, perf):
     try:
         dropper = _prepare_cache(ctx, case)
         per_slice = connect_per_slice(ctx, started, case)
-        for group in groups(started, case, per_slice):
+        for group in groups(turn_order(started, rnd), case, per_slice):
             for config, row in _round(ctx, case, group, rnd, per_slice):
                 by_name[config.name] = row
     finally:

@@ -301,9 +301,10 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
                     "alternating like echo")
     md.append(f"- Alternating slices: for each case and round every server starts fresh and runs at once "
               f"(the idle ones sleep), and one duet-load loads them in turn, {a.slice:g} s measured at a time, "
-              f"in serpentine order (A B C, C B A, ...), with {a.slice_warmup:g} s unmeasured at the start of "
+              f"in serpentine order (A B C, C B A, ...) starting one server further each round, with {a.slice_warmup:g} s unmeasured at the start of "
               f"each slice and a drain at its end; {a.warmup:g} s of warm-up before each server's first slice; {a.duration:g} s measured "
-              f"per server per round, {a.rounds} rounds. On a shared machine the speed of memory and caches "
+              f"per server per round, {a.rounds} rounds, rounds outermost (round 1 of every case, then round 2, "
+              f"...: a case's rounds are spread over the sweep). On a shared machine the speed of memory and caches "
               f"drifts by several times over seconds, so servers measured one after another are measured on "
               f"different machines; alternating every {a.slice:g} s gives them the same mix. A case whose "
               f"connections for every server exceed what one load process may open (18,000 descriptors here, "

@@ -948,12 +948,12 @@ class BesideTest(unittest.TestCase):
         loop = Config("epoll-fileloop", "duet", "epoll", workloads=("http",), file_io="loop", files_only=True)
         echo = plan.Case("echo", 1, size=128)
         seen = []
-        orig = alternate.run_case
-        alternate.run_case = lambda ctx, case, configs, *rest, **kw: seen.append((case.id, [c.name for c in configs]))
+        orig = alternate.run_round
+        alternate.run_round = lambda ctx, case, configs, *rest, **kw: seen.append((case.id, [c.name for c in configs]))
         try:
             runner.run_all(ctx, [echo, self.cold], [], [Config("epoll", "duet", "epoll"), loop], rows.append)
         finally:
-            alternate.run_case = orig
+            alternate.run_round = orig
         self.assertEqual(rows, [])   # no "skipped" row for epoll-fileloop in the echo case
         self.assertEqual(seen, [(echo.id, ["epoll"]), (self.cold.id, ["epoll", "epoll-fileloop"])])
 

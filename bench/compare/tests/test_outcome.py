@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from duetcompare import outcome, plan, procs, report, runner, servers  # noqa: E402
+from duetcompare import alternate, outcome, plan, procs, report, runner, servers  # noqa: E402
 from duetcompare.servers import Config  # noqa: E402
 
 # What duet-echo --stats prints at exit (core/loop_stats.cc), one line per loop; shortened.
@@ -159,12 +159,18 @@ class PlanItemsTest(unittest.TestCase):
         configs = [Config("epoll", "duet", "epoll"), Config("raw-epoll", "raw", "epoll", workloads=("echo",))]
         return runner.make_plan(cases, list(hold_cases), configs, a)
 
-    def test_echo_alternates_every_round_in_one_item(self):
+    def test_echo_alternates_one_item_per_round(self):
         echo = plan.Case("echo", 100, size=128)
         items, skips = self.make(["--rounds", "3"], [echo])
-        self.assertEqual(items, [runner.Alternating(echo, items[0].configs, 3)])
+        self.assertEqual(items, [runner.Alternating(echo, items[0].configs, rnd) for rnd in (1, 2, 3)])
         self.assertEqual([c.name for c in items[0].configs], ["epoll", "raw-epoll"])
         self.assertEqual(skips, [])
+
+    def test_rounds_are_outermost_so_a_cases_rounds_spread_over_the_sweep(self):
+        c1, c100 = plan.Case("echo", 1, size=128), plan.Case("echo", 100, size=128)
+        items, _ = self.make(["--rounds", "2"], [c1, c100])
+        self.assertEqual([(i.case.id, i.round) for i in items],
+                         [(c1.id, 1), (c100.id, 1), (c1.id, 2), (c100.id, 2)])
 
     def test_wrk_runs_one_server_at_a_time_round_by_round(self):
         http = plan.Case("http", 100, path="/hello")
@@ -177,14 +183,22 @@ class PlanItemsTest(unittest.TestCase):
         echo = plan.Case("echo", 100, size=128)
         hold = plan.Case("hold", 1000)
         items, skips = self.make(["--rounds", "2", "--perf"], [echo], [hold])
-        self.assertEqual([(type(i).__name__, getattr(i, "round", None), getattr(i, "perf", None)) for i in items],
-                         [("Alternating", None, False), ("Single", 1, None), ("Alternating", None, True)])
-        self.assertEqual(items[1].config.name, "epoll")
+        self.assertEqual([(type(i).__name__, i.round) for i in items],
+                         [("Alternating", 1), ("Alternating", 2), ("Single", 1), ("Alternating", "perf")])
+        self.assertEqual(items[2].config.name, "epoll")
         self.assertEqual([(c.name, why) for c, _, why in skips], [("raw-epoll", "raw-epoll does not serve hold")])
-        self.assertEqual(items[-1].rounds, 1)
         a = plan.parser().parse_args(["--rounds", "2"])
-        self.assertEqual(items[1].units(a), (1, runner.expected_seconds(hold, a)))
-        self.assertEqual(items[0].units(a)[0], 2)
+        self.assertEqual(items[2].units(a), (1, runner.expected_seconds(hold, a)))
+        self.assertEqual(items[0].units(a)[0], 1)
+
+
+class TurnOrderTest(unittest.TestCase):
+    def test_each_round_starts_one_server_further_and_perf_keeps_the_order(self):
+        self.assertEqual(alternate.turn_order(["a", "b", "c"], 1), ["a", "b", "c"])
+        self.assertEqual(alternate.turn_order(["a", "b", "c"], 2), ["b", "c", "a"])
+        self.assertEqual(alternate.turn_order(["a", "b", "c"], 4), ["a", "b", "c"])
+        self.assertEqual(alternate.turn_order(["a", "b", "c"], "perf"), ["a", "b", "c"])
+        self.assertEqual(alternate.turn_order([], 3), [])
 
 
 if __name__ == "__main__":
