@@ -2,9 +2,10 @@
 // blocking sockets and no framework: GET /hello with keep-alive, answered
 // byte for byte like duet-http's /hello. The "before" picture for HTTP.
 //
-// The model is thread_echo.cc's, and so is all the scaffolding below, line
-// for line (accept loop, thread start, refusals, stop); only what one
-// connection's thread does differs:
+// The model is thread_echo.cc's, and so is everything around one
+// connection (accept loop, thread start, refusals, stop, --stats): that is
+// thread_per_connection.h and .cc, shared by both. This file is only what
+// one connection's thread does:
 //
 //   main thread:    accept() -> TCP_NODELAY -> pthread_create(serveConnection)
 //   per connection: read() -> answer every complete request in what has
@@ -18,24 +19,9 @@
 // a read may bring half a request or several, so the bytes are kept until a
 // whole head is there, and what follows a head stays for the next request.
 //
-// Stack size: 64 KiB, set explicitly (std::thread cannot choose it; the
-// default is RLIMIT_STACK, 8 MiB here). A connection's thread needs its 20 KiB
-// input buffer, a 4 KiB drain buffer and a few small frames of libc; 64 KiB
-// leaves ample room, and the guard page below it turns an overflow into a
-// crash, not corruption. Only touched pages cost RAM either way, but 8 MiB
-// per thread would reserve 80 GB of address space for 10,000 connections.
-// The response is built in a std::string (heap), reused across requests.
-//
-// Threads are a resource that runs out (RLIMIT_NPROC, kernel.threads-max,
-// pid_max, memory for stacks). When one cannot be created, that connection is
-// closed at once, counted, and one line per burst of such refusals goes to
-// stderr; everyone already connected is still served. The same happens when
-// accept() runs out of descriptors.
-//
-// Stopping: SIGINT/SIGTERM are taken by one signal thread with sigwait(); it
-// shuts the listening socket down (waking accept()), the main thread shuts
-// every live connection down (waking its read() or write()), waits for the
-// threads, prints --stats and exits 0.
+// Its stack: 64 KiB (thread_per_connection.cc says why), of which this file
+// touches its 20 KiB input buffer, a 4 KiB drain buffer and little more. The
+// response is built in a std::string (heap), reused across requests.
 //
 // What it costs here: the committed full run docs/results/2026-11-30-full-2
 // (report.md; the command in command.txt), "Models side by side", the cases
@@ -45,143 +31,26 @@
 // Usage: duet-thread-http [--port P] [--cpu C] [--stats] [--max-threads N]
 // Prints "listening on PORT" when ready, like duet-raw-epoll.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_set>
+
+#include "thread_per_connection.h"
 
 namespace {
 
-constexpr const char* kName = "thread-http";
-constexpr size_t kStackBytes = 64 * 1024;
-
-// What one connection's thread counted; added to the totals when it ends, so
-// the threads never share a counter (and its cache line) while they run.
-struct Counters {
-  uint64_t syscalls = 0;  // every system call, counted by hand
-  uint64_t wakeups = 0;   // blocking reads that returned: each is a thread waking up
-  uint64_t events = 0;    // those that brought bytes
-  uint64_t bytesIn = 0;
-  uint64_t bytesOut = 0;
-  uint64_t requests = 0;  // answered, errors included
-};
-
-// The live connections, each owned by its thread. The main thread adds a
-// connection before starting its thread; the thread removes it when done.
-// Stopping shuts every live socket down, which wakes the blocked threads.
-class Registry {
- public:
-  // False if the server is stopping or already runs maxThreads connections.
-  bool add(int fd, size_t maxThreads) {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || live_.size() >= maxThreads) return false;
-    live_.insert(fd);
-    if (live_.size() > peak_) peak_ = live_.size();
-    return true;
-  }
-  // The thread's last word. The caller closes fd only after this: once the
-  // fd is out of the set, stop() cannot shut down a reused descriptor number.
-  void finish(int fd, const Counters& c) {
-    std::lock_guard lock(mutex_);
-    live_.erase(fd);
-    totals_.syscalls += c.syscalls;
-    totals_.wakeups += c.wakeups;
-    totals_.events += c.events;
-    totals_.bytesIn += c.bytesIn;
-    totals_.bytesOut += c.bytesOut;
-    totals_.requests += c.requests;
-    if (live_.empty()) allDone_.notify_all();
-  }
-  void stop() {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    for (const int fd : live_) ::shutdown(fd, SHUT_RDWR);
-  }
-  void waitUntilEmpty() {
-    std::unique_lock lock(mutex_);
-    allDone_.wait(lock, [&] { return live_.empty(); });
-  }
-  Counters totals() {
-    std::lock_guard lock(mutex_);
-    return totals_;
-  }
-  size_t peak() {
-    std::lock_guard lock(mutex_);
-    return peak_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable allDone_;
-  std::unordered_set<int> live_;
-  bool stopping_ = false;
-  size_t peak_ = 0;
-  Counters totals_;
-};
-
-Registry registry;
-
-// One line on stderr when refusals start, not one per refused connection:
-// under a flood of connections the log must not become the next problem.
-// Only the main thread uses it.
-class RefusalLog {
- public:
-  void refused(const std::string& why) {
-    if (!inBurst_ || why != lastWhy_)
-      std::fprintf(
-          stderr,
-          "%s: %s; closing new connections until that clears (the others are still served)\n",
-          kName, why.c_str());
-    inBurst_ = true;
-    lastWhy_ = why;
-  }
-  void served() { inBurst_ = false; }
-
- private:
-  bool inBurst_ = false;
-  std::string lastWhy_;
-};
-
-// write() until everything is out: a blocking socket may still take only
-// part of a large buffer (a signal, or a send buffer smaller than the data).
-bool writeAll(int fd, const char* p, size_t n, Counters& c) {
-  while (n > 0) {
-    ++c.syscalls;
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;  // EPIPE / ECONNRESET, or stop() shut us down
-    }
-    c.bytesOut += static_cast<uint64_t>(w);
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
+using threadbaseline::Counters;
+using threadbaseline::writeAll;
 
 // ---- HTTP: just enough of RFC 9110/9112 for GET /hello, read carefully ----
 //
@@ -438,10 +307,8 @@ void lingeringClose(int fd, Counters& c) {
   }
 }
 
-// One connection, start to end, on its own thread.
-void* serveConnection(void* arg) {
-  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
-  Counters c;
+// One connection, start to end, on its own thread. The caller closes fd.
+void serveConnection(int fd, Counters& c) {
   char in[kInputBytes];
   size_t begin = 0, end = 0;  // unread input is in[begin, end)
   uint64_t bodyToDrop = 0;    // of the last request, still to come
@@ -494,7 +361,7 @@ void* serveConnection(void* arg) {
     ++c.syscalls;
     const ssize_t n = ::read(fd, in + end, sizeof in - end);  // sleeps until the peer sends
     ++c.wakeups;
-    if (n == 0) break;  // the peer closed (or stop() shut us down)
+    if (n == 0) break;  // the peer closed (or stopping shut us down)
     if (n < 0) {
       if (errno == EINTR) continue;
       break;  // reset
@@ -503,180 +370,16 @@ void* serveConnection(void* arg) {
     c.bytesIn += static_cast<uint64_t>(n);
     end += static_cast<size_t>(n);
   }
-  ++c.syscalls;
-  registry.finish(fd, c);
-  ::close(fd);
-  return nullptr;
-}
-
-// Empty if a thread now serves fd, else why not.
-std::string startConnectionThread(int fd, size_t maxThreads, const pthread_attr_t& attr) {
-  if (!registry.add(fd, maxThreads))
-    return "no thread for a new connection: --max-threads " + std::to_string(maxThreads) +
-           " reached";
-  pthread_t thread;
-  const int err = pthread_create(&thread, &attr, serveConnection,
-                                 reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
-  if (err == 0) return {};
-  registry.finish(fd, Counters{});
-  // EAGAIN: a limit on threads (RLIMIT_NPROC, threads-max, pid_max) or no
-  // memory for the stack; the connection is closed, the server goes on.
-  return std::string("no thread for a new connection: pthread_create: ") + std::strerror(err);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0, cpu = -1;
-  size_t maxThreads = SIZE_MAX;
-  bool stats = false;
-  CLI::App app{"duet-thread-http: one blocking thread per connection HTTP/1.1 server (GET /hello)"};
-  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = ephemeral)")
-      ->check(CLI::Range(0, 65535));
-  app.add_option("--cpu", cpu, "pin to this CPU (every connection's thread inherits it)");
-  app.add_flag("--stats", stats, "print the counters at exit");
-  app.add_option("--max-threads", maxThreads,
-                 "connections served at once; beyond it a connection is refused as if no thread "
-                 "could be created")
-      ->check(CLI::Range(size_t{0}, SIZE_MAX));
-  CLI11_PARSE(app, argc, argv);
-
-  if (cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::perror("sched_setaffinity");
-      return 1;
-    }
-  }
-  rlimit rl{};  // one descriptor per connection: take all the kernel allows
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  int spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // given up to accept-and-close at EMFILE
-
-  // Before any thread exists: every thread inherits this mask, so SIGINT and
-  // SIGTERM reach only the sigwait() below. A peer gone with a response in
-  // flight must cost an EPIPE, not the process.
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t stopSignals;
-  sigemptyset(&stopSignals);
-  sigaddset(&stopSignals, SIGINT);
-  sigaddset(&stopSignals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
-
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(lfd, SOMAXCONN) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  socklen_t len = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
-
-  std::atomic<bool> stopping{false};
-  std::thread signalWatcher([&] {
-    int signo = 0;
-    sigwait(&stopSignals, &signo);
-    stopping = true;
-    ::shutdown(lfd, SHUT_RDWR);  // wakes the accept() below with EINVAL
-  });
-
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, kStackBytes);
-  pthread_attr_setdetachstate(
-      &attr, PTHREAD_CREATE_DETACHED);  // nobody joins: finish() says when it is done
-
-  std::printf("listening on %d\n", ntohs(addr.sin_port));
-  std::fflush(stdout);
-
-  uint64_t syscalls = 0, accepted = 0, noThread = 0, noDescriptor = 0;
-  RefusalLog refusals;
-  bool peerWaits = false;  // out of descriptors, and poll() said a peer waits
-  while (!stopping) {
-    ++syscalls;
-    const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);  // sleeps until a peer connects
-    if (fd < 0) {
-      if (stopping) break;
-      if (errno == EMFILE || errno == ENFILE) {
-        // Out of descriptors. accept() takes the descriptor before it looks
-        // for a peer, so it fails at once whether a peer waits or not. First
-        // sleep until one waits, and try again: a connection's thread may
-        // have closed its descriptor meanwhile.
-        const int err = errno;
-        if (!peerWaits) {
-          pollfd listener{lfd, POLLIN, 0};
-          ++syscalls;
-          poll(&listener, 1, -1);  // stop() shutting the listener down wakes it too
-          peerWaits = true;
-          continue;
-        }
-        // Still none, and the peer would wait in the backlog forever. Give
-        // up the spare descriptor to accept it, close it (it sees its
-        // connection end, not a hang), take the spare back.
-        peerWaits = false;
-        ::close(spareFd);
-        const int victim = accept(lfd, nullptr, nullptr);
-        syscalls += 3;
-        if (victim >= 0) {
-          ::close(victim);
-          refusals.refused(std::string("accept: ") + std::strerror(err));
-          ++noDescriptor;
-          ++syscalls;
-        }
-        spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      } else if (errno == ENOBUFS || errno == ENOMEM) {
-        refusals.refused(std::string("accept: ") +
-                         std::strerror(errno));  // the kernel is short of memory: give it a moment
-        usleep(10'000);
-      }
-      continue;  // EINTR, ECONNABORTED (the peer left the backlog): nothing to do
-    }
-    peerWaits = false;
-    ++accepted;
-    ++syscalls;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small responses go out at once
-    ++syscalls;
-    const std::string whyNot = startConnectionThread(fd, maxThreads, attr);
-    if (!whyNot.empty()) {
-      refusals.refused(whyNot);
-      ++noThread;
-      ++syscalls;
-      ::close(fd);  // the peer sees its connection end at once, not a hang
-      continue;
-    }
-    refusals.served();
-  }
-
-  registry.stop();
-  registry.waitUntilEmpty();
-  signalWatcher.join();
-  ::close(lfd);
-  pthread_attr_destroy(&attr);
-  if (stats) {
-    const Counters t = registry.totals();
-    std::printf(
-        "stats loop=raw mode=%s syscalls=%llu wakeups=%llu events=%llu bytes_in=%llu "
-        "bytes_out=%llu "
-        "accepted=%llu closed=%llu refused_no_thread=%llu refused_no_fd=%llu peak_threads=%zu "
-        "requests=%llu\n",
-        kName, static_cast<unsigned long long>(syscalls + t.syscalls),
-        static_cast<unsigned long long>(t.wakeups), static_cast<unsigned long long>(t.events),
-        static_cast<unsigned long long>(t.bytesIn), static_cast<unsigned long long>(t.bytesOut),
-        static_cast<unsigned long long>(accepted + noDescriptor),
-        static_cast<unsigned long long>(accepted + noDescriptor),
-        static_cast<unsigned long long>(noThread), static_cast<unsigned long long>(noDescriptor),
-        registry.peak(), static_cast<unsigned long long>(t.requests));
-    std::fflush(stdout);
-  }
-  return 0;
+  return threadbaseline::run(
+      {.name = "thread-http",
+       .description =
+           "duet-thread-http: one blocking thread per connection HTTP/1.1 server (GET /hello)",
+       .serveConnection = serveConnection,
+       .countsRequests = true},
+      argc, argv);
 }
