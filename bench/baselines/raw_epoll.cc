@@ -16,14 +16,10 @@
 // Usage: duet-raw-epoll [--port P] [--cpu C] [--stats]
 // SIGINT/SIGTERM (via signalfd, so no race with epoll_wait) exit cleanly.
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
-#include <signal.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +31,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "server_setup.h"
 
 namespace {
 
@@ -182,51 +180,18 @@ int main(int argc, char** argv) {
   app.add_flag("--stats", stats, "print the loop's counters at exit");
   CLI11_PARSE(app, argc, argv);
 
-  if (cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::perror("sched_setaffinity");
-      return 1;
-    }
-  }
-  rlimit rl{};  // one descriptor per connection: take all the kernel allows
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  if (!baseline::pinToCpu(cpu)) return 1;
+  baseline::takeAllDescriptors();
   spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(lfd, SOMAXCONN) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  socklen_t len = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::printf("listening on %d\n", ntohs(addr.sin_port));
+  const int lfd = baseline::listenOnLoopback(port, SOCK_NONBLOCK);
+  if (lfd < 0) return 1;
+  std::printf("listening on %d\n", baseline::listeningPort(lfd));
   std::fflush(stdout);
 
   // Signals arrive as a readable descriptor, so a signal can never slip in
   // between checking a flag and blocking in epoll_wait.
-  // A peer that vanishes with echoes in flight must cost an EPIPE, not the
-  // process. SIGINT may arrive ignored from a non-interactive shell's `&`.
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGINT, SIG_DFL);
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  const int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  const int sfd = baseline::stopSignalsAsDescriptor(SFD_NONBLOCK);
 
   ep = epoll_create1(EPOLL_CLOEXEC);
   setInterest(lfd, EPOLLIN, EPOLL_CTL_ADD);

@@ -86,12 +86,9 @@
 //                       [--direct-fds on|off] [--register-ring-fd on|off] [--no-iowait on|off]
 //                       [--buf-size B] [--buf-count N]
 
-#include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -108,6 +105,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "server_setup.h"
 
 // liburing 2.3's headers predate what the running kernel knows; the values
 // are the kernel's include/uapi/linux/io_uring.h.
@@ -651,20 +650,8 @@ int main(int argc, char** argv) {
       ->each([&](const std::string&) { bufCountGiven = true; });
   CLI11_PARSE(app, argc, argv);
 
-  if (cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::perror("sched_setaffinity");
-      return 1;
-    }
-  }
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  if (!baseline::pinToCpu(cpu)) return 1;
+  const rlimit rl = baseline::takeAllDescriptors();
 
   // Ring: big enough that 10,000 connections' completions never overflow.
   std::vector<std::string> tries = taskrun == "auto"
@@ -758,39 +745,19 @@ int main(int argc, char** argv) {
     ringFdRegistered = true;
   }
 
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const int lfd = baseline::listenOnLoopback(port, 0);
+  if (lfd < 0) return 1;
   // Echo replies are small and immediate: no Nagle delay. Accepted sockets
   // inherit this from the listener, so no system call per connection (and a
   // direct descriptor could not take a plain setsockopt anyway).
+  int one = 1;
   setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(lfd, SOMAXCONN) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  socklen_t alen = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &alen);
-  std::printf("listening on %d\n", ntohs(addr.sin_port));
+  std::printf("listening on %d\n", baseline::listeningPort(lfd));
   std::fflush(stdout);
 
   // SIGINT/SIGTERM arrive as a read completion on a signalfd: the loop
   // never has to be interrupted mid-wait.
-  // A peer that vanishes with echoes in flight must cost an EPIPE, not the
-  // process. SIGINT may arrive ignored from a non-interactive shell's `&`.
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGINT, SIG_DFL);
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  const int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  const int sfd = baseline::stopSignalsAsDescriptor(0);
   signalfd_siginfo sig{};
   io_uring_sqe* s = sqe();
   io_uring_prep_read(s, sfd, &sig, sizeof sig, 0);

@@ -55,16 +55,14 @@
 // Usage: duet-thread-echo [--port P] [--cpu C] [--stats] [--max-threads N]
 // Prints "listening on PORT" when ready, like duet-raw-epoll.
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdint>
+#include <cstddef>
 
 #include "thread_per_connection.h"
 
 namespace {
 
 using threadbaseline::Counters;
+using threadbaseline::readSome;
 using threadbaseline::writeAll;
 
 constexpr size_t kReadBytes = 16 * 1024;  // on the thread's stack: see the top
@@ -73,18 +71,9 @@ constexpr size_t kReadBytes = 16 * 1024;  // on the thread's stack: see the top
 void serveConnection(int fd, Counters& c) {
   char buf[kReadBytes];
   for (;;) {
-    ++c.syscalls;
-    const ssize_t n = ::read(fd, buf, sizeof buf);  // sleeps until the peer sends
-    ++c.wakeups;
-    if (n == 0) break;  // the peer closed (or stopping shut us down)
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;  // reset
-    }
-    ++c.events;
-    c.bytesIn += static_cast<uint64_t>(n);
-    if (!writeAll(fd, buf, static_cast<size_t>(n), c))
-      break;  // sleeps while the peer's window is full
+    const size_t n = readSome(fd, buf, sizeof buf, c);  // sleeps until the peer sends
+    if (n == 0) break;                                  // the peer closed, or reset
+    if (!writeAll(fd, buf, n, c)) break;                // sleeps while the peer's window is full
   }
 }
 

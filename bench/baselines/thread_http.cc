@@ -50,6 +50,7 @@
 namespace {
 
 using threadbaseline::Counters;
+using threadbaseline::readSome;
 using threadbaseline::writeAll;
 
 // ---- HTTP: just enough of RFC 9110/9112 for GET /hello, read carefully ----
@@ -358,17 +359,9 @@ void serveConnection(int fd, Counters& c) {
     std::memmove(in, in + begin, end - begin);
     end -= begin;
     begin = 0;
-    ++c.syscalls;
-    const ssize_t n = ::read(fd, in + end, sizeof in - end);  // sleeps until the peer sends
-    ++c.wakeups;
-    if (n == 0) break;  // the peer closed (or stopping shut us down)
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;  // reset
-    }
-    ++c.events;
-    c.bytesIn += static_cast<uint64_t>(n);
-    end += static_cast<size_t>(n);
+    const size_t n = readSome(fd, in + end, sizeof in - end, c);  // sleeps until the peer sends
+    if (n == 0) break;                                            // the peer closed, or reset
+    end += n;
   }
 }
 

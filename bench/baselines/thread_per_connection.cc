@@ -26,15 +26,12 @@
 
 #include "thread_per_connection.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,7 +46,25 @@
 #include <thread>
 #include <unordered_set>
 
+#include "server_setup.h"
+
 namespace threadbaseline {
+
+size_t readSome(int fd, char* buf, size_t n, Counters& c) {
+  for (;;) {
+    ++c.syscalls;
+    const ssize_t got = ::read(fd, buf, n);
+    ++c.wakeups;
+    if (got == 0) return 0;  // the peer closed (or stop() shut us down)
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return 0;  // reset
+    }
+    ++c.events;
+    c.bytesIn += static_cast<uint64_t>(got);
+    return static_cast<size_t>(got);
+  }
+}
 
 bool writeAll(int fd, const char* p, size_t n, Counters& c) {
   while (n > 0) {
@@ -196,46 +211,16 @@ int run(const Server& server, int argc, char** argv) {
       ->check(CLI::Range(size_t{0}, SIZE_MAX));
   CLI11_PARSE(app, argc, argv);
 
-  if (cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
-      std::perror("sched_setaffinity");
-      return 1;
-    }
-  }
-  rlimit rl{};  // one descriptor per connection: take all the kernel allows
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  if (!baseline::pinToCpu(cpu)) return 1;
+  baseline::takeAllDescriptors();
   int spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // given up to accept-and-close at EMFILE
 
   // Before any thread exists: every thread inherits this mask, so SIGINT and
-  // SIGTERM reach only the sigwait() below. A peer gone with a reply in
-  // flight must cost an EPIPE, not the process.
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t stopSignals;
-  sigemptyset(&stopSignals);
-  sigaddset(&stopSignals, SIGINT);
-  sigaddset(&stopSignals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  // SIGTERM reach only the sigwait() below.
+  const sigset_t stopSignals = baseline::blockStopSignals();
 
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(lfd, SOMAXCONN) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  socklen_t len = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int lfd = baseline::listenOnLoopback(port, 0);
+  if (lfd < 0) return 1;
 
   std::atomic<bool> stopping{false};
   std::thread signalWatcher([&] {
@@ -252,7 +237,7 @@ int run(const Server& server, int argc, char** argv) {
   pthread_attr_setdetachstate(
       &attr, PTHREAD_CREATE_DETACHED);  // nobody joins: finish() says when it is done
 
-  std::printf("listening on %d\n", ntohs(addr.sin_port));
+  std::printf("listening on %d\n", baseline::listeningPort(lfd));
   std::fflush(stdout);
 
   // The main thread's own counters: its system calls (the threads' are in
@@ -260,6 +245,7 @@ int run(const Server& server, int argc, char** argv) {
   uint64_t syscalls = 0, accepted = 0, noThread = 0, noDescriptor = 0;
   RefusalLog refusals(server.name);
   bool peerWaits = false;  // out of descriptors, and poll() said a peer waits
+  const int one = 1;       // setsockopt's "on"
   while (!stopping) {
     ++syscalls;
     const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);  // sleeps until a peer connects

@@ -48,6 +48,13 @@ struct Counters {
   uint64_t requests = 0;  // answered, errors included (a protocol with requests: HTTP)
 };
 
+// The two blocking calls every protocol makes, counted the same way.
+//
+// read() once: the thread sleeps until the peer sends. Returns the bytes read
+// (at most n), or 0 when the connection is over: the peer closed or reset
+// it, or stopping shut it down. An interrupted read is tried again.
+size_t readSome(int fd, char* buf, size_t n, Counters& c);
+
 // write() until everything is out: a blocking socket may still take only
 // part of a large buffer (a signal, or a send buffer smaller than the data).
 // False when the connection is gone (EPIPE, ECONNRESET) or stopping shut it
