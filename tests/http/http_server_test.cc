@@ -8,8 +8,6 @@
 #include "apps/http/http_server.h"
 
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <array>
 #include <atomic>
@@ -23,6 +21,7 @@
 #include "core/event_loop.h"
 #include "http_harness.h"
 #include "http_test_util.h"
+#include "response_reader.h"
 #include "tests/support/eventually.h"
 #include "tests/support/raw_client.h"
 
@@ -33,8 +32,9 @@ namespace duet::http {
 namespace {
 
 using duet::test::eventually;
+using test::forEachResponse;
 using test::ParsedResponse;
-using test::parseResponses;
+using test::readResponses;
 using test::TempDir;
 
 // Runs a shell command, returns its stdout (and exit status in *status).
@@ -48,40 +48,6 @@ std::string run(const std::string& command, int* status = nullptr) {
   const int rc = ::pclose(pipe);
   if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   return out;
-}
-
-// Reads from a raw client until `count` final responses are parsed, the peer
-// closes, or 10 s pass. *closed tells whether the server closed.
-std::vector<ParsedResponse> readResponses(duet::test::RawClient& client, std::size_t count,
-                                          bool* closed = nullptr,
-                                          const std::vector<bool>& noBody = {}) {
-  std::string wire;
-  std::vector<ParsedResponse> parsed;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  bool eof = false;
-  auto finals = [&] {
-    std::size_t n = 0;
-    for (const auto& r : parsed) n += r.status >= 200;
-    return n;
-  };
-  while (finals() < count || closed) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{client.fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    char buf[65536];
-    const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
-    if (n <= 0) {
-      eof = true;
-      break;
-    }
-    wire.append(buf, static_cast<std::size_t>(n));
-    parsed = parseResponses(wire, noBody);
-  }
-  parsed = parseResponses(wire, noBody);
-  if (closed) *closed = eof;
-  return parsed;
 }
 
 // Every backend, each API: "epoll_callbacks", "uring_coroutines"...
@@ -533,26 +499,11 @@ TEST_P(HttpServerTest, PipeliningAClientThatDoesNotReadIsThrottledNotDropped) {
   });
   std::this_thread::sleep_for(
       std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
-  std::size_t received = 0;
-  std::string wire;
-  std::size_t ok = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ok < kRequests && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{client.fd(), POLLIN, 0};
-    if (::poll(&p, 1, 1000) <= 0) continue;
-    char buf[65536];
-    const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
-    if (n <= 0) break;
-    received += static_cast<std::size_t>(n);
-    wire.append(buf, static_cast<std::size_t>(n));
-    std::string rest;
-    for (const auto& r : parseResponses(wire, {}, &rest)) {
-      EXPECT_EQ(r.status, 200);
-      EXPECT_EQ(r.body.size(), body.size());
-      ++ok;
-    }
-    wire = std::move(rest);
-  }
+  const std::size_t ok = forEachResponse(client, kRequests, std::chrono::seconds(60),
+                                         [&](const ParsedResponse& r, std::size_t) {
+                                           EXPECT_EQ(r.status, 200);
+                                           EXPECT_EQ(r.body.size(), body.size());
+                                         });
   sender.join();
   EXPECT_TRUE(sent.load());
   EXPECT_EQ(ok, static_cast<std::size_t>(kRequests));

@@ -13,8 +13,6 @@
 //
 // No timing decides anything: every wait is bounded and looks for a state.
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +21,7 @@
 
 #include "http_harness.h"
 #include "http_test_util.h"
+#include "response_reader.h"
 #include "tests/conformance/conformance_fixture.h"
 
 namespace duet::http {
@@ -32,35 +31,13 @@ using duet::test::BackendConfig;
 using duet::test::eventually;
 using duet::test::patternBytes;
 using duet::test::RawClient;
+using test::forEachResponse;
 using test::ParsedResponse;
-using test::parseResponses;
+using test::readResponses;
 using test::TempDir;
 
-// Reads until `count` responses are parsed, the peer closes, or 30 s pass.
-std::vector<ParsedResponse> readResponses(RawClient& client, std::size_t count,
-                                          bool* closed = nullptr) {
-  std::string wire;
-  std::vector<ParsedResponse> parsed;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  bool eof = false;
-  while (parsed.size() < count || closed) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{client.fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    char buf[65536];
-    const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
-    if (n <= 0) {
-      eof = true;
-      break;
-    }
-    wire.append(buf, static_cast<std::size_t>(n));
-    parsed = parseResponses(wire);
-  }
-  if (closed) *closed = eof;
-  return parseResponses(wire);
-}
+// The 3 MiB bodies to a reader that waits first get longer than the usual 10 s.
+constexpr std::chrono::seconds kReadLimit{30};
 
 std::string get(const std::string& path, const std::string& extra = "") {
   return "GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n";
@@ -124,7 +101,7 @@ TEST_P(HttpSendfileTest, FilesRangesAndOtherResponsesArriveInOrder) {
     expected.emplace_back(200, body);
   }
   ASSERT_TRUE(client.sendAll(burst));
-  const auto responses = readResponses(client, expected.size());
+  const auto responses = readResponses(client, expected.size(), nullptr, {}, kReadLimit);
   ASSERT_EQ(responses.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(responses[i].status, expected[i].first) << i;
@@ -149,43 +126,30 @@ TEST_P(HttpSendfileTest, AClientThatDoesNotReadIsThrottledThenServedInFull) {
   });
   std::this_thread::sleep_for(
       std::chrono::milliseconds(200));  // let the pipes fill (not a threshold)
-  std::string wire;
-  int ok = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-  while (ok < kRequests && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{client.fd(), POLLIN, 0};
-    if (::poll(&p, 1, 1000) <= 0) continue;
-    char buf[65536];
-    const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
-    if (n <= 0) break;
-    wire.append(buf, static_cast<std::size_t>(n));
-    std::string rest;
-    for (const auto& r : parseResponses(wire, {}, &rest)) {
-      EXPECT_EQ(r.status, 200);
-      EXPECT_TRUE(r.body == big_) << "response " << ok << " changed";
-      ++ok;
-    }
-    wire = std::move(rest);
-  }
+  const std::size_t ok = forEachResponse(
+      client, kRequests, std::chrono::seconds(90), [&](const ParsedResponse& r, std::size_t i) {
+        EXPECT_EQ(r.status, 200);
+        EXPECT_TRUE(r.body == big_) << "response " << i << " changed";
+      });
   sender.join();
   EXPECT_TRUE(sent.load());
-  EXPECT_EQ(ok, kRequests);
+  EXPECT_EQ(ok, static_cast<std::size_t>(kRequests));
 }
 
 TEST_P(HttpSendfileTest, AFileShorterThanAnnouncedCutsOnlyItsConnection) {
   RawClient other(harness_->address());
   ASSERT_TRUE(other.sendAll(get("/hello")));
-  ASSERT_EQ(readResponses(other, 1).size(), 1u);
+  ASSERT_EQ(readResponses(other, 1, nullptr, {}, kReadLimit).size(), 1u);
 
   RawClient victim(harness_->address());
   ASSERT_TRUE(victim.sendAll(get("/claims-more.txt") + get("/hello")));
   bool closed = false;
-  const auto responses = readResponses(victim, 2, &closed);
+  const auto responses = readResponses(victim, 2, &closed, {}, kReadLimit);
   EXPECT_TRUE(closed) << "the connection was not cut";
   EXPECT_TRUE(responses.empty()) << "a response that cannot be whole must not parse as one";
 
   ASSERT_TRUE(other.sendAll(get("/hello")));
-  const auto again = readResponses(other, 1);
+  const auto again = readResponses(other, 1, nullptr, {}, kReadLimit);
   ASSERT_EQ(again.size(), 1u) << "the other connection stopped being served";
   EXPECT_EQ(again[0].status, 200);
   EXPECT_TRUE(eventually([&] { return harness_->connections() == 1; }));
