@@ -7,6 +7,7 @@
 #include "apps/echo/echo_callbacks.h"
 #include "apps/echo/echo_coroutine.h"
 #include "tests/conformance/conformance_fixture.h"
+#include "tests/support/app_command.h"
 #include "tests/support/subprocess.h"
 
 #ifndef DUET_ECHO_PATH
@@ -18,19 +19,8 @@ namespace {
 
 std::vector<std::string> echoCommand(const BackendConfig& backend, app::ApiStyle api,
                                      std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {DUET_ECHO_PATH,
-                                   "--backend",
-                                   std::string(backendName(backend.loop.backend)),
-                                   "--api",
-                                   std::string(app::apiStyleName(api)),
-                                   "--host",
-                                   "127.0.0.1",
-                                   "--port",
-                                   "0",
-                                   "--stats"};
-  if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return argv;
+  extra.insert(extra.begin(), {"--api", std::string(app::apiStyleName(api))});
+  return appCommand(DUET_ECHO_PATH, backend, extra);
 }
 
 // duet-echo with --api callbacks and --api coroutines.

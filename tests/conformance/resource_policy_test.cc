@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tests/conformance/conformance_fixture.h"
+#include "tests/support/app_command.h"
 #include "tests/support/subprocess.h"
 
 #ifndef DUET_ECHO_PATH
@@ -17,20 +18,11 @@
 namespace duet::test {
 namespace {
 
+// duet-echo as the tests here run it: quiet but for errors, then `extra`.
 std::vector<std::string> echoCommand(const BackendConfig& backend, std::vector<std::string> extra) {
-  std::vector<std::string> argv = {DUET_ECHO_PATH,
-                                   "--backend",
-                                   std::string(backendName(backend.loop.backend)),
-                                   "--host",
-                                   "127.0.0.1",
-                                   "--port",
-                                   "0",
-                                   "--stats",
-                                   "--log-level",
-                                   "error"};
-  if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return argv;
+  std::vector<std::string> flags = {"--log-level", "error"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return appCommand(DUET_ECHO_PATH, backend, flags);
 }
 
 // Sum of `key=N` over every "stats loop=..." line.

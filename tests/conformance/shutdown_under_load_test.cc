@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/conformance/conformance_fixture.h"
+#include "tests/support/app_command.h"
 #include "tests/support/subprocess.h"
 
 #ifndef DUET_ECHO_PATH
@@ -28,22 +29,9 @@ constexpr int kDrainSeconds = 5;
 
 std::vector<std::string> serverCommand(const char* path, const BackendConfig& backend,
                                        int threads) {
-  std::vector<std::string> argv = {path,
-                                   "--backend",
-                                   std::string(backendName(backend.loop.backend)),
-                                   "--host",
-                                   "127.0.0.1",
-                                   "--port",
-                                   "0",
-                                   "--stats",
-                                   "--log-level",
-                                   "warn",
-                                   "--threads",
-                                   std::to_string(threads),
-                                   "--drain-timeout",
-                                   std::to_string(kDrainSeconds)};
-  if (backend.loop.reactor.edgeTriggered) argv.push_back("--edge-triggered");
-  return argv;
+  return appCommand(path, backend,
+                    {"--log-level", "warn", "--threads", std::to_string(threads), "--drain-timeout",
+                     std::to_string(kDrainSeconds)});
 }
 
 // What one client saw when its connection ended.
