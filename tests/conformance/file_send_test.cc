@@ -18,6 +18,7 @@
 
 #include "core/file_read.h"
 #include "tests/conformance/conformance_fixture.h"
+#include "tests/support/flow_counts.h"
 
 namespace duet::test {
 namespace {
@@ -52,14 +53,6 @@ class FileSendTest : public BackendTest {
   }
   static SharedFd open(const std::string& path) {
     return shareFd(UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)));
-  }
-
-  std::uint64_t outputOverflows(ServerHarness& server) {
-    std::uint64_t overflows = 0;
-    server.runSync([&] {
-      for (EventLoop* l : server.server().loops()) overflows += l->stats().outputOverflows.get();
-    });
-    return overflows;
   }
 
   std::filesystem::path dir_;
@@ -109,19 +102,13 @@ TEST_P(FileSendTest, ALargeFileToASlowReaderRespectsTheHighWaterMarkNotTheCap) {
   constexpr std::size_t kSize = 24 * 1024 * 1024;
   const std::string content = patternBytes(kSize, 3);
   const std::string path = write("big.bin", content);
-  std::atomic<int> highWater{0};
-  std::atomic<int> writeComplete{0};
-  std::atomic<std::size_t> pendingAtMark{0};
+  FlowCounts flow;
   ConnectionCallbacks cb;
   cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
     in.retrieveAll();
     conn->sendFile(open(path), 0, kSize);
   };
-  cb.onHighWaterMark = [&](const ConnectionPtr&, std::size_t pending) {
-    pendingAtMark = pending;
-    ++highWater;
-  };
-  cb.onWriteComplete = [&](const ConnectionPtr&) { ++writeComplete; };
+  flow.countInto(cb);
   ServerOptions o = testServerOptions();
   o.highWaterMark = 1 << 20;
   o.maxOutputBytes = 512 << 10;
@@ -129,17 +116,17 @@ TEST_P(FileSendTest, ALargeFileToASlowReaderRespectsTheHighWaterMarkNotTheCap) {
   ASSERT_TRUE(server->ok());
   RawClient client(server->address());
   ASSERT_TRUE(client.sendAll("go"));
-  ASSERT_TRUE(eventually([&] { return highWater.load() >= 1; }));
-  EXPECT_GE(pendingAtMark.load(), std::size_t{1} << 20);
-  EXPECT_EQ(writeComplete.load(), 0) << "the file cannot be out: the peer has not read it";
+  ASSERT_TRUE(eventually([&] { return flow.highWater.load() >= 1; }));
+  EXPECT_GE(flow.pendingAtMark.load(), std::size_t{1} << 20);
+  EXPECT_EQ(flow.writeComplete.load(), 0) << "the file cannot be out: the peer has not read it";
   // The peer reads it all now, slowly at first.
   std::string got = client.recvExactly(64 * 1024, 30000);
   got += client.recvExactly(kSize - got.size(), 30000);
   ASSERT_EQ(got.size(), kSize);
   EXPECT_TRUE(got == content) << "bytes reordered or changed";
-  EXPECT_TRUE(eventually([&] { return writeComplete.load() == 1; }))
-      << "onWriteComplete: " << writeComplete.load();
-  EXPECT_EQ(highWater.load(), 1);
+  EXPECT_TRUE(eventually([&] { return flow.writeComplete.load() == 1; }))
+      << "onWriteComplete: " << flow.writeComplete.load();
+  EXPECT_EQ(flow.highWater.load(), 1);
   EXPECT_EQ(outputOverflows(*server), 0u) << "file bytes were counted as memory";
   EXPECT_EQ(server->server().connectionCount(), 1u);
 }

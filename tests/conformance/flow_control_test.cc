@@ -2,6 +2,7 @@
 // fires once as it crosses the mark, onWriteComplete once it has drained, and
 // the bytes are all there, in order.
 #include "tests/conformance/conformance_fixture.h"
+#include "tests/support/flow_counts.h"
 
 namespace duet::test {
 namespace {
@@ -12,22 +13,14 @@ TEST_P(FlowControlTest, SlowReaderTriggersHighWaterMarkOnceThenWriteComplete) {
   constexpr std::size_t kTotal = 32 << 20;
   constexpr std::size_t kChunk = 64 << 10;
   const std::string payload = patternBytes(kTotal, 11);
-  std::atomic<int> highWater{0};
-  std::atomic<int> writeComplete{0};
-  std::atomic<int> writeCompleteAtMark{-1};
-  std::atomic<std::size_t> pendingAtMark{0};
+  FlowCounts flow;
   ConnectionCallbacks cb;
   cb.onMessage = [&](const ConnectionPtr& conn, Buffer& in) {
     in.retrieveAll();
     for (std::size_t off = 0; off < kTotal; off += kChunk)
       conn->send(std::string_view(payload).substr(off, kChunk));
   };
-  cb.onHighWaterMark = [&](const ConnectionPtr&, std::size_t pending) {
-    pendingAtMark = pending;
-    writeCompleteAtMark = writeComplete.load();
-    ++highWater;
-  };
-  cb.onWriteComplete = [&](const ConnectionPtr&) { ++writeComplete; };
+  flow.countInto(cb);
   ServerOptions o = testServerOptions();
   o.highWaterMark = 1 << 20;
   auto server = startServer(cb, o);
@@ -35,14 +28,15 @@ TEST_P(FlowControlTest, SlowReaderTriggersHighWaterMarkOnceThenWriteComplete) {
   RawClient client(server->address());
   ASSERT_TRUE(client.sendAll("go"));
   // Not reading yet: the kernel's buffers fill and the rest waits in ours.
-  ASSERT_TRUE(eventually([&] { return highWater.load() >= 1; }));
-  EXPECT_GE(pendingAtMark.load(), std::size_t{1} << 20);
+  ASSERT_TRUE(eventually([&] { return flow.highWater.load() >= 1; }));
+  EXPECT_GE(flow.pendingAtMark.load(), std::size_t{1} << 20);
   // While output waits, nothing has drained, so no write-complete comes...
-  EXPECT_EQ(writeComplete.load(), writeCompleteAtMark.load());
+  EXPECT_EQ(flow.writeComplete.load(), flow.writeCompleteAtMark.load());
   EXPECT_EQ(client.recvExactly(kTotal, 30000), payload);
   // ...until the reader catches up and the buffer empties.
-  EXPECT_TRUE(eventually([&] { return writeComplete.load() > writeCompleteAtMark.load(); }));
-  EXPECT_EQ(highWater.load(), 1);
+  EXPECT_TRUE(
+      eventually([&] { return flow.writeComplete.load() > flow.writeCompleteAtMark.load(); }));
+  EXPECT_EQ(flow.highWater.load(), 1);
 }
 
 TEST_P(FlowControlTest, PeerThatNeverReadsIsCutOffAtTheOutputCap) {
@@ -60,10 +54,7 @@ TEST_P(FlowControlTest, PeerThatNeverReadsIsCutOffAtTheOutputCap) {
   ASSERT_TRUE(client.sendAll("go"));
   std::uint64_t overflows = 0;
   EXPECT_TRUE(eventually([&] {
-    server->runSync([&] {
-      overflows = 0;
-      for (EventLoop* l : server->server().loops()) overflows += l->stats().outputOverflows.get();
-    });
+    overflows = outputOverflows(*server);
     return overflows > 0;
   }));
   EXPECT_EQ(overflows, 1u);
