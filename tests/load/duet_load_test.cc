@@ -135,6 +135,13 @@ Server startUringOrPollEcho() {
   return startServer(DUET_ECHO_PATH, "poll");
 }
 
+// Stops `s` with SIGTERM, its graceful stop: it must exit 0 within 10 s,
+// still fine after being loaded.
+void expectCleanExit(Server& s) {
+  s.process->signal(SIGTERM);
+  EXPECT_EQ(s.process->wait(10000), 0) << s.backend << ": " << s.process->err();
+}
+
 // ---- duet-load --------------------------------------------------------------
 
 struct LoadRun {
@@ -155,6 +162,18 @@ LoadRun runLoad(const std::vector<std::string>& flags, int timeoutMs = 15000,
   r.err = load.err();
   r.lines = jsonLines(r.out);
   return r;
+}
+
+// duet-load with `flags` against `servers`: their ports (--port), and their
+// pids for the server CPU figures (--server-pid).
+LoadRun runLoadAgainst(const std::vector<const Server*>& servers, std::vector<std::string> flags) {
+  std::vector<int> ports, pids;
+  for (const Server* s : servers) {
+    ports.push_back(s->port);
+    pids.push_back(s->process->pid());
+  }
+  flags.insert(flags.end(), {"--port", joinPorts(ports), "--server-pid", joinPorts(pids)});
+  return runLoad(flags);
 }
 
 // --trace-fds: duet-load's {"event":"fds",...} lines on stderr.
@@ -190,6 +209,15 @@ int expectedSlices(double duration, double slice) {
   return std::max(1, static_cast<int>(std::lround(duration / slice)));
 }
 
+// A server's line from an echo run that went as planned: every slice it was
+// given, and no error, mismatch or failed connect.
+void expectEverySliceWithoutErrors(const std::string& line, int slices) {
+  EXPECT_EQ(num(line, "slices"), slices);
+  EXPECT_EQ(num(line, "errors"), 0);
+  EXPECT_EQ(num(line, "mismatches"), 0);
+  EXPECT_EQ(num(line, "connect_errors"), 0);
+}
+
 // A port on 127.0.0.1 nobody listens on (bound, never listened, closed).
 int unusedPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -216,28 +244,9 @@ TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
   ASSERT_GT(b.port, 0) << b.process->err();
 
   const double duration = 0.4, slice = 0.05;
-  const LoadRun run = runLoad({"--port",
-                               joinPorts({a.port, b.port}),
-                               "-c",
-                               "4",
-                               "-t",
-                               "2",
-                               "-k",
-                               "2",
-                               "-s",
-                               "300",
-                               "-d",
-                               "0.4",
-                               "-w",
-                               "0.1",
-                               "--slice",
-                               "0.05",
-                               "--server-pid",
-                               joinPorts({a.process->pid(), b.process->pid()}),
-                               "--server-cpus",
-                               "0",
-                               "--connect-timeout",
-                               "5"});
+  const LoadRun run = runLoadAgainst(
+      {&a, &b}, {"-c", "4", "-t", "2", "-k", "2", "-s", "300", "-d", "0.4", "-w", "0.1", "--slice",
+                 "0.05", "--server-cpus", "0", "--connect-timeout", "5"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
@@ -248,11 +257,8 @@ TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
     EXPECT_NE(line.find("\"mode\":\"echo\""), std::string::npos);
     EXPECT_EQ(num(line, "connected"), 4);
     EXPECT_GT(num(line, "messages"), 0);
-    EXPECT_EQ(num(line, "slices"), expectedSlices(duration, slice));
-    EXPECT_EQ(num(line, "errors"), 0);
-    EXPECT_EQ(num(line, "mismatches"), 0);
+    expectEverySliceWithoutErrors(line, expectedSlices(duration, slice));
     EXPECT_EQ(num(line, "drain_timeouts"), 0);
-    EXPECT_EQ(num(line, "connect_errors"), 0);
     EXPECT_GT(num(line, "server_cpu_s"), 0);
     EXPECT_GT(num(line, "load_cpu_s"), 0);
     EXPECT_GE(num(line, "server_cpus_busy_s"), 0);
@@ -264,10 +270,7 @@ TEST(DuetLoad, AlternatesSlicesBetweenTwoEchoServers) {
     EXPECT_NE(line.find("\"latency_hist\":\""), std::string::npos);
   }
   // Both servers are still fine after being loaded.
-  for (Server* s : {&a, &b}) {
-    s->process->signal(SIGTERM);
-    EXPECT_EQ(s->process->wait(10000), 0) << s->backend << ": " << s->process->err();
-  }
+  for (Server* s : {&a, &b}) expectCleanExit(*s);
 }
 
 TEST(DuetLoad, OneSliceWithoutSliceFlagAndNoServerCpuWithoutPid) {
@@ -317,8 +320,7 @@ TEST(DuetLoad, HttpModeCountsResponsesAndBadStatus) {
   EXPECT_EQ(num(bad, "messages"), 0) << bad;
   EXPECT_EQ(num(bad, "protocol_errors"), 0) << bad;
 
-  http.process->signal(SIGTERM);
-  EXPECT_EQ(http.process->wait(10000), 0) << http.process->err();
+  expectCleanExit(http);
 }
 
 TEST(DuetLoad, ServerKilledMidRunIsCountedAndTheOtherKeepsBeingMeasured) {
@@ -371,26 +373,9 @@ TEST(DuetLoad, EchoChurnCountsCyclesAgainstTwoServersAndClosesEveryConnection) {
   ASSERT_GT(b.port, 0) << b.process->err();
 
   const double duration = 0.4, slice = 0.1;
-  const LoadRun run = runLoad({"--churn",
-                               "--port",
-                               joinPorts({a.port, b.port}),
-                               "-c",
-                               "4",
-                               "-t",
-                               "2",
-                               "-s",
-                               "300",
-                               "-d",
-                               "0.4",
-                               "-w",
-                               "0.1",
-                               "--slice",
-                               "0.1",
-                               "--server-pid",
-                               joinPorts({a.process->pid(), b.process->pid()}),
-                               "--server-cpus",
-                               "0",
-                               "--trace-fds"});
+  const LoadRun run =
+      runLoadAgainst({&a, &b}, {"--churn", "-c", "4", "-t", "2", "-s", "300", "-d", "0.4", "-w",
+                                "0.1", "--slice", "0.1", "--server-cpus", "0", "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
@@ -405,10 +390,7 @@ TEST(DuetLoad, EchoChurnCountsCyclesAgainstTwoServersAndClosesEveryConnection) {
     // Every measured cycle connected, and more connected (warmups, drains).
     EXPECT_GE(num(line, "connected"), num(line, "connections_made"));
     EXPECT_EQ(num(line, "server_closed_first"), 0) << "an echo server never closes first";
-    EXPECT_EQ(num(line, "slices"), expectedSlices(duration, slice));
-    EXPECT_EQ(num(line, "errors"), 0);
-    EXPECT_EQ(num(line, "mismatches"), 0);
-    EXPECT_EQ(num(line, "connect_errors"), 0);
+    expectEverySliceWithoutErrors(line, expectedSlices(duration, slice));
     EXPECT_GT(num(line, "server_cpu_s"), 0);
     EXPECT_GT(num(line, "p50_us"), 0);
   }
@@ -416,8 +398,7 @@ TEST(DuetLoad, EchoChurnCountsCyclesAgainstTwoServersAndClosesEveryConnection) {
                                        2 * static_cast<size_t>(expectedSlices(duration, slice)));
   // The servers took every connection and its close in their stride.
   for (Server* s : {&a, &b}) {
-    s->process->signal(SIGTERM);
-    EXPECT_EQ(s->process->wait(10000), 0) << s->backend << ": " << s->process->err();
+    expectCleanExit(*s);
     EXPECT_EQ(s->process->err().find("failed"), std::string::npos)
         << s->backend << ": " << s->process->err();
   }
@@ -431,9 +412,8 @@ TEST(DuetLoad, HttpChurnSendsConnectionCloseAndCountsCycles) {
 
   const double duration = 0.4, slice = 0.1;
   const LoadRun run =
-      runLoad({"--churn", "--http", "/hello", "--port", joinPorts({a.port, b.port}), "-c", "3",
-               "-d", "0.4", "-w", "0.1", "--slice", "0.1", "--server-pid",
-               joinPorts({a.process->pid(), b.process->pid()}), "--trace-fds"});
+      runLoadAgainst({&a, &b}, {"--churn", "--http", "/hello", "-c", "3", "-d", "0.4", "-w", "0.1",
+                                "--slice", "0.1", "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
@@ -456,10 +436,7 @@ TEST(DuetLoad, HttpChurnSendsConnectionCloseAndCountsCycles) {
   }
   expectDescriptorsBackAtEverySliceEnd(fdTrace(run.err),
                                        2 * static_cast<size_t>(expectedSlices(duration, slice)));
-  for (Server* s : {&a, &b}) {
-    s->process->signal(SIGTERM);
-    EXPECT_EQ(s->process->wait(10000), 0) << s->backend << ": " << s->process->err();
-  }
+  for (Server* s : {&a, &b}) expectCleanExit(*s);
 }
 
 // A server that frames its answer by closing: every cycle ends at the
@@ -528,10 +505,9 @@ TEST(DuetLoad, ConnectPerSliceHoldsOnlyTheLoadedServersConnections) {
 
   const double duration = 0.3, slice = 0.1;
   const int connections = 5;
-  const LoadRun run = runLoad({"--connect-per-slice", "--port", joinPorts({a.port, b.port}), "-c",
-                               std::to_string(connections), "-t", "2", "-k", "2", "-d", "0.3", "-w",
-                               "0.05", "--slice", "0.1", "--server-pid",
-                               joinPorts({a.process->pid(), b.process->pid()}), "--trace-fds"});
+  const LoadRun run = runLoadAgainst(
+      {&a, &b}, {"--connect-per-slice", "-c", std::to_string(connections), "-t", "2", "-k", "2",
+                 "-d", "0.3", "-w", "0.05", "--slice", "0.1", "--trace-fds"});
   ASSERT_EQ(run.status, 0) << run.err;
   ASSERT_EQ(run.lines.size(), 2u) << run.out;
   for (const Server* s : {&a, &b}) {
@@ -542,10 +518,7 @@ TEST(DuetLoad, ConnectPerSliceHoldsOnlyTheLoadedServersConnections) {
     EXPECT_NE(line.find("\"connect_per_slice\":true"), std::string::npos);
     EXPECT_EQ(num(line, "connected"), connections);
     EXPECT_GT(num(line, "messages"), 0);
-    EXPECT_EQ(num(line, "slices"), expectedSlices(duration, slice));
-    EXPECT_EQ(num(line, "errors"), 0);
-    EXPECT_EQ(num(line, "mismatches"), 0);
-    EXPECT_EQ(num(line, "connect_errors"), 0);
+    expectEverySliceWithoutErrors(line, expectedSlices(duration, slice));
   }
   const FdTrace trace = fdTrace(run.err);
   expectDescriptorsBackAtEverySliceEnd(trace,
@@ -638,8 +611,7 @@ TEST(DuetLoad, HttpPipelinedSixteenDeepAgainstDuetHttp) {
     EXPECT_EQ(num(line, "bad_status"), 0);
     EXPECT_EQ(num(line, "protocol_errors"), 0);
     EXPECT_EQ(num(line, "mismatches"), 0);
-    http.process->signal(SIGTERM);
-    EXPECT_EQ(http.process->wait(10000), 0) << http.process->err();
+    expectCleanExit(http);
   }
 }
 
