@@ -7,6 +7,7 @@
 #include "core/socket_ops.h"
 #include "proactor/uring_connection.h"
 #include "tests/proactor/uring_test_fixture.h"
+#include "tests/support/connection_catcher.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/server_harness.h"
 
@@ -112,23 +113,14 @@ TEST_F(UringIoTest, IdleConnectionHoldsNoBuffers) {
   // The object itself is the idle cost: buffers are allocated lazily and
   // given back when drained, receive memory comes from the loop's pool.
   EXPECT_LT(sizeof(UringConnection), 1024u);
-  ConnectionPtr conn;
-  std::mutex mutex;
+  ConnectionCatcher catcher;
   ConnectionCallbacks cb = echoCallbacks();
-  cb.onConnection = [&](const ConnectionPtr& c) {
-    std::lock_guard lock(mutex);
-    if (c->connected()) conn = c;
-  };
+  catcher.catchInto(cb);
   ServerHarness server(uringOptions(), testServerOptions(), cb);
   ASSERT_TRUE(server.ok()) << server.error();
   RawClient client(server.address());
   ASSERT_TRUE(client.echo(patternBytes(100000, 2)));
-  ConnectionPtr c;
-  {
-    std::lock_guard lock(mutex);
-    c = conn;
-    conn.reset();
-  }
+  ConnectionPtr c = catcher.take();
   ASSERT_TRUE(c);
   std::size_t inputCapacity = 1, pending = 1;
   EXPECT_TRUE(eventually([&] {

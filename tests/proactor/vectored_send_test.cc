@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <mutex>
 #include <string>
 
 #include "core/buffer.h"
@@ -16,6 +15,7 @@
 #include "proactor/uring_connection.h"
 #include "proactor/uring_loop.h"
 #include "tests/proactor/uring_test_fixture.h"
+#include "tests/support/connection_catcher.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/server_harness.h"
 
@@ -172,22 +172,14 @@ TEST_P(VectoredSendTest, ShortVectoredSendsResumeAndKeepTheOrder) {
 }
 
 TEST_P(VectoredSendTest, AnIdleConnectionHoldsNoChainAndNoOutput) {
-  ConnectionPtr conn;
-  std::mutex mutex;
+  ConnectionCatcher catcher;
   ConnectionCallbacks cb = echoCallbacks();
-  cb.onConnection = [&](const ConnectionPtr& c) {
-    std::lock_guard lock(mutex);
-    if (c->connected()) conn = c;
-  };
+  catcher.catchInto(cb);
   ServerHarness server(options(), testServerOptions(), cb);
   ASSERT_TRUE(server.ok()) << server.error();
   RawClient client(server.address());
   ASSERT_TRUE(client.echo(patternBytes(300000, 4)));
-  ConnectionPtr c;
-  {
-    std::lock_guard lock(mutex);
-    c = std::move(conn);
-  }
+  ConnectionPtr c = catcher.take();
   ASSERT_TRUE(c);
   bool chain = true;
   std::size_t pending = 1;
