@@ -24,12 +24,6 @@ LoopOptions edgeOptions() {
   return o;
 }
 
-ServerOptions loopbackServer() {
-  ServerOptions options;
-  options.listen = InetAddress(0, /*loopbackOnly=*/true);
-  return options;
-}
-
 TEST(EdgeTriggered, ModeIsEpollEt) {
   test::ServerHarness server(edgeOptions(), loopbackServer(), {});
   ASSERT_TRUE(server.ok()) << server.error();
@@ -64,12 +58,7 @@ TEST(EdgeTriggered, LargeUploadArrivesCompleteAndInOrder) {
 }
 
 TEST(EdgeTriggered, LargeEchoDrainsTheOutputBuffer) {
-  ConnectionCallbacks cb;
-  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) {
-    conn->send(in.view());
-    in.retrieveAll();
-  };
-  test::ServerHarness server(edgeOptions(), loopbackServer(), cb);
+  test::ServerHarness server(edgeOptions(), loopbackServer(), plainEchoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   test::RawClient client(server.address());
   EXPECT_TRUE(client.echo(test::patternBytes(16 << 20, 9), 60000));

@@ -45,14 +45,7 @@ TEST_P(IdleLoopTest, IdleLoopWithAFarTimerMakesNoSystemCalls) {
 }
 
 TEST_P(IdleLoopTest, ConnectionIsQuietAfterABurstThatNeededWriteInterest) {
-  ConnectionCallbacks cb;
-  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) {
-    conn->send(in.view());
-    in.retrieveAll();
-  };
-  ServerOptions options;
-  options.listen = InetAddress(0, /*loopbackOnly=*/true);
-  test::ServerHarness server(GetParam().loop, options, cb);
+  test::ServerHarness server(GetParam().loop, loopbackServer(), plainEchoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
 
   test::RawClient client(server.address());

@@ -52,9 +52,7 @@ TEST_P(LargeMessageTest, AMessageWaitingWholeIsReadAtOnceAfterTheFirstFewReads) 
     accepted = conn;
   };
   cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) { conn->send(std::move(in)); };
-  ServerOptions options;
-  options.listen = InetAddress(0, /*loopbackOnly=*/true);
-  test::ServerHarness server(GetParam().loop, options, cb);
+  test::ServerHarness server(GetParam().loop, loopbackServer(), cb);
   ASSERT_TRUE(server.ok()) << server.error();
 
   test::RawClient client(server.address());
@@ -115,9 +113,7 @@ TEST_P(LargeMessageTest, SendingTheInputBufferHandsOverItsStorageUncopied) {
     std::lock_guard lock(mu);
     storageLeft.push_back(in.capacity());
   };
-  ServerOptions options;
-  options.listen = InetAddress(0, /*loopbackOnly=*/true);
-  test::ServerHarness server(GetParam().loop, options, cb);
+  test::ServerHarness server(GetParam().loop, loopbackServer(), cb);
   ASSERT_TRUE(server.ok()) << server.error();
 
   test::RawClient client(server.address());

@@ -1,5 +1,6 @@
 // Small helpers for the reactor-specific tests: loop options per reactor
-// backend, and a way to tell whether a loop has gone quiet by its counters.
+// backend, a plain server to run on them, and a way to tell whether a loop
+// has gone quiet by its counters.
 #pragma once
 
 #include <chrono>
@@ -9,8 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/connection.h"
 #include "core/event_loop.h"
 #include "core/loop_options.h"
+#include "core/tcp_server.h"
 #include "tests/support/eventually.h"
 
 namespace duet::reactor_test {
@@ -30,6 +33,26 @@ inline std::vector<ReactorConfig> reactorConfigs() {
   LoopOptions select;
   select.backend = Backend::Select;
   return {{"epoll", epollLt}, {"epoll_et", epollEt}, {"poll", poll}, {"select", select}};
+}
+
+// A server on 127.0.0.1 at a port the kernel picks; every other option at
+// its default.
+inline ServerOptions loopbackServer() {
+  ServerOptions options;
+  options.listen = InetAddress(0, /*loopbackOnly=*/true);
+  return options;
+}
+
+// Echo that never stops reading (no backpressure, unlike the conformance
+// suite's echoCallbacks): what the peer does not take yet waits in the
+// connection's output buffer, with write interest on.
+inline ConnectionCallbacks plainEchoCallbacks() {
+  ConnectionCallbacks cb;
+  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) {
+    conn->send(in.view());
+    in.retrieveAll();
+  };
+  return cb;
 }
 
 // Waits (bounded) until the loop's system-call count stops moving for a

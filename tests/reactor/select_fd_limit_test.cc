@@ -85,14 +85,7 @@ TEST(SelectFdLimit, CreateConnectionClosesAHighFdAndReturnsNull) {
 
 TEST(SelectFdLimit, ServerClosesTheHighFdConnectionAndKeepsServing) {
   if (!canOpenHighFds()) GTEST_SKIP() << "RLIMIT_NOFILE too low";
-  ConnectionCallbacks cb;
-  cb.onMessage = [](const ConnectionPtr& conn, Buffer& in) {
-    conn->send(in.view());
-    in.retrieveAll();
-  };
-  ServerOptions options;
-  options.listen = InetAddress(0, /*loopbackOnly=*/true);
-  test::ServerHarness server(selectOptions(), options, cb);
+  test::ServerHarness server(selectOptions(), loopbackServer(), plainEchoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
 
   // Fill every descriptor below FD_SETSIZE + 10, so the next accept gets a
