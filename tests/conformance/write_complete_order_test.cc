@@ -71,6 +71,13 @@ class WriteCompleteOrderTest : public BackendTest {
     });
   }
 
+  // Whether the server has reported the client's connection yet.
+  bool connected(ServerHarness& server) {
+    bool up = false;
+    server.runSync([&] { up = record_.conn != nullptr; });
+    return up;
+  }
+
   std::vector<std::string> events(ServerHarness& server) {
     std::vector<std::string> copy;
     server.runSync([&] { copy = record_.events; });
@@ -107,11 +114,7 @@ TEST_P(WriteCompleteOrderTest, DrainReportedWhileHighWaterIsQueuedCallsItFirst) 
   auto server = startServer(recordingCallbacks(kMark));
   ASSERT_TRUE(server->ok());
   RawClient client(server->address());
-  ASSERT_TRUE(eventually([&] {
-    bool up = false;
-    server->runSync([&] { up = record_.conn != nullptr; });
-    return up;
-  }));
+  ASSERT_TRUE(eventually([&] { return connected(*server); }));
 
   sendFromATask(*server, payload);
   EXPECT_EQ(client.recvExactly(payload.size()), payload);
@@ -139,11 +142,7 @@ TEST_P(WriteCompleteOrderTest, LargeSendCrossesTheMarkThenDrainsHighWaterFirst) 
   auto server = startServer(recordingCallbacks(kMark));
   ASSERT_TRUE(server->ok());
   RawClient client(server->address());
-  ASSERT_TRUE(eventually([&] {
-    bool up = false;
-    server->runSync([&] { up = record_.conn != nullptr; });
-    return up;
-  }));
+  ASSERT_TRUE(eventually([&] { return connected(*server); }));
 
   sendFromATask(*server, payload);
   std::size_t pendingAfterSend = 0;
