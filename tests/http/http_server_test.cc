@@ -273,6 +273,19 @@ struct Refusal {
   int status;
 };
 
+// One refused request on a fresh connection: exactly one response, with the
+// refusal's status and "Connection: close", then the server closes.
+void expectRefusedThenClosed(const InetAddress& server, const Refusal& c) {
+  duet::test::RawClient client(server);
+  ASSERT_TRUE(client.sendAll(c.wire));
+  bool closed = false;
+  const auto r = readResponses(client, 1, &closed);
+  ASSERT_EQ(r.size(), 1u) << "exactly one response, then the connection closes";
+  EXPECT_EQ(r[0].status, c.status);
+  EXPECT_EQ(r[0].header("connection"), "close");
+  EXPECT_TRUE(closed);
+}
+
 TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenCloseWithoutDisturbingOthers) {
   const std::vector<Refusal> cases = {
       {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 junk\r\n\r\n", 400},
@@ -296,14 +309,7 @@ TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenCloseWithoutDisturbingOthers
 
   for (const Refusal& c : cases) {
     SCOPED_TRACE(c.name);
-    duet::test::RawClient client(harness_->address());
-    ASSERT_TRUE(client.sendAll(c.wire));
-    bool closed = false;
-    const auto r = readResponses(client, 1, &closed);
-    ASSERT_EQ(r.size(), 1u) << "exactly one response, then the connection closes";
-    EXPECT_EQ(r[0].status, c.status);
-    EXPECT_EQ(r[0].header("connection"), "close");
-    EXPECT_TRUE(closed);
+    ASSERT_NO_FATAL_FAILURE(expectRefusedThenClosed(harness_->address(), c));
   }
   // The bystander is still served on the same connection.
   ASSERT_TRUE(bystander.sendAll("GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
@@ -345,14 +351,7 @@ TEST_P(HttpServerTest, Rfc9112RefusalsGetTheirStatusThenClose) {
   };
   for (const Refusal& c : cases) {
     SCOPED_TRACE(c.name);
-    duet::test::RawClient client(harness_->address());
-    ASSERT_TRUE(client.sendAll(c.wire));
-    bool closed = false;
-    const auto r = readResponses(client, 1, &closed);
-    ASSERT_EQ(r.size(), 1u) << "exactly one response, then the connection closes";
-    EXPECT_EQ(r[0].status, c.status);
-    EXPECT_EQ(r[0].header("connection"), "close");
-    EXPECT_TRUE(closed);
+    ASSERT_NO_FATAL_FAILURE(expectRefusedThenClosed(harness_->address(), c));
   }
 }
 
