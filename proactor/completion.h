@@ -36,6 +36,7 @@ enum class OpKind : std::uint8_t {
                     // its slot
   SlotHandoffSent,  // our side of such a MSG_RING: only its failure completes
   SlotHandoffClosed,  // the close of our slot linked behind it
+  Shutdown,  // a direct socket's FIN (IORING_OP_SHUTDOWN): its slot stays until this completes
 };
 
 const char* opKindName(OpKind kind);

@@ -41,6 +41,8 @@ const char* opKindName(OpKind kind) {
       return "slot-handoff";
     case OpKind::SlotHandoffClosed:
       return "slot-handoff-close";
+    case OpKind::Shutdown:
+      return "shutdown";
   }
   return "?";
 }

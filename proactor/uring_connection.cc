@@ -42,6 +42,8 @@ void UringConnection::onCompletion(OpKind kind, const Completion& completion) {
     onRecv(completion);
   } else if (kind == OpKind::Send) {
     onSend(completion);
+  } else if (kind == OpKind::Shutdown) {
+    shutdownOp_ = 0;  // its result is not needed (ENOTCONN: the peer reset us first)
   }
   if (disconnected()) closeSocketWhenIdle();
 }
@@ -479,11 +481,13 @@ void UringConnection::keepForTheKernel(Buffer&& buffer) {
 // ---------------------------------------------------------------- closing
 
 void UringConnection::ioShutdownWrite() {
-  // shutdown(2) rather than IORING_OP_SHUTDOWN (but for a direct descriptor,
-  // which has no descriptor): core only asks once output has drained, so
-  // nothing is in flight to order against, and a synchronous FIN keeps
-  // teardown simple.
-  uring().shutdownWrite(socket());
+  // shutdown(2) rather than IORING_OP_SHUTDOWN where we can (a descriptor):
+  // core only asks once output has drained, so no send is in flight to order
+  // against, and a synchronous FIN keeps teardown simple. A direct descriptor
+  // has no descriptor, so its FIN goes through the ring as an operation like
+  // any other: until it completes the slot is not closed (closeSocketWhenIdle
+  // waits for it), or the late shutdown could hit the slot's next socket.
+  shutdownOp_ = uring().shutdownWrite(socket(), self());
 }
 
 void UringConnection::ioClose() {
@@ -513,7 +517,10 @@ void UringConnection::abortLingeringSend() {
 }
 
 void UringConnection::closeSocketWhenIdle() {
-  if (recvOp_ != 0 || sendOp_ != 0 || !socketOpen()) return;
+  // Every operation that names the socket must be over first. For a direct
+  // descriptor this is what keeps a stale operation off the slot's next
+  // socket: closing frees the slot, and the very next accept may take it.
+  if (recvOp_ != 0 || sendOp_ != 0 || shutdownOp_ != 0 || !socketOpen()) return;
   sending_ = Buffer();
   receiving_ = Buffer();
   releaseChain();

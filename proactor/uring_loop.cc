@@ -266,20 +266,21 @@ void UringLoop::closeSlot(std::uint32_t slot, bool abortive) {
   io_uring_sqe_set_data64(sqe, user_data::kUntracked);
 }
 
-void UringLoop::shutdownWrite(const SocketHandle& socket) {
+std::uint64_t UringLoop::shutdownWrite(const SocketHandle& socket,
+                                       std::shared_ptr<CompletionHandler> owner) {
   if (socket.isSlot()) {
-    // No descriptor for shutdown(2). Nothing is in flight to order against
-    // (core asks only once output drained); its result is not needed.
+    // No descriptor for shutdown(2): IORING_OP_SHUTDOWN, tracked as an
+    // operation of `owner`, whose slot must outlive it (see the header).
     io_uring_sqe* sqe = nextSqe();
     io_uring_prep_shutdown(sqe, 0, SHUT_WR);
     aimAtSocket(sqe, socket);
-    io_uring_sqe_set_data64(sqe, user_data::kUntracked);
-    return;
+    return track(sqe, OpKind::Shutdown, std::move(owner));
   }
   if (!sockets::shutdownWrite(socket.fd()) && errno != ENOTCONN) {
     DUET_LOG(Debug) << "shutdown: " << std::strerror(errno);
   }
   stats().count(Syscall::Close);
+  return 0;  // done already
 }
 
 std::string UringLoop::handOffRefusal() const {
@@ -822,8 +823,9 @@ void UringLoop::dispatch(const RawCompletion& entry) {
   // `events` counts what the reactor's ready descriptors count: I/O news
   // handed to a handler. Wake-ups, the eventfd's own read, cancel results and
   // stale completions are not events (they are in `cqes`).
-  // Nor is a completion the loop made for one the kernel dropped.
-  const bool isEvent = kind != OpKind::WakeRead && !c.synthesized;
+  // Nor is a completion the loop made for one the kernel dropped, nor a
+  // direct socket's shutdown done (the reactor's shutdown(2) makes none).
+  const bool isEvent = kind != OpKind::WakeRead && kind != OpKind::Shutdown && !c.synthesized;
   if (c.more()) {
     // More completions will follow: the slot (and its reference) stays.
     CompletionHandler* handler = ops_.find(entry.userData);

@@ -88,8 +88,15 @@ class UringLoop final : public EventLoop {
   // Slots held by sockets, and by sockets on their way to another ring until
   // the kernel closed our slot (tests: back to zero after every close).
   std::size_t directSlotsInUse() const { return directSlotsInUse_; }
-  // Shuts the write side of `socket` (FIN): shutdown(2), or its ring form for a slot.
-  void shutdownWrite(const SocketHandle& socket);
+  // Shuts the write side of `socket` (FIN). A descriptor: shutdown(2), done
+  // on return (0). A slot: an IORING_OP_SHUTDOWN tracked as an operation of
+  // `owner`, whose user_data is returned; the slot must not be closed before
+  // its completion. The kernel always runs a shutdown on an io-wq worker
+  // thread and looks a fixed file up only when the worker gets to it, so a
+  // slot closed before then may already hold the next accepted socket
+  // (IORING_FILE_INDEX_ALLOC hands a freed slot out again at once), and the
+  // late shutdown would cut that innocent connection's output (issue 12).
+  std::uint64_t shutdownWrite(const SocketHandle& socket, std::shared_ptr<CompletionHandler> owner);
 
   BufferRing& buffers() { return *buffers_; }
   // Recvs ask for bundles (UringOptions::recvBundle, where the kernel has them).
