@@ -49,7 +49,7 @@ const char* opName(int op) {
 }  // namespace
 
 EpollPoller::EpollPoller(LoopStats& stats)
-    : stats_(stats), epollFd_(::epoll_create1(EPOLL_CLOEXEC)), events_(kInitialEvents) {
+    : sys_(stats), epollFd_(::epoll_create1(EPOLL_CLOEXEC)), events_(kInitialEvents) {
   if (!epollFd_) {
     throw BackendUnavailable(std::string("epoll backend: epoll_create1 failed: ") +
                              std::strerror(errno) + "; try --backend poll");
@@ -60,8 +60,7 @@ bool EpollPoller::control(int op, Channel& channel) {
   epoll_event event{};
   event.events = toEpoll(channel);
   event.data.ptr = &channel;  // wait() gets the Channel back without a lookup
-  stats_.count(Syscall::Control);
-  if (::epoll_ctl(epollFd_.get(), op, channel.fd(), &event) == 0) return true;
+  if (sys_.epollCtl(epollFd_.get(), op, channel.fd(), &event) == 0) return true;
   const int error = errno;
   DUET_LOG(Error) << "epoll_ctl(" << opName(op) << ", fd " << channel.fd()
                   << ") failed: " << std::strerror(error);
@@ -99,9 +98,8 @@ void EpollPoller::remove(Channel& channel) {
 }
 
 void EpollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
-  stats_.count(Syscall::Wait);
   const int n =
-      ::epoll_wait(epollFd_.get(), events_.data(), static_cast<int>(events_.size()), timeoutMs);
+      sys_.epollWait(epollFd_.get(), events_.data(), static_cast<int>(events_.size()), timeoutMs);
   if (n < 0) {
     const int error = errno;
     if (error != EINTR) {

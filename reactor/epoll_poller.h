@@ -15,6 +15,7 @@
 
 #include "core/socket_ops.h"
 #include "reactor/poller.h"
+#include "reactor/reactor_syscalls.h"
 
 namespace duet {
 
@@ -33,7 +34,7 @@ class EpollPoller final : public Poller {
 
   bool control(int op, Channel& channel);
 
-  LoopStats& stats_;
+  ReactorSyscalls sys_;
   UniqueFd epollFd_;
   // Filled by epoll_wait. Grows when a wait fills it, so a busy loop gets
   // every ready fd in one call.

@@ -1,7 +1,6 @@
 #include "reactor/event_fd_waker.h"
 
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -25,7 +24,7 @@ UniqueFd makeEventFd() {
 }  // namespace
 
 EventFdWaker::EventFdWaker(ReactorLoop& loop, LoopStats& stats)
-    : stats_(stats), eventFd_(makeEventFd()), channel_(loop, eventFd_.get(), *this) {
+    : sys_(stats), eventFd_(makeEventFd()), channel_(loop, eventFd_.get(), *this) {
   channel_.enableReading();
 }
 
@@ -33,10 +32,7 @@ EventFdWaker::~EventFdWaker() { channel_.remove(); }
 
 void EventFdWaker::wake() {
   if (pending_.exchange(true, std::memory_order_acq_rel)) return;
-  const std::uint64_t one = 1;
-  // Other threads write this counter too: the shared (atomic) add.
-  stats_.syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
-  if (::write(eventFd_.get(), &one, sizeof one) != sizeof one) {
+  if (sys_.wakeupWriteShared(eventFd_.get()) != sizeof(std::uint64_t)) {
     // EAGAIN only if the counter is about to overflow, which means the loop
     // is already due to wake; anything else is worth a line.
     const int error = errno;
@@ -55,8 +51,7 @@ void EventFdWaker::handleReady(unsigned /*ready*/) {
   // which is safe: its task was queued before, and this iteration runs the
   // task queue after the handlers.
   std::uint64_t count = 0;
-  stats_.syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
-  if (::read(eventFd_.get(), &count, sizeof count) < 0) {
+  if (sys_.wakeupReadShared(eventFd_.get(), &count) < 0) {
     const int error = errno;
     if (error != EAGAIN) {
       DUET_LOG(Error) << "eventfd read failed: " << std::strerror(error);

@@ -10,6 +10,7 @@
 #include "core/loop_stats.h"
 #include "core/socket_ops.h"
 #include "reactor/channel.h"
+#include "reactor/reactor_syscalls.h"
 
 namespace duet {
 
@@ -29,7 +30,7 @@ class EventFdWaker final : private ChannelHandler {
  private:
   void handleReady(unsigned ready) override;
 
-  LoopStats& stats_;
+  ReactorSyscalls sys_;
   UniqueFd eventFd_;
   Channel channel_;
   // True from a wake() until the loop drains the eventfd: further wake()s in

@@ -36,7 +36,7 @@ int ignoredFd(int fd) { return -fd - 1; }
 
 }  // namespace
 
-PollPoller::PollPoller(LoopStats& stats) : stats_(stats) {}
+PollPoller::PollPoller(LoopStats& stats) : sys_(stats) {}
 
 bool PollPoller::update(Channel& channel) {
   const short events = toPoll(channel);
@@ -77,8 +77,7 @@ void PollPoller::remove(Channel& channel) {
 
 void PollPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
   assert(pollfds_.size() == channels_.size());
-  stats_.count(Syscall::Wait);
-  int n = ::poll(pollfds_.data(), pollfds_.size(), timeoutMs);
+  int n = sys_.poll(pollfds_.data(), pollfds_.size(), timeoutMs);
   if (n < 0) {
     const int error = errno;
     if (error != EINTR) {

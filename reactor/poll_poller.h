@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "reactor/poller.h"
+#include "reactor/reactor_syscalls.h"
 
 namespace duet {
 
@@ -21,7 +22,7 @@ class PollPoller final : public Poller {
   void wait(int timeoutMs, std::vector<Channel*>& active) override;
 
  private:
-  LoopStats& stats_;
+  ReactorSyscalls sys_;
   // Parallel arrays: pollfds_[i] watches channels_[i]->fd(), and
   // channels_[i]->slot() == i, so removal is O(1): move the last entry into
   // the hole and tell its channel its new index.

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "core/log.h"
 #include "reactor/reactor_loop.h"
@@ -53,8 +54,7 @@ void ReactorAcceptor::stop() {
   }
   if (!listen_) return;
   channel_.remove();  // before close, as always
-  listen_.reset();
-  loop_.stats().count(Syscall::Close);
+  loop_.sys().close(std::move(listen_));
 }
 
 void ReactorAcceptor::handleReady(unsigned /*ready*/) {
@@ -63,9 +63,8 @@ void ReactorAcceptor::handleReady(unsigned /*ready*/) {
   for (int i = 0; i < kMaxAcceptsPerReport && listen_; ++i) {
     sockaddr_in6 address{};  // large enough for IPv4 and IPv6
     socklen_t length = sizeof address;
-    loop_.stats().count(Syscall::Accept);
-    const int fd = ::accept4(listen_.get(), reinterpret_cast<sockaddr*>(&address), &length,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = loop_.sys().accept4(listen_.get(), reinterpret_cast<sockaddr*>(&address),
+                                       &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       shedding_.noteAccepted();
       const auto peer = InetAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&address), length);

@@ -1,7 +1,5 @@
 #include "reactor/reactor_connection.h"
 
-#include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,7 +76,9 @@ bool pageCacheHolds(int fd, std::uint64_t offset, std::uint64_t length) {
 
 ReactorConnection::ReactorConnection(ReactorLoop& loop, SocketHandle socket,
                                      const InetAddress& local, const InetAddress& peer)
-    : Connection(loop, std::move(socket), local, peer), channel_(loop, fd(), *this) {
+    : Connection(loop, std::move(socket), local, peer),
+      channel_(loop, fd(), *this),
+      sys_(loop.sys()) {
   channel_.setEdgeTriggered(loop.edgeTriggered());
 }
 
@@ -151,8 +151,7 @@ void ReactorConnection::handleReadable() {
     // allocation, and a message waiting whole needs one read.
     loop().spareBuffers().lendForRead(inputBuffer(), readSize_.capacity(), readSize_.grown());
     const std::size_t room = inputBuffer().readRoom();
-    const ssize_t n = inputBuffer().readFd(fd(), &error);
-    stats().count(Syscall::Read);
+    const ssize_t n = sys_.readInto(inputBuffer(), fd(), &error);
     if (n > 0) {
       readSize_.recordRead(static_cast<std::size_t>(n), room);
       deliverGathering(static_cast<std::size_t>(n));  // onMessage: may close us or stop reading
@@ -194,15 +193,11 @@ void ReactorConnection::ioWrite(std::string_view data) {
   writeOrQueue(data);
 }
 
-// The one place the connection calls send(2): retried on EINTR, counted
-// (a system call and a send op), and the bytes taken reported to core.
-// MSG_NOSIGNAL: a peer that reset gives EPIPE here instead of a
-// process-killing SIGPIPE.
+// The one place the connection sends its output: retried on EINTR, and the
+// bytes taken reported to core.
 ReactorConnection::SendResult ReactorConnection::sendSome(std::string_view data) {
   for (;;) {
-    const ssize_t n = ::send(fd(), data.data(), data.size(), MSG_NOSIGNAL);
-    stats().count(Syscall::Write);
-    stats().sendOps.add();
+    const ssize_t n = sys_.send(fd(), data.data(), data.size());
     if (n >= 0) {
       bytesSent(static_cast<std::size_t>(n));
       return {static_cast<std::size_t>(n), 0};
@@ -399,9 +394,7 @@ void ReactorConnection::continueFile() {
     const std::uint64_t want =
         std::min({residentEnd_ - file->offset, file->length, kSendfileMaxBytes});
     const ssize_t n =
-        ::sendfile(fd(), file->file->get(), &position, static_cast<std::size_t>(want));
-    stats().count(Syscall::Write);
-    stats().sendOps.add();
+        sys_.sendfile(fd(), file->file->get(), &position, static_cast<std::size_t>(want));
     if (n > 0) {
       // May end the file and go on with what followed it (even a next file,
       // which resets residentEnd_): the loop re-reads everything it uses.
@@ -465,9 +458,8 @@ void ReactorConnection::madeResident(std::uint64_t offset, std::size_t length,
 void ReactorConnection::ioShutdownWrite() {
   if (disconnected()) return;
   assert(gathered_ == 0 && "core sends the FIN only after the gathered bytes (hasUnsentOutput())");
-  stats().count(Syscall::Close);
   // ENOTCONN: the peer already reset; the read side will find out and close.
-  ::shutdown(fd(), SHUT_WR);
+  sys_.shutdownWrite(fd());
 }
 
 void ReactorConnection::ioClose() {
@@ -475,9 +467,7 @@ void ReactorConnection::ioClose() {
     // Closed from inside the read handler (an owner tearing down): without
     // gathering these bytes would have been written as they were sent, so
     // give them the same one chance before the descriptor goes.
-    ::send(fd(), output_.peek(), output_.readableBytes(), MSG_NOSIGNAL);
-    stats().count(Syscall::Write);
-    stats().sendOps.add();
+    sys_.send(fd(), output_.peek(), output_.readableBytes());
     gathered_ = 0;
   }
   // Unregister first: once closed, the fd number can be reused by the very

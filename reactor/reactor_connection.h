@@ -40,6 +40,7 @@
 #include "core/buffer.h"
 #include "core/connection.h"
 #include "reactor/channel.h"
+#include "reactor/reactor_syscalls.h"
 
 namespace duet {
 
@@ -108,6 +109,7 @@ class ReactorConnection final : public Connection, private ChannelHandler {
   // flag the loop's mode. The connection keeps no other copy of those facts;
   // whether we are closed is core's disconnected().
   Channel channel_;
+  ReactorSyscalls sys_;  // the loop's: read, send, sendfile and shutdown, each counted
   Buffer output_;  // bytes the kernel has not taken yet; empty (and unallocated) most of the time
   bool gathering_ = false;  // inside deliverGathering(): ioWrite() may append to output_
   std::size_t gathered_ =

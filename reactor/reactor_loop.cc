@@ -96,8 +96,7 @@ ConnectionPtr ReactorLoop::createConnection(SocketHandle socket, const InetAddre
   if (!canWatch(socket.fd())) {
     DUET_LOG(Warn) << mode() << " backend cannot watch fd " << socket.fd() << " (>= FD_SETSIZE "
                    << *descriptorLimit_ << "): closing connection from " << peer.toIpPort();
-    stats().count(Syscall::Close);
-    socket.close();
+    sys().close(socket.takeDescriptor());
     return nullptr;
   }
   auto connection = std::make_shared<ReactorConnection>(*this, std::move(socket), local, peer);

@@ -23,6 +23,7 @@
 #include "core/event_loop.h"
 #include "reactor/event_fd_waker.h"
 #include "reactor/poller.h"
+#include "reactor/reactor_syscalls.h"
 #include "reactor/timer_fd.h"
 
 namespace duet {
@@ -58,6 +59,8 @@ class ReactorLoop final : public EventLoop {
   bool edgeTriggered() const {
     return backend() == Backend::Epoll && options().reactor.edgeTriggered;
   }
+  // The system calls of this loop's objects, counted in its stats.
+  ReactorSyscalls sys() { return ReactorSyscalls(stats()); }
   // A pending connect finished: hands it back so the loop can destroy it.
   std::unique_ptr<PendingConnect> takeConnect(PendingConnect* connect);
 

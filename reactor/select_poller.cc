@@ -9,7 +9,7 @@
 
 namespace duet {
 
-SelectPoller::SelectPoller(LoopStats& stats) : stats_(stats) {
+SelectPoller::SelectPoller(LoopStats& stats) : sys_(stats) {
   FD_ZERO(&readSet_);
   FD_ZERO(&writeSet_);
 }
@@ -83,8 +83,7 @@ void SelectPoller::wait(int timeoutMs, std::vector<Channel*>& active) {
     timeout.tv_usec = (timeoutMs % 1000) * 1000;
     timeoutPtr = &timeout;
   }
-  stats_.count(Syscall::Wait);
-  int n = ::select(maxFd_ + 1, &readable, &writable, nullptr, timeoutPtr);
+  int n = sys_.select(maxFd_ + 1, &readable, &writable, timeoutPtr);
   if (n < 0) {
     const int error = errno;
     if (error != EINTR) {

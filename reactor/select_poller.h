@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "reactor/poller.h"
+#include "reactor/reactor_syscalls.h"
 
 namespace duet {
 
@@ -29,7 +30,7 @@ class SelectPoller final : public Poller {
  private:
   void recomputeMaxFd();
 
-  LoopStats& stats_;
+  ReactorSyscalls sys_;
   fd_set readSet_;
   fd_set writeSet_;
   // Registered channels; channels_[i]->slot() == i for O(1) removal. The

@@ -1,7 +1,6 @@
 #include "reactor/timer_fd.h"
 
 #include <sys/timerfd.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -47,7 +46,7 @@ timespec toTimespec(TimePoint when) {
 }  // namespace
 
 TimerFd::TimerFd(ReactorLoop& loop, LoopStats& stats)
-    : stats_(stats), timerFd_(makeTimerFd()), channel_(loop, timerFd_.get(), *this) {
+    : sys_(stats), timerFd_(makeTimerFd()), channel_(loop, timerFd_.get(), *this) {
   channel_.enableReading();
 }
 
@@ -57,8 +56,7 @@ void TimerFd::arm(std::optional<TimePoint> deadline) {
   itimerspec spec{};  // it_interval zero: one-shot; the TimerQueue handles repeats
   if (deadline) spec.it_value = toTimespec(*deadline);
   // A deadline already in the past fires at once, which is what we want.
-  stats_.count(Syscall::Control);
-  if (::timerfd_settime(timerFd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) < 0) {
+  if (sys_.timerfdSetAbsolute(timerFd_.get(), spec) < 0) {
     const int error = errno;
     DUET_LOG(Error) << "timerfd_settime failed: " << std::strerror(error);
   }
@@ -66,9 +64,8 @@ void TimerFd::arm(std::optional<TimePoint> deadline) {
 
 void TimerFd::handleReady(unsigned /*ready*/) {
   std::uint64_t expirations = 0;
-  stats_.count(Syscall::Read);
   // EAGAIN: re-armed between the wait and this read; nothing to drain.
-  if (::read(timerFd_.get(), &expirations, sizeof expirations) < 0) {
+  if (sys_.read(timerFd_.get(), &expirations, sizeof expirations) < 0) {
     const int error = errno;
     if (error != EAGAIN) {
       DUET_LOG(Error) << "timerfd read failed: " << std::strerror(error);

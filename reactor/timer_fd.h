@@ -11,6 +11,7 @@
 #include "core/socket_ops.h"
 #include "core/timer_queue.h"
 #include "reactor/channel.h"
+#include "reactor/reactor_syscalls.h"
 
 namespace duet {
 
@@ -33,7 +34,7 @@ class TimerFd final : private ChannelHandler {
   // every poll(), so there is nothing else to do here.
   void handleReady(unsigned ready) override;
 
-  LoopStats& stats_;
+  ReactorSyscalls sys_;
   UniqueFd timerFd_;
   Channel channel_;
 };
