@@ -22,7 +22,13 @@ Ring::~Ring() {
 }
 
 int Ring::sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg,
-                   std::size_t argSize) {
+                   std::size_t argSize, Syscall purpose) {
+  // A wake-up sent to another loop is not work for this one: enterToWake()
+  // charges it to the loop it wakes.
+  if (purpose != Syscall::Wakeup) {
+    stats_->uring.enterCalls.add();
+    stats_->count(purpose);
+  }
   // A registered index lives in the registering thread's io_uring context: on
   // any other thread (a loop torn down elsewhere) it names nothing, or worse,
   // another ring. There we fall back to the real descriptor.
@@ -43,9 +49,7 @@ io_uring_sqe* Ring::nextSqe() {
     enter(0, nullptr, 0);
     if (sqpoll_ && io_uring_sq_space_left(&ring_) == 0) {
       // The SQ thread has not caught up yet: sleep in the kernel until it has.
-      sysEnter(0, 0, IORING_ENTER_SQ_WAIT, nullptr, 0);
-      stats_->uring.enterCalls.add();
-      stats_->count(Syscall::Wait);
+      sysEnter(0, 0, IORING_ENTER_SQ_WAIT, nullptr, 0, Syscall::Wait);
     }
   }
 }
@@ -109,13 +113,7 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
   if (minWaitUsec > 0 && hasFeature(IORING_FEAT_MIN_TIMEOUT))
     arg.pad = minWaitUsec;  // min_wait_usec
 
-  const int ret = sysEnter(sqpoll_ ? 0 : toSubmit, waitFor, flags, &arg, sizeof arg);
-  // A wake-up sent to another loop is not work for this one: the caller
-  // charges it to the loop it wakes (docs/reading-the-report.md, "Counters").
-  if (purpose != Syscall::Wakeup) {
-    stats_->uring.enterCalls.add();
-    stats_->count(purpose);
-  }
+  const int ret = sysEnter(sqpoll_ ? 0 : toSubmit, waitFor, flags, &arg, sizeof arg, purpose);
   if (ret > 0 && !sqpoll_) stats_->uring.sqesSubmitted.add(static_cast<unsigned>(ret));
   if (ret < 0) {
     switch (-ret) {
@@ -132,6 +130,12 @@ int Ring::enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned min
         DUET_LOG(Error) << "io_uring_enter: " << std::strerror(-ret);
     }
   }
+  return ret;
+}
+
+int Ring::enterToWake(LoopStats& woken) {
+  const int ret = enter(0, nullptr, 0, Syscall::Wakeup);
+  woken.syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
   return ret;
 }
 

@@ -69,11 +69,16 @@ class Ring {
   // signal arrived. `minWaitUsec` (kernels with IORING_FEAT_MIN_TIMEOUT): after
   // that long, settle for a single completion. Exactly one io_uring_enter, or
   // none when there is nothing to submit, nothing to wait for and nothing to
-  // flush. `purpose` says which syscall counter it lands in; a Wakeup (a
-  // MSG_RING for another loop) is counted by the caller, in the loop it wakes.
+  // flush. `purpose` says which syscall counter it lands in (Wait, or Control
+  // for a set-up probe); a wake-up for another loop goes by enterToWake().
   // Returns io_uring_enter's result, or 0 when no call was made.
   int enter(unsigned waitFor, const __kernel_timespec* timeout, unsigned minWaitUsec,
             Syscall purpose = Syscall::Wait);
+  // Submits what is prepared (a MSG_RING wake-up for another loop) at once,
+  // without waiting. The call is charged to `woken`, the loop it wakes, not
+  // to this one (docs/reading-the-report.md, "Counters"), with the shared add
+  // its sys_wakeup counter takes: other threads write it too.
+  int enterToWake(LoopStats& woken);
 
   // Copies up to out.size() ready completions and gives their CQ slots back.
   std::size_t reap(std::span<RawCompletion> out);
@@ -94,9 +99,11 @@ class Ring {
   Ring() = default;
   // Makes prepared SQEs visible to the kernel; returns how many it has not consumed yet.
   unsigned publishSubmissions();
-  // The io_uring_enter system call itself, by registered index when we can.
+  // The io_uring_enter system call itself, by registered index when we can,
+  // and the one place it is counted: in uring.enterCalls and in `purpose`'s
+  // syscall counter, except a Wakeup, which enterToWake() charges elsewhere.
   int sysEnter(unsigned toSubmit, unsigned minComplete, unsigned flags, const void* arg,
-               std::size_t argSize);
+               std::size_t argSize, Syscall purpose);
   // Set-up steps for the options above (ring_setup.cc); each throws
   // BackendUnavailable when the kernel cannot do what was asked.
   void registerRingFd();

@@ -97,8 +97,7 @@ class UringAcceptor::Stream final : public CompletionHandler,
       SocketHandle socket = direct_ ? loop_.adoptSlot(static_cast<std::uint32_t>(c.res))
                                     : SocketHandle(UniqueFd(c.res));
       if (stopped_) {
-        if (!direct_) loop_.stats().count(Syscall::Close);
-        socket.close();  // accepted just before the cancel landed
+        loop_.sys().close(socket);  // accepted just before the cancel landed
         return;
       }
       inErrorBurst_ = false;
@@ -164,8 +163,7 @@ class UringAcceptor::Stream final : public CompletionHandler,
     }
     // The multishot form has no per-connection address buffer (one buffer
     // would be overwritten by the next accept), so ask the socket.
-    loop_.stats().count(Syscall::Control);
-    return sockets::peerAddress(socket.fd());
+    return loop_.sys().peerAddress(socket.fd());
   }
 
   // Out of descriptors: completes once a connection is waiting in the backlog.
@@ -190,8 +188,7 @@ class UringAcceptor::Stream final : public CompletionHandler,
 
   void closeListener() {
     if (!listener_) return;
-    listener_.reset();
-    loop_.stats().count(Syscall::Close);
+    loop_.sys().close(std::move(listener_));
   }
 
   UringLoop& loop_;

@@ -97,12 +97,9 @@ UringLoop::UringLoop(const LoopOptions& options, std::unique_ptr<Ring> ring)
   }
   adaptiveRecv_ = options.uring.adaptiveRecv;
 
-  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_->raw())) {
-    msgRing_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
-    zeroCopySend_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-    io_uring_free_probe(probe);
-  }
-  stats().count(Syscall::Control);  // io_uring_register (probe)
+  const UringSyscalls::Opcodes opcodes = sys().probeOpcodes(ring_->raw());
+  msgRing_ = opcodes.msgRing;
+  zeroCopySend_ = opcodes.sendZeroCopy;
   if (options.uring.msgRingHandoff && !msgRing_) {
     throw BackendUnavailable(
         "--msgring-handoff on needs IORING_OP_MSG_RING (Linux 5.18), which this kernel lacks; run "
@@ -151,7 +148,6 @@ UringLoop::~UringLoop() {
 }
 
 std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options) {
-  stats().count(Syscall::Control);  // io_uring_register_buf_ring
   if (options.uring.incrementalBuffers != KernelFeature::Off) {
     // The same bytes in all, in 256 KiB buffers (at least 4: a tiny pool
     // configured on purpose stays tiny).
@@ -159,16 +155,15 @@ std::unique_ptr<BufferRing> UringLoop::makeBufferRing(const LoopOptions& options
     const std::size_t size = std::clamp<std::size_t>(total / 4, 1, kIncrementalBufferSize);
     const auto count = static_cast<unsigned>(total / size);
     try {
-      return std::make_unique<BufferRing>(ring_->raw(), count, static_cast<unsigned>(size),
-                                          kBufferGroup,
-                                          /*incremental=*/true);
+      return sys().registerBufferRing(ring_->raw(), count, static_cast<unsigned>(size),
+                                      kBufferGroup, /*incremental=*/true);
     } catch (const BackendUnavailable&) {
       if (options.uring.incrementalBuffers == KernelFeature::On) throw;
-      stats().count(Syscall::Control);  // Auto: the kernel said no; a classic ring instead
+      // Auto: the kernel said no; a classic ring instead.
     }
   }
-  return std::make_unique<BufferRing>(ring_->raw(), options.uring.bufferCount,
-                                      options.uring.bufferSize, kBufferGroup);
+  return sys().registerBufferRing(ring_->raw(), options.uring.bufferCount, options.uring.bufferSize,
+                                  kBufferGroup, /*incremental=*/false);
 }
 
 // ---------------------------------------------------------------- direct descriptors
@@ -187,9 +182,7 @@ void UringLoop::setUpDirectDescriptors(const LoopOptions& options) {
   }
   // Both calls exist since Linux 6.0 (FILE_ALLOC_RANGE), which is also the
   // first kernel that cancels by fixed file (IORING_ASYNC_CANCEL_FD_FIXED).
-  int ret = io_uring_register_files_sparse(&ring_->raw(), slots);
-  if (ret == 0) ret = io_uring_register_file_alloc_range(&ring_->raw(), 0, slots);
-  stats().count(Syscall::Control, 2);
+  const int ret = sys().registerDirectTable(ring_->raw(), slots);
   if (ret < 0) {
     if (options.uring.directDescriptors == KernelFeature::On) {
       throw BackendUnavailable(
@@ -219,8 +212,7 @@ static void prepareLingerZero(io_uring_sqe* sqe, int fd) {
 // No feature bit announces socket commands: one setsockopt through the ring
 // on a throwaway socket answers (EOPNOTSUPP or EINVAL before 6.7).
 bool UringLoop::probeSocketSetsockopt() {
-  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  stats().count(Syscall::Control, 2);
+  const UniqueFd probe = sys().probeSocket();
   if (!probe) return false;
   io_uring_sqe* sqe = nextSqe();
   prepareLingerZero(sqe, probe.get());
@@ -276,10 +268,9 @@ std::uint64_t UringLoop::shutdownWrite(const SocketHandle& socket,
     aimAtSocket(sqe, socket);
     return track(sqe, OpKind::Shutdown, std::move(owner));
   }
-  if (!sockets::shutdownWrite(socket.fd()) && errno != ENOTCONN) {
+  if (!sys().shutdownWrite(socket.fd()) && errno != ENOTCONN) {
     DUET_LOG(Debug) << "shutdown: " << std::strerror(errno);
   }
-  stats().count(Syscall::Close);
   return 0;  // done already
 }
 
@@ -366,13 +357,12 @@ void UringLoop::onSocketHandoffFailed(const RawCompletion& entry) {
   if (!draining_ && record.target && !record.alive.expired()) {
     // Refused (e.g. the target's CQ could not take it): the target still
     // exists, so the socket goes by its task queue instead.
-    const InetAddress peer = sockets::peerAddress(fd);
-    stats().count(Syscall::Control);
+    const InetAddress peer = sys().peerAddress(fd);
     EventLoop::handOff(*record.target, std::move(socket), peer);
     return;
   }
   // The target is gone: nobody can serve the socket; close it rather than leak it.
-  stats().count(Syscall::Close);
+  sys().close(std::move(socket));
 }
 
 // A direct socket: the kernel copies the file in our slot into a free slot of
@@ -473,14 +463,11 @@ void UringLoop::onSocketHandedIn(const RawCompletion& entry) {
   UniqueFd socket(entry.completion.res);
   if (entry.completion.res < 0) return;  // not a descriptor (cannot happen: we send only sockets)
   if (draining_) {
-    stats().count(Syscall::Close);  // the loop is ending: nobody will serve it; it closes here
+    sys().close(std::move(socket));  // the loop is ending: nobody will serve it
     return;
   }
   std::optional<InetAddress> peer = socket_handoff::decodePeer(entry.userData);
-  if (!peer) {
-    peer = sockets::peerAddress(socket.get());  // an IPv6 peer did not fit in the message
-    stats().count(Syscall::Control);
-  }
+  if (!peer) peer = sys().peerAddress(socket.get());  // an IPv6 peer did not fit in the message
   receiveSocket(std::move(socket), *peer);
 }
 
@@ -541,10 +528,8 @@ bool UringLoop::sendWake(int targetRingFd, std::uint32_t targetWaker, LoopStats&
   const std::uint64_t userData =
       user_data::encode(OpKind::MsgRingSent, ++msgRingsSent_, targetWaker);
   io_uring_sqe_set_data64(sqe, userData);
-  const int submitted = ring_->enter(0, nullptr, 0, Syscall::Wakeup);
-  // Charged to the loop it wakes, like an eventfd write; other threads write
-  // that counter too, which count() allows for (shared add) for Wakeup alone.
-  targetStats.count(Syscall::Wakeup);
+  // Charged to the loop it wakes, like an eventfd write.
+  const int submitted = ring_->enterToWake(targetStats);
   if (submitted < 0) {
     // Not submitted (EBUSY, EAGAIN...): it goes with our next enter, which may
     // be long from now. The caller wakes the target another way meanwhile.
@@ -741,8 +726,7 @@ void UringLoop::reclaimLostBuffersWhenQuiet() {
                       "in use without "
                       "DEFER_TASKRUN; they stay out of the ring";
   } else {
-    stats().count(Syscall::Control);  // IORING_REGISTER_PBUF_STATUS
-    if (const auto r = buffers_->reclaimLost()) {
+    if (const auto r = sys().reclaimLostBuffers(*buffers_)) {
       reclaimed = *r;
       looked = true;
     } else {
@@ -851,8 +835,7 @@ void UringLoop::dropStale(const RawCompletion& entry) {
                       [](const char*, std::size_t) {});
   }
   if (user_data::kindOf(entry.userData) == OpKind::Accept && c.res >= 0) {
-    ::close(c.res);  // a socket accepted for a listener that is gone
-    stats().count(Syscall::Close);
+    sys().close(UniqueFd(c.res));  // a socket accepted for a listener that is gone
   }
   if (user_data::kindOf(entry.userData) == OpKind::AcceptDirect && c.res >= 0) {
     adoptSlot(static_cast<std::uint32_t>(c.res)).close();  // the same, in a slot

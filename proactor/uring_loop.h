@@ -30,6 +30,7 @@
 #include "proactor/op_table.h"
 #include "proactor/output_chain.h"
 #include "proactor/ring.h"
+#include "proactor/uring_syscalls.h"
 
 namespace duet {
 
@@ -74,6 +75,8 @@ class UringLoop final : public EventLoop {
   void cancelOp(std::uint64_t userData);
   // Cancels every operation on `socket` (connection teardown).
   void cancelAll(const SocketHandle& socket);
+  // The system calls this loop's objects make outside the ring, counted in its stats.
+  UringSyscalls sys() { return UringSyscalls(stats()); }
 
   // ---- Direct descriptors (UringOptions::directDescriptors) ----
   // Accepts go into the ring's fixed-file table.

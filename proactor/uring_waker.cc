@@ -1,7 +1,6 @@
 #include "proactor/uring_waker.h"
 
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -103,13 +102,12 @@ void UringWaker::wake() {
 }
 
 void UringWaker::writeEventFd(bool countIt) {
-  const std::uint64_t one = 1;
-  // The eventfd counter saturates instead of blocking only at 2^64-2: a write
-  // cannot fail for a loop that reads it back, so the result is not checked.
-  [[maybe_unused]] const ssize_t n = ::write(eventFd_.get(), &one, sizeof one);
+  if (countIt) {
+    loop_.sys().wakeupWriteShared(eventFd_.get());  // other threads: the shared add
+  } else {
+    UringSyscalls::wakeupWriteUncounted(eventFd_.get());
+  }
   eventFdWrites_.fetch_add(1, std::memory_order_relaxed);
-  // Called from other threads: the one counter that needs an atomic add.
-  if (countIt) loop_.stats().syscalls[static_cast<int>(Syscall::Wakeup)].addShared();
 }
 
 void UringWaker::msgRingFailed(std::uint32_t registryIndex, int error) {
