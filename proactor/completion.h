@@ -36,7 +36,8 @@ enum class OpKind : std::uint8_t {
                     // its slot
   SlotHandoffSent,  // our side of such a MSG_RING: only its failure completes
   SlotHandoffClosed,  // the close of our slot linked behind it
-  Shutdown,  // a direct socket's FIN (IORING_OP_SHUTDOWN): its slot stays until this completes
+  Shutdown,    // a direct socket's FIN (IORING_OP_SHUTDOWN): its slot stays until this completes
+  SlotClosed,  // the close of a direct socket's slot: free in the kernel's table from here on
 };
 
 const char* opKindName(OpKind kind);

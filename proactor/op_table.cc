@@ -43,6 +43,8 @@ const char* opKindName(OpKind kind) {
       return "slot-handoff-close";
     case OpKind::Shutdown:
       return "shutdown";
+    case OpKind::SlotClosed:
+      return "slot-close";
   }
   return "?";
 }

@@ -45,6 +45,8 @@ constexpr std::uint32_t indexOf(std::uint64_t data) { return static_cast<std::ui
 inline constexpr std::uint64_t kUntracked = encode(OpKind::Untracked, 0, 0);
 // What a wake-up CQE carries: a MSG_RING from another ring or our own NOP.
 inline constexpr std::uint64_t kWake = encode(OpKind::Wake, 0, 0);
+// What the close of a direct socket's slot carries (UringLoop::closeSlot).
+inline constexpr std::uint64_t kSlotClosed = encode(OpKind::SlotClosed, 0, 0);
 
 }  // namespace user_data
 

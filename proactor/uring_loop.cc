@@ -233,8 +233,9 @@ SocketHandle UringLoop::adoptSlot(std::uint32_t slot) {
 
 void UringLoop::closeSlot(std::uint32_t slot, bool abortive) {
   assertInLoopThread();
-  assert(directSlotsInUse_ > 0);
-  --directSlotsInUse_;
+  // Still counted until the close completes (onSlotClosed): only then is the
+  // slot free in the kernel's table, for our accepts and for hand-offs from
+  // other rings alike.
   if (abortive) {
     if (socketSetsockopt_) {
       io_uring_sqe* sqe = nextSqe();
@@ -255,7 +256,12 @@ void UringLoop::closeSlot(std::uint32_t slot, bool abortive) {
   }
   io_uring_sqe* sqe = nextSqe();
   io_uring_prep_close_direct(sqe, slot);
-  io_uring_sqe_set_data64(sqe, user_data::kUntracked);
+  io_uring_sqe_set_data64(sqe, user_data::kSlotClosed);
+}
+
+void UringLoop::onSlotClosed() {
+  assert(directSlotsInUse_ > 0);
+  --directSlotsInUse_;
 }
 
 std::uint64_t UringLoop::shutdownWrite(const SocketHandle& socket,
@@ -792,6 +798,9 @@ void UringLoop::dispatch(const RawCompletion& entry) {
       return;
     case OpKind::SlotHandoffClosed:
       onSlotHandoffClosed();
+      return;
+    case OpKind::SlotClosed:
+      onSlotClosed();
       return;
     default:
       break;

@@ -88,8 +88,10 @@ class UringLoop final : public EventLoop {
   // the ring (Linux 6.7), where the kernel can. (Handles reach it through
   // DirectSlots, which outlives the loop.)
   void closeSlot(std::uint32_t slot, bool abortive);
-  // Slots held by sockets, and by sockets on their way to another ring until
-  // the kernel closed our slot (tests: back to zero after every close).
+  // Slots the kernel's table holds for us: a socket's slot counts until the
+  // kernel has closed it (its close completed; the same for a socket on its
+  // way to another ring), so a slot not counted is free for the next accept
+  // or hand-off (tests: back to zero after every close).
   std::size_t directSlotsInUse() const { return directSlotsInUse_; }
   // Shuts the write side of `socket` (FIN). A descriptor: shutdown(2), done
   // on return (0). A slot: an IORING_OP_SHUTDOWN tracked as an operation of
@@ -188,6 +190,8 @@ class UringLoop final : public EventLoop {
   void onSlotHandedIn(const RawCompletion& entry);
   void onSlotHandoffFailed(const RawCompletion& entry);
   void onSlotHandoffClosed();
+  // The close of one of our sockets' slots completed (closeSlot).
+  void onSlotClosed();
   static void logHandoffFailure(int error);  // once per process
   // Teardown: cancel everything and wait (bounded) until the kernel is done
   // with every buffer it might still write.
