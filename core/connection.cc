@@ -503,7 +503,7 @@ void Connection::deliverInput(std::size_t bytes) {
   // An idle connection should hold no heap buffer: once everything was
   // consumed the storage goes back to the loop's spares (or is freed), and
   // the next read borrows it again.
-  if (input_.empty()) loop_.spareBuffers().takeFrom(input_);
+  returnSpareStorage(input_);
 }
 
 }  // namespace duet
