@@ -149,7 +149,7 @@ void ReactorConnection::handleReadable() {
     // reads have asked for (AdaptiveReadSize), so the read lands in it
     // directly rather than in readFd's stack spill area and then a fresh
     // allocation, and a message waiting whole needs one read.
-    loop().spareBuffers().lendForRead(inputBuffer(), readSize_.capacity(), readSize_.grown());
+    borrowSpareStorage(inputBuffer(), readSize_);
     const std::size_t room = inputBuffer().readRoom();
     const ssize_t n = sys_.readInto(inputBuffer(), fd(), &error);
     if (n > 0) {
@@ -280,7 +280,7 @@ void ReactorConnection::deliverGathering(std::size_t bytes) {
 }
 
 void ReactorConnection::gather(std::string_view data) {
-  loop().spareBuffers().lendTo(output_);  // a Buffer with storage keeps it
+  borrowSpareStorage(output_);  // a Buffer with storage keeps it
   output_.append(data);
   gathered_ += data.size();
 }
@@ -295,13 +295,13 @@ bool ReactorConnection::flushGathered() {
     // As in writeOrQueue(): the bytes are lost with the connection, which
     // closes from the loop (we may be inside the application's send()).
     output_.retrieveAll();
-    loop().spareBuffers().takeFrom(output_);
+    returnSpareStorage(output_);
     sendFailed(sent.error);
     return false;
   }
   output_.retrieve(sent.taken);
   if (output_.empty()) {
-    loop().spareBuffers().takeFrom(output_);
+    returnSpareStorage(output_);
     outputDrained();  // a pending half-close goes out now (no callback: nothing waited)
     return true;
   }
@@ -337,7 +337,7 @@ void ReactorConnection::handleWritable() {
   // Drained: stop asking for writability (the idle-CPU rule) and give the
   // memory of a burst back to the loop's spares (or free it).
   channel_.disableWriting();
-  loop().spareBuffers().takeFrom(output_);
+  returnSpareStorage(output_);
   outputDrained();  // onWriteComplete, a pending half-close, or the close after the peer's FIN
 }
 
