@@ -96,7 +96,7 @@ void UringConnection::armRecv() {
 void UringConnection::armDirectRecv() {
   UringLoop& loop = uring();
   Buffer& input = inputBuffer();
-  loop.spareBuffers().lendTo(input);
+  borrowSpareStorage(input);
   input.ensureWritable(directSize_);
   const std::size_t len = std::min(input.writableBytes(), kMaxSendChunk);
   receiving_.swap(input);  // inputBuffer() is left without storage until the completion
@@ -135,8 +135,8 @@ void UringConnection::onRecv(const Completion& c) {
     const bool keep = filled > 0 && !disconnected();
     if (keep) {
       bytes = filled;
-      uring().spareBuffers().lendTo(inputBuffer());  // an empty Buffer borrows warm storage
-      inputBuffer().ensureWritable(bytes);           // one allocation for a whole bundle
+      borrowSpareStorage(inputBuffer());
+      inputBuffer().ensureWritable(bytes);  // one allocation for a whole bundle
     }
     // Every buffer goes straight back (but one an incremental ring still
     // fills): the pool only has to cover one batch.
@@ -185,7 +185,7 @@ void UringConnection::onDirectRecv(const Completion& c) {
   recvOp_ = 0;  // a plain recv completes once
   recvDirect_ = false;
   inputBuffer().swap(receiving_);  // the storage (and any bytes the application left) comes back
-  uring().spareBuffers().takeFrom(receiving_);
+  returnSpareStorage(receiving_);
   if (disconnected()) return;  // closeSocketWhenIdle() frees inputBuffer()'s storage with the rest
   if (c.synthesized) {
     // The kernel dropped its completion (the loop ends it for us): how many
@@ -210,7 +210,7 @@ void UringConnection::onDirectRecv(const Completion& c) {
   }
   // Nothing arrived: inputBuffer() holds no new bytes, so it holds no storage
   // unless the application kept some input.
-  if (inputBuffer().empty()) uring().spareBuffers().takeFrom(inputBuffer());
+  returnSpareStorage(inputBuffer());
   if (c.res == 0) {
     receivedEof();
   } else if (c.res == -EAGAIN || c.res == -EWOULDBLOCK || c.res == -ECANCELED) {
@@ -291,7 +291,7 @@ void UringConnection::ioWrite(std::string_view data) {
     chain().append(data, uring().spareBuffers());
     startSendUnlessDelivering();
   } else if (sendOp_ == 0) {
-    uring().spareBuffers().lendTo(sending_);
+    borrowSpareStorage(sending_);
     sending_.append(data);  // nothing in flight: sending_ holds only this read's replies so far
     startSendUnlessDelivering();
   } else {
@@ -441,8 +441,8 @@ void UringConnection::onSend(const Completion& c) {
   }
   // Everything reached the kernel. An idle connection holds no output memory:
   // the storage goes back to the loop's spares (or is freed).
-  uring().spareBuffers().takeFrom(sending_);
-  uring().spareBuffers().takeFrom(queued_);
+  returnSpareStorage(sending_);
+  returnSpareStorage(queued_);
   outputDrained();
 }
 
