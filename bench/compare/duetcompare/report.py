@@ -366,8 +366,9 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
                   f"(req/s and CPU: medians of the per-round pairs; p99: the ratio of the p99s over every round "
                   f"pooled), largest change first; \"agrees\" means the larger over the smaller is within "
                   f"{repeat.TOLERANCE * 100:.0f}%; a p99 ratio where either run's p99 rests on too few samples, or is "
-                  f"too imprecise for a 10% check (its 95% interval reaches further than 5%), is listed last and "
-                  f"not counted.\n")
+                  f"too imprecise for a 10% check (its 95% interval reaches further than 5%, or the run's own "
+                  f"per-round p99 ratios spread further than {repeat.TOLERANCE * 100:.0f}% from their median), is "
+                  f"listed last and not counted.\n")
         if changes:
             md.append(render(["case", "config", "ratio", "earlier", "now", "change", "agrees"],
                              repeat.table(changes), True) + "\n")

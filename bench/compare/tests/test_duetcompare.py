@@ -821,6 +821,25 @@ class P99PrecisionTest(unittest.TestCase):
         self.assertIn("p99 ×epoll 0 of 0 (and 1 too imprecise to compare)", repeat.summary_line(changes))
         self.assertEqual(repeat.table(changes)[-1][5:], ["–", "too imprecise to compare (95% interval ±100%)"])
 
+    def test_a_p99_ratio_whose_own_rounds_disagree_by_more_than_10_percent_is_listed_not_counted(self):
+        # Precise pooled p99s, but round 2's ratio is 0.7 where round 1's is 1.0: the run does not repeat itself.
+        def two_rounds(second_uring_scale):
+            out = []
+            for rnd, scale in ((1, 100), (2, second_uring_scale)):
+                for cfg, s in (("epoll", 100), ("uring", scale)):
+                    out.append(row(self.case.id, cfg, rnd, rps=1.0, cpu_us_per_req=1.0, p99_us=9900.0 * s / 1000,
+                                   latency_samples=10000, latency_hist=self.smooth(s)))
+            return out
+        changes = repeat.compare(two_rounds(70), two_rounds(70), self.configs, [self.case])
+        p99 = [c for c in changes if c[2] == "p99 ×epoll"][0]
+        self.assertIsNone(p99[5])
+        self.assertEqual(p99[6], "too imprecise to compare (rounds spread ±21%)")
+        self.assertIn("p99 ×epoll 0 of 0 (and 1 too imprecise to compare)", repeat.summary_line(changes))
+        steady = [c for c in repeat.compare(two_rounds(95), two_rounds(95), self.configs, [self.case])
+                  if c[2] == "p99 ×epoll"][0]
+        self.assertIsNotNone(steady[5])   # rounds 1.0 and 0.95: within 10% of their median, counted
+        self.assertTrue(repeat.agrees(steady))
+
     def test_spread_of_a_p99(self):
         p = latency.p99(self.rows(self.smooth(1000), "")[:1], self.case)
         self.assertTrue(p.precise)
