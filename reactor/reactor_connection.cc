@@ -168,7 +168,13 @@ void ReactorConnection::handleReadable() {
       return;
     }
     if (error == EINTR) continue;
-    if (wouldBlock(error)) return;  // drained (the normal end for edge-triggered)
+    if (wouldBlock(error)) {
+      // Drained (the normal end for edge-triggered, whose last read finds
+      // nothing). The storage borrowed for that read goes back: an idle
+      // connection keeps none (IdleMemoryTest).
+      returnSpareStorage(inputBuffer());
+      return;
+    }
     socketFailed(error, "read");
     return;
   }
