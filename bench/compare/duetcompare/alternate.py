@@ -65,7 +65,8 @@ def run_round(ctx, case, configs, rnd, rounds, on_row, progress):
     the whole sweep, and the median over rounds sets it aside.
     """
     perf = rnd == "perf"
-    progress.start(f"{'perf' if perf else f'r{rnd}/{rounds}'} {case.id:<22} {len(configs)} servers alternating")
+    tag = "perf" if perf else (f"r{rnd}/{rounds}" if rnd <= rounds else f"r{rnd}+")   # r5+: an extra round
+    progress.start(f"{tag} {case.id:<22} {len(configs)} servers alternating")
     round_rows = _fresh_round(ctx, case, configs, rnd, perf)
     progress.finish_round([r for r in round_rows if r["status"] != "skipped"],
                           expected_seconds(case, configs, ctx.args))

@@ -23,6 +23,8 @@ def main(argv=None):
         plan.apply_quick(a)
     if a.rounds < 1:
         raise SystemExit("duet-compare: --rounds must be at least 1")
+    if a.precision < 0 or (a.extra_seconds is not None and a.extra_seconds < 0):
+        raise SystemExit("duet-compare: --precision and --extra-seconds must not be negative")
     top = repo_top()
     build = plan.find_build(a.build, top)
     cases, hold_cases = plan.make_cases(a)

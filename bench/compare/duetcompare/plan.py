@@ -82,6 +82,13 @@ def parser():
                    "later slice (the connections ramp up again)")
     g.add_argument("--rounds", type=int, default=4, help="rounds; each round measures every config once per case "
                    "(the ratios' min-max is over rounds)")
+    g.add_argument("--precision", type=float, default=0.03, metavar="FRACTION",
+                   help="after --rounds, one more round at a time for every alternating case whose least precise "
+                        "ratio (req/s or CPU per request over epoll) has a standard error above this (0.03: +-3%%; "
+                        "0: no extra rounds; needs --rounds 3 or more)")
+    g.add_argument("--max-rounds", type=int, default=16, help="rounds a case may reach with --precision")
+    g.add_argument("--extra-seconds", type=float, default=None, help="wall time the extra rounds of --precision "
+                   "may use in all (default: half the time the --rounds took)")
     g.add_argument("--quick", action="store_true", help="CI smoke run: 1 round, short runs, few cases (seconds)")
 
     g = p.add_argument_group("what (cases)")
@@ -149,6 +156,7 @@ def parser():
 def apply_quick(a):
     """CI smoke run: one small case per group, one round, short slices."""
     a.rounds = 1
+    a.precision = 0
     a.duration = min(a.duration, 0.3)
     a.warmup = min(a.warmup, 0.1)
     a.slice = min(a.slice, 0.1)

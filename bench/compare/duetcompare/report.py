@@ -2,7 +2,7 @@
 import csv
 import os
 
-from . import loads
+from . import loads, precision
 from .outcome import counted_syscall_kinds
 from .summary import Stat, Summary, fmt, fmt_ratio, fmt_stat, is_num
 
@@ -315,6 +315,7 @@ def write_markdown(path, ctx, info, rows, cases, hold_cases, configs, notes, wal
               f"{http_how}.")
     md.append("- Medians with [min–max] over rounds. Ratios (×epoll, uring/epoll, duet/raw) are taken pair by pair "
               "inside a round, then the median [min–max].")
+    md += precision.markdown(rows, cases, configs, a)
     md.append("- Server CPU per request: the server's CPU time (all threads, exited ones included: the "
               "process's CPU clock in nanoseconds, the same time utime+stime report in ticks), read by duet-load at the "
               "edges of every measured window, divided by the requests completed inside the windows. System "
