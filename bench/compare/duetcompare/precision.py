@@ -17,11 +17,11 @@ their standard deviation (the normal case); relative to the median here, so
 0.025 means +-2.5%. Two runs whose medians each have a standard error of
 2.5% differ by more than 10% about once in 200 ratios.
 
-Why more rounds and not longer ones: each round starts fresh servers, and
-the pairs scatter mostly from round to round, not within one. Measured
-(http/hello c1000 and echo c10 x 256 KiB, 8 rounds each): doubling the
-measured time per round from 0.5 s to 1 s left the per-round spread of poll
-against epoll at 6-9%; only more rounds narrow the median.
+Why rounds and not longer rounds: measured time narrows the scatter either
+way, about as its square root (16 rounds of 0.25 s and 8 of 0.5 s gave the
+same precision, bench/compare/README.md), so the question is where the time
+goes: rounds go to the cases that need them, start fresh servers, and are
+spread over the sweep.
 
 p99 ratios are not in the rule: they come from the latencies of every round
 pooled, and have their own tests of precision (latency.py, repeat.py).
@@ -51,23 +51,32 @@ def base_config(configs):
     return "epoll" if "epoll" in names else (names[0] if names else None)
 
 
-def worst_error(summary, case, configs):
-    """(standard error, config, metric) of the case's least precise ratio; (None, "", "") if none is known."""
+def errors(summary, case, configs):
+    """{config name: (standard error, metric)} of each config's least precise ratio over the base (known ones)."""
     base = base_config(configs)
-    worst = (None, "", "")
+    out = {}
     for cfg in configs:
         if cfg.name == base:
             continue
         for metric in METRICS:
             se = standard_error(summary.ratio(case.id, cfg.name, base, metric).values)
-            if se is not None and (worst[0] is None or se > worst[0]):
-                worst = (se, cfg.name, metric)
-    return worst
+            if se is not None and (cfg.name not in out or se > out[cfg.name][0]):
+                out[cfg.name] = (se, metric)
+    return out
+
+
+def worst_error(summary, case, configs):
+    """(standard error, config, metric) of the case's least precise ratio; (None, "", "") if none is known."""
+    known = errors(summary, case, configs)
+    if not known:
+        return None, "", ""
+    name = max(known, key=lambda n: known[n][0])
+    return known[name][0], name, known[name][1]
 
 
 def rounds_run(summary, case):
-    """How many timed rounds of `case` have rows."""
-    return len({r["round"] for r in summary.rows if r["case"] == case.id})
+    """The highest timed round of `case` with rows: the next one is this + 1."""
+    return max((r["round"] for r in summary.rows if r["case"] == case.id), default=0)
 
 
 def _measured_configs(rows, case, configs):
@@ -77,10 +86,13 @@ def _measured_configs(rows, case, configs):
 
 
 def next_pass(rows, cases, configs, a):
-    """The cases that get one more round in this pass, worst first: [(case, standard error)].
+    """The cases that get one more round in this pass, worst first: [(case, standard error, configs to run)].
 
-    A case qualifies while its worst ratio's standard error is above
-    a.precision and it has fewer than a.max_rounds rounds.
+    A config joins the round while its least precise ratio's standard error
+    is above a.precision and it has fewer than a.max_rounds rounds; the base
+    (epoll) runs in every such round, since every ratio is a pair with it.
+    The servers of a case that are already precise sit the round out: an
+    extra round costs in proportion to the servers it runs.
     """
     if a.precision <= 0:
         return []
@@ -89,11 +101,15 @@ def next_pass(rows, cases, configs, a):
         ran, summary = _measured_configs(rows, case, configs)
         if len(ran) < 2:
             continue
-        if rounds_run(summary, case) >= a.max_rounds:
+        base = base_config(ran)
+        if len(summary.runs(case.id, base)) >= a.max_rounds:
             continue
-        se = worst_error(summary, case, ran)[0]
-        if se is not None and se > a.precision:
-            out.append((case, se))
+        known = errors(summary, case, ran)
+        wanted = {name for name, (se, _) in known.items()
+                  if se > a.precision and len(summary.runs(case.id, name)) < a.max_rounds}
+        if wanted:
+            out.append((case, max(known[n][0] for n in wanted),
+                        [c for c in ran if c.name == base or c.name in wanted]))
     return sorted(out, key=lambda c: -c[1])
 
 
@@ -102,9 +118,9 @@ def markdown(rows, cases, configs, a):
     if a.precision <= 0:
         return []
     md = [f"- Rounds per case: {a.rounds}, then one more at a time for every case whose least precise ratio "
-          f"(req/s or CPU per request over {base_config(configs)}) has a "
-          f"standard error above ±{a.precision * 100:g}%, worst first, until it is within, has "
-          f"{a.max_rounds} rounds, or the extra rounds have used "
+          f"(req/s or CPU per request over {base_config(configs)}) has a standard error above "
+          f"±{a.precision * 100:g}%, worst first, with {base_config(configs)} and the servers whose ratios are "
+          f"not yet within, until they are, have {a.max_rounds} rounds, or the extra rounds have used "
           + (f"{a.extra_seconds:g} s" if a.extra_seconds is not None else "half the time the first rounds took")
           + " (precision.py):"]
     cells = []
@@ -112,12 +128,16 @@ def markdown(rows, cases, configs, a):
         ran, summary = _measured_configs(rows, case, configs)
         if len(ran) < 2:
             continue
-        n = rounds_run(summary, case)
         se, cfg, metric = worst_error(summary, case, ran)
         if se is None:
             continue
-        flag = "" if se <= a.precision else " (not within)"
-        cells.append(f"{case.id} {n} rounds, ±{se * 100:.1f}% ({cfg} {_metric_name(metric)}){flag}")
+        counts = {c.name: len(summary.runs(case.id, c.name)) for c in ran}
+        base = base_config(ran)
+        more = [f"{n} {k}" for n, k in counts.items() if n != base and k > min(counts.values())]
+        rounds = (f"{min(counts.values())} rounds" if not more else
+                  f"{min(counts.values())} rounds, {base} {counts[base]} with " + ", ".join(more))
+        flag = "" if se <= a.precision else ", not within"
+        cells.append(f"{case.id}: {rounds}; least precise ±{se * 100:.1f}% ({cfg} {_metric_name(metric)}{flag})")
     if not cells:
         return []
     md[0] += " " + "; ".join(cells) + "."

@@ -93,7 +93,7 @@ def compare(previous_rows, rows, configs, cases):
                                                                                         metric):
                             out.append((case.id, cfg.name, label, a, b, None, NOT_ENOUGH))
                         continue
-                    p99s = [s.p99(case.id, n) for s in (old, new) for n in (cfg.name, "epoll")]
+                    p99s = [p for s in (old, new) for p in s.p99_ratio(case.id, cfg.name, "epoll")[2:]]
                     if not all(p.precise for p in p99s):
                         widest = max(p.spread for p in p99s if is_num(p.spread))
                         out.append((case.id, cfg.name, label, a, b, None, f"{IMPRECISE} (95% interval ±"

@@ -358,18 +358,19 @@ def extra_rounds(ctx, timed, rows, seconds_per_round, budget, on_row, progress):
     spent = 0.0
     while True:
         ran = False
-        for case, _ in precision.next_pass(rows, cases, configs, a):
-            cost = seconds_per_round.get(case.id, 0.0)
+        for case, _, joining in precision.next_pass(rows, cases, configs, a):
+            # A round's time goes with its servers: the case's longest full round, scaled to the ones that run.
+            full = len(items[case.id].configs)
+            cost = seconds_per_round.get(case.id, 0.0) * len(joining) / full
             if spent + cost > budget:
                 continue
-            item = Alternating(case, items[case.id].configs,
-                               precision.rounds_run(Summary(rows, configs, [case]), case) + 1)
+            item = Alternating(case, joining, precision.rounds_run(Summary(rows, configs, [case]), case) + 1)
             progress.total += 1
             progress.expected_total += cost
             t0 = time.monotonic()
             item.run(ctx, on_row, progress)
             took = time.monotonic() - t0
-            seconds_per_round[case.id] = max(cost, took)
+            seconds_per_round[case.id] = max(seconds_per_round.get(case.id, 0.0), took * full / len(joining))
             spent += took
             ran = True
         if not ran:

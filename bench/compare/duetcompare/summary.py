@@ -70,22 +70,28 @@ class Summary:
     def case(self, case_id):
         return next((c for c in self.cases if c.id == case_id), None)
 
-    def p99(self, case_id, config):
-        """The server's p99 over every round, pooled (latency.py), with what it rests on (computed once)."""
+    def p99(self, case_id, config, rounds=None):
+        """The server's p99 over every round (or over `rounds`), pooled (latency.py), with what it rests on."""
         from . import latency
-        key = (case_id, config)
+        runs = self.runs(case_id, config)
+        if rounds is not None:
+            runs = [r for r in runs if r["round"] in rounds]
+        key = (case_id, config, frozenset(r["round"] for r in runs))
         if key not in self._p99s:
             case = self.case(case_id)
-            self._p99s[key] = latency.p99(self.runs(case_id, config), case if case is not None else
-                                          _case_from_rows(self.runs(case_id, config)))
+            self._p99s[key] = latency.p99(runs, case if case is not None else _case_from_rows(runs))
         return self._p99s[key]
 
     def p99_ratio(self, case_id, config, base):
         """(pooled p99 ratio config/base, per-round ratios as a Stat, P99 of config, P99 of base).
 
-        The ratio is nan when either p99 has not enough samples behind it.
+        Both p99s pool the same rounds, the ones both servers ran (extra rounds,
+        precision.py, may run only some of a case's servers), so their samples
+        met the same stretches of the machine. The ratio is nan when either p99
+        has not enough samples behind it.
         """
-        a, b = self.p99(case_id, config), self.p99(case_id, base)
+        common = ({r["round"] for r in self.runs(case_id, config)} & {r["round"] for r in self.runs(case_id, base)})
+        a, b = self.p99(case_id, config, common), self.p99(case_id, base, common)
         per_round = self.ratio(case_id, config, base, "p99_us")
         if not (a.enough and b.enough) or not b.value_us:
             return float("nan"), per_round, a, b

@@ -59,8 +59,16 @@ class NextPassTest(unittest.TestCase):
                 + rows_for(self.noisier, [0.8, 1.0, 1.2, 1.0]))
         picked = precision.next_pass(rows, [self.steady, self.noisy, self.noisier], [EPOLL, URING],
                                      args("--precision", "0.03"))
-        self.assertEqual([c.id for c, _ in picked], [self.noisier.id, self.noisy.id])
+        self.assertEqual([c.id for c, _, _ in picked], [self.noisier.id, self.noisy.id])
         self.assertGreater(picked[0][1], picked[1][1])
+
+    def test_the_servers_already_precise_sit_the_extra_round_out_and_epoll_always_runs(self):
+        poll = Config("poll", "duet", "poll")
+        rows = rows_for(self.noisy, [0.9, 1.0, 1.1, 1.0]) + [
+            {"case": self.noisy.id, "config": "poll", "round": rnd, "status": "ok", "rps": 100.0 * r,
+             "cpu_us_per_req": 10.0 / r} for rnd, r in enumerate([1.0, 1.01, 0.99, 1.0], start=1)]
+        [(case, _, joining)] = precision.next_pass(rows, [self.noisy], [EPOLL, poll, URING], args())
+        self.assertEqual([c.name for c in joining], ["epoll", "uring"])
 
     def test_cpu_per_request_counts_as_much_as_throughput(self):
         rows = rows_for(self.noisy, [1.0, 1.0, 1.0, 1.0], cpu_ratio=[0.9, 1.0, 1.1, 1.0])
@@ -99,7 +107,8 @@ class ExtraRoundsTest(unittest.TestCase):
             order.append((case.id, rnd))
             ratios = per_case_ratios[case.id]
             for r in rows_for(case, [1.0] * (rnd - 1) + [ratios[(rnd - 1) % len(ratios)]])[-2:]:
-                on_row(r)
+                if r["config"] in [c.name for c in configs]:
+                    on_row(r)
 
         orig = alternate.run_round
         alternate.run_round = fake_round
@@ -118,6 +127,29 @@ class ExtraRoundsTest(unittest.TestCase):
                                      [(steady, [1.0, 1.01, 0.99, 1.0]), (noisy, [0.8, 1.2, 0.8, 1.2])])
         self.assertEqual(counts, {steady.id: 4, noisy.id: 10})
         self.assertEqual(order[8:], [(noisy.id, rnd) for rnd in range(5, 11)])   # numbered on from 5
+
+    def test_an_extra_round_runs_only_epoll_and_the_imprecise_servers(self):
+        case = plan.Case("http", 1000, path="/hello")
+        a = args("--rounds", "4", "--max-rounds", "6", "--extra-seconds", "60")
+        poll = Config("poll", "duet", "poll")
+        ran = []
+
+        def fake_round(ctx, c, configs, rnd, rounds, on_row, progress):
+            ran.append((rnd, [cfg.name for cfg in configs]))
+            uring = [0.8, 1.2][rnd % 2]
+            for name, ratio in (("epoll", 1.0), ("poll", 1.0), ("uring", uring)):
+                if name in [cfg.name for cfg in configs]:
+                    on_row({"case": c.id, "config": name, "round": rnd, "status": "ok", "rps": 100.0 * ratio,
+                            "cpu_us_per_req": 10.0 / ratio})
+
+        orig = alternate.run_round
+        alternate.run_round = fake_round
+        try:
+            runner.run_all(runner.Context(a, "B"), [case], [], [EPOLL, poll, URING], lambda r: None)
+        finally:
+            alternate.run_round = orig
+        self.assertEqual(ran, [(rnd, ["epoll", "poll", "uring"]) for rnd in (1, 2, 3, 4)]
+                         + [(5, ["epoll", "uring"]), (6, ["epoll", "uring"])])
 
     def test_extra_rounds_stop_once_the_case_is_precise(self):
         case = plan.Case("http", 1000, path="/hello")
@@ -191,3 +223,23 @@ class ExtraRoundsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PooledP99OverCommonRoundsTest(unittest.TestCase):
+    def test_a_p99_ratio_pools_only_the_rounds_both_servers_ran(self):
+        case = plan.Case("echo", 1, size=128)
+
+        def r(config, rnd, slow):
+            # 100,000 samples at 10 µs; `slow` of them at 100 µs (the p99 is slow from 1,000 on)
+            hist = f"10000:{100000 - slow} 100000:{slow}" if slow else "10000:100000"
+            return {"case": case.id, "config": config, "round": rnd, "status": "ok", "p99_us": 10.0,
+                    "latency_samples": 100000, "latency_hist": hist}
+
+        # Rounds 1-4: both at 10 µs. Round 5 (an extra round of epoll alone, as with a third server that was
+        # imprecise): epoll slow. Pooled over all of epoll's rounds its p99 would be 100 µs.
+        rows = [r(n, rnd, 0) for rnd in (1, 2, 3, 4) for n in ("epoll", "uring")] + [r("epoll", 5, 20000)]
+        s = precision.Summary(rows, [EPOLL, URING], [case])
+        self.assertEqual(s.p99(case.id, "epoll").value_us, 100.0)
+        ratio, _, pa, pb = s.p99_ratio(case.id, "uring", "epoll")
+        self.assertEqual((pa.rounds, pb.rounds), (4, 4))
+        self.assertAlmostEqual(ratio, 1.0)
