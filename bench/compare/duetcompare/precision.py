@@ -14,8 +14,17 @@ took).
 
 The standard error of a median of n values is about 1.2533 s / sqrt(n), s
 their standard deviation (the normal case); relative to the median here, so
-0.025 means +-2.5%. Two runs whose medians each have a standard error of
-2.5% differ by more than 10% about once in 200 ratios.
+0.03 means +-3%. Two runs whose medians each have a standard error of 3%
+differ by more than 10% about once in fifty ratios, and most ratios sit well
+inside the limit. The estimate is the right size on this machine: over the
+committed pairs of default runs of the same code (510 ratios), 4.9% of the
+changes from one run to the other were beyond twice the two runs' standard
+errors combined, where the normal case says 4.6%; an estimate from the
+median absolute deviation, blind to the outlying rounds, gave 14%
+(docs/results/2026-11-30-rounds-vs-duration/calibrate.py).
+
+An extra round runs the base (epoll) and only the servers whose ratios are
+not yet within: a round costs in proportion to its servers.
 
 Why rounds and not longer rounds: measured time narrows the scatter either
 way, about as its square root (16 rounds of 0.25 s and 8 of 0.5 s gave the
@@ -132,10 +141,9 @@ def markdown(rows, cases, configs, a):
         if se is None:
             continue
         counts = {c.name: len(summary.runs(case.id, c.name)) for c in ran}
-        base = base_config(ran)
-        more = [f"{n} {k}" for n, k in counts.items() if n != base and k > min(counts.values())]
-        rounds = (f"{min(counts.values())} rounds" if not more else
-                  f"{min(counts.values())} rounds, {base} {counts[base]} with " + ", ".join(more))
+        least = min(counts.values())
+        more = [f"{n} {k}" for n, k in counts.items() if k > least]
+        rounds = f"{least} rounds" if not more else ", ".join(more) + f", the others {least}"
         flag = "" if se <= a.precision else ", not within"
         cells.append(f"{case.id}: {rounds}; least precise ±{se * 100:.1f}% ({cfg} {_metric_name(metric)}{flag})")
     if not cells:
