@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import os
 
-from . import beside, models, suites, variants
+from . import beside, models, precision, suites, variants
 from .case import Case  # noqa: F401  (plan.Case: the tests and callers name it here)
 from .servers import Config, find_nginx
 
@@ -82,7 +82,7 @@ def parser():
                    "later slice (the connections ramp up again)")
     g.add_argument("--rounds", type=int, default=4, help="rounds; each round measures every config once per case "
                    "(the ratios' min-max is over rounds)")
-    g.add_argument("--precision", type=float, default=0.03, metavar="FRACTION",
+    g.add_argument("--precision", type=float, default=precision.DEFAULT_PRECISION, metavar="FRACTION",
                    help="after --rounds, one more round at a time for every alternating case whose least precise "
                         "ratio (req/s or CPU per request over epoll) has a standard error above this (0.03: +-3%%; "
                         "0: no extra rounds; needs --rounds 3 or more)")

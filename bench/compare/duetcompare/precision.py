@@ -41,6 +41,7 @@ import statistics
 from .summary import Summary, is_num
 
 METRICS = ("rps", "cpu_us_per_req")
+DEFAULT_PRECISION = 0.03   # --precision's default
 MEDIAN_SE = 1.2533   # sqrt(pi / 2): a median's standard error over a mean's, for normal data
 MIN_ROUNDS = 3       # fewer per-round pairs say nothing of their spread
 

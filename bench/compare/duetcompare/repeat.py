@@ -106,11 +106,28 @@ def compare(previous_rows, rows, configs, cases):
                                                                           f"{spread * 100:.0f}%)"))
                         continue
                 else:
-                    a = old.ratio(case.id, cfg.name, "epoll", metric).median
-                    b = new.ratio(case.id, cfg.name, "epoll", metric).median
+                    ra, rb = old.ratio(case.id, cfg.name, "epoll", metric), new.ratio(case.id, cfg.name, "epoll", metric)
+                    a, b = ra.median, rb.median
+                    if is_num(a) and is_num(b) and a > 0:
+                        out.append((case.id, cfg.name, label, a, b, b / a - 1, _precision_note(ra, rb)))
+                    continue
                 if is_num(a) and is_num(b) and a > 0:
                     out.append((case.id, cfg.name, label, a, b, b / a - 1))
     return out
+
+
+def _precision_note(old, new):
+    """Where either run's median was less precise than duet-compare's default target: both standard errors.
+
+    Such a ratio still counts; the note says how far apart the two runs could
+    be expected to land (precision.py: the extra rounds stopped at their
+    limit before the ratio was within).
+    """
+    from . import precision
+    errors = [precision.standard_error(s.values) for s in (old, new)]
+    if not any(e is not None and e > precision.DEFAULT_PRECISION for e in errors):
+        return ""
+    return "its medians' standard errors: " + " then ".join("–" if e is None else f"±{e * 100:.1f}%" for e in errors)
 
 
 def _round_spread(values):
@@ -147,7 +164,8 @@ def counted(changes):
 def table(changes):
     """Every ratio, largest change first, not-enough-samples ones last: [case, config, ratio, earlier, now, change, agrees]."""
     rows = [[c[0], c[1], c[2], f"{c[3]:.2f}×", f"{c[4]:.2f}×", f"{c[5] * 100:+.1f}%",
-             "yes" if agrees(c) else "**no**"] for c in sorted(counted(changes), key=lambda c: -abs(c[5]))]
+             ("yes" if agrees(c) else "**no**") + (f" ({c[6]})" if len(c) > 6 and c[6] else "")]
+            for c in sorted(counted(changes), key=lambda c: -abs(c[5]))]
     rows += [[c[0], c[1], c[2], f"{c[3]:.2f}×" if is_num(c[3]) else "–", f"{c[4]:.2f}×" if is_num(c[4]) else "–",
               "–", c[6] if len(c) > 6 else NOT_ENOUGH] for c in changes if c[5] is None]
     return rows

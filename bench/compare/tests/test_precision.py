@@ -243,3 +243,19 @@ class PooledP99OverCommonRoundsTest(unittest.TestCase):
         ratio, _, pa, pb = s.p99_ratio(case.id, "uring", "epoll")
         self.assertEqual((pa.rounds, pb.rounds), (4, 4))
         self.assertAlmostEqual(ratio, 1.0)
+
+
+class CompareNotesImpreciseRatiosTest(unittest.TestCase):
+    def test_a_disagreeing_ratio_whose_run_was_imprecise_says_so_and_still_counts(self):
+        from duetcompare import repeat
+        case = plan.Case("echo", 10, size=262144)
+        earlier = rows_for(case, [0.74, 0.98, 0.81, 1.00, 0.93, 0.97, 0.93])   # two modes: +-4.5%
+        now = rows_for(case, [0.84, 0.83, 0.85, 0.84, 0.83, 0.84, 0.85])
+        changes = repeat.compare(earlier, now, [EPOLL, URING], [case])
+        [rps] = [c for c in changes if c[2] == "req/s ×epoll"]
+        self.assertFalse(repeat.agrees(rps))
+        self.assertIn(rps, repeat.counted(changes))
+        [row] = [r for r in repeat.table(changes) if r[2] == "req/s ×epoll"]
+        self.assertRegex(row[6], r"^\*\*no\*\* \(its medians' standard errors: ±\d+\.\d% then ±0\.\d%\)$")
+        steady = repeat.table(repeat.compare(now, now, [EPOLL, URING], [case]))
+        self.assertTrue(all(r[6] == "yes" for r in steady if r[2] != "p99 ×epoll"))
