@@ -6,12 +6,14 @@
 # churn, echo and HTTP Connection: close) on every backend and the raw
 # baselines (nginx beside HTTP when installed), server pinned to CPU 0 and
 # load to CPU 1, all servers of a case taking turns of 0.25 s under one
-# duet-load, 4 rounds, plus RSS per idle connection with 10,000 held.
-# About 3 minutes on this 2-core VM (172 s, docs/results/2026-11-30-default-a); `--suite full`
-# (every size, 10,000 connections, every engine switch as a column) about
-# 15 minutes (887 s, docs/results/2026-11-30-full) before the models joined it;
-# `--suite models` (callbacks, coroutines and thread per connection; echo
-# from 1 to 10,000 connections, HTTP /hello, static files cold and warm).
+# duet-load, 4 rounds and more for the cases whose ratios still scatter
+# (--precision), plus RSS per idle connection with 10,000 held.
+# 3-4 minutes on this 2-core VM (198-255 s, docs/results/2026-11-30-default-m
+# to -o); `--suite full` (every size, 10,000 connections, every engine switch
+# as a column, the async models) about 24 minutes before the extra rounds
+# (1,432 s, docs/results/2026-11-30-full-4); `--suite models` (callbacks,
+# coroutines and thread per connection; echo from 1 to 10,000 connections,
+# HTTP /hello, static files cold and warm).
 # Results land in results/<timestamp>/: report.md opens with the verdict
 # (per regime, which model wins on CPU per request and p99, by how much, how
 # sure) and its chart; results.csv; plots.
