@@ -1,6 +1,7 @@
 #include "echo_pattern.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace duetload {
@@ -11,6 +12,8 @@ namespace {
 // period, so a slip by a power-of-two block does not line up again) from a
 // key-dependent start.
 constexpr size_t kPeriod = 251;
+static_assert(std::endian::native == std::endian::little,
+              "appendIovecs sends the key's bytes as they lie");
 
 struct PatternTable {
   unsigned char bytes[2 * kPeriod];
@@ -45,6 +48,51 @@ void fillMessage(char* dst, uint32_t conn, uint64_t seq, size_t off, size_t len)
     std::memcpy(dst, kTable.bytes + pos, n);
     dst += n;
     i += n;
+  }
+}
+
+EchoPattern::EchoPattern(size_t longestRun) : layout_(longestRun + kPeriod) {
+  for (size_t i = 0; i < layout_.size(); ++i)
+    layout_[i] = static_cast<char>(kTable.bytes[i % kPeriod]);
+}
+
+const char* EchoPattern::bodyAt(uint64_t key, size_t off) const {
+  // fillMessage's byte i (i >= 8) is table[(start + i) % kPeriod], and layout_[k] is table[k %
+  // kPeriod].
+  return layout_.data() + (static_cast<size_t>(key % kPeriod) + off) % kPeriod;
+}
+
+bool EchoPattern::matches(const char* p, uint32_t conn, uint64_t seq, size_t off,
+                          size_t len) const {
+  const uint64_t key = messageKey(conn, seq);
+  for (; len > 0 && off < kKeyBytes; ++off, --len, ++p)
+    if (*p != static_cast<char>(key >> (8 * off))) return false;
+  while (len >
+         0) {  // a run longer than the layout (a message larger than longestRun) goes in pieces
+    const size_t n = std::min(len, layout_.size() - kPeriod);
+    if (std::memcmp(p, bodyAt(key, off), n) != 0) return false;
+    p += n;
+    off += n;
+    len -= n;
+  }
+  return true;
+}
+
+void EchoPattern::appendIovecs(std::vector<iovec>& out, uint64_t* key, uint32_t conn, uint64_t seq,
+                               size_t off, size_t len) const {
+  *key = messageKey(
+      conn, seq);  // little-endian: byte i of the key is key >> (8 * i), as fillMessage writes
+  if (off < kKeyBytes) {
+    const size_t n = std::min(len, kKeyBytes - off);
+    out.push_back({reinterpret_cast<char*>(key) + off, n});
+    off += n;
+    len -= n;
+  }
+  while (len > 0) {
+    const size_t n = std::min(len, layout_.size() - kPeriod);
+    out.push_back({const_cast<char*>(bodyAt(*key, off)), n});  // writev only reads it
+    off += n;
+    len -= n;
   }
 }
 

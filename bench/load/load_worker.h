@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "echo_pattern.h"
 #include "histogram.h"
 #include "http_response.h"
 #include "load_config.h"
@@ -166,7 +167,9 @@ class LoadWorker {
   size_t requestSize(const Conn& c) const {
     return cfg_.http() ? requests_[static_cast<size_t>(c.group)].size() : cfg_.size;
   }
-  void fillRequest(char* dst, const Conn& c, uint64_t seq, size_t off, size_t len) const;
+  // The due requests of c from (sendSeq, sendOff) on, up to `limit` and sendCap_ bytes, as iovecs
+  // in iov_ (pointing into pattern_, keys_ and requests_: nothing is copied); returns their bytes.
+  size_t gatherRequests(const Conn& c, uint64_t limit);
   void fail(Conn& c, int err, bool eof);
   void closeAll();
   void setOut(Conn& c, bool on);
@@ -197,7 +200,11 @@ class LoadWorker {
   bool scheduling_ = false;  // open loop: still making messages due
   int64_t nextDue_ = 0;
   size_t rr_ = 0;
-  std::vector<char> sendBuf_, recvBuf_, expectBuf_;
+  std::vector<char> recvBuf_;
+  size_t sendCap_ = 0;          // the most bytes one write() hands the kernel
+  EchoPattern pattern_{0};      // echo: what every message holds, laid out once
+  std::vector<iovec> iov_;      // one write()'s requests
+  std::vector<uint64_t> keys_;  // echo: the message keys iov_ points at (fixed size: never moves)
 };
 
 }  // namespace duetload
