@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/socket_ops.h"
+#include "core/spare_buffers.h"
 #include "proactor/direct_socket.h"
 #include "proactor/uring_compat.h"
 #include "proactor/uring_loop.h"
@@ -22,9 +23,15 @@ namespace {
 // sqe->len is 32 bits; larger sends go out in pieces (as short sends).
 constexpr std::size_t kMaxSendChunk = std::size_t{1} << 30;
 // Adaptive receive: the first direct recv fills a 64 KiB storage (what the
-// loop's spares keep warm); each full one doubles the next, up to 1 MiB.
+// loop's spares keep warm); each full one doubles the next, up to the
+// largest storage the spares keep (512 KiB writable). Beyond it, storage goes
+// back to malloc each time it empties: with a client fast enough to keep more
+// than 512 KiB waiting, 1 MiB recvs made duet-uring's 256 KiB echo pay mmap,
+// munmap and page faults, about twice its CPU per message in half its rounds
+// (AdaptiveRecvTest.DirectRecvsNeverOutgrowTheSparesLargestClass).
 constexpr std::size_t kFirstDirectRecv = (std::size_t{64} << 10) - Buffer::kCheapPrepend;
-constexpr std::size_t kMaxDirectRecv = std::size_t{1} << 20;
+constexpr std::size_t kMaxDirectRecv =
+    SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1) - Buffer::kCheapPrepend;
 }  // namespace
 
 UringConnection::UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local,
