@@ -17,8 +17,8 @@ std::string filled(uint32_t conn, uint64_t seq, size_t off, size_t len) {
   return s;
 }
 
-std::string gathered(const EchoPattern& pattern, uint32_t conn, uint64_t seq, size_t off, size_t len,
-                     size_t* pieces = nullptr) {
+std::string gathered(const EchoPattern& pattern, uint32_t conn, uint64_t seq, size_t off,
+                     size_t len, size_t* pieces = nullptr) {
   std::vector<iovec> iov;
   uint64_t key = 0;
   pattern.appendIovecs(iov, &key, conn, seq, off, len);
@@ -35,12 +35,14 @@ const size_t kSizes[] = {1, 7, 8, 9, 250, 251, 252, 259, 4096, 4104, 3 * 4096 + 
 TEST(EchoPattern, GathersExactlyWhatFillMessageWritesForEveryCut) {
   const EchoPattern pattern(kLongestRun);
   for (size_t size : kSizes) {
-    for (size_t off : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{250}, size_t{4000}}) {
+    for (size_t off :
+         {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{250}, size_t{4000}}) {
       if (off >= size) continue;
       for (size_t len : {size_t{1}, size_t{3}, size_t{251}, size - off}) {
         if (off + len > size) continue;
         size_t pieces = 0;
-        EXPECT_EQ(gathered(pattern, 42, 7 + size, off, len, &pieces), filled(42, 7 + size, off, len))
+        EXPECT_EQ(gathered(pattern, 42, 7 + size, off, len, &pieces),
+                  filled(42, 7 + size, off, len))
             << "size " << size << " off " << off << " len " << len;
         if (len <= kLongestRun) {
           EXPECT_LE(pieces, 2u);  // the key's part and one run: no copy, no split
@@ -58,7 +60,8 @@ TEST(EchoPattern, AcceptsWhatFillMessageWritesInAnyPieces) {
     for (size_t cut : {size_t{1}, size_t{8}, size_t{251}, size / 2}) {
       if (cut == 0 || cut >= size) continue;
       EXPECT_TRUE(pattern.matches(message.data(), 3, 1000, 0, cut)) << size << " " << cut;
-      EXPECT_TRUE(pattern.matches(message.data() + cut, 3, 1000, cut, size - cut)) << size << " " << cut;
+      EXPECT_TRUE(pattern.matches(message.data() + cut, 3, 1000, cut, size - cut))
+          << size << " " << cut;
     }
   }
 }
@@ -67,14 +70,15 @@ TEST(EchoPattern, RejectsAFlippedByteAnywhereAndAnotherMessagesBytes) {
   const EchoPattern pattern(kLongestRun);
   const size_t size = 3 * 4096 + 5;
   const std::string message = filled(9, 77, 0, size);
-  for (size_t at : {size_t{0}, size_t{5}, size_t{7}, size_t{8}, size_t{258}, size_t{4095}, size_t{4096},
-                    size_t{8200}, size - 1}) {
+  for (size_t at : {size_t{0}, size_t{5}, size_t{7}, size_t{8}, size_t{258}, size_t{4095},
+                    size_t{4096}, size_t{8200}, size - 1}) {
     std::string bad = message;
     bad[at] = static_cast<char>(bad[at] ^ 0x20);
     EXPECT_FALSE(pattern.matches(bad.data(), 9, 77, 0, size)) << "flipped byte " << at;
     EXPECT_FALSE(pattern.matches(bad.data() + at, 9, 77, at, size - at)) << "from byte " << at;
   }
-  EXPECT_FALSE(pattern.matches(message.data(), 9, 78, 0, size));  // the next message: a duplicate or a loss
+  EXPECT_FALSE(
+      pattern.matches(message.data(), 9, 78, 0, size));  // the next message: a duplicate or a loss
   EXPECT_FALSE(pattern.matches(message.data(), 10, 77, 0, size));  // another connection's
   // Bytes shifted by one (a byte lost in the middle) fail too.
   EXPECT_FALSE(pattern.matches(message.data() + 101, 9, 77, 100, 500));
