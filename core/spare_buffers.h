@@ -52,15 +52,10 @@ class SpareBuffers {
   // one small round trip must not leave 10,000 spares resident. A loop needs
   // about as many as it has messages between recv and send completion at once
   // (one batch), so 256 is plenty.
-  // 8 MiB in all, 512 KiB each (the largest class): a proactor loop streaming
-  // 256 KiB echoes on ten connections holds some twenty large storages in
-  // transit (each message's from its recv to its send's completion, and the
-  // next recv's), and what the spares cannot keep goes back to malloc and
-  // faults back in. With 2 MiB duet-uring paid 1.19-1.31x epoll's CPU per
-  // message at 10 x 256 KiB, with 8 MiB 1.09x. A server's memory must not
-  // drift up by more than this per loop (the soak checks RSS across rounds);
-  // idle connections hold none of it.
-  explicit SpareBuffers(std::size_t maxCount = 256, std::size_t maxBytes = std::size_t{8} << 20,
+  // 2 MiB in all, 512 KiB each (the largest class): enough for a few 256 KiB
+  // messages in transit to reuse storage, and a server's memory must not
+  // drift up by more than that per loop (the soak checks RSS across rounds).
+  explicit SpareBuffers(std::size_t maxCount = 256, std::size_t maxBytes = std::size_t{2} << 20,
                         std::size_t maxOne = classCapacity(kClassCount - 1))
       : maxCount_(maxCount), maxBytes_(maxBytes), maxOne_(maxOne) {}
   ~SpareBuffers();

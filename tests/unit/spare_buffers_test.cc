@@ -102,25 +102,6 @@ TEST(SpareBuffers, StorageOfLargeMessagesIsKept) {
   EXPECT_EQ(spares.bytes(), capacity);
 }
 
-// Why: on the proactor a 256 KiB echo's storage is held from its recv to its
-// send's completion, while the next recv on the same connection needs
-// storage of its own, so a loop streaming ten connections has some twenty
-// large storages in transit. With 2 MiB of spares (three of the largest
-// class) the rest went back to malloc each time and faulted back in, and
-// duet-uring paid 1.19-1.31x epoll's CPU per message at 10 x 256 KiB; with
-// 8 MiB, 1.09x (duet-compare --only large --backends epoll,uring, 8 rounds).
-TEST(SpareBuffers, TheDefaultKeepsTheLargeStorageOfTenStreamingConnections) {
-  SpareBuffers spares;
-  const std::size_t largest = SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1);
-  for (int i = 0; i < 20; ++i) {
-    Buffer b = withStorage(largest - Buffer::kCheapPrepend);
-    ASSERT_EQ(b.capacity(), largest);
-    spares.takeFrom(b);
-  }
-  EXPECT_GE(spares.count(), 15u);
-  EXPECT_LE(spares.bytes(), std::size_t{8} << 20);  // and no more: the loop's memory stays bounded
-}
-
 TEST(SpareBuffers, CapacitiesComeInClassesWhoseWritableAreaIsAPowerOfTwo) {
   EXPECT_EQ(SpareBuffers::capacityFor(1), Buffer::kCheapPrepend + 1024);
   EXPECT_EQ(SpareBuffers::capacityFor(Buffer::kCheapPrepend + 1024), Buffer::kCheapPrepend + 1024);
