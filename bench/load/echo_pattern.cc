@@ -51,13 +51,14 @@ void fillMessage(char* dst, uint32_t conn, uint64_t seq, size_t off, size_t len)
   }
 }
 
-EchoPattern::EchoPattern(size_t longestRun) : layout_(longestRun + kPeriod) {
+EchoPattern::EchoPattern(size_t longestRun)
+    : longestRun_(longestRun), layout_(longestRun + kPeriod) {
   for (size_t i = 0; i < layout_.size(); ++i)
     layout_[i] = static_cast<char>(kTable.bytes[i % kPeriod]);
 }
 
 const char* EchoPattern::bodyAt(uint64_t key, size_t off) const {
-  // fillMessage's byte i (i >= 8) is table[(start + i) % kPeriod], and layout_[k] is table[k %
+  // fillMessage's byte i (i >= 8) is table[(start + i) % kPeriod]; layout_[k] is table[k %
   // kPeriod].
   return layout_.data() + (static_cast<size_t>(key % kPeriod) + off) % kPeriod;
 }
@@ -67,9 +68,9 @@ bool EchoPattern::matches(const char* p, uint32_t conn, uint64_t seq, size_t off
   const uint64_t key = messageKey(conn, seq);
   for (; len > 0 && off < kKeyBytes; ++off, --len, ++p)
     if (*p != static_cast<char>(key >> (8 * off))) return false;
-  while (len >
-         0) {  // a run longer than the layout (a message larger than longestRun) goes in pieces
-    const size_t n = std::min(len, layout_.size() - kPeriod);
+  // A run longer than the layout (a message larger than longestRun_) goes in pieces.
+  while (len > 0) {
+    const size_t n = std::min(len, longestRun_);
     if (std::memcmp(p, bodyAt(key, off), n) != 0) return false;
     p += n;
     off += n;
@@ -80,8 +81,8 @@ bool EchoPattern::matches(const char* p, uint32_t conn, uint64_t seq, size_t off
 
 void EchoPattern::appendIovecs(std::vector<iovec>& out, uint64_t* key, uint32_t conn, uint64_t seq,
                                size_t off, size_t len) const {
-  *key = messageKey(
-      conn, seq);  // little-endian: byte i of the key is key >> (8 * i), as fillMessage writes
+  // Little-endian: byte i of *key is key >> (8 * i), as fillMessage writes it.
+  *key = messageKey(conn, seq);
   if (off < kKeyBytes) {
     const size_t n = std::min(len, kKeyBytes - off);
     out.push_back({reinterpret_cast<char*>(key) + off, n});
@@ -89,7 +90,7 @@ void EchoPattern::appendIovecs(std::vector<iovec>& out, uint64_t* key, uint32_t 
     len -= n;
   }
   while (len > 0) {
-    const size_t n = std::min(len, layout_.size() - kPeriod);
+    const size_t n = std::min(len, longestRun_);
     out.push_back({const_cast<char*>(bodyAt(*key, off)), n});  // writev only reads it
     off += n;
     len -= n;

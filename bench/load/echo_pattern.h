@@ -20,7 +20,9 @@
 
 namespace duetload {
 
-// Writes bytes [off, off+len) of message (conn, seq) into dst.
+// Writes bytes [off, off+len) of message (conn, seq) into dst: the pattern's
+// definition, written out byte by byte. duet-load itself sends and checks with
+// EchoPattern, which never copies; the tests hold EchoPattern to this.
 void fillMessage(char* dst, uint32_t conn, uint64_t seq, size_t off, size_t len);
 
 class EchoPattern {
@@ -42,7 +44,8 @@ class EchoPattern {
   // Where bytes [off, ...) of the message whose key is `key` start in layout_ (off >= kKeyBytes).
   const char* bodyAt(uint64_t key, size_t off) const;
 
-  std::vector<char> layout_;  // the 251-byte table repeated to longestRun + 251 bytes
+  size_t longestRun_;
+  std::vector<char> layout_;  // the 251-byte table repeated to longestRun_ + 251 bytes
 };
 
 }  // namespace duetload

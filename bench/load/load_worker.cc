@@ -69,8 +69,8 @@ in_addr hostAddress(const std::string& host) {
 // Churn: how long a slot waits before reconnecting after a failed cycle, so a
 // server that refuses or resets everything is not hammered in a tight loop.
 constexpr int64_t kRetryDelayNs = 10'000'000;
-// iovecs per write(): well under IOV_MAX (1024); 128 messages at a time is more than any in-flight
-// cap sends.
+// iovecs per write(): well under IOV_MAX (1024). A message takes at most two, so one write()
+// carries up to 128 messages; with more in flight (-k) the rest go in the next one.
 constexpr size_t kMaxIovecs = 256;
 
 }  // namespace

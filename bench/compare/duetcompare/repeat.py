@@ -25,6 +25,7 @@ per-round pairs already, and the per-round pairs are what moves.
 import csv
 import os
 
+from . import precision
 from .latency import IMPRECISE, NOT_ENOUGH
 from .summary import Summary, is_num
 
@@ -123,7 +124,6 @@ def _precision_note(old, new):
     be expected to land (precision.py: the extra rounds stopped at their
     limit before the ratio was within).
     """
-    from . import precision
     errors = [precision.standard_error(s.values) for s in (old, new)]
     if not any(e is not None and e > precision.DEFAULT_PRECISION for e in errors):
         return ""

@@ -317,8 +317,11 @@ def run_all(ctx, cases, hold_cases, configs, on_row):
         rows.append(row)
         on_row(row)
 
-    timed = [item for item in plan if isinstance(item.round, int) and item.case.workload != "hold"]
-    after = [item for item in plan if not (isinstance(item.round, int) and item.case.workload != "hold")]
+    def is_timed(item):   # a timed round; the others are the RSS holds and the perf round
+        return isinstance(item.round, int) and item.case.workload != "hold"
+
+    timed = [item for item in plan if is_timed(item)]
+    after = [item for item in plan if not is_timed(item)]
     started = time.monotonic()
     for item in timed:
         t0 = time.monotonic()
@@ -328,7 +331,7 @@ def run_all(ctx, cases, hold_cases, configs, on_row):
     budget = a.extra_seconds if a.extra_seconds is not None else EXTRA_SHARE * (time.monotonic() - started)
     extra_rounds(ctx, [item for item in timed if isinstance(item, Alternating)], rows, seconds_per_round, budget,
                  record, progress)
-    for item in after:   # the RSS holds and the perf round: after every timed round
+    for item in after:   # after every timed round, the extra ones too
         item.run(ctx, record, progress)
 
 
