@@ -447,6 +447,7 @@ void Connection::closeInLoop() {
   noteCloseReason(CloseReason::Local);  // unless a cause came first
   reading_ = false;
   ioClose();
+  noteStreaming(false);  // the loop's spares shrink back to what the others need
   // Files not sent: their descriptors close now (unless a read holds one).
   sendingFile_.reset();
   held_.clear();

@@ -282,6 +282,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // An empty Buffer gives its storage back (kept for the next borrower if it
   // fits the loop's spares, freed otherwise); a Buffer holding bytes keeps it.
   void returnSpareStorage(Buffer& buffer) { loop_.spareBuffers().takeFrom(buffer); }
+  // Whether this connection streams large messages, so the loop's spares may
+  // keep more storage while it does (SpareBuffers::streamingStarted). The
+  // backend says so; closing the connection says it stopped.
+  void noteStreaming(bool streaming) {
+    if (streaming == streaming_) return;
+    streaming_ = streaming;
+    if (streaming) {
+      loop_.spareBuffers().streamingStarted();
+    } else {
+      loop_.spareBuffers().streamingStopped();
+    }
+  }
 
  private:
   void sendInLoop(std::string_view data);
@@ -323,6 +335,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;                         // the application wants input
   bool ioStarted_ = false;                       // start() ran: the backend may be asked to read
   bool peerFinished_ = false;                    // read EOF: close once output is flushed
+  bool streaming_ = false;                       // counted in the loop's streaming connections
   CloseReason closeReason_ = CloseReason::None;  // set once, by the first cause
   bool shutdownRequested_ = false;               // app asked for a half-close
   bool writeShutdown_ = false;                   // our FIN sent

@@ -85,13 +85,37 @@ void SpareBuffers::takeFrom(Buffer& buffer) {
   const std::size_t capacity = buffer.capacity();
   const std::size_t k = classHolding(capacity);
   if (k < kClassCount && capacity <= maxOne_ && count_ < maxCount_ &&
-      bytes_ + capacity <= maxBytes_) {
+      bytes_ + capacity <= budget()) {
     buffer.retrieveAll();
     byClass_[k].push_back(std::move(buffer));  // leaves `buffer` without storage
     ++count_;
     bytes_ += capacity;
   } else {
     buffer.shrink(0);
+  }
+}
+
+std::size_t SpareBuffers::budget() const {
+  // streaming_ counts connections: far too few for the product to overflow.
+  const std::size_t wanted = maxBytes_ + streaming_ * kStreamingAllowance;
+  return std::min(wanted, maxStreamingBytes_);
+}
+
+void SpareBuffers::streamingStarted() { ++streaming_; }
+
+void SpareBuffers::streamingStopped() {
+  if (streaming_ > 0) --streaming_;
+  trimToBudget();
+}
+
+void SpareBuffers::trimToBudget() {
+  for (std::size_t k = kClassCount; k > 0 && bytes_ > budget(); --k) {
+    std::vector<Buffer>& spares = byClass_[k - 1];
+    while (!spares.empty() && bytes_ > budget()) {
+      bytes_ -= spares.back().capacity();
+      --count_;
+      spares.pop_back();  // frees the storage
+    }
   }
 }
 

@@ -29,6 +29,7 @@
 // gives the outgrown storage back.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
@@ -55,9 +56,15 @@ class SpareBuffers {
   // 2 MiB in all, 512 KiB each (the largest class): enough for a few 256 KiB
   // messages in transit to reuse storage, and a server's memory must not
   // drift up by more than that per loop (the soak checks RSS across rounds).
+  // While connections stream large messages the budget grows (see
+  // streamingStarted), up to `maxStreamingBytes`.
   explicit SpareBuffers(std::size_t maxCount = 256, std::size_t maxBytes = std::size_t{2} << 20,
-                        std::size_t maxOne = classCapacity(kClassCount - 1))
-      : maxCount_(maxCount), maxBytes_(maxBytes), maxOne_(maxOne) {}
+                        std::size_t maxOne = classCapacity(kClassCount - 1),
+                        std::size_t maxStreamingBytes = std::size_t{16} << 20)
+      : maxCount_(maxCount),
+        maxBytes_(maxBytes),
+        maxOne_(maxOne),
+        maxStreamingBytes_(std::max(maxBytes, maxStreamingBytes)) {}
   ~SpareBuffers();
   SpareBuffers(const SpareBuffers&) = delete;
   SpareBuffers& operator=(const SpareBuffers&) = delete;
@@ -93,6 +100,29 @@ class SpareBuffers {
   // The spares Buffers on the calling thread grow from, or null.
   static SpareBuffers* forThisThread();
 
+  // Streaming connections. A proactor's large message holds its storage from
+  // its recv to its send completion, and a streaming connection has a recv
+  // and a send in flight at once: with 10 connections echoing 256 KiB, about
+  // 20 storages of 512 KiB are busy, so most of the ones that empty do not fit
+  // the 2 MiB budget, go back to malloc and are faulted back in for the next
+  // message (duet-uring paid 1.25-1.48x epoll's CPU per message). A fixed
+  // 8 MiB budget fixed that, but then a server that once streamed kept 8 MiB
+  // per loop for good, which the soak cannot tell from a leak.
+  //
+  // So the budget follows the traffic: each connection that says it streams
+  // adds kStreamingAllowance (room for its recv's and its send's storage),
+  // up to maxStreamingBytes in all, and when it stops (or closes) the spares
+  // beyond the smaller budget are freed at once. No timer: a loop whose
+  // connections are gone holds the base budget again without waking up.
+  static constexpr std::size_t kStreamingAllowance =
+      2 * (Buffer::kCheapPrepend +
+           (Buffer::kInitialSize << (kClassCount - 1)));  // two of the largest class
+  void streamingStarted();
+  void streamingStopped();
+  std::size_t streamingConnections() const { return streaming_; }
+  // How many bytes of spares may be kept now.
+  std::size_t budget() const;
+
   std::size_t count() const { return count_; }
   std::size_t bytes() const { return bytes_; }
 
@@ -100,6 +130,8 @@ class SpareBuffers {
   // The largest class whose capacity `capacity` covers; kClassCount if none
   // (smaller than the smallest class).
   static std::size_t classHolding(std::size_t capacity);
+  // Frees spares, largest first, until they fit budget().
+  void trimToBudget();
 
   std::array<std::vector<Buffer>, kClassCount> byClass_;
   std::size_t count_ = 0;
@@ -107,6 +139,8 @@ class SpareBuffers {
   std::size_t maxCount_;
   std::size_t maxBytes_;
   std::size_t maxOne_;
+  std::size_t maxStreamingBytes_;
+  std::size_t streaming_ = 0;  // connections that said streamingStarted() and not yet stopped
 };
 
 }  // namespace duet

@@ -32,6 +32,16 @@ constexpr std::size_t kMaxSendChunk = std::size_t{1} << 30;
 constexpr std::size_t kFirstDirectRecv = (std::size_t{64} << 10) - Buffer::kCheapPrepend;
 constexpr std::size_t kMaxDirectRecv =
     SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1) - Buffer::kCheapPrepend;
+// A connection streams (the loop's spares keep storage for it, see
+// SpareBuffers::streamingStarted) once one receive, direct or a multishot
+// bundle, brought this much: a message that large holds its storage from its
+// recv to its send completion, while the next one arrives. It stops after
+// this many smaller receives in a row that found the socket drained: small
+// messages again. Not after the first: a large message's last bytes can
+// arrive alone, and a server that keeps up with a stream drains the socket
+// now and then.
+constexpr std::size_t kStreamingRecv = std::size_t{128} << 10;
+constexpr unsigned kDrainedRecvsToStopStreaming = 8;
 }  // namespace
 
 UringConnection::UringConnection(UringLoop& loop, SocketHandle socket, const InetAddress& local,
@@ -157,8 +167,9 @@ void UringConnection::onRecv(const Completion& c) {
   if (c.res > 0) {
     received(bytes);  // the application may close us or pause reading in there
     if (disconnected()) return;
-    if (uring().adaptiveRecv() && (filledBuffer || c.socketNonEmpty()) && isReading() &&
-        !wantDirect_) {
+    const bool moreWaiting = filledBuffer || c.socketNonEmpty();
+    trackStreaming(bytes, !moreWaiting);
+    if (uring().adaptiveRecv() && moreWaiting && isReading() && !wantDirect_) {
       // More is coming: receive it straight into inputBuffer(). A multishot
       // recv still armed must end first (one recv in flight).
       wantDirect_ = true;
@@ -206,7 +217,9 @@ void UringConnection::onDirectRecv(const Completion& c) {
     const bool full = bytes == inputBuffer().writableBytes();
     inputBuffer().hasWritten(bytes);
     received(bytes);
-    if (disconnected() || !isReading()) return;
+    if (disconnected()) return;
+    trackStreaming(bytes, !full);
+    if (!isReading()) return;
     if (full) {
       // The socket may hold more than we asked for: ask for twice as much.
       directSize_ = std::min(directSize_ * 2, kMaxDirectRecv);
@@ -226,6 +239,17 @@ void UringConnection::onDirectRecv(const Completion& c) {
     if (isReading()) armRecv();
   } else {
     socketFailed(-c.res, "recv");
+  }
+}
+
+void UringConnection::trackStreaming(std::size_t bytes, bool socketDrained) {
+  if (bytes >= kStreamingRecv) {
+    drainedRecvsInARow_ = 0;
+    noteStreaming(true);
+  } else if (!socketDrained) {
+    drainedRecvsInARow_ = 0;
+  } else if (++drainedRecvsInARow_ >= kDrainedRecvsToStopStreaming) {
+    noteStreaming(false);
   }
 }
 

@@ -118,6 +118,9 @@ class UringConnection final : public Connection, public CompletionHandler {
   void onDirectRecv(const Completion& completion);
   // Bytes are in inputBuffer(): deliver them, or hold them while paused.
   void received(std::size_t bytes);
+  // A receive brought `bytes`: tell the loop whether this connection streams
+  // (SpareBuffers::streamingStarted). Only while open: the close said it stopped.
+  void trackStreaming(std::size_t bytes, bool socketDrained);
   // The peer's FIN (a recv returned 0).
   void receivedEof();
   // Input that arrived while reading was paused (a recv already in flight
@@ -153,6 +156,9 @@ class UringConnection final : public Connection, public CompletionHandler {
   Buffer queued_;
   Buffer receiving_;        // inputBuffer()'s storage while a direct recv writes into it
   std::size_t directSize_;  // bytes the next direct recv asks for (doubles while they fill)
+  // Receives in a row that were small and found the socket drained: enough
+  // of them end this connection's streaming (trackStreaming).
+  unsigned drainedRecvsInARow_ = 0;
   std::unique_ptr<OutputChain> chain_;  // vectoredSend only, and only while output is pending
   std::uint64_t recvOp_ = 0;            // user_data of the armed recv, 0 if none
   bool recvDirect_ = false;             // the recv in flight is a direct recv into receiving_

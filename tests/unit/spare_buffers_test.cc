@@ -212,5 +212,69 @@ TEST(SpareBuffers, LendForReadTakesTheSmallestSpareHoldingTheSizeOrAllocatesOnly
   EXPECT_EQ(first.capacity(), SpareBuffers::classCapacity(SpareBuffers::kReadClass));
 }
 
+// Large storage kept per streaming connection: the budget grows by
+// kStreamingAllowance for each, and when one stops, spares beyond the smaller
+// budget are freed at once (largest first), so a loop whose streams ended
+// holds the base budget again without a timer.
+TEST(SpareBuffers, StreamingConnectionsRaiseTheBudgetAndTheirEndFreesWhatNoLongerFits) {
+  const std::size_t top = SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1);
+  const std::size_t base = std::size_t{2} << 20;
+  SpareBuffers spares(256, base);
+  const auto giveLargest = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      Buffer b = withStorage(top - Buffer::kCheapPrepend);
+      ASSERT_EQ(b.capacity(), top);
+      spares.takeFrom(b);
+    }
+  };
+  giveLargest(8);
+  EXPECT_EQ(spares.count(), base / top) << "without streaming, the base budget holds";
+
+  spares.streamingStarted();
+  spares.streamingStarted();
+  EXPECT_EQ(spares.streamingConnections(), 2u);
+  EXPECT_EQ(spares.budget(), base + 2 * SpareBuffers::kStreamingAllowance);
+  giveLargest(8);
+  EXPECT_EQ(spares.count(), (base + 2 * SpareBuffers::kStreamingAllowance) / top);
+
+  spares.streamingStopped();
+  EXPECT_LE(spares.bytes(), base + SpareBuffers::kStreamingAllowance);
+  EXPECT_EQ(spares.count(), (base + SpareBuffers::kStreamingAllowance) / top);
+  spares.streamingStopped();
+  EXPECT_LE(spares.bytes(), base);
+  EXPECT_EQ(spares.count(), base / top);
+  spares.streamingStopped();  // more stops than starts: no underflow
+  EXPECT_EQ(spares.streamingConnections(), 0u);
+  EXPECT_EQ(spares.budget(), base);
+}
+
+TEST(SpareBuffers, TheTrimFreesTheLargestSparesFirst) {
+  const std::size_t top = SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1);
+  SpareBuffers spares(256, top + SpareBuffers::classCapacity(0));
+  spares.streamingStarted();
+  Buffer large1 = withStorage(top - Buffer::kCheapPrepend);
+  Buffer large2 = withStorage(top - Buffer::kCheapPrepend);
+  Buffer small = withStorage(SpareBuffers::classCapacity(0) - Buffer::kCheapPrepend);
+  spares.takeFrom(large1);
+  spares.takeFrom(large2);
+  spares.takeFrom(small);
+  ASSERT_EQ(spares.count(), 3u);
+  spares.streamingStopped();
+  EXPECT_EQ(spares.count(), 2u) << "one large spare alone had to go";
+  Buffer smallAgain = spares.borrow(SpareBuffers::classCapacity(0));
+  EXPECT_EQ(smallAgain.capacity(), SpareBuffers::classCapacity(0)) << "the small spare was freed";
+}
+
+TEST(SpareBuffers, TheStreamingBudgetHasACeiling) {
+  const std::size_t base = std::size_t{2} << 20;
+  const std::size_t ceiling = std::size_t{4} << 20;
+  SpareBuffers spares(256, base, SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1),
+                      ceiling);
+  for (int i = 0; i < 100; ++i) spares.streamingStarted();
+  EXPECT_EQ(spares.budget(), ceiling);
+  for (int i = 0; i < 100; ++i) spares.streamingStopped();
+  EXPECT_EQ(spares.budget(), base);
+}
+
 }  // namespace
 }  // namespace duet
