@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "bench", "compare"))
 from duetcompare.repeat import load_rows  # noqa: E402
 from duetcompare.summary import measured  # noqa: E402
 
-for run in ("old1", "new1", "old2", "new2", "new3", "new4", "new5", "new6"):
+for run in ("old1", "new1", "old2", "new2", "new3", "new4", "new5", "new6", "new7"):
     by = {}
     for r in measured(load_rows(os.path.join(HERE, run))):
         by.setdefault(r["case"], {}).setdefault(r["config"], {})[r["round"]] = r
