@@ -9,9 +9,9 @@
 # duet-load, 4 rounds and more for the cases whose ratios still scatter
 # (--precision), plus RSS per idle connection with 10,000 held.
 # 3-4 minutes on this 2-core VM (198-255 s, docs/results/2026-11-30-default-m
-# to -s); `--suite full` (every size, 10,000 connections, every engine switch
+# to -u); `--suite full` (every size, 10,000 connections, every engine switch
 # as a column, the async models) about 36 minutes with its extra rounds
-# (2,141 s, docs/results/2026-11-30-full-5); `--suite models` (callbacks,
+# (2,140-2,141 s, docs/results/2026-11-30-full-5, -6); `--suite models` (callbacks,
 # coroutines and thread per connection; echo from 1 to 10,000 connections,
 # HTTP /hello, static files cold and warm).
 # Results land in results/<timestamp>/: report.md opens with the verdict
