@@ -235,6 +235,19 @@ AdaptiveRun echoBurstThenSmall(bool adaptive) {
 
 class AdaptiveRecvTest : public UringTest {};
 
+// 32 MiB through an echo server, sent from a second thread while this one
+// reads the echo back: much more than one recv can hold, so the server's
+// receives grow as far as they go.
+void echoStream(RawClient& client, unsigned seed) {
+  const std::string payload = patternBytes(std::size_t{32} << 20, seed);
+  bool sent = false;
+  std::thread sender([&] { sent = client.sendAll(payload, 60000); });
+  const std::string back = client.recvExactly(payload.size(), 60000);
+  sender.join();
+  EXPECT_TRUE(sent);
+  EXPECT_TRUE(back == payload) << "the stream came back altered (" << back.size() << " bytes)";
+}
+
 TEST_F(AdaptiveRecvTest, BurstIsReceivedDirectlyThenMultishotTakesOverAgain) {
   const AdaptiveRun r = echoBurstThenSmall(true);
   EXPECT_GT(r.directAfterBurst, 0u)
@@ -265,13 +278,7 @@ TEST_F(AdaptiveRecvTest, DirectRecvsNeverOutgrowTheSparesLargestClass) {
   ASSERT_TRUE(server.ok()) << server.error();
   RawClient client;
   ASSERT_TRUE(client.connect(server.address()));
-  const std::string payload = patternBytes(std::size_t{32} << 20, 7);
-  bool sent = false;
-  std::thread sender([&] { sent = client.sendAll(payload, 60000); });
-  const std::string back = client.recvExactly(payload.size(), 60000);
-  sender.join();
-  EXPECT_TRUE(sent);
-  EXPECT_TRUE(back == payload) << "the stream came back altered (" << back.size() << " bytes)";
+  echoStream(client, 7);
   std::size_t seen = 0;
   server.runSync([&] { seen = largest; });
   EXPECT_GT(seen, std::size_t{256} << 10) << "the recvs never grew: no direct recv filled";
@@ -279,7 +286,7 @@ TEST_F(AdaptiveRecvTest, DirectRecvsNeverOutgrowTheSparesLargestClass) {
       << "a direct recv asked for storage the spares do not keep";
 }
 
-// A connection whose direct recvs bring large pieces streams: the loop's
+// A connection whose receives bring large pieces streams: the loop's
 // spares may keep more storage for it (SpareBuffers::streamingStarted), so
 // its messages' storage is not freed to malloc and faulted back in each time
 // (duet-uring's 256 KiB echo paid 1.25-1.48x epoll's CPU per message). Small
@@ -303,16 +310,7 @@ TEST_F(AdaptiveRecvTest,
   const std::size_t baseBudget = budget();
   RawClient client;
   ASSERT_TRUE(client.connect(server.address()));
-  const auto stream = [&](unsigned seed) {
-    const std::string payload = patternBytes(std::size_t{32} << 20, seed);
-    bool sent = false;
-    std::thread sender([&] { sent = client.sendAll(payload, 60000); });
-    const std::string back = client.recvExactly(payload.size(), 60000);
-    sender.join();
-    EXPECT_TRUE(sent);
-    EXPECT_TRUE(back == payload) << "the stream came back altered (" << back.size() << " bytes)";
-  };
-  stream(11);
+  echoStream(client, 11);
   EXPECT_EQ(streaming(), 1u) << "a 32 MiB stream did not count as streaming";
   EXPECT_EQ(budget(), baseBudget + SpareBuffers::kStreamingAllowance);
 
@@ -324,7 +322,7 @@ TEST_F(AdaptiveRecvTest,
   EXPECT_EQ(streaming(), 0u) << "small round trips after the stream did not end its streaming";
   EXPECT_EQ(budget(), baseBudget);
 
-  stream(12);
+  echoStream(client, 12);
   EXPECT_EQ(streaming(), 1u) << "streaming again did not count";
   client.close();
   EXPECT_TRUE(eventually([&] { return streaming() == 0; }))
