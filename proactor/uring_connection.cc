@@ -33,9 +33,10 @@ constexpr std::size_t kFirstDirectRecv = (std::size_t{64} << 10) - Buffer::kChea
 constexpr std::size_t kMaxDirectRecv =
     SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1) - Buffer::kCheapPrepend;
 // A connection streams (the loop's spares keep storage for it, see
-// SpareBuffers::streamingStarted) once one receive, direct or a multishot
-// bundle, brought this much: a message that large holds its storage from its
-// recv to its send completion, while the next one arrives. It stops after
+// SpareBuffers::streamingStarted) once one receive brought this much: a
+// direct recv, or a multishot one (an incremental ring's 256 KiB buffers, or
+// a bundle). A message that large holds its storage from its recv to its
+// send completion, while the next one arrives. It stops after
 // this many smaller receives in a row that found the socket drained: small
 // messages again. Not after the first: a large message's last bytes can
 // arrive alone, and a server that keeps up with a stream drains the socket
