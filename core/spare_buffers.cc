@@ -109,9 +109,10 @@ void SpareBuffers::streamingStopped() {
 }
 
 void SpareBuffers::trimToBudget() {
-  for (std::size_t k = kClassCount; k > 0 && bytes_ > budget(); --k) {
+  const std::size_t limit = budget();
+  for (std::size_t k = kClassCount; k > 0 && bytes_ > limit; --k) {
     std::vector<Buffer>& spares = byClass_[k - 1];
-    while (!spares.empty() && bytes_ > budget()) {
+    while (!spares.empty() && bytes_ > limit) {
       bytes_ -= spares.back().capacity();
       --count_;
       spares.pop_back();  // frees the storage

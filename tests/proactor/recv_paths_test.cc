@@ -196,6 +196,14 @@ TEST(IncrementalBuffers, ReadFromWhereTheLastPieceEndedAndRecycledOnlyWhenTheKer
   EXPECT_EQ(received, payload);
 }
 
+// What `read` returns when run on the server's loop thread (its state lives there).
+template <typename Read>
+auto onLoop(ServerHarness& server, Read read) {
+  decltype(read()) value{};
+  server.runSync([&] { value = read(); });
+  return value;
+}
+
 // Echo through a server with the adaptive receive on (or off), 4 KiB ring
 // buffers: one 256 KiB burst, then small round trips one at a time.
 struct AdaptiveRun {
@@ -213,9 +221,7 @@ AdaptiveRun echoBurstThenSmall(bool adaptive) {
   AdaptiveRun r;
   if (!server.ok()) return r;
   const auto direct = [&] {
-    std::uint64_t n = 0;
-    server.runSync([&] { n = server.loop().stats().uring.recvDirect.get(); });
-    return n;
+    return onLoop(server, [&] { return server.loop().stats().uring.recvDirect.get(); });
   };
   RawClient client;
   EXPECT_TRUE(client.connect(server.address()));
@@ -229,7 +235,7 @@ AdaptiveRun echoBurstThenSmall(bool adaptive) {
     EXPECT_EQ(client.recvExactly(small.size()), small) << "round trip " << i;
   }
   r.directAfterSmall = direct();
-  server.runSync([&] { r.rearms = server.loop().stats().uring.recvRearms.get(); });
+  r.rearms = onLoop(server, [&] { return server.loop().stats().uring.recvRearms.get(); });
   return r;
 }
 
@@ -279,8 +285,7 @@ TEST_F(AdaptiveRecvTest, DirectRecvsNeverOutgrowTheSparesLargestClass) {
   RawClient client;
   ASSERT_TRUE(client.connect(server.address()));
   echoStream(client, 7);
-  std::size_t seen = 0;
-  server.runSync([&] { seen = largest; });
+  const std::size_t seen = onLoop(server, [&] { return largest; });
   EXPECT_GT(seen, std::size_t{256} << 10) << "the recvs never grew: no direct recv filled";
   EXPECT_LE(seen, SpareBuffers::classCapacity(SpareBuffers::kClassCount - 1))
       << "a direct recv asked for storage the spares do not keep";
@@ -298,14 +303,10 @@ TEST_F(AdaptiveRecvTest,
   ServerHarness server(o, testServerOptions(), echoCallbacks());
   ASSERT_TRUE(server.ok()) << server.error();
   const auto streaming = [&] {
-    std::size_t n = 0;
-    server.runSync([&] { n = server.loop().spareBuffers().streamingConnections(); });
-    return n;
+    return onLoop(server, [&] { return server.loop().spareBuffers().streamingConnections(); });
   };
   const auto budget = [&] {
-    std::size_t n = 0;
-    server.runSync([&] { n = server.loop().spareBuffers().budget(); });
-    return n;
+    return onLoop(server, [&] { return server.loop().spareBuffers().budget(); });
   };
   const std::size_t baseBudget = budget();
   RawClient client;
@@ -327,9 +328,8 @@ TEST_F(AdaptiveRecvTest,
   client.close();
   EXPECT_TRUE(eventually([&] { return streaming() == 0; }))
       << "the loop still counts a closed connection as streaming";
-  std::size_t kept = 0;
-  server.runSync([&] { kept = server.loop().spareBuffers().bytes(); });
-  EXPECT_LE(kept, baseBudget) << "the spares kept the streaming storage after the close";
+  EXPECT_LE(onLoop(server, [&] { return server.loop().spareBuffers().bytes(); }), baseBudget)
+      << "the spares kept the streaming storage after the close";
 }
 
 TEST_F(AdaptiveRecvTest, OffMeansNoDirectRecv) {
